@@ -1,0 +1,40 @@
+"""hf_transfer: transfer learning for Hugging Face backbones.
+
+    import hf_transfer
+    result = hf_transfer.train("recipes/quickstart.yaml", **{"training.num_train_epochs": 1})
+    print(result.output_dir, result.metrics["eval_accuracy"])
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .config import Recipe, load_recipe
+from .errors import ConfigError, HfTransferError
+
+__version__ = "0.1.0"
+__all__ = ["train", "load_recipe", "Recipe", "TrainResult", "HfTransferError", "ConfigError", "__version__"]
+
+if TYPE_CHECKING:
+    from .pipeline import TrainResult
+
+
+def train(recipe: Any, **kwargs: Any) -> TrainResult:
+    """Train ``recipe`` (a path, shipped recipe name, dict or Recipe) and return a :class:`TrainResult`.
+
+    Keyword arguments: ``dataset`` (an in-memory Dataset/DatasetDict for ``data.source: memory``),
+    ``overwrite``, ``dry_run``, ``overrides`` (list of "key=value" or a dict), and dotted
+    overrides such as ``**{"training.learning_rate": 3e-5}`` or section dicts such as
+    ``training={"learning_rate": 3e-5}``.
+    """
+    from .pipeline import train as _train
+
+    return _train(recipe, **kwargs)
+
+
+def __getattr__(name: str) -> Any:
+    if name == "TrainResult":
+        from .pipeline import TrainResult
+
+        return TrainResult
+    raise AttributeError(name)

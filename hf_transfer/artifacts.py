@@ -1,0 +1,115 @@
+"""What a run leaves in its output folder, and the proof that it reloads.
+
+Besides the weights, config and processor that the strategy saves, a run writes
+``metrics.json`` (final scalar metrics), ``training_report.json`` (labels,
+per-class scores, confusion matrices, data sizes, trainable parameters),
+``recipe.yaml`` (the fully resolved recipe) and ``README.md`` (the model card).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+from .errors import ArtifactError
+
+logger = logging.getLogger("hf_transfer")
+RELOAD_EXAMPLES = 8
+RELOAD_ATOL = 1e-4
+
+
+def classification_report(prediction: Any, labels: list[str]) -> dict[str, Any]:
+    from .metrics import load_metric
+
+    logits = prediction.predictions[0] if isinstance(prediction.predictions, tuple) else prediction.predictions
+    report = load_metric().compute(
+        predictions=logits.argmax(-1), references=prediction.label_ids, num_labels=len(labels)
+    )
+    per_class = {
+        name: {
+            "precision": report["per_class_precision"][i],
+            "recall": report["per_class_recall"][i],
+            "f1": report["per_class_f1"][i],
+            "support": report["per_class_support"][i],
+        }
+        for i, name in enumerate(labels)
+    }
+    return {
+        "accuracy": report["accuracy"],
+        "macro_f1": report["macro_f1"],
+        "per_class": per_class,
+        "confusion_matrix": report["confusion_matrix"],
+    }
+
+
+def _versions() -> dict[str, str]:
+    import importlib.metadata as md
+
+    out = {}
+    for pkg in ("transformers", "torch", "datasets", "accelerate", "peft", "evaluate", "huggingface_hub", "timm"):
+        try:
+            out[pkg] = md.version(pkg)
+        except md.PackageNotFoundError:
+            pass
+    return out
+
+
+def write_run_files(out: Path, recipe, metrics, reports, data, strategy_report, backbone, task) -> None:
+    from . import __version__
+    from .hub import write_model_card
+    from .pipeline import RECIPE_FILE
+
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
+    report = {
+        "hf_transfer_version": __version__,
+        "backbone": backbone.reference,
+        "task": task.name,
+        "labels": data.labels,
+        "columns": data.columns,
+        "data_sizes": data.sizes(),
+        "data_notes": data.notes,
+        "strategy": {
+            "name": strategy_report.strategy,
+            "trainable_params": strategy_report.trainable_params,
+            "total_params": strategy_report.total_params,
+            "trainable_percent": strategy_report.trainable_percent,
+            "description": strategy_report.description,
+        },
+        "reports": reports,
+        "versions": _versions(),
+    }
+    (out / "training_report.json").write_text(json.dumps(report, indent=2) + "\n")
+    (out / RECIPE_FILE).write_text(recipe.to_yaml())
+    write_model_card(out, recipe, report, metrics)
+
+
+def _to_device(batch: dict, device) -> dict:
+    return {k: v.to(device) if hasattr(v, "to") else v for k, v in batch.items()}
+
+
+def reload_check(model: Any, strategy: Any, task: Any, out: Path, eval_dataset: Any, collate: Any) -> float:
+    """Reload the saved artifact and require the same logits as the in-memory model on a few examples."""
+    import torch
+
+    n = min(RELOAD_EXAMPLES, len(eval_dataset))
+    batch = collate([eval_dataset[i] for i in range(n)])
+    batch.pop("labels", None)
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        expected = model(**_to_device(batch, device)).logits.float().cpu()
+        reloaded = strategy.load_saved(task, out).to(device).eval()
+        got = reloaded(**_to_device(batch, device)).logits.float().cpu()
+    model.train(was_training)
+    diff = (expected - got).abs().max().item()
+    if not torch.allclose(expected, got, atol=RELOAD_ATOL, rtol=RELOAD_ATOL):
+        raise ArtifactError(
+            f"the model saved in '{out}' does not reproduce the trained model: max logit difference {diff:.3g} "
+            f"(tolerance {RELOAD_ATOL}) on {n} validation examples; the saved files are unreliable"
+        )
+    logger.info("reload check passed: %d examples, max logit difference %.2e", n, diff)
+    return diff

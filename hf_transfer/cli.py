@@ -1,0 +1,121 @@
+"""``hf-transfer`` / ``python -m hf_transfer`` / ``accelerate launch -m hf_transfer``.
+
+Nothing heavy is imported until a command needs it: ``--help``, ``recipes`` and
+recipe validation stay fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+
+from .errors import HfTransferError
+
+
+def _rank() -> int:
+    return int(os.environ.get("RANK", os.environ.get("LOCAL_RANK", "0")) or 0)
+
+
+def _say(text: str = "") -> None:
+    if _rank() == 0:
+        print(text, flush=True)
+
+
+def _setup_logging() -> None:
+    level = logging.INFO if _rank() == 0 else logging.WARNING
+    logging.basicConfig(level=level, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    logging.getLogger("hf_transfer").setLevel(level)
+
+
+def cmd_recipes(args: argparse.Namespace) -> int:
+    from .config import SHIPPED_RECIPES, list_recipes, read_yaml
+
+    for path in list_recipes():
+        raw = read_yaml(path)
+        backbone = (raw.get("backbone") or {}).get("name_or_path", "?")
+        task = (raw.get("task") or {}).get("name", "?")
+        strategy = (raw.get("strategy") or {}).get("name", "full")
+        name = str(path.relative_to(SHIPPED_RECIPES).with_suffix(""))
+        print(f"{name:28s} {task:22s} {strategy:8s} {backbone}")
+    return 0
+
+
+def _summary(result) -> None:
+    from .pipeline import TrainResult
+
+    assert isinstance(result, TrainResult)
+    out = result.output_dir
+    _say("")
+    _say("== hf-transfer: done ==")
+    for key in ("eval_accuracy", "eval_macro_f1", "test_accuracy", "test_macro_f1", "train_runtime"):
+        if key in result.metrics:
+            _say(f"  {key:16s} {result.metrics[key]:.4f}")
+    if result.strategy is not None:
+        _say(f"  {result.strategy.summary()}")
+    _say(f"  output folder    {out.resolve()}")
+    task = result.recipe.task.name
+    _say("  load it with:")
+    _say(f'    from transformers import pipeline; clf = pipeline("{task}", model="{out}")')
+
+
+def _dry_run_summary(result) -> None:
+    _say("# resolved recipe")
+    _say(result.recipe.to_yaml().rstrip())
+    _say("")
+    _say("# data")
+    _say(f"  splits: {', '.join(f'{k} {v}' for k, v in result.data_sizes.items())}")
+    _say(f"  labels ({len(result.labels)}): {', '.join(result.labels)}")
+    for note in result.notes:
+        _say(f"  note: {note}")
+    _say("dry run: recipe and data are valid; nothing was trained or written")
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from .config import load_recipe
+
+    load_recipe(args.recipe, args.overrides)  # validate before importing torch
+    from .pipeline import train
+
+    result = train(args.recipe, overrides=args.overrides, overwrite=args.overwrite, dry_run=args.dry_run)
+    (_dry_run_summary if args.dry_run else _summary)(result)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="hf-transfer",
+        description="Transfer learning for Hugging Face backbones: a YAML recipe in, a fine-tuned model folder out.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("train", help="train a recipe", description="Train a recipe. Overrides: section.key=value.")
+    p.add_argument("recipe", help="path to a recipe YAML, or a shipped recipe name (see `hf-transfer recipes`)")
+    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="e.g. training.learning_rate=3e-5 data.train_split=train[:2000]")
+    p.add_argument("--dry-run", action="store_true", help="validate the recipe and data, print the resolved recipe; train nothing")
+    p.add_argument("--overwrite", action="store_true", help="replace an output folder that holds a different run")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("recipes", help="list the shipped recipes")
+    p.set_defaults(func=cmd_recipes)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _setup_logging()
+    try:
+        return args.func(args)
+    except HfTransferError as e:
+        print(f"hf-transfer: error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("hf-transfer: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,354 @@
+"""Recipes: YAML + dotted overrides → a validated, typed :class:`Recipe`.
+
+A recipe has six sections: ``backbone``, ``data``, ``task``, ``strategy``,
+``training`` (passed straight into ``transformers.TrainingArguments``) and
+``hub``. ``data``, ``task`` and ``strategy`` name a registered plugin
+(``source:`` / ``name:``) and may carry that plugin's own options next to the
+common keys. Every problem in a recipe is collected and raised once as a
+:class:`~hf_transfer.errors.ConfigError`. Importing this module does not import
+torch, transformers or datasets.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from . import schema
+from .errors import ConfigError
+from .registry import DATA_SOURCES, STRATEGIES, TASKS, Registry, did_you_mean
+from .schema import field
+from .training_args import training_fields
+
+SHIPPED_RECIPES = Path(__file__).resolve().parent.parent / "recipes"
+SECTIONS = ("backbone", "data", "task", "strategy", "training", "hub")
+# TrainingArguments keys that a recipe must not set, and why.
+FORBIDDEN_TRAINING_KEYS = {
+    "hub_token": "a token never goes in a recipe; set HF_TOKEN or run `hf auth login`",
+    "push_to_hub": "use the recipe's 'hub.push: true' instead",
+    "hub_model_id": "use 'hub.repo_id' instead",
+}
+
+
+@dataclass
+class BackboneConfig:
+    name_or_path: str = field(
+        help="a Hub model id, a local folder, or pkg://<python package>/<folder> for a model shipped in a package"
+    )
+    revision: str | None = field(None, help="Hub branch, tag or commit")
+    trust_remote_code: bool = field(False, help="run modelling code from the model repo (off unless you trust it)")
+
+
+@dataclass
+class ColumnsConfig:
+    text: str | None = field(None, help="text column (default: text, sentence or content)")
+    text_pair: str | None = field(None, help="second text column for sentence-pair tasks")
+    image: str | None = field(None, help="image column (default: image or img)")
+    label: str | None = field(None, help="label column (default: label or labels)")
+
+
+@dataclass
+class DataConfig:
+    source: str = field(help="registered data source: " + "hub, imagefolder, files or memory")
+    columns: ColumnsConfig = field(default_factory=ColumnsConfig)
+    train_split: str = field("train", help="split for training; slices work: train[:2000], train[:10%]")
+    validation_split: str | None = field(
+        None, help="split for evaluation; default: 'validation' if the data has it, else carved from train"
+    )
+    test_split: str | None = field(None, help="optional held-out split evaluated once at the end")
+    validation_size: float = field(0.1, help="fraction of train carved out (stratified) when there is no validation split")
+    options: Any = field(None, init=False)
+
+    def validate(self, prefix: str) -> list[str]:
+        if not 0.0 < self.validation_size < 1.0:
+            return [f"'{prefix}.validation_size' must be between 0 and 1 (exclusive), found {self.validation_size}"]
+        return []
+
+
+@dataclass
+class TaskConfig:
+    name: str = field(help="registered task: image-classification or text-classification")
+    options: Any = field(None, init=False)
+
+
+@dataclass
+class StrategyConfig:
+    name: str = field("full", help="registered strategy, e.g. full")
+    options: Any = field(None, init=False)
+
+
+@dataclass
+class HubConfig:
+    push: bool = field(False, help="push the output folder to the Hub at the end of training")
+    repo_id: str | None = field(None, help="namespace/name of the Hub repo")
+    private: bool = field(False, help="create the repo as private")
+    revision: str | None = field(None, help="branch to push to")
+    create_pr: bool = field(False, help="open a pull request instead of committing to the branch")
+    commit_message: str | None = field(None, help="commit message for the push")
+    license: str | None = field(None, help="license for the model card, e.g. apache-2.0")
+
+    def validate(self, prefix: str) -> list[str]:
+        if self.push and not self.repo_id:
+            return [f"'{prefix}.push' is true but '{prefix}.repo_id' is not set; set hub.repo_id=<namespace>/<name>"]
+        return []
+
+
+@dataclass
+class Recipe:
+    backbone: BackboneConfig
+    data: DataConfig
+    task: TaskConfig
+    strategy: StrategyConfig
+    training: dict[str, Any]
+    hub: HubConfig
+    name: str = "recipe"
+    path: Path | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The resolved recipe as it would be written to YAML (plugin options flattened)."""
+        out: dict[str, Any] = {}
+        for section in SECTIONS:
+            value = getattr(self, section)
+            if section == "training":
+                out[section] = dict(value)
+                continue
+            d = {k: v for k, v in schema.to_dict(value).items() if k != "options"}
+            if getattr(value, "options", None) is not None:
+                d.update(schema.to_dict(value.options))
+            out[section] = d
+        return out
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False, default_flow_style=False)
+
+    @property
+    def output_dir(self) -> Path:
+        return Path(self.training["output_dir"])
+
+
+# ---------------------------------------------------------------- reading
+
+
+def find_recipe(name_or_path: str | Path) -> Path:
+    """A recipe path as given, or a shipped recipe by name (``quickstart``, ``text/bert``)."""
+    path = Path(name_or_path)
+    if path.is_file():
+        return path
+    for candidate in (SHIPPED_RECIPES / f"{name_or_path}.yaml", SHIPPED_RECIPES / str(name_or_path)):
+        if candidate.is_file():
+            return candidate
+    shipped = [str(p.relative_to(SHIPPED_RECIPES).with_suffix("")) for p in list_recipes()]
+    hint = did_you_mean(str(name_or_path), shipped)
+    raise ConfigError(
+        [
+            f"recipe file '{name_or_path}' does not exist{hint}; give a path to a YAML recipe "
+            f"or a shipped recipe name ({', '.join(shipped)}); `hf-transfer recipes` lists them"
+        ]
+    )
+
+
+def list_recipes() -> list[Path]:
+    if not SHIPPED_RECIPES.is_dir():
+        return []
+    return sorted(p for p in SHIPPED_RECIPES.rglob("*.yaml") if "accelerate" not in p.relative_to(SHIPPED_RECIPES).parts)
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text()
+    except OSError as e:
+        raise ConfigError([f"cannot read recipe file '{path}': {e.strerror}"]) from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(e, "problem", None) or str(e)
+        raise ConfigError(
+            [f"'{path}' is not valid YAML{where}: {problem}; fix the YAML syntax there (indentation, a missing ':')"]
+        ) from None
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError([f"'{path}' must hold a mapping with sections {', '.join(SECTIONS)}, found {schema.describe(raw)}"])
+    return raw
+
+
+def parse_overrides(overrides: list[str] | dict[str, Any] | None) -> tuple[dict[str, Any], list[str]]:
+    """``["a.b=1", …]`` or ``{"a.b": 1, "a": {"c": 2}}`` → (flat dotted dict, problems)."""
+    flat: dict[str, Any] = {}
+    problems: list[str] = []
+    if not overrides:
+        return flat, problems
+    if isinstance(overrides, dict):
+        def walk(prefix: str, value: Any) -> None:
+            if isinstance(value, dict) and value and prefix.split(".")[0] in SECTIONS and prefix != "training.lr_scheduler_kwargs":
+                for k, v in value.items():
+                    walk(f"{prefix}.{k}" if prefix else k, v)
+            else:
+                flat[prefix] = value
+
+        for k, v in overrides.items():
+            walk(k, v)
+        return flat, problems
+    for item in overrides:
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip():
+            problems.append(f"override '{item}' must look like section.key=value, e.g. training.learning_rate=3e-5")
+            continue
+        try:
+            value = yaml.safe_load(text) if text.strip() else ""
+        except yaml.YAMLError:
+            value = text
+        flat[key.strip()] = value
+    return flat, problems
+
+
+def apply_overrides(raw: dict[str, Any], flat: dict[str, Any], problems: list[str]) -> None:
+    for key, value in flat.items():
+        parts = key.split(".")
+        if parts[0] not in SECTIONS:
+            problems.append(f"override '{key}': unknown section '{parts[0]}'{did_you_mean(parts[0], SECTIONS)}; sections: {', '.join(SECTIONS)}")
+            continue
+        node = raw
+        for i, part in enumerate(parts[:-1]):
+            child = node.get(part)
+            if child is None:
+                child = node[part] = {}
+            if not isinstance(child, dict):
+                problems.append(f"override '{key}': '{'.'.join(parts[: i + 1])}' is {schema.describe(child)}, not a section")
+                break
+            node = child
+        else:
+            node[parts[-1]] = value
+
+
+# ---------------------------------------------------------------- validation
+
+
+def _plugin_section(
+    cls: type, registry: Registry, raw: Any, section: str, name_key: str, default_name: str | None, problems: list[str]
+) -> Any:
+    """Build a section whose keys are the common ``cls`` fields plus the named plugin's options."""
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        problems.append(f"'{section}' must be a mapping, found {schema.describe(raw)}")
+        return None
+    name = raw.get(name_key, default_name)
+    plugin = None
+    if name is not None:
+        if name in registry:
+            plugin = registry.get(name)
+        else:
+            problems.append(f"'{section}.{name_key}': {registry.unknown_message(str(name))}")
+    common = {f.name for f in dataclasses.fields(cls) if f.init}
+    plugin_keys = tuple(f.name for f in dataclasses.fields(plugin) if f.init) if plugin else ()
+    if plugin is None:
+        # Without a known plugin we cannot tell its options from typos: check only the common keys.
+        plugin_keys = tuple(k for k in raw if k not in common)
+    base = schema.build(cls, raw, section, problems, extra_keys=plugin_keys)
+    if plugin is None or base is None:
+        return None
+    opts = schema.build(plugin, {k: v for k, v in raw.items() if k in plugin_keys}, section, problems, extra_keys=tuple(common))
+    base.options = opts
+    return base
+
+
+def _training_section(raw: Any, problems: list[str]) -> dict[str, Any]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        problems.append(f"'training' must be a mapping of TrainingArguments options, found {schema.describe(raw)}")
+        return {}
+    fields = training_fields()
+    out: dict[str, Any] = {}
+    kinds = {"int": int, "float": float, "bool": bool, "str": str}
+    for key, value in raw.items():
+        if key in FORBIDDEN_TRAINING_KEYS:
+            problems.append(f"'training.{key}' is not allowed: {FORBIDDEN_TRAINING_KEYS[key]}")
+            continue
+        if key not in fields:
+            problems.append(
+                f"unknown key 'training.{key}'{did_you_mean(key, list(fields))}: the training section takes "
+                "transformers.TrainingArguments options (see its documentation for the list)"
+            )
+            continue
+        kind = fields[key]
+        nullable = kind.endswith("?")
+        tp = kinds.get(kind.rstrip("?"))
+        if tp is None or (value is None and nullable):
+            out[key] = value
+            continue
+        coerced = schema.coerce(value, tp)
+        if coerced is schema._INVALID:
+            problems.append(f"'training.{key}' must be {schema.type_name(tp)}, found {schema.describe(value)}")
+            continue
+        out[key] = coerced
+    return out
+
+
+def _resolve_paths(section: Any, prefix: str, base_dir: Path, overridden: set[str]) -> None:
+    """Make local paths absolute: recipe-file values against the recipe's folder, overrides against the cwd."""
+    opts = getattr(section, "options", None)
+    if opts is None:
+        return
+    for name in schema.path_fields(type(opts)):
+        value = getattr(opts, name)
+        if value is None:
+            continue
+        anchor = Path.cwd() if f"{prefix}.{name}" in overridden else base_dir
+        values = value if isinstance(value, list) else [value]
+        resolved = [str((anchor / Path(v).expanduser()).resolve()) if "://" not in str(v) else v for v in values]
+        setattr(opts, name, resolved if isinstance(value, list) else resolved[0])
+
+
+def load_recipe(
+    source: str | Path | dict[str, Any] | Recipe,
+    overrides: list[str] | dict[str, Any] | None = None,
+) -> Recipe:
+    """Read, override and validate a recipe; raise ConfigError listing every problem."""
+    if isinstance(source, Recipe):
+        if not overrides:
+            return source
+        source = source.to_dict() | {"_name": source.name}
+    if isinstance(source, dict):
+        raw = copy.deepcopy(source)
+        name = raw.pop("_name", "recipe")
+        path: Path | None = None
+        base_dir = Path.cwd()
+    else:
+        path = find_recipe(source)
+        raw = read_yaml(path)
+        name = path.stem
+        base_dir = path.resolve().parent
+    problems: list[str] = []
+    flat, override_problems = parse_overrides(overrides)
+    problems += override_problems
+    apply_overrides(raw, flat, problems)
+
+    for key in raw:
+        if key not in SECTIONS:
+            problems.append(f"unknown section '{key}'{did_you_mean(key, SECTIONS)}; a recipe has sections: {', '.join(SECTIONS)}")
+    for required in ("backbone", "data", "task"):
+        if required not in raw:
+            problems.append(f"missing required section '{required}'")
+
+    backbone = schema.build(BackboneConfig, raw.get("backbone"), "backbone", problems) if "backbone" in raw else None
+    data = _plugin_section(DataConfig, DATA_SOURCES, raw.get("data"), "data", "source", None, problems) if "data" in raw else None
+    task = _plugin_section(TaskConfig, TASKS, raw.get("task"), "task", "name", None, problems) if "task" in raw else None
+    strategy = _plugin_section(StrategyConfig, STRATEGIES, raw.get("strategy"), "strategy", "name", "full", problems)
+    training = _training_section(raw.get("training"), problems)
+    hub = schema.build(HubConfig, raw.get("hub"), "hub", problems)
+    if problems:
+        raise ConfigError(problems, source=str(path) if path else None)
+
+    overridden = set(flat)
+    _resolve_paths(data, "data", base_dir, overridden)
+    training.setdefault("output_dir", str(Path("outputs") / name))
+    return Recipe(backbone=backbone, data=data, task=task, strategy=strategy, training=training, hub=hub, name=name, path=path)

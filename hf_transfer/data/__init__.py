@@ -1,0 +1,263 @@
+"""Data sources and the preparation every source shares.
+
+A data source (one file in this package, registered in ``DATA_SOURCES``) only
+loads a ``datasets.DatasetDict``. :func:`prepare` then does what is common to all
+of them: pick the train/validation/test splits (slices allowed), map the recipe's
+columns to the task's roles, turn labels into a ``ClassLabel`` and carve a
+stratified validation split when the data has none.
+"""
+
+from __future__ import annotations
+
+import abc
+import logging
+import re
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from ..errors import DataError
+from ..registry import did_you_mean
+
+if TYPE_CHECKING:
+    from datasets import Dataset, DatasetDict
+
+    from ..config import DataConfig
+
+logger = logging.getLogger(__name__)
+
+VALIDATION_NAMES = ("validation", "valid", "val", "dev")
+_SPLIT_SPEC = re.compile(r"^(?P<name>[\w\-.]+)(\[(?P<start>-?\d+%?)?:(?P<stop>-?\d+%?)?\])?$")
+
+
+@dataclass
+class LoadContext:
+    """What a source may need beyond its own options."""
+
+    dataset: Any = None  # an in-memory Dataset/DatasetDict given to the Python API
+
+
+class DataSource(abc.ABC):
+    """Base for data-source plugins: a dataclass of options plus :meth:`load`."""
+
+    name: ClassVar[str]
+
+    @abc.abstractmethod
+    def load(self, ctx: LoadContext) -> DatasetDict:
+        """Every split the source has, unfiltered; :func:`prepare` does the rest."""
+
+
+@dataclass
+class PreparedData:
+    """Splits with canonical column names (``text``, ``text_pair``, ``image``, ``label``)."""
+
+    train: Dataset
+    validation: Dataset
+    test: Dataset | None
+    labels: list[str]
+    columns: dict[str, str]  # role → column name in the user's data
+    validation_carved: bool = False
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def id2label(self) -> dict[int, str]:
+        return dict(enumerate(self.labels))
+
+    @property
+    def label2id(self) -> dict[str, int]:
+        return {name: i for i, name in enumerate(self.labels)}
+
+    def sizes(self) -> dict[str, int]:
+        out = {"train": len(self.train), "validation": len(self.validation)}
+        if self.test is not None:
+            out["test"] = len(self.test)
+        return out
+
+
+def select_split(dsdict: DatasetDict, spec: str, key: str) -> Dataset:
+    """``train``, ``train[:2000]``, ``train[10%:]`` → that (part of a) split."""
+    m = _SPLIT_SPEC.match(spec.strip())
+    if not m:
+        raise DataError(
+            f"'{key}' must be a split name with an optional slice such as train, train[:2000] or train[:10%], found '{spec}'"
+        )
+    name = m["name"]
+    if name not in dsdict:
+        raise DataError(
+            f"'{key}' names split '{name}', but the data has splits: {', '.join(dsdict)}{did_you_mean(name, list(dsdict))}"
+        )
+    ds = dsdict[name]
+    if m.group(3) is None:
+        return ds
+    n = len(ds)
+
+    def bound(text: str | None, default: int) -> int:
+        if text is None:
+            return default
+        value = round(n * int(text[:-1]) / 100) if text.endswith("%") else int(text)
+        return max(0, min(n, value + n if value < 0 else value))
+
+    start, stop = bound(m["start"], 0), bound(m["stop"], n)
+    return ds.select(range(start, max(start, stop)))
+
+
+def _resolve_column(role: str, configured: str | None, defaults: tuple[str, ...], columns: list[str], required: bool) -> str | None:
+    if configured is not None:
+        if configured not in columns:
+            raise DataError(
+                f"'data.columns.{role}' is '{configured}', but the data has columns: {', '.join(columns)}"
+                f"{did_you_mean(configured, columns)}; set data.columns.{role}=<one of them>"
+            )
+        return configured
+    for name in defaults:
+        if name in columns:
+            return name
+    if required:
+        what = "label" if role == "label" else role
+        raise DataError(
+            f"no {what} column found: expected one named {' or '.join(defaults)}, the data has columns: "
+            f"{', '.join(columns)}; set data.columns.{role}=<column name>"
+        )
+    return None
+
+
+def _label_names(splits: dict[str, Dataset]) -> tuple[list[str], dict[Any, int] | None]:
+    """Label names in a stable order, and a value→id map when labels are not a ClassLabel yet."""
+    from datasets import ClassLabel
+
+    train = splits["train"]
+    feature = train.features["label"]
+    if isinstance(feature, ClassLabel):
+        return list(feature.names), None
+    values: set[Any] = set()
+    for split_name, ds in splits.items():
+        column = ds.unique("label") if len(ds) else []
+        missing = sum(1 for v in column if v is None)
+        if missing:
+            raise DataError(
+                f"split '{split_name}' has rows with no label; fill or drop them before training (a label is required on every row)"
+            )
+        for v in column:
+            if isinstance(v, bool) or not isinstance(v, (str, int)):
+                raise DataError(
+                    f"labels must be class names (strings) or class ids (integers), found {type(v).__name__} value {v!r} "
+                    f"in split '{split_name}'; single-label classification needs one class per row"
+                )
+        values.update(column)
+    kinds = {type(v) for v in values}
+    if len(kinds) > 1:
+        raise DataError("the label column mixes strings and integers; use one kind of label value")
+    ordered = sorted(values)
+    return [str(v) for v in ordered], {v: i for i, v in enumerate(ordered)}
+
+
+def _encode_labels(splits: dict[str, Dataset], label_col_name: str) -> tuple[dict[str, Dataset], list[str]]:
+    from datasets import ClassLabel
+
+    labels, mapping = _label_names(splits)
+    train_values = set(splits["train"].unique("label"))
+    if mapping is not None:
+        unseen = {
+            name: sorted(str(v) for v in set(ds.unique("label")) - train_values)
+            for name, ds in splits.items()
+            if name != "train"
+        }
+        for name, vals in unseen.items():
+            if vals:
+                raise DataError(
+                    f"split '{name}' has labels that never occur in train: {', '.join(vals[:10])}; "
+                    "every class must have training examples"
+                )
+    n_present = len(train_values)
+    if n_present < 2:
+        raise DataError(
+            f"the label column '{label_col_name}' has a single class ({labels[0] if labels else 'none'}) in train; "
+            "classification needs at least two classes — check data.columns.label and data.train_split"
+        )
+    if mapping is not None:
+        feature = ClassLabel(names=labels)
+        out = {}
+        for name, ds in splits.items():
+            ds = ds.map(lambda b: {"label": [mapping[v] for v in b["label"]]}, batched=True, desc=f"encoding labels ({name})")
+            out[name] = ds.cast_column("label", feature)
+        splits = out
+    return splits, labels
+
+
+def _carve_validation(train: Dataset, size: float, seed: int) -> tuple[Dataset, Dataset, str]:
+    try:
+        parts = train.train_test_split(test_size=size, stratify_by_column="label", seed=seed)
+        note = f"validation split carved from train ({size:.0%}, stratified by label, seed {seed})"
+    except ValueError:
+        parts = train.train_test_split(test_size=size, seed=seed)
+        note = f"validation split carved from train ({size:.0%}, seed {seed}; not stratified: some class is too small)"
+        logger.warning(note)
+    return parts["train"], parts["test"], note
+
+
+def prepare(dsdict: DatasetDict, cfg: DataConfig, roles: dict[str, tuple[tuple[str, ...], bool]], seed: int) -> PreparedData:
+    """Pick splits, map columns to roles, encode labels and carve validation if needed.
+
+    ``roles`` maps a role (``text``, ``image``, …) to (default column names, required).
+    """
+    train = select_split(dsdict, cfg.train_split, "data.train_split")
+    columns = list(train.column_names)
+    resolved: dict[str, str] = {}
+    for role, (defaults, required) in roles.items():
+        col = _resolve_column(role, getattr(cfg.columns, role, None), defaults, columns, required)
+        if col is not None:
+            resolved[role] = col
+    label_col = _resolve_column("label", cfg.columns.label, ("label", "labels"), columns, True)
+    resolved["label"] = label_col
+
+    splits: dict[str, Dataset] = {"train": train}
+    notes: list[str] = []
+    if cfg.validation_split is not None:
+        splits["validation"] = select_split(dsdict, cfg.validation_split, "data.validation_split")
+    else:
+        present = [n for n in VALIDATION_NAMES if n in dsdict and n != train.split]
+        if present:
+            splits["validation"] = dsdict[present[0]]
+    if cfg.test_split is not None:
+        splits["test"] = select_split(dsdict, cfg.test_split, "data.test_split")
+    elif "test" in dsdict and cfg.train_split.split("[")[0] != "test":
+        splits["test"] = dsdict["test"]
+
+    rename = {col: role for role, col in resolved.items()}
+    for name, ds in list(splits.items()):
+        missing = [c for c in rename if c not in ds.column_names]
+        if missing:
+            if name == "test" and cfg.test_split is None and missing == [label_col]:
+                notes.append("test split has no labels; it is not evaluated")
+                del splits[name]
+                continue
+            raise DataError(
+                f"split '{name}' lacks column(s) {', '.join(missing)} that train has; it has: {', '.join(ds.column_names)}"
+            )
+        ds = ds.select_columns(list(rename)).rename_columns({k: v for k, v in rename.items() if k != v})
+        splits[name] = ds
+    for name, ds in splits.items():
+        if len(ds) == 0:
+            raise DataError(f"split '{name}' is empty after slicing; check data.{name}_split")
+
+    if "test" in splits and cfg.test_split is None:
+        from datasets import ClassLabel
+
+        feature = splits["test"].features["label"]
+        if isinstance(feature, ClassLabel) and -1 in set(splits["test"].unique("label")):
+            notes.append("test split has unlabelled rows (label -1); it is not evaluated")
+            del splits["test"]
+
+    splits, labels = _encode_labels(splits, label_col)
+    carved = "validation" not in splits
+    if carved:
+        splits["train"], splits["validation"], note = _carve_validation(splits["train"], cfg.validation_size, seed)
+        notes.append(note)
+    return PreparedData(
+        train=splits["train"],
+        validation=splits["validation"],
+        test=splits.get("test"),
+        labels=labels,
+        columns=resolved,
+        validation_carved=carved,
+        notes=notes,
+    )

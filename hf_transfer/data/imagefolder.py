@@ -1,0 +1,31 @@
+"""Data source ``imagefolder``: images in class-per-sub-folder layout.
+
+``data_dir/<class>/*.jpg`` (train only), or ``data_dir/{train,validation,test}/<class>/*.jpg``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import DataError
+from ..registry import DATA_SOURCES
+from ..schema import field
+from . import DataSource, LoadContext
+
+
+@DATA_SOURCES.register("imagefolder")
+@dataclass
+class ImageFolderSource(DataSource):
+    data_dir: str = field(help="folder with one sub-folder of images per class (optionally under train/, validation/, test/)", path=True)
+
+    def load(self, ctx: LoadContext):
+        import datasets
+
+        root = Path(self.data_dir)
+        if not root.is_dir():
+            raise DataError(f"data.data_dir '{root}' is not a folder; expected a folder with one sub-folder of images per class")
+        try:
+            return datasets.load_dataset("imagefolder", data_dir=str(root))
+        except Exception as e:
+            raise DataError(f"could not read images under '{root}': {str(e).splitlines()[0]}") from None

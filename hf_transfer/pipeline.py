@@ -1,0 +1,163 @@
+"""The conductor: recipe → data → task → model → strategy → Trainer → artifacts → hub.
+
+This is the only module that knows the whole order. Every user mistake is found
+before the first byte is written to the output folder.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .config import Recipe, load_recipe
+from .data import LoadContext, PreparedData, prepare
+from .errors import ConfigError, OutputError
+
+logger = logging.getLogger("hf_transfer")
+RECIPE_FILE = "recipe.yaml"
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train` returns: where the model is and how well it did."""
+
+    output_dir: Path
+    metrics: dict[str, float]
+    recipe: Recipe
+    labels: list[str] = field(default_factory=list)
+    strategy: Any = None  # StrategyReport
+    dry_run: bool = False
+    data_sizes: dict[str, int] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+def check_output_dir(recipe: Recipe, overwrite: bool) -> bool:
+    """Refuse an output folder that holds something else; return True if it must be cleared first."""
+    out = recipe.output_dir
+    if out.exists() and not out.is_dir():
+        raise OutputError(f"training.output_dir '{out}' is a file, expected a folder; choose another training.output_dir")
+    if not out.is_dir() or not any(out.iterdir()):
+        return False
+    previous = out / RECIPE_FILE
+    is_run = previous.is_file() or any(out.glob("checkpoint-*"))
+    if not is_run:
+        raise OutputError(
+            f"training.output_dir '{out}' already holds files that are not an hf_transfer run; "
+            "choose an empty or new folder with training.output_dir=<folder>"
+        )
+    same = previous.is_file() and previous.read_text() == recipe.to_yaml()
+    if not (same or overwrite):
+        raise OutputError(
+            f"training.output_dir '{out}' already holds a different run; pass --overwrite "
+            "(hf_transfer.train(..., overwrite=True)) to replace it, or set training.output_dir=<new folder>"
+        )
+    return True
+
+
+def load_data(recipe: Recipe, dataset: Any = None) -> PreparedData:
+    source = recipe.data.options
+    task = recipe.task.options
+    dsdict = source.load(LoadContext(dataset=dataset))
+    seed = int(recipe.training.get("seed", 42))
+    return prepare(dsdict, recipe.data, task.roles, seed)
+
+
+def _training_arguments(recipe: Recipe, task: Any):
+    from transformers import TrainingArguments
+
+    kwargs = {**task.training_defaults(), **recipe.training}
+    try:
+        return TrainingArguments(**kwargs)
+    except (ValueError, TypeError) as e:
+        raise ConfigError([f"training: {e}"]) from None
+
+
+def train(
+    recipe: str | Path | dict | Recipe,
+    *,
+    dataset: Any = None,
+    overwrite: bool = False,
+    dry_run: bool = False,
+    overrides: list[str] | dict | None = None,
+    **kw_overrides: Any,
+) -> TrainResult:
+    """Train a recipe; see the README. Overrides: ``train(r, **{"training.learning_rate": 3e-5})``
+    or ``train(r, training={"learning_rate": 3e-5})``."""
+    all_overrides = dict(kw_overrides)
+    if isinstance(overrides, dict):
+        all_overrides = {**overrides, **all_overrides}
+    elif overrides:
+        all_overrides = overrides if not all_overrides else list(overrides) + [f"{k}={v}" for k, v in all_overrides.items()]
+    if dataset is not None and isinstance(recipe, dict) and "data" not in recipe:
+        recipe = {**recipe, "data": {"source": "memory"}}
+    recipe = load_recipe(recipe, all_overrides or None)
+    if dataset is not None and recipe.data.source != "memory":
+        raise ConfigError([f"a dataset was passed to train() but data.source is '{recipe.data.source}'; set data.source=memory"])
+
+    clear_output = False if dry_run else check_output_dir(recipe, overwrite)
+    task = recipe.task.options
+    data = load_data(recipe, dataset)
+    from .backbone import resolve
+
+    backbone = resolve(recipe.backbone.name_or_path, recipe.backbone.revision, recipe.backbone.trust_remote_code)
+    if dry_run:
+        return TrainResult(
+            output_dir=recipe.output_dir, metrics={}, recipe=recipe, labels=data.labels, dry_run=True,
+            data_sizes=data.sizes(), notes=data.notes,
+        )
+    return _run(recipe, task, data, backbone, clear_output)
+
+
+def _run(recipe: Recipe, task: Any, data: PreparedData, backbone: Any, clear_output: bool) -> TrainResult:
+    from accelerate import PartialState
+    from transformers import Trainer, set_seed
+
+    from . import artifacts
+
+    args = _training_arguments(recipe, task)
+    set_seed(args.seed)
+    processor = task.load_processor(backbone)
+    model = task.load_model(backbone, data)
+    strategy = recipe.strategy.options
+    model, report = strategy.apply(model)
+    logger.info(report.summary())
+    splits = task.preprocess(data, processor, model.config)
+
+    state = PartialState()
+    if clear_output and state.is_main_process:
+        shutil.rmtree(recipe.output_dir)
+    state.wait_for_everyone()
+
+    trainer = Trainer(
+        model=model,
+        args=args,
+        train_dataset=splits["train"],
+        eval_dataset=splits["validation"],
+        data_collator=task.collator(processor),
+        processing_class=processor,
+        compute_metrics=task.compute_metrics(len(data.labels)),
+    )
+    train_output = trainer.train(resume_from_checkpoint=args.resume_from_checkpoint)
+    metrics: dict[str, float] = {f"train_{k}" if not k.startswith("train_") else k: v for k, v in train_output.metrics.items()}
+    reports: dict[str, dict] = {}
+    for split in ("validation", "test"):
+        if splits.get(split) is None:
+            continue
+        prefix = "eval" if split == "validation" else "test"
+        prediction = trainer.predict(splits[split], metric_key_prefix=prefix)
+        metrics.update(prediction.metrics)
+        reports[prefix] = artifacts.classification_report(prediction, data.labels)
+
+    out = Path(args.output_dir)
+    strategy.save(trainer, out)
+    if trainer.is_world_process_zero():
+        artifacts.write_run_files(out, recipe, metrics, reports, data, report, backbone, task)
+        artifacts.reload_check(trainer.model, strategy, task, out, splits["validation"], task.collator(processor))
+    state.wait_for_everyone()
+    return TrainResult(
+        output_dir=out, metrics=metrics, recipe=recipe, labels=data.labels, strategy=report,
+        data_sizes=data.sizes(), notes=data.notes,
+    )

@@ -1,0 +1,74 @@
+"""Tasks: what a model predicts, how inputs are preprocessed, collated and scored.
+
+A task is one file in this package that registers a class in ``TASKS``. It owns
+its ``AutoModelFor*`` class, its processor, preprocessing, collator and metrics;
+the conductor (``pipeline.py``) calls these in order and knows nothing of text or
+images.
+"""
+
+from __future__ import annotations
+
+import abc
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:
+    from ..backbone import Backbone
+    from ..data import PreparedData
+
+SCALAR_METRICS = ("accuracy", "macro_f1", "macro_precision", "macro_recall")
+
+
+class Task(abc.ABC):
+    """Base for task plugins (a dataclass of options plus these hooks)."""
+
+    name: ClassVar[str]
+    pipeline_tag: ClassVar[str]
+    # role → (default column names, required); ``label`` is always required.
+    roles: ClassVar[dict[str, tuple[tuple[str, ...], bool]]]
+
+    @abc.abstractmethod
+    def auto_model_class(self) -> type:
+        """The transformers Auto class for this task."""
+
+    @abc.abstractmethod
+    def load_processor(self, backbone: Backbone) -> Any:
+        """Tokenizer or image processor of the backbone."""
+
+    @abc.abstractmethod
+    def preprocess(self, data: PreparedData, processor: Any, model_config: Any) -> dict[str, Any]:
+        """Model-ready train/validation/test datasets (``test`` may be None)."""
+
+    @abc.abstractmethod
+    def collator(self, processor: Any) -> Any:
+        """Batches model-ready examples."""
+
+    def training_defaults(self) -> dict[str, Any]:
+        """TrainingArguments this task needs unless the recipe says otherwise."""
+        return {}
+
+    def load_model(self, backbone: Backbone, data: PreparedData) -> Any:
+        """The backbone with a new head sized to the labels, label names in its config."""
+        auto = self.auto_model_class()
+        return auto.from_pretrained(
+            backbone.location,
+            num_labels=len(data.labels),
+            id2label=data.id2label,
+            label2id=data.label2id,
+            ignore_mismatched_sizes=True,
+            **backbone.load_kwargs(),
+        )
+
+    def compute_metrics(self, num_labels: int):
+        """A Trainer ``compute_metrics`` function returning scalar metrics."""
+        from ..metrics import load_metric
+
+        metric = load_metric()
+
+        def compute(eval_pred) -> dict[str, float]:
+            logits, labels = eval_pred.predictions, eval_pred.label_ids
+            if isinstance(logits, tuple):
+                logits = logits[0]
+            report = metric.compute(predictions=logits.argmax(-1), references=labels, num_labels=num_labels)
+            return {k: report[k] for k in SCALAR_METRICS}
+
+        return compute

@@ -1,0 +1,72 @@
+"""Task ``text-classification``: single-label classification of a text or a text pair."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from ..registry import TASKS
+from ..schema import field
+from . import Task
+
+logger = logging.getLogger(__name__)
+MAX_LENGTH_CAP = 512
+
+
+@TASKS.register("text-classification")
+@dataclass
+class TextClassification(Task):
+    max_length: int | None = field(None, help="truncate inputs to this many tokens (default: the backbone's limit, at most 512)")
+
+    pipeline_tag = "text-classification"
+    roles = {"text": (("text", "sentence", "content", "sentence1"), True), "text_pair": ((), False)}
+
+    def validate(self, prefix: str) -> list[str]:
+        if self.max_length is not None and self.max_length < 2:
+            return [f"'{prefix}.max_length' must be at least 2, found {self.max_length}"]
+        return []
+
+    def auto_model_class(self) -> type:
+        from transformers import AutoModelForSequenceClassification
+
+        return AutoModelForSequenceClassification
+
+    def load_processor(self, backbone) -> Any:
+        from transformers import AutoTokenizer
+
+        return AutoTokenizer.from_pretrained(backbone.location, **backbone.load_kwargs())
+
+    def resolved_max_length(self, tokenizer, model_config) -> int:
+        limits = [self.max_length or MAX_LENGTH_CAP, tokenizer.model_max_length or MAX_LENGTH_CAP]
+        positions = getattr(model_config, "max_position_embeddings", None)
+        if positions:
+            # RoBERTa-style models reserve padding_idx + 1 positions.
+            offset = (getattr(model_config, "pad_token_id", None) or 0) + 1 if model_config.model_type in ("roberta", "xlm-roberta", "camembert") else 0
+            limits.append(positions - offset)
+        return int(min(limits))
+
+    def preprocess(self, data, processor, model_config) -> dict[str, Any]:
+        max_length = self.resolved_max_length(processor, model_config)
+        has_pair = "text_pair" in data.columns
+
+        def tokenize(batch):
+            pair = batch["text_pair"] if has_pair else None
+            # Dynamic padding: pad per batch in the collator, not to max_length here.
+            return processor(batch["text"], pair, truncation=True, max_length=max_length)
+
+        out = {}
+        for split in ("train", "validation", "test"):
+            ds = getattr(data, split)
+            if ds is None:
+                out[split] = None
+                continue
+            drop = [c for c in ds.column_names if c != "label"]
+            ds = ds.map(tokenize, batched=True, remove_columns=drop, desc=f"tokenizing {split}")
+            out[split] = ds.rename_column("label", "labels")
+        return out
+
+    def collator(self, processor) -> Any:
+        from transformers import DataCollatorWithPadding
+
+        return DataCollatorWithPadding(processor)

@@ -1,0 +1,74 @@
+"""What keys the recipe's ``training:`` section accepts, without importing torch.
+
+The section is passed straight to ``transformers.TrainingArguments``. To check it
+(and give "did you mean" on a typo) while validating a recipe in well under a
+second, we keep a snapshot of the dataclass fields and their kinds in
+``training_args_schema.json``. The snapshot is used only when the installed
+transformers is the version it was taken from; otherwise we read the fields from
+``TrainingArguments`` itself (slower: it imports torch). Regenerate with
+``python -m hf_transfer.training_args``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import importlib.metadata
+import json
+import types
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Union, get_args, get_origin
+
+SNAPSHOT = Path(__file__).with_name("training_args_schema.json")
+_SCALARS = {int: "int", float: "float", bool: "bool", str: "str"}
+
+
+def _kind(tp: Any, default: Any) -> str:
+    """'int', 'float', 'bool', 'str' or 'any'; a trailing '?' means null is allowed."""
+    args = get_args(tp) if get_origin(tp) in (Union, types.UnionType) else (tp,)
+    nullable = type(None) in args or default is None
+    kinds = set()
+    for a in args:
+        if a is type(None):
+            continue
+        if isinstance(a, type) and issubclass(a, enum.Enum):
+            kinds.add("str")
+        else:
+            kinds.add(_SCALARS.get(a, "any"))
+    if kinds == {"int", "float"}:
+        kinds = {"float"}
+    kind = kinds.pop() if len(kinds) == 1 else "any"
+    return kind + ("?" if nullable and kind != "any" else "")
+
+
+def introspect() -> dict[str, str]:
+    from transformers import TrainingArguments
+
+    return {
+        f.name: _kind(f.type, f.default)
+        for f in dataclasses.fields(TrainingArguments)
+        if f.init and not f.name.startswith("_")
+    }
+
+
+@lru_cache(maxsize=1)
+def training_fields() -> dict[str, str]:
+    try:
+        installed = importlib.metadata.version("transformers")
+    except importlib.metadata.PackageNotFoundError:  # pragma: no cover - a broken install
+        installed = None
+    snapshot = json.loads(SNAPSHOT.read_text())
+    if snapshot["transformers"] == installed:
+        return snapshot["fields"]
+    return introspect()
+
+
+def write_snapshot() -> None:
+    data = {"transformers": importlib.metadata.version("transformers"), "fields": introspect()}
+    SNAPSHOT.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
+
+
+if __name__ == "__main__":
+    write_snapshot()
+    print(f"wrote {SNAPSHOT}")
