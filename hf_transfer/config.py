@@ -25,7 +25,9 @@ from .registry import DATA_SOURCES, STRATEGIES, TASKS, Registry, did_you_mean
 from .schema import field
 from .training_args import training_fields
 
-SHIPPED_RECIPES = Path(__file__).resolve().parent.parent / "recipes"
+_HERE = Path(__file__).resolve().parent
+# Installed wheels carry the recipes inside the package; a source checkout has them next to it.
+SHIPPED_RECIPES = next((p for p in (_HERE / "recipes", _HERE.parent / "recipes") if p.is_dir()), _HERE / "recipes")
 SECTIONS = ("backbone", "data", "task", "strategy", "training", "hub")
 # TrainingArguments keys that a recipe must not set, and why.
 FORBIDDEN_TRAINING_KEYS = {

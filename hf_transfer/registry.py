@@ -20,9 +20,21 @@ T = TypeVar("T")
 
 
 def did_you_mean(name: str, candidates: list[str] | tuple[str, ...]) -> str:
-    """Return ' (did you mean 'x'?)' when a close candidate exists, else ''."""
-    close = difflib.get_close_matches(str(name), list(candidates), n=1, cutoff=0.6)
-    return f" (did you mean '{close[0]}'?)" if close else ""
+    """Return ' (did you mean 'x'?)' when a close candidate exists, else ''.
+
+    A candidate also matches on its first word (``nme`` → ``name_or_path``).
+    """
+    name = str(name)
+
+    def score(candidate: str) -> float:
+        ratio = difflib.SequenceMatcher(None, name, candidate).ratio()
+        head = candidate.split("_")[0]
+        if "_" not in name and head != candidate:
+            ratio = max(ratio, difflib.SequenceMatcher(None, name, head).ratio() - 0.05)
+        return ratio
+
+    scored = sorted(((score(c), c) for c in candidates), reverse=True)
+    return f" (did you mean '{scored[0][1]}'?)" if scored and scored[0][0] >= 0.6 else ""
 
 
 class Registry(Generic[T]):
