@@ -58,6 +58,8 @@ def check_output_dir(recipe: Recipe, overwrite: bool) -> bool:
 
 
 def load_data(recipe: Recipe, dataset: Any = None) -> PreparedData:
+    if dataset is not None and recipe.data.source != "memory":
+        raise ConfigError([f"a dataset was passed to train() but data.source is '{recipe.data.source}'; set data.source=memory"])
     source = recipe.data.options
     task = recipe.task.options
     dsdict = source.load(LoadContext(dataset=dataset))
@@ -94,8 +96,6 @@ def train(
     if dataset is not None and isinstance(recipe, dict) and "data" not in recipe:
         recipe = {**recipe, "data": {"source": "memory"}}
     recipe = load_recipe(recipe, all_overrides or None)
-    if dataset is not None and recipe.data.source != "memory":
-        raise ConfigError([f"a dataset was passed to train() but data.source is '{recipe.data.source}'; set data.source=memory"])
 
     clear_output = False if dry_run else check_output_dir(recipe, overwrite)
     task = recipe.task.options

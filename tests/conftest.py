@@ -78,7 +78,7 @@ def build_text_backbone(kind: str, folder: Path) -> Path:
         corpus = [r["text"] for r in make_texts(20, seed=1)]
         bpe.train_from_iterator(corpus, vocab_size=400, min_frequency=1, special_tokens=["<s>", "<pad>", "</s>", "<unk>", "<mask>"])
         bpe.save_model(str(folder))
-        tokenizer = RobertaTokenizerFast(vocab_file=str(folder / "vocab.json"), merges_file=str(folder / "merges.txt"), model_max_length=64)
+        tokenizer = RobertaTokenizerFast(vocab=str(folder / "vocab.json"), merges=str(folder / "merges.txt"), model_max_length=64)
         config = RobertaConfig(
             vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=37,
             max_position_embeddings=66, pad_token_id=tokenizer.pad_token_id, bos_token_id=0, eos_token_id=2,
@@ -87,7 +87,7 @@ def build_text_backbone(kind: str, folder: Path) -> Path:
     else:
         vocab_file = folder / "vocab.txt"
         vocab_file.write_text("\n".join(_vocab()) + "\n")
-        tokenizer = BertTokenizerFast(vocab_file=str(vocab_file), model_max_length=64)
+        tokenizer = BertTokenizerFast(vocab=str(vocab_file), model_max_length=64)
         if kind == "bert":
             config = BertConfig(
                 vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
@@ -99,6 +99,7 @@ def build_text_backbone(kind: str, folder: Path) -> Path:
             model = DistilBertModel(config)
         else:
             raise ValueError(kind)
+    assert tokenizer.unk_token_id not in tokenizer("goal team atom")["input_ids"], "fixture tokenizer lost its vocabulary"
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder

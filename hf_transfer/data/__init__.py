@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 VALIDATION_NAMES = ("validation", "valid", "val", "dev")
-_SPLIT_SPEC = re.compile(r"^(?P<name>[\w\-.]+)(\[(?P<start>-?\d+%?)?:(?P<stop>-?\d+%?)?\])?$")
+_SPLIT_SPEC = re.compile(r"^(?P<name>[\w\-.]+)(?P<slice>\[(?P<start>-?\d+%?)?:(?P<stop>-?\d+%?)?\])?$")
 
 
 @dataclass
@@ -86,7 +86,7 @@ def select_split(dsdict: DatasetDict, spec: str, key: str) -> Dataset:
             f"'{key}' names split '{name}', but the data has splits: {', '.join(dsdict)}{did_you_mean(name, list(dsdict))}"
         )
     ds = dsdict[name]
-    if m.group(3) is None:
+    if m["slice"] is None:
         return ds
     n = len(ds)
 
@@ -97,7 +97,7 @@ def select_split(dsdict: DatasetDict, spec: str, key: str) -> Dataset:
         return max(0, min(n, value + n if value < 0 else value))
 
     start, stop = bound(m["start"], 0), bound(m["stop"], n)
-    return ds.select(range(start, max(start, stop)))
+    return ds.select(range(start, stop)) if stop > start else ds.select([])
 
 
 def _resolve_column(role: str, configured: str | None, defaults: tuple[str, ...], columns: list[str], required: bool) -> str | None:
@@ -127,6 +127,19 @@ def _label_names(splits: dict[str, Dataset]) -> tuple[list[str], dict[Any, int] 
     train = splits["train"]
     feature = train.features["label"]
     if isinstance(feature, ClassLabel):
+        for split_name, ds in splits.items():
+            other = ds.features["label"]
+            if isinstance(other, ClassLabel) and other.names != feature.names:
+                raise DataError(
+                    f"split '{split_name}' has label names {other.names}, train has {feature.names}; "
+                    "the splits must share one ClassLabel so that ids mean the same class"
+                )
+            values = set(ds.unique("label"))
+            if -1 in values or None in values:
+                raise DataError(
+                    f"split '{split_name}' has rows with no label (-1); drop them before training "
+                    "(a label is required on every row)"
+                )
         return list(feature.names), None
     values: set[Any] = set()
     for split_name, ds in splits.items():
@@ -167,10 +180,11 @@ def _encode_labels(splits: dict[str, Dataset], label_col_name: str) -> tuple[dic
                     f"split '{name}' has labels that never occur in train: {', '.join(vals[:10])}; "
                     "every class must have training examples"
                 )
-    n_present = len(train_values)
-    if n_present < 2:
+    if len(train_values) < 2:
+        present = next(iter(train_values), None)
+        name = labels[present] if mapping is None and isinstance(present, int) else str(present)
         raise DataError(
-            f"the label column '{label_col_name}' has a single class ({labels[0] if labels else 'none'}) in train; "
+            f"the label column '{label_col_name}' has a single class ({name}) in train; "
             "classification needs at least two classes — check data.columns.label and data.train_split"
         )
     if mapping is not None:
@@ -240,11 +254,9 @@ def prepare(dsdict: DatasetDict, cfg: DataConfig, roles: dict[str, tuple[tuple[s
             raise DataError(f"split '{name}' is empty after slicing; check data.{name}_split")
 
     if "test" in splits and cfg.test_split is None:
-        from datasets import ClassLabel
-
-        feature = splits["test"].features["label"]
-        if isinstance(feature, ClassLabel) and -1 in set(splits["test"].unique("label")):
-            notes.append("test split has unlabelled rows (label -1); it is not evaluated")
+        values = set(splits["test"].unique("label"))
+        if -1 in values or None in values:
+            notes.append("test split has no labels on some or all rows; it is not evaluated")
             del splits["test"]
 
     splits, labels = _encode_labels(splits, label_col)

@@ -1,0 +1,99 @@
+"""Task preprocessing: what the model sees from each backbone's processor."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+import torch
+from conftest import COLORS, make_image
+
+from hf_transfer.backbone import resolve
+from hf_transfer.tasks.image_classification import ImageClassification, _output_size
+from hf_transfer.tasks.text_classification import TextClassification
+
+
+def _images(n=4):
+    rng = random.Random(1)
+    return [make_image(list(COLORS.values())[i % 3], rng, size=40 + 3 * i) for i in range(n)]
+
+
+@pytest.mark.parametrize("kind", ["vit", "convnext", "resnet", "timm"])
+def test_eval_transform_is_the_backbones_own_processor(kind, backbones):
+    task = ImageClassification()
+    processor = task.load_processor(resolve(str(backbones[kind])))
+    batch = {"image": _images(), "label": [0, 1, 2, 0]}
+    out = task.batch_transform(processor, train=False)(batch)
+    if kind == "timm":
+        expected = torch.stack([processor.val_transforms(img) for img in batch["image"]])
+    else:
+        expected = processor(images=batch["image"], return_tensors="pt")["pixel_values"]
+    assert torch.equal(out["pixel_values"], expected)
+    assert out["labels"] == [0, 1, 2, 0]
+    again = task.batch_transform(processor, train=False)(batch)["pixel_values"]
+    assert torch.equal(again, out["pixel_values"])
+
+
+@pytest.mark.parametrize("kind", ["vit", "convnext", "resnet", "timm"])
+def test_train_transform_augments_at_the_backbones_input_size(kind, backbones):
+    task = ImageClassification()
+    processor = task.load_processor(resolve(str(backbones[kind])))
+    batch = {"image": _images(), "label": [0, 1, 2, 0]}
+    eval_pixels = task.batch_transform(processor, train=False)(batch)["pixel_values"]
+    torch.manual_seed(0)
+    a = task.batch_transform(processor, train=True)(batch)["pixel_values"]
+    b = task.batch_transform(processor, train=True)(batch)["pixel_values"]
+    assert a.shape == eval_pixels.shape == (4, 3, 32, 32)
+    assert not torch.equal(a, b), "training images must be augmented at random"
+
+
+def test_no_augmentation_trains_on_eval_preprocessing(backbones):
+    task = ImageClassification(augment=False)
+    processor = task.load_processor(resolve(str(backbones["vit"])))
+    batch = {"image": _images(), "label": [0, 1, 2, 0]}
+    a = task.batch_transform(processor, train=True)(batch)["pixel_values"]
+    assert torch.equal(a, task.batch_transform(processor, train=False)(batch)["pixel_values"])
+
+
+def test_output_size_reads_height_width_and_shortest_edge():
+    class P:
+        do_center_crop = False
+        crop_size = None
+        size = {"shortest_edge": 48}
+
+    assert _output_size(P()) == (48, 48)
+    P.size = {"height": 20, "width": 30}
+    assert _output_size(P()) == (20, 30)
+    P.do_center_crop, P.crop_size = True, {"height": 16, "width": 16}
+    assert _output_size(P()) == (16, 16)
+
+
+def test_text_is_truncated_and_padded_per_batch(backbones):
+    from datasets import Dataset
+
+    from hf_transfer.data import PreparedData
+
+    task = TextClassification(max_length=6)
+    backbone = resolve(str(backbones["bert"]))
+    tokenizer = task.load_processor(backbone)
+    texts = ["goal", "goal team match win score league coach stadium ball"]
+    ds = Dataset.from_dict({"text": texts, "label": [0, 1]})
+    data = PreparedData(train=ds, validation=ds, test=None, labels=["a", "b"], columns={"text": "text", "label": "label"})
+    from transformers import AutoConfig
+
+    splits = task.preprocess(data, tokenizer, AutoConfig.from_pretrained(backbone.location))
+    lengths = [len(x) for x in splits["train"]["input_ids"]]
+    assert lengths == [3, 6]  # [CLS] goal [SEP]; truncated to max_length
+    batch = task.collator(tokenizer)([splits["train"][0]])
+    assert batch["input_ids"].shape == (1, 3), "a batch is padded to its longest example, not to max_length"
+    assert set(splits["train"].column_names) == {"input_ids", "token_type_ids", "attention_mask", "labels"}
+
+
+def test_roberta_max_length_respects_position_offset(backbones):
+    from transformers import AutoConfig
+
+    task = TextClassification(max_length=None)
+    backbone = resolve(str(backbones["roberta"]))
+    config = AutoConfig.from_pretrained(backbone.location)
+    tokenizer = task.load_processor(backbone)
+    assert task.resolved_max_length(tokenizer, config) == config.max_position_embeddings - config.pad_token_id - 1
