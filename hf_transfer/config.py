@@ -189,7 +189,7 @@ def parse_overrides(overrides: list[str] | dict[str, Any] | None) -> tuple[dict[
         return flat, problems
     if isinstance(overrides, dict):
         def walk(prefix: str, value: Any) -> None:
-            if isinstance(value, dict) and value and prefix.split(".")[0] in SECTIONS and prefix != "training.lr_scheduler_kwargs":
+            if isinstance(value, dict) and prefix.split(".")[0] in SECTIONS and prefix != "training.lr_scheduler_kwargs":
                 for k, v in value.items():
                     walk(f"{prefix}.{k}" if prefix else k, v)
             else:
@@ -207,7 +207,7 @@ def parse_overrides(overrides: list[str] | dict[str, Any] | None) -> tuple[dict[
             value = yaml.safe_load(text) if text.strip() else ""
         except yaml.YAMLError:
             value = text
-        flat[key.strip()] = value
+        flat[key.strip()] = schema.Override(text, value)
     return flat, problems
 
 
@@ -242,7 +242,7 @@ def _plugin_section(
     if not isinstance(raw, dict):
         problems.append(f"'{section}' must be a mapping, found {schema.describe(raw)}")
         return None
-    name = raw.get(name_key, default_name)
+    name = schema.unwrap(raw.get(name_key, default_name), str | None)
     plugin = None
     if name is not None:
         if name in registry:
@@ -255,9 +255,11 @@ def _plugin_section(
         # Without a known plugin we cannot tell its options from typos: check only the common keys.
         plugin_keys = tuple(k for k in raw if k not in common)
     base = schema.build(cls, raw, section, problems, extra_keys=plugin_keys)
-    if plugin is None or base is None:
+    if plugin is None:
         return None
     opts = schema.build(plugin, {k: v for k, v in raw.items() if k in plugin_keys}, section, problems, extra_keys=tuple(common))
+    if base is None or opts is None:
+        return None
     base.options = opts
     return base
 
@@ -272,6 +274,9 @@ def _training_section(raw: Any, problems: list[str]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     kinds = {"int": int, "float": float, "bool": bool, "str": str}
     for key, value in raw.items():
+        if isinstance(value, schema.Override):
+            kind = fields.get(key, "any")
+            value = value.for_type(kind.startswith("str"))
         if key in FORBIDDEN_TRAINING_KEYS:
             problems.append(f"'training.{key}' is not allowed: {FORBIDDEN_TRAINING_KEYS[key]}")
             continue
@@ -352,5 +357,5 @@ def load_recipe(
 
     overridden = set(flat)
     _resolve_paths(data, "data", base_dir, overridden)
-    training.setdefault("output_dir", str(Path("outputs") / name))
+    training["output_dir"] = training.get("output_dir") or str(Path("outputs") / name)
     return Recipe(backbone=backbone, data=data, task=task, strategy=strategy, training=training, hub=hub, name=name, path=path)

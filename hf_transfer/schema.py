@@ -51,6 +51,32 @@ def describe(value: Any) -> str:
 _INVALID = object()
 
 
+@dataclasses.dataclass(frozen=True)
+class Override:
+    """A command-line value: its text, and what YAML made of it.
+
+    String fields take the text as typed (``commit_message=fix #3``, ``revision=1.10``,
+    ``save_strategy=no``); other fields take the YAML value (``3e-5``, ``true``, ``[a, b]``).
+    """
+
+    text: str
+    parsed: Any
+
+    def for_type(self, wants_str: bool) -> Any:
+        if self.parsed is None:  # null, ~: the type check reports it where null is not allowed
+            return None
+        return self.text if wants_str else self.parsed
+
+
+def takes_str(tp: Any) -> bool:
+    args = get_args(tp) if get_origin(tp) in (Union, types.UnionType) else (tp,)
+    return str in args
+
+
+def unwrap(value: Any, tp: Any) -> Any:
+    return value.for_type(takes_str(tp)) if isinstance(value, Override) else value
+
+
 def coerce(value: Any, tp: Any) -> Any:
     """Return ``value`` as type ``tp`` or ``_INVALID``; never raises."""
     origin = get_origin(tp)
@@ -94,7 +120,8 @@ def coerce(value: Any, tp: Any) -> Any:
             try:
                 return int(value)
             except ValueError:
-                return _INVALID
+                as_float = coerce(value, float)  # YAML 1.1 reads 1e3 as a string
+                return int(as_float) if as_float is not _INVALID and as_float.is_integer() else _INVALID
         return _INVALID
     if tp is float:
         if isinstance(value, bool):
@@ -137,6 +164,8 @@ def build(cls: type, raw: Any, prefix: str, problems: list[str], extra_keys: tup
     for key, value in raw.items():
         if key in extra_keys:
             continue
+        if key in hints:
+            value = unwrap(value, hints[key])
         if key not in fields:
             problems.append(f"unknown key '{prefix}.{key}'{did_you_mean(key, known)}; known keys: {', '.join(known)}")
             ok = False
@@ -166,13 +195,14 @@ def build(cls: type, raw: Any, prefix: str, problems: list[str], extra_keys: tup
             help_text = f.metadata.get("help", "")
             problems.append(f"missing required key '{prefix}.{name}'" + (f" ({help_text})" if help_text else ""))
             ok = False
-    if not ok:
+    try:
+        instance = cls(**kwargs)
+    except TypeError:  # a required key was wrong or missing: already reported
         return None
-    instance = cls(**kwargs)
     check = getattr(instance, "validate", None)
     if callable(check):
         problems.extend(check(prefix))
-    return instance
+    return instance if ok else None
 
 
 def to_dict(instance: Any) -> dict[str, Any]:
