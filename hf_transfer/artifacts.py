@@ -71,13 +71,7 @@ def write_run_files(out: Path, recipe, metrics, reports, data, strategy_report, 
         "columns": data.columns,
         "data_sizes": data.sizes(),
         "data_notes": data.notes,
-        "strategy": {
-            "name": strategy_report.strategy,
-            "trainable_params": strategy_report.trainable_params,
-            "total_params": strategy_report.total_params,
-            "trainable_percent": strategy_report.trainable_percent,
-            "description": strategy_report.description,
-        },
+        "strategy": strategy_report.as_dict(),
         "reports": reports,
         "versions": _versions(),
     }
@@ -90,8 +84,8 @@ def _to_device(batch: dict, device) -> dict:
     return {k: v.to(device) if hasattr(v, "to") else v for k, v in batch.items()}
 
 
-def reload_check(model: Any, strategy: Any, task: Any, out: Path, eval_dataset: Any, collate: Any) -> float:
-    """Reload the saved artifact and require the same logits as the in-memory model on a few examples."""
+def reload_check(model: Any, load: Any, out: Path, eval_dataset: Any, collate: Any) -> float:
+    """Reload a saved artifact with ``load()`` and require the in-memory model's logits on a few examples."""
     import torch
 
     n = min(RELOAD_EXAMPLES, len(eval_dataset))
@@ -102,7 +96,7 @@ def reload_check(model: Any, strategy: Any, task: Any, out: Path, eval_dataset: 
     model.eval()
     with torch.no_grad():
         expected = model(**_to_device(batch, device)).logits.float().cpu()
-        reloaded = strategy.load_saved(task, out).to(device).eval()
+        reloaded = load().to(device).eval()
         got = reloaded(**_to_device(batch, device)).logits.float().cpu()
     model.train(was_training)
     diff = (expected - got).abs().max().item()

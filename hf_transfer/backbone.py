@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from .errors import BackboneError
 
@@ -27,6 +28,7 @@ class Backbone:
     trust_remote_code: bool
     model_type: str | None = None
     is_local: bool = False
+    config: Any = None  # the backbone's transformers config
 
     def load_kwargs(self) -> dict:
         kwargs: dict = {"trust_remote_code": self.trust_remote_code}
@@ -86,4 +88,5 @@ def resolve(name_or_path: str, revision: str | None = None, trust_remote_code: b
             f"{name_or_path} --local-dir DIR`), copy DIR here and set backbone.name_or_path=DIR"
         ) from None
     backbone.model_type = getattr(config, "model_type", None)
+    backbone.config = config
     return backbone

@@ -15,7 +15,7 @@ import copy
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 
@@ -80,8 +80,33 @@ class TaskConfig:
 
 @dataclass
 class StrategyConfig:
-    name: str = field("full", help="registered strategy, e.g. full")
+    """Keys every strategy takes; a strategy's own keys sit next to them."""
+
+    name: str = field("full", help="registered strategy: full, frozen, partial or lora")
+    head: Literal["linear", "mlp"] = field("linear", help="new head: linear, or mlp with head_hidden_sizes")
+    head_hidden_sizes: list[int] = field([1024], help="widths of the mlp head's hidden layers")
+    head_activation: Literal["relu", "gelu", "tanh", "silu"] = field("relu", help="activation between mlp layers")
+    head_dropout: float = field(0.0, help="dropout before each head layer's output")
+    pooling: Literal["auto", "native", "cls", "mean", "pooler"] = field(
+        "auto", help="what the head sees: auto (what the backbone was trained with), native, cls, mean or pooler"
+    )
+    head_learning_rate: float | None = field(None, help="learning rate of the head (default: training.learning_rate)")
+    layerwise_lr_decay: float | None = field(
+        None, help="multiply the learning rate by this per block going down from the top (e.g. 0.75)"
+    )
     options: Any = field(None, init=False)
+
+    def validate(self, prefix: str) -> list[str]:
+        problems = []
+        if self.head == "mlp" and (not self.head_hidden_sizes or any(h < 1 for h in self.head_hidden_sizes)):
+            problems.append(f"'{prefix}.head_hidden_sizes' must be a non-empty list of positive integers for an mlp head, found {self.head_hidden_sizes}")
+        if not 0.0 <= self.head_dropout < 1.0:
+            problems.append(f"'{prefix}.head_dropout' must be in [0, 1), found {self.head_dropout}")
+        if self.head_learning_rate is not None and self.head_learning_rate <= 0:
+            problems.append(f"'{prefix}.head_learning_rate' must be positive, found {self.head_learning_rate}")
+        if self.layerwise_lr_decay is not None and not 0.0 < self.layerwise_lr_decay <= 1.0:
+            problems.append(f"'{prefix}.layerwise_lr_decay' must be in (0, 1], found {self.layerwise_lr_decay}")
+        return problems
 
 
 @dataclass

@@ -71,6 +71,9 @@ def _training_arguments(recipe: Recipe, task: Any):
     from transformers import TrainingArguments
 
     kwargs = {**task.training_defaults(), **recipe.training}
+    if kwargs.get("gradient_checkpointing") and not kwargs.get("gradient_checkpointing_kwargs"):
+        # Non-reentrant checkpointing gives gradients to trainable layers above frozen ones (and to LoRA).
+        kwargs["gradient_checkpointing_kwargs"] = {"use_reentrant": False}
     try:
         return TrainingArguments(**kwargs)
     except (ValueError, TypeError) as e:
@@ -116,15 +119,25 @@ def _run(recipe: Recipe, task: Any, data: PreparedData, backbone: Any, clear_out
     from transformers import Trainer, set_seed
 
     from . import artifacts
+    from .model import build_model
+    from .optim import build_optimizer
 
     args = _training_arguments(recipe, task)
     set_seed(args.seed)
     processor = task.load_processor(backbone)
-    model = task.load_model(backbone, data)
-    strategy = recipe.strategy.options
-    model, report = strategy.apply(model)
+    splits = task.preprocess(data, processor, backbone.config)
+    collate = task.collator(processor)
+    example = collate([splits["train"][0]])
+    example.pop("labels", None)
+    options = recipe.strategy
+    bundle = build_model(task, backbone, data, options, example)
+    head_ids = {id(p) for n, p in bundle.model.named_parameters() if n in bundle.head_param_names}
+    backbone_module = bundle.model.get_submodule(bundle.model.base_model_prefix)
+    strategy = options.options
+    model, report = strategy.apply(bundle, options)
+    report.details.update(pooling=bundle.pooling, head=_head_summary(options), head_modules=bundle.head_module_names)
     logger.info(report.summary())
-    splits = task.preprocess(data, processor, model.config)
+    optimizer = build_optimizer(model, args, backbone_module, head_ids, options)
 
     state = PartialState()
     if clear_output and state.is_main_process:
@@ -136,9 +149,10 @@ def _run(recipe: Recipe, task: Any, data: PreparedData, backbone: Any, clear_out
         args=args,
         train_dataset=splits["train"],
         eval_dataset=splits["validation"],
-        data_collator=task.collator(processor),
+        data_collator=collate,
         processing_class=processor,
         compute_metrics=task.compute_metrics(len(data.labels)),
+        optimizers=(optimizer, None),
     )
     train_output = trainer.train(resume_from_checkpoint=args.resume_from_checkpoint)
     metrics: dict[str, float] = {f"train_{k}" if not k.startswith("train_") else k: v for k, v in train_output.metrics.items()}
@@ -155,9 +169,17 @@ def _run(recipe: Recipe, task: Any, data: PreparedData, backbone: Any, clear_out
     strategy.save(trainer, out)
     if trainer.is_world_process_zero():
         artifacts.write_run_files(out, recipe, metrics, reports, data, report, backbone, task)
-        artifacts.reload_check(trainer.model, strategy, task, out, splits["validation"], task.collator(processor))
+        for path, load in strategy.artifacts(task, out):
+            artifacts.reload_check(trainer.model, load, path, splits["validation"], collate)
     state.wait_for_everyone()
     return TrainResult(
         output_dir=out, metrics=metrics, recipe=recipe, labels=data.labels, strategy=report,
         data_sizes=data.sizes(), notes=data.notes,
     )
+
+
+def _head_summary(options: Any) -> str:
+    if options.head == "linear":
+        return "linear"
+    sizes = " → ".join(str(h) for h in options.head_hidden_sizes)
+    return f"mlp ({sizes}, {options.head_activation}, dropout {options.head_dropout})"

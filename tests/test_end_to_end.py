@@ -88,18 +88,18 @@ def test_real_sentence_transformers_backbone_from_a_package(text_files, tmp_path
 def test_reload_mismatch_is_an_error(backbones, text_files, tmp_path, monkeypatch):
     import torch
 
+    from hf_transfer import loading
     from hf_transfer.errors import ArtifactError
-    from hf_transfer.strategies import Strategy
 
-    original = Strategy.load_saved
+    original = loading.load_model
 
-    def corrupted(self, task, output_dir):
-        model = original(self, task, output_dir)
+    def corrupted(path):
+        model = original(path)
         with torch.no_grad():
             model.classifier.bias.add_(1.0)
         return model
 
-    monkeypatch.setattr(Strategy, "load_saved", corrupted)
+    monkeypatch.setattr(loading, "load_model", corrupted)
     with pytest.raises(ArtifactError, match="does not reproduce the trained model"):
         hf_transfer.train(text_recipe(backbones["bert"], text_files, tmp_path / "out"))
 

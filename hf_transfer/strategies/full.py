@@ -5,14 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..registry import STRATEGIES
-from . import Strategy, StrategyReport, count_parameters
+from . import Strategy, make_report
 
 
 @STRATEGIES.register("full")
 @dataclass
 class Full(Strategy):
-    def apply(self, model):
-        for p in model.parameters():
+    def apply(self, bundle, options):
+        for p in bundle.model.parameters():
             p.requires_grad_(True)
-        trainable, total = count_parameters(model)
-        return model, StrategyReport("full", trainable, total, "backbone and new head fine-tuned together")
+        return bundle.model, make_report("full", bundle.model, "backbone and new head fine-tuned together")

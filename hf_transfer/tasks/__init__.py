@@ -46,8 +46,8 @@ class Task(abc.ABC):
         """TrainingArguments this task needs unless the recipe says otherwise."""
         return {}
 
-    def load_model(self, backbone: Backbone, data: PreparedData) -> Any:
-        """The backbone with a new head sized to the labels, label names in its config."""
+    def load_model(self, backbone: Backbone, data: PreparedData, **kwargs: Any) -> Any:
+        """The backbone's own classification class with a new head sized to the labels."""
         auto = self.auto_model_class()
         return auto.from_pretrained(
             backbone.location,
@@ -56,6 +56,7 @@ class Task(abc.ABC):
             label2id=data.label2id,
             ignore_mismatched_sizes=True,
             **backbone.load_kwargs(),
+            **kwargs,
         )
 
     def compute_metrics(self, num_labels: int):

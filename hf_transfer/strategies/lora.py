@@ -1,0 +1,179 @@
+"""Strategy ``lora``: low-rank adapters (peft) on the backbone; the new head trains in full.
+
+Saved: the adapter (adapter config + weights, the head included through
+``modules_to_save``), the run's ``config.json`` (labels, head shape) and the
+processor; with ``merge: true`` also ``merged/``, a plain model with the adapters
+folded in (``hf-transfer merge ADAPTER_DIR OUT_DIR`` does the same later).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError
+from ..registry import STRATEGIES, did_you_mean
+from ..schema import field
+from . import Strategy, keep_frozen_modules_in_eval, make_report
+
+logger = logging.getLogger("hf_transfer")
+MERGED_DIR = "merged"
+
+# Module-name suffixes to adapt, per backbone family (model_type): the first alternative whose names all
+# exist is used (module names differ between transformers versions, e.g. ViT's query/value vs q_proj/v_proj).
+ATTENTION = (["query", "value"], ["q_proj", "v_proj"])
+PRESETS: dict[str, tuple[list[str], ...]] = {
+    **{t: ATTENTION for t in ("bert", "roberta", "xlm-roberta", "camembert", "electra", "mpnet", "vit", "deit",
+                               "vit_msn", "dinov2", "swin", "swinv2", "beit", "data2vec-vision")},
+    "distilbert": (["q_lin", "v_lin"],),
+    "deberta": (["in_proj"],),
+    "deberta-v2": (["query_proj", "value_proj"],),
+    "convnext": (["pwconv1", "pwconv2"],),
+    "convnextv2": (["pwconv1", "pwconv2"],),
+    "resnet": (["convolution"],),
+    # timm models: attention qkv (ViT, Swin, EVA…), MLP fc1/fc2 (ConvNeXt), 1x1/3x3 convs (ResNet), EfficientNet pw convs.
+    "timm_wrapper": (["qkv"], ["fc1", "fc2"], ["conv1", "conv2", "conv3"], ["conv_pw", "conv_pwl"]),
+}
+
+
+def _adaptable_modules(model: Any, head_modules: list[str]) -> dict[str, str]:
+    """Full name → short name of every module LoRA can wrap, excluding the head."""
+    import torch.nn as nn
+    from transformers.pytorch_utils import Conv1D
+
+    out = {}
+    for name, module in model.named_modules():
+        if any(name == h or name.startswith(h + ".") for h in head_modules):
+            continue
+        if isinstance(module, (nn.Linear, nn.Conv1d, nn.Conv2d, Conv1D)):
+            out[name] = name.rsplit(".", 1)[-1]
+    return out
+
+
+def _model_type(model: Any) -> str:
+    config = model.config
+    if getattr(config, "model_type", "") == "hf_transfer":
+        return config.backbone.get("model_type", "")
+    return getattr(config, "model_type", "")
+
+
+@STRATEGIES.register("lora")
+@dataclass
+class Lora(Strategy):
+    r: int = field(8, help="adapter rank")
+    alpha: float = field(16, help="LoRA scaling numerator (lora_alpha)")
+    dropout: float = field(0.1, help="dropout on the adapter input")
+    target_modules: list[str] | str | None = field(
+        None, help="module names to adapt; default: the backbone family's preset; 'all-linear' for every linear layer but the head"
+    )
+    use_rslora: bool = field(False, help="rank-stabilised scaling alpha/sqrt(r)")
+    use_dora: bool = field(False, help="weight-decomposed LoRA (DoRA)")
+    merge: bool = field(False, help="also save merged/: a plain model with the adapters folded in")
+
+    def validate(self, prefix: str) -> list[str]:
+        problems = []
+        if self.r < 1:
+            problems.append(f"'{prefix}.r' must be at least 1, found {self.r}")
+        if not 0.0 <= self.dropout < 1.0:
+            problems.append(f"'{prefix}.dropout' must be in [0, 1), found {self.dropout}")
+        return problems
+
+    def resolve_targets(self, model: Any, head_modules: list[str]) -> list[str]:
+        modules = _adaptable_modules(model, head_modules)
+        short_names = sorted(set(modules.values()))
+        wanted = self.target_modules
+        if wanted == "all-linear":
+            import torch.nn as nn
+
+            all_modules = dict(model.named_modules())
+            return sorted(n for n in modules if isinstance(all_modules[n], nn.Linear) or type(all_modules[n]).__name__ == "Conv1D")
+        if isinstance(wanted, str):
+            wanted = [wanted]
+        if wanted is None:
+            model_type = _model_type(model)
+            wanted = next((p for p in PRESETS.get(model_type, ()) if set(p) <= set(short_names)), None)
+            if wanted is None:
+                raise ConfigError(
+                    [
+                        f"no LoRA target preset for backbone type '{model_type}'; set strategy.target_modules to some "
+                        f"of its module names ({', '.join(short_names)}) or to all-linear"
+                    ]
+                )
+        missing = [t for t in wanted if not any(full == t or short == t or full.endswith("." + t) for full, short in modules.items())]
+        if missing:
+            raise ConfigError(
+                [
+                    f"'strategy.target_modules': {', '.join(repr(m) for m in missing)} not found in the model"
+                    f"{did_you_mean(missing[0], short_names)}; modules LoRA can adapt: {', '.join(short_names)}"
+                ]
+            )
+        return sorted(full for full, short in modules.items() if short in wanted or full in wanted or any(full.endswith("." + t) for t in wanted))
+
+    def apply(self, bundle, options):
+        from peft import LoraConfig, TaskType, get_peft_model
+
+        model = bundle.model
+        head_modules = bundle.head_module_names
+        targets = self.resolve_targets(model, head_modules)
+        text = getattr(model, "main_input_name", "input_ids") == "input_ids"
+        config = LoraConfig(
+            r=self.r,
+            lora_alpha=self.alpha,
+            lora_dropout=self.dropout,
+            target_modules=targets,
+            modules_to_save=head_modules,
+            use_rslora=self.use_rslora,
+            use_dora=self.use_dora,
+            task_type=TaskType.SEQ_CLS if text and not bundle.custom else None,
+        )
+        peft_model = get_peft_model(model, config)
+        keep_frozen_modules_in_eval(peft_model.base_model.model)
+        short = sorted({t.rsplit(".", 1)[-1] for t in targets})
+        report = make_report(
+            "lora", peft_model, f"LoRA r={self.r}, alpha={self.alpha} on {', '.join(short)} ({len(targets)} modules); head trained in full",
+            lora={"r": self.r, "alpha": self.alpha, "dropout": self.dropout, "target_modules": short,
+                  "use_rslora": self.use_rslora, "use_dora": self.use_dora},
+        )
+        return peft_model, report
+
+    def save(self, trainer: Any, output_dir: Path) -> None:
+        trainer.save_model(str(output_dir))
+        if trainer.is_world_process_zero():
+            # The run's config (labels, head shape) next to the adapter, so that it reloads by itself.
+            base = trainer.model.get_base_model()
+            base.config.architectures = [type(base).__name__]
+            base.config.save_pretrained(str(output_dir))
+            if self.merge:
+                merge_adapter(output_dir, output_dir / MERGED_DIR)
+
+    def artifacts(self, task, output_dir: Path):
+        from ..loading import load_model
+
+        out = [(output_dir, lambda: load_model(output_dir))]
+        if self.merge:
+            out.append((output_dir / MERGED_DIR, lambda: load_model(output_dir / MERGED_DIR)))
+        return out
+
+
+def merge_adapter(adapter_dir: Path, out_dir: Path) -> Path:
+    """Fold a saved adapter into its base model and save a plain model folder (with the processor)."""
+    from ..loading import load_model
+
+    model = load_model(adapter_dir).merge_and_unload()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(str(out_dir))
+    _copy_processor(adapter_dir, out_dir)
+    logger.info("merged adapter %s into %s", adapter_dir, out_dir)
+    return out_dir
+
+
+def _copy_processor(src: Path, dst: Path) -> None:
+    import shutil
+
+    names = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt", "vocab.json",
+             "merges.txt", "preprocessor_config.json", "spiece.model", "sentencepiece.bpe.model", "added_tokens.json")
+    for name in names:
+        if (src / name).is_file():
+            shutil.copy2(src / name, dst / name)
