@@ -84,6 +84,25 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_merge(args: argparse.Namespace) -> int:
+    from .errors import OutputError
+
+    adapter, out = Path(args.adapter_dir), Path(args.out_dir)
+    if not (adapter / "adapter_config.json").is_file():
+        raise HfTransferError(
+            f"'{adapter}' is not a LoRA adapter folder (no adapter_config.json); give the output folder of a "
+            "strategy.name=lora run"
+        )
+    if out.exists() and any(out.iterdir()) and not args.overwrite:
+        raise OutputError(f"'{out}' is not empty; choose a new folder or pass --overwrite")
+    from .strategies.lora import merge_adapter
+
+    merge_adapter(adapter, out)
+    _say(f"merged model written to {out.resolve()}")
+    _say(f'  load it with: from transformers import pipeline; clf = pipeline(model="{out}")')
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="hf-transfer",
@@ -97,6 +116,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true", help="validate the recipe and data, print the resolved recipe; train nothing")
     p.add_argument("--overwrite", action="store_true", help="replace an output folder that holds a different run")
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("merge", help="fold a LoRA adapter into its base model and save a plain model folder")
+    p.add_argument("adapter_dir", help="output folder of a strategy.name=lora run")
+    p.add_argument("out_dir", help="where to write the merged model")
+    p.add_argument("--overwrite", action="store_true", help="write into a non-empty out_dir")
+    p.set_defaults(func=cmd_merge)
 
     p = sub.add_parser("recipes", help="list the shipped recipes")
     p.set_defaults(func=cmd_recipes)

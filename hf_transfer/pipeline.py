@@ -133,9 +133,10 @@ def _run(recipe: Recipe, task: Any, data: PreparedData, backbone: Any, clear_out
     bundle = build_model(task, backbone, data, options, example)
     head_ids = {id(p) for n, p in bundle.model.named_parameters() if n in bundle.head_param_names}
     backbone_module = bundle.model.get_submodule(bundle.model.base_model_prefix)
+    head_modules = bundle.head_module_names
     strategy = options.options
     model, report = strategy.apply(bundle, options)
-    report.details.update(pooling=bundle.pooling, head=_head_summary(options), head_modules=bundle.head_module_names)
+    report.details.update(pooling=bundle.pooling, head=_head_summary(options), head_modules=head_modules)
     logger.info(report.summary())
     optimizer = build_optimizer(model, args, backbone_module, head_ids, options)
 

@@ -115,6 +115,13 @@ def build_image_backbone(kind: str, folder: Path) -> Path:
         from safetensors.torch import save_file
 
         model = timm.create_model("test_resnet", pretrained=False)
+        # Look like a trained network: timm zero-initialises each residual branch's last BatchNorm
+        # scale, which would leave those branches (and adapters in them) without gradients.
+        for module in model.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                torch.nn.init.uniform_(module.weight, 0.5, 1.5)
+                module.running_mean.uniform_(-0.1, 0.1)
+                module.running_var.uniform_(0.5, 1.5)
         cfg = {k: v for k, v in model.pretrained_cfg.items() if k not in ("test_input_size", "hf_hub_id", "url")}
         cfg.update(input_size=[3, 32, 32], crop_pct=1.0)
         config = {"architecture": "test_resnet", "model_type": "timm_wrapper", "num_classes": model.num_classes, "pretrained_cfg": cfg}

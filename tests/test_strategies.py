@@ -1,0 +1,139 @@
+"""Every registered strategy × every tiny backbone family keeps its promise on the weights.
+
+Driven by the registry: a new strategy gets this whole suite by being registered
+(add its required options to STRATEGY_OPTIONS if it has any).
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from conftest import IMAGE_BACKBONES, TEXT_BACKBONES, image_recipe, text_recipe
+
+import hf_transfer
+from hf_transfer.registry import STRATEGIES
+
+STRATEGY_OPTIONS = {"partial": {"num_blocks": 1}, "lora": {"merge": True}}
+VARIANTS = {name: {"name": name, **STRATEGY_OPTIONS.get(name, {})} for name in STRATEGIES.names()}
+VARIANTS["frozen-mlp"] = {"name": "frozen", "head": "mlp", "head_hidden_sizes": [16], "head_dropout": 0.1}
+VARIANTS["lora-mlp"] = {"name": "lora", "head": "mlp", "head_hidden_sizes": [16], "merge": True}
+BACKBONES = TEXT_BACKBONES + IMAGE_BACKBONES
+BN_BUFFERS = ("running_mean", "running_var", "num_batches_tracked")
+
+
+@pytest.fixture
+def recorder(monkeypatch):
+    """Patch transformers.Trainer to remember initial weights and which parameters got gradients."""
+    import transformers
+
+    records = []
+
+    class RecordingTrainer(transformers.Trainer):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.initial = {n: p.detach().clone() for n, p in self.model.named_parameters()}
+            self.initial_buffers = {n: b.detach().clone() for n, b in self.model.named_buffers()}
+            self.trainable = {n for n, p in self.model.named_parameters() if p.requires_grad}
+            self.got_grad: set[str] = set()
+            records.append(self)
+
+        def training_step(self, model, inputs, num_items_in_batch=None):
+            loss = super().training_step(model, inputs, num_items_in_batch)
+            self.got_grad |= {n for n, p in self.model.named_parameters() if p.grad is not None and p.grad.abs().sum() > 0}
+            return loss
+
+    monkeypatch.setattr(transformers, "Trainer", RecordingTrainer)
+    return records
+
+
+def _recipe(kind, backbones, text_files, image_folder, out, strategy):
+    if kind in TEXT_BACKBONES:
+        recipe = text_recipe(backbones[kind], text_files, out)
+    else:
+        recipe = image_recipe(backbones[kind], image_folder, out)
+    recipe["strategy"] = dict(strategy)
+    recipe["training"]["learning_rate"] = 5e-3
+    return recipe
+
+
+def _frozen_module_buffers(model) -> list[str]:
+    out = []
+    for mname, module in model.named_modules():
+        params = list(module.parameters(recurse=False))
+        for bname, _ in module.named_buffers(recurse=False):
+            if bname in BN_BUFFERS and params and not any(p.requires_grad for p in params):
+                out.append(f"{mname}.{bname}" if mname else bname)
+    return out
+
+
+def _check_trainable_set(variant, trainer, result):
+    names = [n for n, _ in trainer.model.named_parameters()]
+    trainable = trainer.trainable
+    head_modules = result.strategy.details["head_modules"]
+    assert head_modules, "every strategy trains a new head"
+
+    def in_head(n):
+        return any(n.startswith(h + ".") or f".{h}." in n for h in head_modules)
+
+    strategy = VARIANTS[variant]["name"]
+    if strategy == "full":
+        assert trainable == set(names)
+    elif strategy == "frozen":
+        assert trainable == {n for n in names if in_head(n)}
+        assert trainable
+    elif strategy == "partial":
+        order = [n for n in names if not in_head(n)]
+        first = min(order.index(n) for n in trainable if n in order)
+        assert set(order[first:]) <= trainable, "everything after the first unfrozen block trains"
+        assert not set(order[:first]) & trainable, "everything before it stays frozen"
+        assert 0 < len(trainable) < len(names)
+        blocks = result.strategy.details["unfrozen_blocks"]
+        in_block = [n for n in names if f"{blocks[0]}." in n]
+        assert len(blocks) == 1 and in_block and set(in_block) <= trainable
+    elif strategy == "lora":
+        assert all("lora_" in n or ".modules_to_save." in n for n in trainable), sorted(trainable)[:5]
+        assert any("lora_A" in n for n in trainable) and any("lora_B" in n for n in trainable)
+        assert any(".modules_to_save." in n for n in trainable)
+    report = result.strategy
+    assert report.trainable_params == sum(p.numel() for n, p in trainer.model.named_parameters() if n in trainable)
+
+
+@pytest.mark.parametrize("kind", BACKBONES)
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_strategy_keeps_its_promise(variant, kind, backbones, text_files, image_folder, tmp_path, recorder):
+    out = tmp_path / "out"
+    result = hf_transfer.train(_recipe(kind, backbones, text_files, image_folder, out, VARIANTS[variant]))
+    (trainer,) = recorder
+    final = dict(trainer.model.named_parameters())
+    for name, before in trainer.initial.items():
+        if name in trainer.trainable:
+            assert not torch.equal(final[name].detach(), before), f"trainable {name} did not change"
+            assert name in trainer.got_grad, f"trainable {name} received no gradient"
+        else:
+            assert torch.equal(final[name].detach(), before), f"frozen {name} changed"
+    buffers = dict(trainer.model.named_buffers())
+    for name in _frozen_module_buffers(trainer.model):
+        assert torch.equal(buffers[name], trainer.initial_buffers[name]), f"BatchNorm statistic {name} drifted"
+    _check_trainable_set(variant, trainer, result)
+
+    report = json.loads((out / "training_report.json").read_text())["strategy"]
+    assert report["trainable_params"] == result.strategy.trainable_params
+    assert 0 < report["trainable_percent"] <= 100
+    config = json.loads((out / "config.json").read_text())
+    assert config["hf_transfer"]["head"] == VARIANTS[variant].get("head", "linear")
+    if VARIANTS[variant]["name"] == "lora":
+        assert (out / "adapter_config.json").is_file() and (out / "adapter_model.safetensors").is_file()
+        assert (out / "merged" / "model.safetensors").is_file()
+
+
+@pytest.mark.parametrize("kind", ["resnet", "timm"])
+def test_frozen_backbone_batchnorm_statistics_do_not_drift(kind, backbones, image_folder, tmp_path, recorder):
+    hf_transfer.train(_recipe(kind, backbones, {}, image_folder, tmp_path / "out", {"name": "frozen"}))
+    (trainer,) = recorder
+    stats = [n for n in trainer.initial_buffers if n.endswith("running_mean")]
+    assert stats, "the backbone has BatchNorm layers"
+    buffers = dict(trainer.model.named_buffers())
+    for name in stats:
+        assert torch.equal(buffers[name], trainer.initial_buffers[name]), name
