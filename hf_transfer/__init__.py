@@ -13,7 +13,7 @@ from .config import Recipe, load_recipe
 from .errors import ConfigError, HfTransferError
 
 __version__ = "0.1.0"
-__all__ = ["train", "load_recipe", "Recipe", "TrainResult", "HfTransferError", "ConfigError", "__version__"]
+__all__ = ["train", "load_recipe", "load_model", "Recipe", "TrainResult", "HfTransferError", "ConfigError", "__version__"]
 
 if TYPE_CHECKING:
     from .pipeline import TrainResult
@@ -30,6 +30,13 @@ def train(recipe: Any, **kwargs: Any) -> TrainResult:
     from .pipeline import train as _train
 
     return _train(recipe, **kwargs)
+
+
+def load_model(path: Any) -> Any:
+    """Load any hf_transfer output folder (plain model, hf_transfer head, or LoRA adapter) for inference."""
+    from .loading import load_model as _load
+
+    return _load(path)
 
 
 def __getattr__(name: str) -> Any:

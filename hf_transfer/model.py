@@ -122,17 +122,19 @@ def _custom(task: Any, backbone: Any, data: Any, options: Any, pooling: str, exa
     import torch
     from transformers import AutoModel
 
-    from .modeling import HfTransferConfig, HfTransferForImageClassification, HfTransferForSequenceClassification, pool
+    from .modeling import (
+        HfTransferConfig,
+        HfTransferForImageClassification,
+        HfTransferForSequenceClassification,
+        drop_unused_pooler,
+        pool,
+    )
 
     base = AutoModel.from_pretrained(backbone.location, **backbone.load_kwargs())
     modality = "image" if "pixel_values" in example else "text"
     if pooling == "native":
         pooling = _native_feature_pooling(base, modality)
-    if pooling in ("cls", "mean") and isinstance(getattr(base, "pooler", None), torch.nn.Module) and any(
-        True for _ in base.pooler.parameters()
-    ):
-        # An unused pooler (BERT's dense+tanh, ViT's) would sit in the model untrained and gradient-less.
-        base.pooler = None
+    drop_unused_pooler(base, pooling)
     base.eval()
     with torch.no_grad():
         accepted = set(inspect.signature(base.forward).parameters)

@@ -59,9 +59,10 @@ class HfTransferConfig(PretrainedConfig):
         self.head_dropout = head_dropout
         self.head_in_features = head_in_features
         if self.backbone.get("model_type") == "timm_wrapper":
-            # TimmWrapperImageProcessor reads its settings from config.json.
+            # TimmWrapperImageProcessor reads its settings from config.json: give it what it looks for there.
             kwargs.setdefault("pretrained_cfg", self.backbone.get("pretrained_cfg"))
             kwargs.setdefault("architecture", self.backbone.get("architecture"))
+            kwargs.setdefault("image_processor_type", "TimmWrapperImageProcessor")
         super().__init__(**kwargs)
 
     def backbone_config(self) -> PretrainedConfig:
@@ -81,6 +82,14 @@ def build_head(config: HfTransferConfig) -> nn.Sequential:
         layers.append(nn.Dropout(config.head_dropout))
     layers.append(nn.Linear(width, config.num_labels))
     return nn.Sequential(*layers)
+
+
+def drop_unused_pooler(backbone: nn.Module, pooling: str) -> nn.Module:
+    """Remove a pooler layer (BERT's, ViT's dense+tanh) the head does not read: it would sit untrained."""
+    pooler = getattr(backbone, "pooler", None)
+    if pooling in ("cls", "mean") and isinstance(pooler, nn.Module) and any(True for _ in pooler.parameters()):
+        backbone.pooler = None
+    return backbone
 
 
 def pool(outputs: Any, mode: str, attention_mask: torch.Tensor | None) -> torch.Tensor:
@@ -109,7 +118,8 @@ class _HfTransferModel(PreTrainedModel):
 
     def __init__(self, config: HfTransferConfig, backbone: nn.Module | None = None):
         super().__init__(config)
-        self.backbone = backbone if backbone is not None else AutoModel.from_config(config.backbone_config())
+        backbone = backbone if backbone is not None else AutoModel.from_config(config.backbone_config())
+        self.backbone = drop_unused_pooler(backbone, config.pooling)
         self.head = build_head(config)
         self.post_init()
 
@@ -118,20 +128,13 @@ class _HfTransferModel(PreTrainedModel):
             nn.init.normal_(module.weight, std=0.02)
             nn.init.zeros_(module.bias)
 
-    def _set_gradient_checkpointing(self, enable: bool = True, gradient_checkpointing_func=None) -> None:
-        if enable:
-            self.backbone.gradient_checkpointing_enable(
-                gradient_checkpointing_kwargs=getattr(self, "_gc_kwargs", None) or {"use_reentrant": False}
-            )
-        else:
-            self.backbone.gradient_checkpointing_disable()
-
-    def gradient_checkpointing_enable(self, gradient_checkpointing_kwargs: dict | None = None) -> None:
-        self._gc_kwargs = gradient_checkpointing_kwargs
-        self._set_gradient_checkpointing(True)
+    def gradient_checkpointing_enable(self, gradient_checkpointing_kwargs: dict | None = None, **kwargs: Any) -> None:
+        """Checkpoint the backbone's layers (the head is too small to bother)."""
+        kwargs = {"gradient_checkpointing_kwargs": gradient_checkpointing_kwargs or {"use_reentrant": False}, **kwargs}
+        self.backbone.gradient_checkpointing_enable(**kwargs)
 
     def gradient_checkpointing_disable(self) -> None:
-        self._set_gradient_checkpointing(False)
+        self.backbone.gradient_checkpointing_disable()
 
     @property
     def is_gradient_checkpointing(self) -> bool:
