@@ -56,7 +56,9 @@ def _versions() -> dict[str, str]:
     return out
 
 
-def write_run_files(out: Path, recipe, metrics, reports, data, strategy_report, backbone, task) -> None:
+def write_run_files(
+    out: Path, recipe, metrics, reports, data, strategy_report, backbone, task, log_history=None, precision=None
+) -> None:
     from . import __version__
     from .hub import write_model_card
     from .pipeline import RECIPE_FILE
@@ -73,6 +75,8 @@ def write_run_files(out: Path, recipe, metrics, reports, data, strategy_report, 
         "data_notes": data.notes,
         "strategy": strategy_report.as_dict(),
         "reports": reports,
+        "precision": precision or {},
+        "log_history": log_history or [],
         "versions": _versions(),
     }
     (out / "training_report.json").write_text(json.dumps(report, indent=2) + "\n")

@@ -30,6 +30,8 @@ _HERE = Path(__file__).resolve().parent
 SHIPPED_RECIPES = next((p for p in (_HERE / "recipes", _HERE.parent / "recipes") if p.is_dir()), _HERE / "recipes")
 SECTIONS = ("backbone", "data", "task", "strategy", "training", "hub")
 # TrainingArguments keys that a recipe must not set, and why.
+# Keys of the training section that are ours, not TrainingArguments'.
+EXTRA_TRAINING_KEYS = {"precision": ("auto", "fp32", "bf16", "fp16")}
 FORBIDDEN_TRAINING_KEYS = {
     "hub_token": "a token never goes in a recipe; set HF_TOKEN or run `hf auth login`",
     "push_to_hub": "use the recipe's 'hub.push: true' instead",
@@ -118,6 +120,9 @@ class HubConfig:
     create_pr: bool = field(False, help="open a pull request instead of committing to the branch")
     commit_message: str | None = field(None, help="commit message for the push")
     license: str | None = field(None, help="license for the model card, e.g. apache-2.0")
+    artifacts: Literal["adapter", "merged", "both"] = field(
+        "adapter", help="for LoRA runs: push the adapter, the merged model (needs strategy.merge), or both"
+    )
 
     def validate(self, prefix: str) -> list[str]:
         if self.push and not self.repo_id:
@@ -295,7 +300,7 @@ def _training_section(raw: Any, problems: list[str]) -> dict[str, Any]:
     if not isinstance(raw, dict):
         problems.append(f"'training' must be a mapping of TrainingArguments options, found {schema.describe(raw)}")
         return {}
-    fields = training_fields()
+    fields = dict(training_fields())
     out: dict[str, Any] = {}
     kinds = {"int": int, "float": float, "bool": bool, "str": str}
     for key, value in raw.items():
@@ -305,9 +310,19 @@ def _training_section(raw: Any, problems: list[str]) -> dict[str, Any]:
         if key in FORBIDDEN_TRAINING_KEYS:
             problems.append(f"'training.{key}' is not allowed: {FORBIDDEN_TRAINING_KEYS[key]}")
             continue
+        if key in EXTRA_TRAINING_KEYS:
+            choices = EXTRA_TRAINING_KEYS[key]
+            if value not in choices:
+                problems.append(
+                    f"'training.{key}' must be one of {', '.join(choices)}, found {schema.describe(value)}"
+                    f"{did_you_mean(str(value), list(choices))}"
+                )
+                continue
+            out[key] = value
+            continue
         if key not in fields:
             problems.append(
-                f"unknown key 'training.{key}'{did_you_mean(key, list(fields))}: the training section takes "
+                f"unknown key 'training.{key}'{did_you_mean(key, list(fields) + list(EXTRA_TRAINING_KEYS))}: the training section takes "
                 "transformers.TrainingArguments options (see its documentation for the list)"
             )
             continue
@@ -322,6 +337,8 @@ def _training_section(raw: Any, problems: list[str]) -> dict[str, Any]:
             problems.append(f"'training.{key}' must be {schema.type_name(tp)}, found {schema.describe(value)}")
             continue
         out[key] = coerced
+    if out.get("precision") not in (None, "auto") and (out.get("bf16") or out.get("fp16")):
+        problems.append("set either 'training.precision' or 'training.bf16'/'training.fp16', not both")
     return out
 
 

@@ -67,15 +67,27 @@ def load_data(recipe: Recipe, dataset: Any = None) -> PreparedData:
     return prepare(dsdict, recipe.data, task.roles, seed)
 
 
-def _training_arguments(recipe: Recipe, task: Any):
+def _training_arguments(recipe: Recipe, task: Any) -> tuple[Any, dict[str, str]]:
+    """TrainingArguments from the recipe (task defaults underneath) and the precision decision."""
     from transformers import TrainingArguments
 
+    from .precision import detect_hardware, precision_flags, resolve_precision
+
     kwargs = {**task.training_defaults(), **recipe.training}
+    requested = kwargs.pop("precision", None)
+    if kwargs.get("bf16") or kwargs.get("fp16"):
+        precision = {"requested": "bf16" if kwargs.get("bf16") else "fp16", "reason": "training.bf16/fp16 set in the recipe"}
+        precision["resolved"] = precision["requested"]
+    else:
+        requested = requested or "auto"
+        resolved, reason = resolve_precision(requested, detect_hardware(use_cpu=bool(kwargs.get("use_cpu"))))
+        kwargs.update(precision_flags(resolved))
+        precision = {"requested": requested, "resolved": resolved, "reason": reason}
     if kwargs.get("gradient_checkpointing") and not kwargs.get("gradient_checkpointing_kwargs"):
         # Non-reentrant checkpointing gives gradients to trainable layers above frozen ones (and to LoRA).
         kwargs["gradient_checkpointing_kwargs"] = {"use_reentrant": False}
     try:
-        return TrainingArguments(**kwargs)
+        return TrainingArguments(**kwargs), precision
     except (ValueError, TypeError) as e:
         raise ConfigError([f"training: {e}"]) from None
 
@@ -116,13 +128,15 @@ def train(
 
 def _run(recipe: Recipe, task: Any, data: PreparedData, backbone: Any, clear_output: bool) -> TrainResult:
     from accelerate import PartialState
+    from accelerate.utils import extract_model_from_parallel
     from transformers import Trainer, set_seed
 
     from . import artifacts
     from .model import build_model
     from .optim import build_optimizer
 
-    args = _training_arguments(recipe, task)
+    args, precision = _training_arguments(recipe, task)
+    logger.info("precision: %s (%s)", precision["resolved"], precision["reason"])
     set_seed(args.seed)
     processor = task.load_processor(backbone)
     splits = task.preprocess(data, processor, backbone.config)
@@ -169,9 +183,13 @@ def _run(recipe: Recipe, task: Any, data: PreparedData, backbone: Any, clear_out
     out = Path(args.output_dir)
     strategy.save(trainer, out)
     if trainer.is_world_process_zero():
-        artifacts.write_run_files(out, recipe, metrics, reports, data, report, backbone, task)
+        artifacts.write_run_files(
+            out, recipe, metrics, reports, data, report, backbone, task, trainer.state.log_history, precision
+        )
+        # Compare in full precision: drop the autocast wrapper mixed-precision training put on forward().
+        trained = extract_model_from_parallel(trainer.model, keep_fp32_wrapper=False)
         for path, load in strategy.artifacts(task, out):
-            artifacts.reload_check(trainer.model, load, path, splits["validation"], collate)
+            artifacts.reload_check(trained, load, path, splits["validation"], collate)
     state.wait_for_everyone()
     return TrainResult(
         output_dir=out, metrics=metrics, recipe=recipe, labels=data.labels, strategy=report,
