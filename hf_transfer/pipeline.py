@@ -171,6 +171,7 @@ def _run(recipe: Recipe, task: Any, data: PreparedData, backbone: Any, clear_out
     )
     train_output = trainer.train(resume_from_checkpoint=args.resume_from_checkpoint)
     metrics: dict[str, float] = {f"train_{k}" if not k.startswith("train_") else k: v for k, v in train_output.metrics.items()}
+    metrics.update(task.training_stats(args, splits["train"]))
     reports: dict[str, dict] = {}
     for split in ("validation", "test"):
         if splits.get(split) is None:

@@ -97,3 +97,30 @@ def test_roberta_max_length_respects_position_offset(backbones):
     config = AutoConfig.from_pretrained(backbone.location)
     tokenizer = task.load_processor(backbone)
     assert task.resolved_max_length(tokenizer, config) == config.max_position_embeddings - config.pad_token_id - 1
+
+
+def test_length_grouping_raises_the_share_of_real_tokens():
+    from datasets import Dataset
+    from transformers import TrainingArguments
+
+    import random
+
+    rng = random.Random(0)
+    ds = Dataset.from_dict({"input_ids": [[1] * rng.choice([4, 8, 60, 64]) for _ in range(256)]})
+    task = TextClassification()
+    grouped = TrainingArguments(output_dir="unused", per_device_train_batch_size=16, train_sampling_strategy="group_by_length")
+    shuffled = TrainingArguments(output_dir="unused", per_device_train_batch_size=16)
+    g = task.training_stats(grouped, ds)["train_real_token_fraction"]
+    r = task.training_stats(shuffled, ds)["train_real_token_fraction"]
+    assert 0 < r < 0.7 < g <= 1.0
+    assert task.training_defaults()["train_sampling_strategy"] == "group_by_length"
+
+
+def test_image_decoding_runs_in_dataloader_workers(monkeypatch):
+    import hf_transfer.precision as precision
+
+    monkeypatch.setattr(precision, "cpu_count", lambda: 8)
+    defaults = ImageClassification().training_defaults()
+    assert defaults["dataloader_num_workers"] == 4 and defaults["dataloader_persistent_workers"]
+    monkeypatch.setattr(precision, "cpu_count", lambda: 1)
+    assert ImageClassification().training_defaults()["dataloader_num_workers"] == 0

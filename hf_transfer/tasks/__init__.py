@@ -46,6 +46,10 @@ class Task(abc.ABC):
         """TrainingArguments this task needs unless the recipe says otherwise."""
         return {}
 
+    def training_stats(self, args: Any, train_dataset: Any) -> dict[str, float]:
+        """Task-specific figures about the training input (e.g. padding efficiency) for the results."""
+        return {}
+
     def load_model(self, backbone: Backbone, data: PreparedData, **kwargs: Any) -> Any:
         """The backbone's own classification class with a new head sized to the labels."""
         auto = self.auto_model_class()

@@ -55,8 +55,16 @@ class ImageClassification(Task):
         return AutoImageProcessor.from_pretrained(backbone.location, **backbone.load_kwargs())
 
     def training_defaults(self) -> dict[str, Any]:
-        # The raw image column must reach our lazy transform; Trainer would drop it.
-        return {"remove_unused_columns": False}
+        from ..precision import cpu_count
+
+        # The raw image column must reach our lazy transform (Trainer would drop it), and decoding +
+        # augmentation run in DataLoader worker processes, leaving a core to the training loop.
+        workers = min(4, max(cpu_count() - 1, 0))
+        return {
+            "remove_unused_columns": False,
+            "dataloader_num_workers": workers,
+            "dataloader_persistent_workers": workers > 0,
+        }
 
     def _train_transform(self, processor):
         if hasattr(processor, "train_transforms"):  # timm backbones carry timm's own pipeline

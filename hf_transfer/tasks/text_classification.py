@@ -66,6 +66,29 @@ class TextClassification(Task):
             out[split] = ds.rename_column("label", "labels")
         return out
 
+    def training_defaults(self) -> dict[str, Any]:
+        # Batches of similar lengths: with dynamic padding, little compute goes to padding.
+        return {"train_sampling_strategy": "group_by_length"}
+
+    def training_stats(self, args, train_dataset) -> dict[str, float]:
+        """Fraction of real (non-padding) tokens in the training batches this run's sampling produces."""
+        import torch
+        from transformers.trainer_pt_utils import LengthGroupedSampler
+
+        lengths = [len(ids) for ids in train_dataset["input_ids"]]
+        batch = args.per_device_train_batch_size
+        generator = torch.Generator().manual_seed(args.seed)
+        if args.train_sampling_strategy == "group_by_length":
+            order = list(LengthGroupedSampler(batch * args.gradient_accumulation_steps, lengths=lengths, generator=generator))
+        else:
+            order = torch.randperm(len(lengths), generator=generator).tolist()
+        real = padded = 0
+        for start in range(0, len(order), batch):
+            chunk = [lengths[i] for i in order[start : start + batch]]
+            real += sum(chunk)
+            padded += max(chunk) * len(chunk)
+        return {"train_real_token_fraction": real / max(padded, 1)}
+
     def collator(self, processor) -> Any:
         from transformers import DataCollatorWithPadding
 
