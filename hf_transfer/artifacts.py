@@ -84,6 +84,13 @@ def write_run_files(
     write_model_card(out, recipe, report, metrics)
 
 
+def save_model(model: Any, processor: Any, out: Path) -> None:
+    """What ``Trainer.save_model`` writes, for a model the Trainer did not train whole (the feature cache)."""
+    out.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(str(out), safe_serialization=True)
+    processor.save_pretrained(str(out))
+
+
 def _to_device(batch: dict, device) -> dict:
     return {k: v.to(device) if hasattr(v, "to") else v for k, v in batch.items()}
 

@@ -133,6 +133,7 @@ def _run(recipe: Recipe, task: Any, data: PreparedData, backbone: Any, clear_out
 
     from . import artifacts
     from .model import build_model
+    from .features import prepare_cached_training
     from .optim import build_optimizer
 
     args, precision = _training_arguments(recipe, task)
@@ -152,43 +153,61 @@ def _run(recipe: Recipe, task: Any, data: PreparedData, backbone: Any, clear_out
     model, report = strategy.apply(bundle, options)
     report.details.update(pooling=bundle.pooling, head=_head_summary(options), head_modules=head_modules)
     logger.info(report.summary())
-    optimizer = build_optimizer(model, args, backbone_module, head_ids, options)
 
     state = PartialState()
+    cache = None
+    if getattr(strategy, "cache_features", False):
+        if state.num_processes > 1:
+            raise ConfigError(
+                [f"the feature cache runs in one process, this run has {state.num_processes}; set strategy.cache_features=false"]
+            )
+        cache = prepare_cached_training(bundle, task, processor, backbone, data, collate, args, strategy.cache_augmented_views)
+    if cache is not None:
+        report.details["feature_cache"] = cache.info
+        trained_model, train_args, train_splits, train_collate, train_processor = cache.model, cache.args, cache.splits, None, None
+    else:
+        trained_model, train_args, train_splits, train_collate, train_processor = model, args, splits, collate, processor
+    optimizer = build_optimizer(trained_model, train_args, backbone_module, head_ids, options)
+
     if clear_output and state.is_main_process:
         shutil.rmtree(recipe.output_dir)
     state.wait_for_everyone()
 
     trainer = Trainer(
-        model=model,
-        args=args,
-        train_dataset=splits["train"],
-        eval_dataset=splits["validation"],
-        data_collator=collate,
-        processing_class=processor,
+        model=trained_model,
+        args=train_args,
+        train_dataset=train_splits["train"],
+        eval_dataset=train_splits["validation"],
+        data_collator=train_collate,
+        processing_class=train_processor,
         compute_metrics=task.compute_metrics(len(data.labels)),
         optimizers=(optimizer, None),
     )
     train_output = trainer.train(resume_from_checkpoint=args.resume_from_checkpoint)
     metrics: dict[str, float] = {f"train_{k}" if not k.startswith("train_") else k: v for k, v in train_output.metrics.items()}
-    metrics.update(task.training_stats(args, splits["train"]))
+    if cache is None:
+        metrics.update(task.training_stats(args, splits["train"]))
     reports: dict[str, dict] = {}
     for split in ("validation", "test"):
-        if splits.get(split) is None:
+        if train_splits.get(split) is None:
             continue
         prefix = "eval" if split == "validation" else "test"
-        prediction = trainer.predict(splits[split], metric_key_prefix=prefix)
+        prediction = trainer.predict(train_splits[split], metric_key_prefix=prefix)
         metrics.update(prediction.metrics)
         reports[prefix] = artifacts.classification_report(prediction, data.labels)
 
     out = Path(args.output_dir)
-    strategy.save(trainer, out)
+    if cache is not None:
+        trained = model.to(args.device)  # the full model: frozen backbone + the head trained on features
+        artifacts.save_model(trained, processor, out)
+    else:
+        strategy.save(trainer, out)
+        # Compare in full precision: drop the autocast wrapper mixed-precision training put on forward().
+        trained = extract_model_from_parallel(trainer.model, keep_fp32_wrapper=False)
     if trainer.is_world_process_zero():
         artifacts.write_run_files(
             out, recipe, metrics, reports, data, report, backbone, task, trainer.state.log_history, precision
         )
-        # Compare in full precision: drop the autocast wrapper mixed-precision training put on forward().
-        trained = extract_model_from_parallel(trainer.model, keep_fp32_wrapper=False)
         for path, load in strategy.artifacts(task, out):
             artifacts.reload_check(trained, load, path, splits["validation"], collate)
     state.wait_for_everyone()

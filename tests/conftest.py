@@ -9,12 +9,14 @@ from __future__ import annotations
 import json
 import os
 import random
+import tempfile
 from pathlib import Path
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["HF_DATASETS_OFFLINE"] = "1"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+os.environ["HF_TRANSFER_CACHE"] = tempfile.mkdtemp(prefix="hf_transfer_cache_")  # never the user's cache
 
 import pytest  # noqa: E402
 

@@ -104,7 +104,7 @@ def test_head_learning_rate_and_layerwise_decay(backbones, text_files, tmp_path,
     assert lr_of[id(params["bert.encoder.layer.0.attention.self.query.weight"])][1] == 0.01
 
 
-@pytest.mark.parametrize("strategy", [{"name": "partial", "num_blocks": 1}, {"name": "lora"}, {"name": "frozen", "head": "mlp", "head_hidden_sizes": [8]}])
+@pytest.mark.parametrize("strategy", [{"name": "partial", "num_blocks": 1}, {"name": "lora"}, {"name": "frozen", "head": "mlp", "head_hidden_sizes": [8], "cache_features": False}])
 def test_gradient_checkpointing_with_frozen_layers_and_lora(strategy, backbones, text_files, tmp_path):
     result = hf_transfer.train(_text(backbones, text_files, tmp_path, strategy, gradient_checkpointing=True, max_steps=2))
     assert result.metrics["train_loss"] > 0

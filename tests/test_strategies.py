@@ -15,9 +15,11 @@ from conftest import IMAGE_BACKBONES, TEXT_BACKBONES, image_recipe, text_recipe
 import hf_transfer
 from hf_transfer.registry import STRATEGIES
 
-STRATEGY_OPTIONS = {"partial": {"num_blocks": 1}, "lora": {"merge": True}}
+# The feature cache trains the head alone on cached features (tests/test_feature_cache.py); here the
+# frozen strategy runs through the Trainer with the backbone in the loop, so its weights can be watched.
+STRATEGY_OPTIONS = {"partial": {"num_blocks": 1}, "lora": {"merge": True}, "frozen": {"cache_features": False}}
 VARIANTS = {name: {"name": name, **STRATEGY_OPTIONS.get(name, {})} for name in STRATEGIES.names()}
-VARIANTS["frozen-mlp"] = {"name": "frozen", "head": "mlp", "head_hidden_sizes": [16], "head_dropout": 0.1}
+VARIANTS["frozen-mlp"] = {"name": "frozen", "head": "mlp", "head_hidden_sizes": [16], "head_dropout": 0.1, "cache_features": False}
 VARIANTS["lora-mlp"] = {"name": "lora", "head": "mlp", "head_hidden_sizes": [16], "merge": True}
 BACKBONES = TEXT_BACKBONES + IMAGE_BACKBONES
 BN_BUFFERS = ("running_mean", "running_var", "num_batches_tracked")
@@ -130,7 +132,7 @@ def test_strategy_keeps_its_promise(variant, kind, backbones, text_files, image_
 
 @pytest.mark.parametrize("kind", ["resnet", "timm"])
 def test_frozen_backbone_batchnorm_statistics_do_not_drift(kind, backbones, image_folder, tmp_path, recorder):
-    hf_transfer.train(_recipe(kind, backbones, {}, image_folder, tmp_path / "out", {"name": "frozen"}))
+    hf_transfer.train(_recipe(kind, backbones, {}, image_folder, tmp_path / "out", {"name": "frozen", "cache_features": False}))
     (trainer,) = recorder
     stats = [n for n in trainer.initial_buffers if n.endswith("running_mean")]
     assert stats, "the backbone has BatchNorm layers"

@@ -9,12 +9,27 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..registry import STRATEGIES
+from ..schema import field
 from . import Strategy, keep_frozen_modules_in_eval, make_report, set_trainable
 
 
 @STRATEGIES.register("frozen")
 @dataclass
 class Frozen(Strategy):
+    cache_features: bool = field(
+        True, help="run the backbone once per example and train the head on cached features (see hf_transfer.features)"
+    )
+    cache_augmented_views: int = field(
+        0, help="cache this many augmented views of each training image instead of one eval-preprocessed view"
+    )
+
+    def validate(self, prefix: str) -> list[str]:
+        if self.cache_augmented_views < 0:
+            return [f"'{prefix}.cache_augmented_views' must be 0 or more, found {self.cache_augmented_views}"]
+        if self.cache_augmented_views and not self.cache_features:
+            return [f"'{prefix}.cache_augmented_views' needs '{prefix}.cache_features: true'"]
+        return []
+
     def apply(self, bundle, options):
         set_trainable(bundle.model, bundle.head_param_names)
         keep_frozen_modules_in_eval(bundle.model)

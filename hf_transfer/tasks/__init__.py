@@ -35,8 +35,9 @@ class Task(abc.ABC):
         """Tokenizer or image processor of the backbone."""
 
     @abc.abstractmethod
-    def preprocess(self, data: PreparedData, processor: Any, model_config: Any) -> dict[str, Any]:
-        """Model-ready train/validation/test datasets (``test`` may be None)."""
+    def preprocess(self, data: PreparedData, processor: Any, model_config: Any, augment_train: bool = True) -> dict[str, Any]:
+        """Model-ready train/validation/test datasets (``test`` may be None); ``augment_train=False``
+        preprocesses training examples like evaluation ones."""
 
     @abc.abstractmethod
     def collator(self, processor: Any) -> Any:

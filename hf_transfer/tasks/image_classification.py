@@ -99,11 +99,12 @@ class ImageClassification(Task):
 
         return transform
 
-    def preprocess(self, data, processor, model_config) -> dict[str, Any]:
+    def preprocess(self, data, processor, model_config, augment_train: bool = True) -> dict[str, Any]:
         out = {}
         for split in ("train", "validation", "test"):
             ds = getattr(data, split)
-            out[split] = None if ds is None else ds.with_transform(self.batch_transform(processor, split == "train"))
+            train = split == "train" and augment_train
+            out[split] = None if ds is None else ds.with_transform(self.batch_transform(processor, train))
         return out
 
     def collator(self, processor) -> Any:

@@ -46,7 +46,7 @@ class TextClassification(Task):
             limits.append(positions - offset)
         return int(min(limits))
 
-    def preprocess(self, data, processor, model_config) -> dict[str, Any]:
+    def preprocess(self, data, processor, model_config, augment_train: bool = True) -> dict[str, Any]:
         max_length = self.resolved_max_length(processor, model_config)
         has_pair = "text_pair" in data.columns
 
