@@ -1,0 +1,147 @@
+"""The frozen-backbone feature cache: hits, misses on every fingerprint component, and exact artifacts."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+import torch
+from conftest import image_recipe, text_recipe
+
+import hf_transfer
+from hf_transfer import features
+
+
+@pytest.fixture(autouse=True)
+def empty_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_TRANSFER_CACHE", str(tmp_path / "cache"))
+
+
+def _frozen(backbone, text_files, out, **strategy):
+    recipe = text_recipe(backbone, text_files, out)
+    recipe["strategy"] = {"name": "frozen", **strategy}
+    recipe["training"].update(max_steps=4, learning_rate=5e-2)
+    return recipe
+
+
+def _cache_info(out):
+    return json.loads((out / "training_report.json").read_text())["strategy"]["feature_cache"]
+
+
+def test_cached_head_model_is_complete_and_matches_the_head_on_cached_features(backbones, text_files, tmp_path):
+    from datasets import Dataset
+    from transformers import AutoModel, AutoModelForSequenceClassification, AutoTokenizer
+
+    out = tmp_path / "out"
+    result = hf_transfer.train(_frozen(backbones["bert"], text_files, out))
+    info = _cache_info(out)
+    assert {info["train"]["hit"], info["validation"]["hit"]} == {False}
+    assert info["train"]["rows"] == result.data_sizes["train"]
+    assert "eval-time preprocessing" in info["preprocessing"]
+    assert any("features cached" in note for note in json.loads((out / "training_report.json").read_text())["data_notes"])
+
+    model = AutoModelForSequenceClassification.from_pretrained(out).eval()
+    original = AutoModel.from_pretrained(backbones["bert"])
+    for name, tensor in original.state_dict().items():
+        assert torch.equal(model.bert.state_dict()[name], tensor), f"frozen backbone weight {name} changed"
+
+    # pipeline-style inference on the validation texts == the trained head applied to the cached features
+    texts = [json.loads(line)["text"] for line in text_files["validation"].read_text().splitlines()]
+    tok = AutoTokenizer.from_pretrained(out)
+    with torch.no_grad():
+        logits = model(**tok(texts, return_tensors="pt", padding=True)).logits
+        entry = next(e for e in features.list_entries() if e["key"] == info["validation"]["key"])
+        cached = Dataset.from_file(f"{entry['path']}/{features.DATA}").with_format("torch")
+        from_cache = model.classifier(cached[:]["features"])
+    assert torch.allclose(logits, from_cache, atol=1e-4)
+
+
+def test_second_run_reuses_the_cache_and_changes_that_alter_features_miss_it(backbones, text_files, tmp_path):
+    base = _frozen(backbones["bert"], text_files, tmp_path / "a")
+    hf_transfer.train(base)
+
+    # different head hyper-parameters and epochs: every split hits
+    again = _frozen(backbones["bert"], text_files, tmp_path / "b", head_learning_rate=1e-2)
+    again["training"].update(max_steps=2, learning_rate=1e-2)
+    hf_transfer.train(again)
+    info = _cache_info(tmp_path / "b")
+    assert info["train"]["hit"] and info["validation"]["hit"]
+
+    # preprocessing: a different max_length
+    longer = _frozen(backbones["bert"], text_files, tmp_path / "c")
+    longer["task"]["max_length"] = 8
+    hf_transfer.train(longer)
+    assert not _cache_info(tmp_path / "c")["train"]["hit"]
+
+    # backbone weights: same folder layout, one tensor changed
+    from transformers import AutoModel
+
+    changed = tmp_path / "bert-changed"
+    shutil.copytree(backbones["bert"], changed)
+    model = AutoModel.from_pretrained(changed)
+    with torch.no_grad():
+        model.embeddings.word_embeddings.weight[5] += 1.0
+    model.save_pretrained(changed)
+    hf_transfer.train(_frozen(changed, text_files, tmp_path / "d"))
+    assert not _cache_info(tmp_path / "d")["validation"]["hit"]
+
+    # data: another training file misses for train only
+    other = dict(text_files)
+    other["train"] = tmp_path / "train2.jsonl"
+    other["train"].write_text("\n".join(text_files["train"].read_text().splitlines()[:-3]) + "\n")
+    hf_transfer.train(_frozen(backbones["bert"], other, tmp_path / "e"))
+    info = _cache_info(tmp_path / "e")
+    assert not info["train"]["hit"] and info["validation"]["hit"]
+
+    # head input: mean pooling instead of the native pooler
+    hf_transfer.train(_frozen(backbones["bert"], text_files, tmp_path / "f", pooling="mean"))
+    assert not _cache_info(tmp_path / "f")["train"]["hit"]
+
+    keys = {e["key"] for e in features.list_entries()}
+    assert len(keys) == 2 + 2 + 2 + 1 + 2  # a/b share, c, d, e(train), f
+
+
+def test_augmented_views_are_cached_per_training_image(backbones, image_folder, tmp_path):
+    recipe = image_recipe(backbones["vit"], image_folder, tmp_path / "out")
+    recipe["strategy"] = {"name": "frozen", "cache_augmented_views": 3}
+    result = hf_transfer.train(recipe)
+    info = _cache_info(tmp_path / "out")
+    assert info["train"]["rows"] == 3 * result.data_sizes["train"]
+    assert info["validation"]["rows"] == result.data_sizes["validation"]
+    assert "3 augmented views" in info["preprocessing"]
+    entry = next(e for e in features.list_entries() if e["key"] == info["train"]["key"])
+    from datasets import Dataset
+
+    rows = Dataset.from_file(f"{entry['path']}/{features.DATA}").with_format("torch")[:]["features"]
+    n = result.data_sizes["train"]
+    assert not torch.allclose(rows[:n], rows[n : 2 * n]), "views must differ"
+
+
+@pytest.mark.parametrize("kind", ["resnet", "timm"])
+def test_cache_with_pooled_feature_maps_and_timm(kind, backbones, image_folder, tmp_path):
+    recipe = image_recipe(backbones[kind], image_folder, tmp_path / "out")
+    recipe["strategy"] = {"name": "frozen"}
+    hf_transfer.train(recipe)
+    assert _cache_info(tmp_path / "out")["train"]["rows"] > 0
+
+
+def test_head_that_reads_more_than_one_vector_trains_without_cache(backbones, text_files, tmp_path):
+    # DistilBERT's own head is pre_classifier → ReLU → classifier: two modules, so nothing single to cache.
+    result = hf_transfer.train(_frozen(backbones["distilbert"], text_files, tmp_path / "out", pooling="native"))
+    assert "feature_cache" not in result.strategy.details
+    assert features.list_entries() == []
+
+
+def test_cache_can_be_switched_off(backbones, text_files, tmp_path):
+    result = hf_transfer.train(_frozen(backbones["bert"], text_files, tmp_path / "out", cache_features=False))
+    assert "feature_cache" not in result.strategy.details and features.list_entries() == []
+
+
+def test_remove_entries(backbones, text_files, tmp_path):
+    hf_transfer.train(_frozen(backbones["bert"], text_files, tmp_path / "out"))
+    entries = features.list_entries()
+    assert len(entries) == 2 and all(e["bytes"] > 0 and e["feature_dim"] == 32 for e in entries)
+    assert features.remove_entries([entries[0]["key"]]) == [entries[0]["key"]]
+    assert [e["key"] for e in features.list_entries()] == [entries[1]["key"]]
+    assert features.remove_entries(None) == [entries[1]["key"]] and features.list_entries() == []
