@@ -81,7 +81,7 @@ def write_run_files(
     }
     (out / "training_report.json").write_text(json.dumps(report, indent=2) + "\n")
     (out / RECIPE_FILE).write_text(recipe.to_yaml())
-    write_model_card(out, recipe, report, metrics)
+    write_model_card(out)
 
 
 def save_model(model: Any, processor: Any, out: Path) -> None:

@@ -56,6 +56,8 @@ def _summary(result) -> None:
     if result.strategy is not None:
         _say(f"  {result.strategy.summary()}")
     _say(f"  output folder    {out.resolve()}")
+    if result.hub_url:
+        _say(f"  pushed to        {result.hub_url}")
     task = result.recipe.task.name
     _say("  load it with:")
     _say(f'    from transformers import pipeline; clf = pipeline("{task}", model="{out}")')
@@ -103,6 +105,25 @@ def cmd_merge(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_card(args: argparse.Namespace) -> int:
+    from .hub import render_card
+
+    path = render_card(args.output_dir, repo_id=args.repo_id)
+    _say(f"model card written to {path} (with its PNG files next to it)")
+    return 0
+
+
+def cmd_push(args: argparse.Namespace) -> int:
+    from .push import push_output
+
+    url = push_output(
+        args.output_dir, repo_id=args.repo_id, private=args.private, revision=args.revision,
+        create_pr=args.create_pr, commit_message=args.commit_message, artifacts=args.artifacts,
+    )
+    _say(f"pushed {args.output_dir} to {url}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="hf-transfer",
@@ -122,6 +143,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("out_dir", help="where to write the merged model")
     p.add_argument("--overwrite", action="store_true", help="write into a non-empty out_dir")
     p.set_defaults(func=cmd_merge)
+
+    p = sub.add_parser("card", help="render the model card (README.md and its images) of an output folder again")
+    p.add_argument("output_dir", help="output folder of a finished run")
+    p.add_argument("--repo-id", help="the Hub repo the card names (default: the recipe's hub.repo_id)")
+    p.set_defaults(func=cmd_card)
+
+    p = sub.add_parser(
+        "push", help="push an output folder to the Hugging Face Hub",
+        description="Push an output folder to the Hub. Options default to the recipe's hub: section; the token comes "
+        "from HF_TOKEN or `hf auth login`, the Hub from HF_ENDPOINT.",
+    )
+    p.add_argument("output_dir", help="output folder of a finished run")
+    p.add_argument("--repo-id", help="<namespace>/<name> of the Hub repo (default: hub.repo_id)")
+    p.add_argument("--private", action=argparse.BooleanOptionalAction, default=None, help="create the repo as private")
+    p.add_argument("--revision", help="branch to push to (created if missing)")
+    p.add_argument("--create-pr", action=argparse.BooleanOptionalAction, default=None, help="open a pull request instead of committing")
+    p.add_argument("--commit-message", help="commit message")
+    p.add_argument("--artifacts", choices=["adapter", "merged", "both"], help="for LoRA runs: what to push (default: hub.artifacts)")
+    p.set_defaults(func=cmd_push)
 
     p = sub.add_parser("recipes", help="list the shipped recipes")
     p.set_defaults(func=cmd_recipes)

@@ -1,70 +1,416 @@
-"""Model cards (rendered from ``hub_cards/`` with huggingface_hub's ModelCard)."""
+"""Model cards, rendered from the files of an output folder alone.
+
+``README.md`` comes from ``hub_cards/model_card.md`` with metadata built by huggingface_hub's
+``ModelCardData`` (``model-index`` included, so the Hub shows the results); the confusion matrices
+and training curves are PNG files drawn with Pillow next to it. Everything is read from
+``recipe.yaml``, ``training_report.json``, ``metrics.json`` and ``config.json``, so the card written
+at the end of training and ``hf-transfer card OUTPUT_DIR`` are the same.
+
+The card follows the artifact *layout* it describes: ``model`` (a plain or hf_transfer-head model),
+``adapter`` (a LoRA adapter), ``merged`` (a LoRA run's merged model) or ``both`` (the adapter, with the
+merged model in ``merged/``). Pushing renders the card again for the layout and repo it pushes.
+"""
 
 from __future__ import annotations
 
+import json
+import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from .charts import confusion_matrix_png, curves_png
+from .errors import OutputError
 
 _HERE = Path(__file__).resolve().parent
 # Installed wheels carry hub_cards inside the package; a source checkout has it next to it.
 CARDS_DIR = next((p for p in (_HERE / "hub_cards", _HERE.parent / "hub_cards") if p.is_dir()), _HERE / "hub_cards")
-SCALARS = ("accuracy", "macro_f1", "macro_precision", "macro_recall", "loss")
+CARD_FILE, RECIPE_FILE, REPORT_FILE, METRICS_FILE = "README.md", "recipe.yaml", "training_report.json", "metrics.json"
+ADAPTER_CONFIG, MERGED_DIR = "adapter_config.json", "merged"
+CURVES_FILE = "training_curves.png"
+LAYOUTS = ("model", "adapter", "merged", "both")
+SPLITS = (("eval", "validation"), ("test", "test"))  # metric prefix, split
+SCALARS = (("accuracy", "accuracy"), ("macro_f1", "macro F1"), ("macro_precision", "macro precision"),
+           ("macro_recall", "macro recall"), ("loss", "loss"))
+# model-index entries: our metric, Hub metric id, display name, metric args
+INDEX_METRICS = (
+    ("accuracy", "accuracy", "Accuracy", None),
+    ("macro_f1", "f1", "Macro F1", {"average": "macro"}),
+    ("macro_precision", "precision", "Macro Precision", {"average": "macro"}),
+    ("macro_recall", "recall", "Macro Recall", {"average": "macro"}),
+)
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
+_EXAMPLES = {"text-classification": '"This is an example text."', "image-classification": '"image.jpg"'}
+_PEFT_AUTO = {"text-classification": "AutoPeftModelForSequenceClassification"}
 
 
-def _results_table(metrics: dict[str, float]) -> str:
-    rows = ["| split | " + " | ".join(SCALARS) + " |", "|---" * (len(SCALARS) + 1) + "|"]
-    for prefix, split in (("eval", "validation"), ("test", "test")):
-        if f"{prefix}_accuracy" in metrics:
-            cells = [f"{metrics[f'{prefix}_{m}']:.4f}" if f"{prefix}_{m}" in metrics else "" for m in SCALARS]
-            rows.append(f"| {split} | " + " | ".join(cells) + " |")
-    return "\n".join(rows)
+@dataclass
+class RunFiles:
+    """What an output folder says about its run."""
+
+    out: Path
+    recipe: dict[str, Any]
+    recipe_text: str
+    report: dict[str, Any]
+    metrics: dict[str, float]
+
+    def section(self, name: str) -> dict[str, Any]:
+        value = self.recipe.get(name)
+        return value if isinstance(value, dict) else {}
+
+    def model_type(self, folder: Path) -> str | None:
+        try:
+            return json.loads((folder / "config.json").read_text()).get("model_type")
+        except (OSError, ValueError, AttributeError):
+            return None
 
 
-def write_model_card(out: Path, recipe: Any, report: dict[str, Any], metrics: dict[str, float]) -> Path:
-    from huggingface_hub import ModelCard, ModelCardData
-
-    task = report["task"]
-    backbone = recipe.backbone.name_or_path
-    is_hub_id = "://" not in backbone and not Path(backbone).exists()
-    data = recipe.data.options
-    dataset_ids = [data.dataset] if getattr(data, "dataset", None) else None
-    card_data = ModelCardData(
-        library_name="transformers",
-        base_model=backbone if is_hub_id else None,
-        datasets=dataset_ids,
-        metrics=["accuracy", "f1"],
-        pipeline_tag=task,
-        license=recipe.hub.license,
-        tags=["hf-transfer", recipe.strategy.name, task],
+def not_an_output(out: Path, found: str) -> OutputError:
+    return OutputError(
+        f"'{out}' is not an hf_transfer output folder: expected {RECIPE_FILE} and {REPORT_FILE} (written by "
+        f"`hf-transfer train`), found {found}; give the training.output_dir of a finished run"
     )
-    strategy = report["strategy"]
-    example_input = '"some text"' if task == "text-classification" else '"image.jpg"'
-    usage = (
-        "from transformers import pipeline\n\n"
-        f'classifier = pipeline("{task}", model="{recipe.hub.repo_id or out.name}")\n'
-        f"print(classifier({example_input}))"
-    )
+
+
+def read_run(out: str | Path) -> RunFiles:
+    import yaml
+
+    out = Path(out)
+    if not out.is_dir():
+        raise not_an_output(out, "no such folder")
+    missing = [n for n in (RECIPE_FILE, REPORT_FILE) if not (out / n).is_file()]
+    if missing:
+        raise not_an_output(out, f"no {' and no '.join(missing)}")
+    try:
+        recipe_text = (out / RECIPE_FILE).read_text()
+        recipe = yaml.safe_load(recipe_text) or {}
+        report = json.loads((out / REPORT_FILE).read_text())
+        metrics = json.loads((out / METRICS_FILE).read_text()) if (out / METRICS_FILE).is_file() else {}
+    except (OSError, ValueError, yaml.YAMLError) as e:
+        raise not_an_output(out, f"unreadable files ({type(e).__name__}: {e})") from None
+    if not isinstance(recipe, dict) or not isinstance(report, dict) or "labels" not in report:
+        raise not_an_output(out, "files of another format")
+    return RunFiles(out, recipe, recipe_text.strip(), report, metrics if isinstance(metrics, dict) else {})
+
+
+def local_layout(out: Path) -> str:
+    """The layout of an output folder as it lies on disk."""
+    if not (out / ADAPTER_CONFIG).is_file():
+        return "model"
+    return "both" if (out / MERGED_DIR / "config.json").is_file() else "adapter"
+
+
+def is_hub_id(reference: str | None) -> bool:
+    """A Hub model id (not a local path or pkg:// reference), as far as the text tells."""
+    if not reference or "://" in reference or reference.startswith((".", "/", "~")):
+        return False
+    return bool(_HUB_ID.match(reference)) and not Path(reference).is_dir()
+
+
+def render_card(out: str | Path, *, dest: str | Path | None = None, repo_id: str | None = None,
+                layout: str | None = None) -> Path:
+    """Write ``README.md`` and its PNG files for the run in ``out`` into ``dest`` (default ``out``)."""
+    from huggingface_hub import ModelCard
+
+    run = read_run(out)
+    dest = Path(dest) if dest is not None else run.out
+    layout = layout or local_layout(run.out)
+    if layout not in LAYOUTS:
+        raise ValueError(f"layout must be one of {LAYOUTS}, found {layout!r}")
+    images = write_charts(run, dest)
+    repo_id = repo_id or run.section("hub").get("repo_id")
     card = ModelCard.from_template(
-        card_data,
+        card_data(run, layout, repo_id),
         template_path=str(CARDS_DIR / "model_card.md"),
-        model_name=recipe.hub.repo_id or out.name,
-        backbone=backbone,
-        task=task,
-        strategy=recipe.strategy.name,
-        strategy_description=strategy["description"],
-        trainable_params=f"{strategy['trainable_params']:,}",
-        total_params=f"{strategy['total_params']:,}",
-        trainable_percent=f"{strategy['trainable_percent']:.2f}%",
-        labels=", ".join(f"`{name}`" for name in report["labels"]),
-        results_table=_results_table(metrics),
-        usage=usage,
-        data_description=f"data source `{recipe.data.source}`; examples per split: "
-        + ", ".join(f"{k} {v}" for k, v in report["data_sizes"].items())
-        + "".join(f"; {n}" for n in report["data_notes"]),
-        hyperparameters="\n".join(f"- {k}: {v}" for k, v in sorted(recipe.training.items())) or "- defaults",
-        recipe=recipe.to_yaml().strip(),
-        versions="\n".join(f"- {k} {v}" for k, v in report["versions"].items()),
+        **card_sections(run, layout, repo_id, images),
     )
-    path = out / "README.md"
+    path = dest / CARD_FILE
     card.save(str(path))
     return path
+
+
+def write_model_card(out: str | Path, *_unused: Any, repo_id: str | None = None) -> Path:
+    """The card of a finished run, from the files in ``out`` (extra positional arguments are ignored)."""
+    return render_card(out, repo_id=repo_id)
+
+
+# ---------------------------------------------------------------- metadata
+
+
+def base_model_license(backbone: dict[str, Any]) -> str | None:
+    """The base model's license, if its card is on this machine (a local folder or the Hub cache)."""
+    from huggingface_hub import ModelCard, try_to_load_from_cache
+
+    reference = str(backbone.get("name_or_path") or "")
+    card_path: Any = None
+    if reference.startswith("pkg://"):
+        from .backbone import _package_folder
+
+        try:
+            card_path = _package_folder(reference) / CARD_FILE
+        except Exception:
+            return None
+    elif Path(reference).expanduser().is_dir():
+        card_path = Path(reference).expanduser() / CARD_FILE
+    elif is_hub_id(reference):
+        try:
+            card_path = try_to_load_from_cache(reference, CARD_FILE, revision=backbone.get("revision"))
+        except Exception:
+            return None
+    if not isinstance(card_path, (str, Path)) or not Path(card_path).is_file():
+        return None
+    try:
+        license_ = ModelCard.load(card_path, ignore_metadata_errors=True).data.get("license")
+    except Exception:
+        return None
+    return license_ if isinstance(license_, str) else None
+
+
+def _split_names(run: RunFiles) -> dict[str, str]:
+    data = run.section("data")
+    return {"eval": data.get("validation_split") or "validation", "test": data.get("test_split") or "test"}
+
+
+def card_data(run: RunFiles, layout: str, repo_id: str | None) -> Any:
+    from huggingface_hub import EvalResult, ModelCardData
+
+    backbone, data, hub = run.section("backbone"), run.section("data"), run.section("hub")
+    task = run.report.get("task") or run.section("task").get("name")
+    strategy = run.report.get("strategy", {}).get("name") or run.section("strategy").get("name", "full")
+    reference = backbone.get("name_or_path") or run.report.get("backbone")
+    base_model = reference if is_hub_id(reference) else None
+    adapter = layout in ("adapter", "both")
+    dataset = data.get("dataset") if data.get("source") == "hub" else None
+    splits = _split_names(run)
+    results = [
+        EvalResult(
+            task_type=task, dataset_type=dataset or "custom", dataset_name=dataset or f"custom {data.get('source', 'local')} data",
+            dataset_config=data.get("config_name") if dataset else None, dataset_split=splits[prefix],
+            dataset_revision=data.get("revision") if dataset else None,
+            metric_type=metric_type, metric_name=name, metric_args=args, metric_value=round(float(run.metrics[key]), 4),
+        )
+        for prefix, _ in SPLITS
+        for metric, metric_type, name, args in INDEX_METRICS
+        if (key := f"{prefix}_{metric}") in run.metrics
+    ]
+    extra = {"base_model_relation": "adapter" if adapter else "finetune"} if base_model else {}
+    return ModelCardData(
+        library_name="peft" if adapter else "transformers",
+        base_model=base_model,
+        datasets=[dataset] if dataset else None,
+        metrics=[m[1] for m in INDEX_METRICS],
+        pipeline_tag=task,
+        license=hub.get("license") or base_model_license(backbone),
+        tags=["hf-transfer", strategy, task] + (["lora"] if adapter else []),
+        model_name=model_name(run, repo_id),
+        eval_results=results or None,
+        **extra,
+    )
+
+
+def model_name(run: RunFiles, repo_id: str | None) -> str:
+    return (repo_id or "").rsplit("/", 1)[-1] or run.out.resolve().name
+
+
+# ---------------------------------------------------------------- body
+
+
+def card_sections(run: RunFiles, layout: str, repo_id: str | None, images: dict[str, str]) -> dict[str, Any]:
+    report, backbone = run.report, run.section("backbone")
+    strategy = report.get("strategy", {})
+    labels = list(report.get("labels", []))
+    task = report.get("task", "")
+    reference = backbone.get("name_or_path") or report.get("backbone", "?")
+    shown = f"[`{reference}`](https://huggingface.co/{reference})" if is_hub_id(reference) else f"`{reference}`"
+    artifact = {
+        "model": "the complete fine-tuned model (safetensors)",
+        "adapter": "the LoRA adapter (peft, safetensors); it applies to the backbone above",
+        "merged": "the LoRA adapters merged into the backbone: a plain model (safetensors)",
+        "both": "the LoRA adapter (peft, safetensors), and in `merged/` the model with the adapters merged in",
+    }[layout]
+    summary = (
+        f"A {task} model with {len(labels)} labels: the backbone {shown} adapted with "
+        f"[hf_transfer](https://github.com/hf-transfer/hf_transfer) using the **{strategy.get('name', '?')}** strategy"
+        f" ({strategy.get('description', '')}). {'This repository' if repo_id else 'This folder'} holds {artifact}."
+    )
+    return {
+        "model_name": repo_id or model_name(run, None),
+        "summary": summary,
+        "details": details_rows(run, shown, artifact),
+        "labels": labels_table(labels),
+        "results": results_section(run, images),
+        "curves": images.get("curves"),
+        "usage": usage(run, layout, repo_id),
+        "data_description": data_description(run),
+        "hyperparameters": "\n".join(
+            f"- `{k}`: `{v}`" for k, v in sorted(run.section("training").items()) if k != "output_dir"
+        ) or "- the defaults of `transformers.TrainingArguments`",
+        "versions": "\n".join(
+            f"- {k} {v}" for k, v in [("hf_transfer", report.get("hf_transfer_version", "?")), *report.get("versions", {}).items()]
+        ),
+        "recipe": run.recipe_text,
+    }
+
+
+def details_rows(run: RunFiles, shown_backbone: str, artifact: str) -> list[tuple[str, str]]:
+    report, backbone = run.report, run.section("backbone")
+    strategy = report.get("strategy", {})
+    rows = [("Backbone", shown_backbone + (f" (revision `{backbone['revision']}`)" if backbone.get("revision") else ""))]
+    rows.append(("Task", f"`{report.get('task', '?')}`"))
+    rows.append(("Strategy", f"`{strategy.get('name', '?')}`: {strategy.get('description', '')}"))
+    if "trainable_params" in strategy:
+        rows.append(("Trainable parameters", f"{strategy['trainable_params']:,} of {strategy['total_params']:,} "
+                                             f"({strategy['trainable_percent']:.2f}%)"))
+    if strategy.get("pooling"):
+        rows.append(("Pooling", f"`{strategy['pooling']}`"))
+    if strategy.get("head"):
+        modules = ", ".join(f"`{m}`" for m in strategy.get("head_modules", []))
+        rows.append(("Head", f"{strategy['head']}" + (f" ({modules}, newly initialised)" if modules else "")))
+    lora = strategy.get("lora")
+    if isinstance(lora, dict):
+        targets = ", ".join(f"`{t}`" for t in lora.get("target_modules", []))
+        flags = [name for key, name in (("use_rslora", "rsLoRA"), ("use_dora", "DoRA")) if lora.get(key)]
+        rows.append(("LoRA", f"r={lora.get('r')}, alpha={lora.get('alpha')}, dropout={lora.get('dropout')} on {targets}"
+                             + (f"; {', '.join(flags)}" if flags else "")))
+    if backbone.get("trust_remote_code"):
+        rows.append(("Remote code", "the backbone was loaded with `trust_remote_code: true`"))
+    rows.append(("Files", artifact))
+    return rows
+
+
+def labels_table(labels: list[str]) -> str:
+    if len(labels) > 40:
+        return ", ".join(f"`{i}` {name}" for i, name in enumerate(labels))
+    return "\n".join(["| id | label |", "|---|---|"] + [f"| {i} | {_cell(name)} |" for i, name in enumerate(labels)])
+
+
+def _cell(text: Any) -> str:
+    return str(text).replace("|", "\\|")
+
+
+def results_section(run: RunFiles, images: dict[str, str]) -> str:
+    sizes = run.report.get("data_sizes", {})
+    rows = ["| split | examples | " + " | ".join(name for _, name in SCALARS) + " |", "|---" * (len(SCALARS) + 2) + "|"]
+    for prefix, split in SPLITS:
+        if f"{prefix}_accuracy" in run.metrics:
+            cells = [f"{run.metrics[f'{prefix}_{m}']:.4f}" if f"{prefix}_{m}" in run.metrics else "" for m, _ in SCALARS]
+            rows.append(f"| {split} | {sizes.get(split, '')} | " + " | ".join(cells) + " |")
+    parts = ["\n".join(rows) if len(rows) > 2 else "No evaluation metrics were recorded."]
+    for prefix, split in SPLITS:
+        per_class = run.report.get("reports", {}).get(prefix, {}).get("per_class")
+        if not per_class:
+            continue
+        table = ["| label | precision | recall | F1 | support |", "|---|---|---|---|---|"]
+        table += [f"| {_cell(name)} | {r['precision']:.4f} | {r['recall']:.4f} | {r['f1']:.4f} | {r['support']} |"
+                  for name, r in per_class.items()]
+        parts.append(f"### Per-class results ({split})\n\n" + "\n".join(table))
+        if split in images:
+            parts.append(f"![Confusion matrix ({split}): rows are true labels, columns predicted]({images[split]})")
+    return "\n\n".join(parts)
+
+
+def data_description(run: RunFiles) -> str:
+    data, report = run.section("data"), run.report
+    source = data.get("source", "?")
+    if source == "hub" and data.get("dataset"):
+        where = f"the Hub dataset [`{data['dataset']}`](https://huggingface.co/datasets/{data['dataset']})"
+        where += "".join(f", {k} `{data[k]}`" for k in ("config_name", "revision") if data.get(k))
+    else:
+        where = f"local data (data source `{source}`)"
+    lines = [f"- Source: {where}"]
+    sizes = report.get("data_sizes", {})
+    if sizes:
+        lines.append("- Examples per split: " + ", ".join(f"{k} {v}" for k, v in sizes.items()))
+    columns = {k: v for k, v in (report.get("columns") or {}).items() if v}
+    if columns:
+        lines.append("- Columns: " + ", ".join(f"{k} = `{v}`" for k, v in columns.items()))
+    lines += [f"- Note: {n}" for n in report.get("data_notes", [])]
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- how to use
+
+
+def usage(run: RunFiles, layout: str, repo_id: str | None) -> str:
+    task = run.report.get("task", "text-classification")
+    ref = repo_id or str(run.section("training").get("output_dir") or run.out)
+    if layout == "model":
+        return _code(_pipeline_snippet(task, ref, run.model_type(run.out)))
+    if layout == "merged":
+        return _code(_pipeline_snippet(task, ref, run.model_type(run.out / MERGED_DIR)))
+    text = _code(_adapter_snippet(run, task, ref, bool(repo_id)))
+    if layout == "both":
+        merged_type = run.model_type(run.out / MERGED_DIR)
+        if repo_id:
+            snippet = _pipeline_snippet(task, 'f"{folder}/merged"', merged_type, quoted=False,
+                                        setup=["from huggingface_hub import snapshot_download"],
+                                        before=[f'folder = snapshot_download("{ref}", allow_patterns=["merged/*"])'])
+        else:
+            snippet = _pipeline_snippet(task, f"{ref}/{MERGED_DIR}", merged_type)
+        text += "\n\nThe merged model (adapters folded into the backbone) is in `merged/`:\n\n" + _code(snippet)
+    return text
+
+
+def _code(lines: list[str]) -> str:
+    return "```python\n" + "\n".join(lines) + "\n```"
+
+
+def _registers(model_type: str | None) -> list[str]:
+    if model_type != "hf_transfer":
+        return []
+    return ['import hf_transfer.modeling  # noqa: F401  registers model_type "hf_transfer" (pip install hf-transfer-learning)']
+
+
+def _pipeline_snippet(task: str, ref: str, model_type: str | None, *, quoted: bool = True,
+                      setup: list[str] = (), before: list[str] = ()) -> list[str]:
+    model = f'"{ref}"' if quoted else ref
+    return [*_registers(model_type), *setup, "from transformers import pipeline", "", *before,
+            f'classifier = pipeline("{task}", model={model})', f"print(classifier({_EXAMPLES.get(task, '...')}))"]
+
+
+def _adapter_snippet(run: RunFiles, task: str, ref: str, is_repo: bool) -> list[str]:
+    example = _EXAMPLES.get(task, "...")
+    processor = "tokenizer" if task == "text-classification" else "image_processor"
+    if run.model_type(run.out) == "hf_transfer":
+        fetch = ["from huggingface_hub import snapshot_download"] if is_repo else []
+        folder = f'snapshot_download("{ref}")' if is_repo else f'"{ref}"'
+        return [*_registers("hf_transfer"), "from hf_transfer import load_model", *fetch, "from transformers import pipeline", "",
+                f"folder = {folder}", "model = load_model(folder)  # the backbone with this adapter and head",
+                f'classifier = pipeline("{task}", model=model, {processor}=folder)', f"print(classifier({example}))"]
+    if task in _PEFT_AUTO:
+        auto = _PEFT_AUTO[task]
+        return [f"from peft import {auto}", "from transformers import AutoConfig, AutoTokenizer, pipeline", "",
+                f'config = AutoConfig.from_pretrained("{ref}")  # this run\'s labels',
+                f'model = {auto}.from_pretrained("{ref}", id2label=config.id2label, label2id=config.label2id)',
+                f'classifier = pipeline("{task}", model=model, tokenizer=AutoTokenizer.from_pretrained("{ref}"))',
+                f"print(classifier({example}))"]
+    # peft has no AutoPeftModel class for image classification: the base model is built from this run's config.
+    adapter = json.loads((run.out / ADAPTER_CONFIG).read_text())
+    base = adapter.get("base_model_name_or_path") or run.section("backbone").get("name_or_path")
+    return ["from peft import PeftModel",
+            "from transformers import AutoConfig, AutoImageProcessor, AutoModelForImageClassification, pipeline", "",
+            f'config = AutoConfig.from_pretrained("{ref}")  # this run\'s labels and head',
+            f'base = AutoModelForImageClassification.from_pretrained("{base}", config=config, ignore_mismatched_sizes=True)',
+            f'model = PeftModel.from_pretrained(base, "{ref}")',
+            f'classifier = pipeline("{task}", model=model, image_processor=AutoImageProcessor.from_pretrained("{ref}"))',
+            f"print(classifier({example}))"]
+
+
+# ---------------------------------------------------------------- charts (Pillow; no matplotlib needed)
+
+
+
+def write_charts(run: RunFiles, dest: Path) -> dict[str, str]:
+    """Confusion-matrix PNGs per evaluated split and the training curves; returns split/"curves" → file name."""
+    dest.mkdir(parents=True, exist_ok=True)
+    images: dict[str, str] = {}
+    labels = list(run.report.get("labels", []))
+    for prefix, split in SPLITS:
+        matrix = run.report.get("reports", {}).get(prefix, {}).get("confusion_matrix")
+        if matrix and len(matrix) == len(labels):
+            name = f"confusion_matrix_{split}.png"
+            confusion_matrix_png(matrix, labels, f"Confusion matrix ({split})", dest / name)
+            images[split] = name
+    if curves_png(run.report.get("log_history") or [], dest / CURVES_FILE):
+        images["curves"] = CURVES_FILE
+    return images

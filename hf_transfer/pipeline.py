@@ -32,6 +32,7 @@ class TrainResult:
     dry_run: bool = False
     data_sizes: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    hub_url: str | None = None
 
 
 def check_output_dir(recipe: Recipe, overwrite: bool) -> bool:
@@ -211,9 +212,14 @@ def _run(recipe: Recipe, task: Any, data: PreparedData, backbone: Any, clear_out
         for path, load in strategy.artifacts(task, out):
             artifacts.reload_check(trained, load, path, splits["validation"], collate)
     state.wait_for_everyone()
+    hub_url = None
+    if recipe.hub.push and state.is_main_process:
+        from .push import push_output
+
+        hub_url = push_output(out)  # settings come from the recipe.yaml just written
     return TrainResult(
         output_dir=out, metrics=metrics, recipe=recipe, labels=data.labels, strategy=report,
-        data_sizes=data.sizes(), notes=data.notes,
+        data_sizes=data.sizes(), notes=data.notes, hub_url=hub_url,
     )
 
 
