@@ -124,6 +124,31 @@ def cmd_push(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_cache(args: argparse.Namespace) -> int:
+    from .features import cache_dir, list_entries, remove_entries
+
+    if args.action == "ls":
+        entries = list_entries()
+        _say(f"feature cache: {cache_dir()} ({len(entries)} entries)")
+        for e in entries:
+            parts = e.get("parts", {})
+            backbone = parts.get("backbone", {}).get("reference", "?")
+            _say(
+                f"  {e['key']}  {parts.get('split', '?'):10s} {e['rows']:>8,} x {e['feature_dim']:<5} "
+                f"{e['bytes'] / 2**20:8.1f} MiB  {e['created']}  {backbone}"
+            )
+        return 0
+    if not args.keys and not args.all:
+        raise HfTransferError("hf-transfer cache rm needs entry keys (see `hf-transfer cache ls`) or --all")
+    known = {e["key"] for e in list_entries()}
+    unknown = [k for k in args.keys if k not in known]
+    if unknown:
+        raise HfTransferError(f"no cache entry {', '.join(unknown)}; `hf-transfer cache ls` lists the entries")
+    removed = remove_entries(None if args.all else args.keys)
+    _say(f"removed {len(removed)} cache entr{'y' if len(removed) == 1 else 'ies'}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="hf-transfer",
@@ -162,6 +187,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--commit-message", help="commit message")
     p.add_argument("--artifacts", choices=["adapter", "merged", "both"], help="for LoRA runs: what to push (default: hub.artifacts)")
     p.set_defaults(func=cmd_push)
+
+    p = sub.add_parser("cache", help="list or remove cached frozen-backbone features")
+    p.add_argument("action", choices=["ls", "rm"])
+    p.add_argument("keys", nargs="*", help="entries to remove (rm)")
+    p.add_argument("--all", action="store_true", help="remove every entry (rm)")
+    p.set_defaults(func=cmd_cache)
 
     p = sub.add_parser("recipes", help="list the shipped recipes")
     p.set_defaults(func=cmd_recipes)

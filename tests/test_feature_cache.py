@@ -145,3 +145,18 @@ def test_remove_entries(backbones, text_files, tmp_path):
     assert features.remove_entries([entries[0]["key"]]) == [entries[0]["key"]]
     assert [e["key"] for e in features.list_entries()] == [entries[1]["key"]]
     assert features.remove_entries(None) == [entries[1]["key"]] and features.list_entries() == []
+
+
+def test_cache_command_lists_and_removes(backbones, text_files, tmp_path, capsys):
+    from hf_transfer import cli
+
+    hf_transfer.train(_frozen(backbones["bert"], text_files, tmp_path / "out"))
+    capsys.readouterr()
+    assert cli.main(["cache", "ls"]) == 0
+    listing = capsys.readouterr().out
+    keys = [e["key"] for e in features.list_entries()]
+    assert "2 entries" in listing and all(k in listing for k in keys) and "validation" in listing
+    assert cli.main(["cache", "rm", "nope"]) == 1 and "no cache entry nope" in capsys.readouterr().err
+    assert cli.main(["cache", "rm"]) == 1
+    assert cli.main(["cache", "rm", keys[0]]) == 0 and [e["key"] for e in features.list_entries()] == keys[1:]
+    assert cli.main(["cache", "rm", "--all"]) == 0 and features.list_entries() == []
