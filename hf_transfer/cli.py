@@ -201,7 +201,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    # Overrides may come after options too (`train R --overwrite a.b=1`), which argparse cannot split itself.
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        if getattr(args, "func", None) is cmd_train and all("=" in e and not e.startswith("-") for e in extra):
+            args.overrides = list(args.overrides) + extra
+        else:
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
     _setup_logging()
     try:
         return args.func(args)

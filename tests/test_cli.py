@@ -85,3 +85,10 @@ def test_user_error_in_subprocess_has_no_traceback(tiny_recipe, tmp_path):
     assert "Traceback" not in proc.stderr
     assert "did you mean 'learning_rate'" in proc.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_overrides_may_follow_options(tiny_recipe, tmp_path, capsys):
+    assert cli.main(["train", str(tiny_recipe), "--dry-run", "training.max_steps=5", "task.max_length=9"]) == 0
+    assert "max_steps: 5" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        cli.main(["train", str(tiny_recipe), "--dry-run", "--bogus"])
