@@ -161,6 +161,7 @@ class CachedSplit:
     key: str
     hit: bool
     rows: int
+    seconds: float  # time spent computing the features (0 on a hit)
 
 
 def cached_split(bundle, task, processor, backbone_fp, split, dataset, collate, batch_size, workers, views=0) -> CachedSplit | None:
@@ -175,7 +176,7 @@ def cached_split(bundle, task, processor, backbone_fp, split, dataset, collate, 
     if (entry / META).is_file() and (entry / DATA).is_file():
         logger.info("feature cache hit for %s: %s", split, entry)
         ds = Dataset.from_file(str(entry / DATA))
-        return CachedSplit(ds.with_format("torch"), key.digest, True, len(ds))
+        return CachedSplit(ds.with_format("torch"), key.digest, True, len(ds), 0.0)
     tmp = entry.with_name(entry.name + f".tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
@@ -203,7 +204,7 @@ def cached_split(bundle, task, processor, backbone_fp, split, dataset, collate, 
         raise
     logger.info("feature cache miss for %s: %d rows of %d features in %.1fs → %s", split, rows, width, seconds, entry)
     ds = Dataset.from_file(str(entry / DATA))
-    return CachedSplit(ds.with_format("torch"), key.digest, False, rows)
+    return CachedSplit(ds.with_format("torch"), key.digest, False, rows, seconds)
 
 
 def list_entries() -> list[dict[str, Any]]:
@@ -283,7 +284,8 @@ def prepare_cached_training(bundle, task, processor, backbone, data, collate, ar
     preprocessing = f"{views} augmented views per training example" if views else "eval-time preprocessing (no augmentation)"
     info = {
         "preprocessing": preprocessing,
-        **{split: {"key": c.key, "hit": c.hit, "rows": c.rows} for split, c in cached.items()},
+        "seconds": round(sum(c.seconds for c in cached.values()), 3),
+        **{split: {"key": c.key, "hit": c.hit, "rows": c.rows, "seconds": round(c.seconds, 3)} for split, c in cached.items()},
     }
     data.notes.append(f"frozen-backbone features cached ({preprocessing})")
     head = bundle.model.get_submodule(bundle.head_module_names[0])

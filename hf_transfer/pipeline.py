@@ -76,14 +76,17 @@ def _training_arguments(recipe: Recipe, task: Any) -> tuple[Any, dict[str, str]]
 
     kwargs = {**task.training_defaults(), **recipe.training}
     requested = kwargs.pop("precision", None)
+    hardware = detect_hardware(use_cpu=bool(kwargs.get("use_cpu")))
     if kwargs.get("bf16") or kwargs.get("fp16"):
-        precision = {"requested": "bf16" if kwargs.get("bf16") else "fp16", "reason": "training.bf16/fp16 set in the recipe"}
-        precision["resolved"] = precision["requested"]
+        resolved = "bf16" if kwargs.get("bf16") else "fp16"
+        precision = {"requested": resolved, "resolved": resolved, "reason": "training.bf16/fp16 set in the recipe"}
     else:
         requested = requested or "auto"
-        resolved, reason = resolve_precision(requested, detect_hardware(use_cpu=bool(kwargs.get("use_cpu"))))
+        resolved, reason = resolve_precision(requested, hardware)
         kwargs.update(precision_flags(resolved))
         precision = {"requested": requested, "resolved": resolved, "reason": reason}
+    if hardware.device == "cpu" and resolved == "bf16":
+        kwargs["use_cpu"] = True  # TrainingArguments accepts bf16 without a GPU only when told it is on the CPU
     if kwargs.get("gradient_checkpointing") and not kwargs.get("gradient_checkpointing_kwargs"):
         # Non-reentrant checkpointing gives gradients to trainable layers above frozen ones (and to LoRA).
         kwargs["gradient_checkpointing_kwargs"] = {"use_reentrant": False}
@@ -188,6 +191,8 @@ def _run(recipe: Recipe, task: Any, data: PreparedData, backbone: Any, clear_out
     metrics: dict[str, float] = {f"train_{k}" if not k.startswith("train_") else k: v for k, v in train_output.metrics.items()}
     if cache is None:
         metrics.update(task.training_stats(args, splits["train"]))
+    else:  # Trainer timed the head alone; the backbone's pass over the data is part of the cost
+        metrics["train_feature_cache_seconds"] = cache.info["seconds"]
     reports: dict[str, dict] = {}
     for split in ("validation", "test"):
         if train_splits.get(split) is None:

@@ -39,6 +39,7 @@ def test_cached_head_model_is_complete_and_matches_the_head_on_cached_features(b
     assert {info["train"]["hit"], info["validation"]["hit"]} == {False}
     assert info["train"]["rows"] == result.data_sizes["train"]
     assert "eval-time preprocessing" in info["preprocessing"]
+    assert info["seconds"] > 0 and result.metrics["train_feature_cache_seconds"] == info["seconds"]
     assert any("features cached" in note for note in json.loads((out / "training_report.json").read_text())["data_notes"])
 
     model = AutoModelForSequenceClassification.from_pretrained(out).eval()

@@ -52,6 +52,7 @@ def test_precision_is_applied_and_recorded(backbones, text_files, tmp_path, monk
     monkeypatch.setattr(transformers, "Trainer", Spy)
     recipe = text_recipe(backbones["bert"], text_files, tmp_path / "out")
     recipe["training"]["precision"] = "auto"
+    del recipe["training"]["use_cpu"]  # as in a user's recipe: bf16 on a CPU must still be accepted
     hf_transfer.train(recipe)
     assert seen["args"].bf16 and not seen["args"].fp16
     report = json.loads((tmp_path / "out" / "training_report.json").read_text())
@@ -69,3 +70,12 @@ def test_precision_errors(backbones, text_files, tmp_path):
     recipe["training"]["precision"] = "fp32"
     with pytest.raises(ConfigError, match="not both"):
         hf_transfer.load_recipe(recipe)
+
+
+def test_explicit_bf16_flag_works_on_a_cpu(backbones, text_files, tmp_path):
+    recipe = text_recipe(backbones["bert"], text_files, tmp_path / "out")
+    recipe["training"]["bf16"] = True
+    del recipe["training"]["use_cpu"]
+    hf_transfer.train(recipe)
+    report = json.loads((tmp_path / "out" / "training_report.json").read_text())
+    assert report["precision"]["resolved"] == "bf16"

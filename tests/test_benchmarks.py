@@ -1,0 +1,27 @@
+"""The benchmarks run (smoke mode: tiny data, a couple of steps); their figures live in benchmarks/README.md."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _run(script: str, tmp_path: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    return subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / script), "--smoke", "--results-dir", str(tmp_path)],
+        capture_output=True, text=True, env=env, timeout=600, cwd=tmp_path,
+    )
+
+
+def test_strategies_benchmark_smoke(tmp_path):
+    proc = _run("strategies.py", tmp_path)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    results = json.loads((tmp_path / "strategies.json").read_text())
+    assert "| full" in (tmp_path / "strategies.md").read_text()
+    assert results
