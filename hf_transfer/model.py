@@ -173,6 +173,9 @@ def build_model(task: Any, backbone: Any, data: Any, options: Any, example: dict
     else:
         bundle = _custom(task, backbone, data, options, pooling, example)
     bundle.model.config.hf_transfer = {"pooling": bundle.pooling, "head": options.head}
+    # Classification losses are means over the batch. Telling Trainer so makes it divide by the gradient
+    # accumulation steps and not rescale by the process count, as it does for token-count losses.
+    bundle.model.accepts_loss_kwargs = False
     logger.info(
         "model: %s (pooling %s, %s head: %s)",
         type(bundle.model).__name__, bundle.pooling, options.head, ", ".join(bundle.head_module_names),

@@ -85,8 +85,10 @@ def _training_arguments(recipe: Recipe, task: Any) -> tuple[Any, dict[str, str]]
         resolved, reason = resolve_precision(requested, hardware)
         kwargs.update(precision_flags(resolved))
         precision = {"requested": requested, "resolved": resolved, "reason": reason}
-    if hardware.device == "cpu" and resolved == "bf16":
-        kwargs["use_cpu"] = True  # TrainingArguments accepts bf16 without a GPU only when told it is on the CPU
+    if hardware.device == "cpu":
+        # No accelerator: say so. TrainingArguments then accepts bf16, and under `accelerate launch` the
+        # processes form a gloo group (without it each CPU process would train alone).
+        kwargs["use_cpu"] = True
     if kwargs.get("gradient_checkpointing") and not kwargs.get("gradient_checkpointing_kwargs"):
         # Non-reentrant checkpointing gives gradients to trainable layers above frozen ones (and to LoRA).
         kwargs["gradient_checkpointing_kwargs"] = {"use_reentrant": False}
@@ -142,6 +144,11 @@ def _run(recipe: Recipe, task: Any, data: PreparedData, backbone: Any, clear_out
 
     args, precision = _training_arguments(recipe, task)
     logger.info("precision: %s (%s)", precision["resolved"], precision["reason"])
+    batch = global_batch_size(args)
+    logger.info(
+        "global batch size %d = %d per device × %d processes × %d accumulation steps",
+        batch["global"], batch["per_device"], batch["processes"], batch["accumulation_steps"],
+    )
     set_seed(args.seed)
     processor = task.load_processor(backbone)
     splits = task.preprocess(data, processor, backbone.config)
@@ -226,6 +233,12 @@ def _run(recipe: Recipe, task: Any, data: PreparedData, backbone: Any, clear_out
         output_dir=out, metrics=metrics, recipe=recipe, labels=data.labels, strategy=report,
         data_sizes=data.sizes(), notes=data.notes, hub_url=hub_url,
     )
+
+
+def global_batch_size(args: Any) -> dict[str, int]:
+    per_device, processes, accumulation = args.per_device_train_batch_size, args.world_size, args.gradient_accumulation_steps
+    return {"global": per_device * processes * accumulation, "per_device": per_device, "processes": processes,
+            "accumulation_steps": accumulation}
 
 
 def _head_summary(options: Any) -> str:

@@ -1,0 +1,102 @@
+"""Several processes (gloo on CPU, launched by `accelerate launch`): same results as one process, one writer."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import build_text_backbone, text_recipe
+
+import hf_transfer
+
+VENV_BIN = Path(sys.executable).parent
+TOLERANCE = 1e-4  # float reduction order differs between one process and an all-reduce over two
+
+
+@pytest.fixture(scope="module")
+def quiet_bert(tmp_path_factory) -> Path:
+    """A tiny BERT without dropout, so that runs differ only by how the work is split."""
+    from transformers import AutoConfig, BertModel
+
+    folder = build_text_backbone("bert", tmp_path_factory.mktemp("quiet") / "bert")
+    config = AutoConfig.from_pretrained(folder)
+    config.hidden_dropout_prob = config.attention_probs_dropout_prob = 0.0
+    BertModel.from_pretrained(folder, config=config).save_pretrained(folder)
+    return folder
+
+
+def _recipe(backbone, text_files, out, strategy, **training):
+    recipe = text_recipe(backbone, text_files, out)
+    recipe["strategy"] = strategy
+    # Sequential sampling: one process's batch i is exactly the union of the two processes' batches i.
+    recipe["training"].update(train_sampling_strategy="sequential", max_steps=3, precision="fp32", **training)
+    return recipe
+
+
+def _launch(recipe: dict, workdir: Path, processes: int = 2) -> subprocess.CompletedProcess:
+    path = workdir / "recipe.yaml"
+    path.write_text(yaml.safe_dump(recipe))
+    cmd = [
+        str(VENV_BIN / "accelerate"), "launch", "--multi_gpu", "--num_processes", str(processes), "--num_machines", "1",
+        "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "hf_transfer", "train", str(path),
+    ]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    return subprocess.run(cmd, capture_output=True, text=True, cwd=workdir, env=env, timeout=600)
+
+
+@pytest.mark.parametrize("strategy", [{"name": "full"}, {"name": "lora", "dropout": 0.0}], ids=["full", "lora"])
+def test_two_processes_match_one_with_the_same_global_batch(strategy, quiet_bert, text_files, tmp_path):
+    single = hf_transfer.train(_recipe(quiet_bert, text_files, tmp_path / "single", strategy, per_device_train_batch_size=16))
+
+    workdir = tmp_path / "launch"
+    workdir.mkdir()
+    proc = _launch(_recipe(quiet_bert, text_files, workdir / "out", strategy, per_device_train_batch_size=8), workdir)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "global batch size 16 = 8 per device × 2 processes × 1 accumulation steps" in proc.stderr
+    assert proc.stdout.count("== hf-transfer: done ==") == 1, "the summary is printed once"
+
+    multi = json.loads((workdir / "out" / "metrics.json").read_text())
+    for key in ("eval_accuracy", "eval_macro_f1", "eval_macro_precision", "train_loss"):
+        assert multi[key] == pytest.approx(single.metrics[key], abs=TOLERANCE), key
+    # Trainer's eval_loss averages per-batch losses, and the last batch of an uneven shard is padded with
+    # repeated examples; the metrics above come from de-duplicated predictions and are exact.
+    assert multi["eval_loss"] == pytest.approx(single.metrics["eval_loss"], abs=1e-2)
+    report = json.loads((workdir / "out" / "training_report.json").read_text())
+    matrix = report["reports"]["eval"]["confusion_matrix"]
+    assert sum(map(sum, matrix)) == single.data_sizes["validation"], "every eval example counted exactly once"
+
+    # Only the main process writes: the same files as a single-process run, nothing else anywhere.
+    assert sorted(p.name for p in (workdir / "out").iterdir()) == sorted(p.name for p in (tmp_path / "single").iterdir())
+    assert sorted(p.name for p in workdir.iterdir()) == ["out", "recipe.yaml"]
+
+
+def test_gradient_accumulation_gives_the_same_loss_curve(quiet_bert, text_files, tmp_path):
+    one = hf_transfer.train(_recipe(quiet_bert, text_files, tmp_path / "a", {"name": "full"}, per_device_train_batch_size=8))
+    two = hf_transfer.train(
+        _recipe(quiet_bert, text_files, tmp_path / "b", {"name": "full"}, per_device_train_batch_size=4, gradient_accumulation_steps=2)
+    )
+
+    def losses(out):
+        history = json.loads((out / "training_report.json").read_text())["log_history"]
+        return [h["loss"] for h in history if "loss" in h]
+
+    a, b = losses(tmp_path / "a"), losses(tmp_path / "b")
+    assert len(a) == len(b) == 3
+    assert a == pytest.approx(b, abs=TOLERANCE)
+    assert one.metrics["eval_loss"] == pytest.approx(two.metrics["eval_loss"], abs=TOLERANCE)
+
+
+def test_feature_cache_is_refused_under_several_processes(quiet_bert, text_files, tmp_path):
+    workdir = tmp_path / "launch"
+    workdir.mkdir()
+    proc = _launch(_recipe(quiet_bert, text_files, workdir / "out", {"name": "frozen"}), workdir)
+    assert proc.returncode != 0
+    assert "the feature cache runs in one process, this run has 2; set strategy.cache_features=false" in proc.stderr
+    # accelerate's launcher prints its own traceback when a worker exits non-zero; ours print none.
+    assert "hf_transfer/" not in "".join(line for line in proc.stderr.splitlines() if line.strip().startswith("File "))
+    assert not (workdir / "out").exists()
