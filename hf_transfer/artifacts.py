@@ -57,7 +57,8 @@ def _versions() -> dict[str, str]:
 
 
 def write_run_files(
-    out: Path, recipe, metrics, reports, data, strategy_report, backbone, task, log_history=None, precision=None
+    out: Path, recipe, metrics, reports, data, strategy_report, backbone, task, log_history=None, precision=None,
+    global_batch_size=None,
 ) -> None:
     from . import __version__
     from .hub import write_model_card
@@ -76,6 +77,7 @@ def write_run_files(
         "strategy": strategy_report.as_dict(),
         "reports": reports,
         "precision": precision or {},
+        "global_batch_size": global_batch_size or {},
         "log_history": log_history or [],
         "versions": _versions(),
     }

@@ -272,6 +272,17 @@ def details_rows(run: RunFiles, shown_backbone: str, artifact: str) -> list[tupl
         flags = [name for key, name in (("use_rslora", "rsLoRA"), ("use_dora", "DoRA")) if lora.get(key)]
         rows.append(("LoRA", f"r={lora.get('r')}, alpha={lora.get('alpha')}, dropout={lora.get('dropout')} on {targets}"
                              + (f"; {', '.join(flags)}" if flags else "")))
+    batch = report.get("global_batch_size")
+    if isinstance(batch, dict):
+        rows.append(("Global batch size", f"{batch['global']} = {batch['per_device']} per device × {batch['processes']} "
+                                          f"processes × {batch['accumulation_steps']} accumulation steps"))
+    precision = report.get("precision") or {}
+    if precision.get("resolved"):
+        rows.append(("Precision", f"{precision['resolved']} ({precision.get('reason', '')})"))
+    cache = strategy.get("feature_cache")
+    if isinstance(cache, dict):
+        rows.append(("Feature cache", f"the frozen backbone ran once per example; the head trained on cached features "
+                                      f"({cache.get('preprocessing', '')})"))
     if backbone.get("trust_remote_code"):
         rows.append(("Remote code", "the backbone was loaded with `trust_remote_code: true`"))
     rows.append(("Files", artifact))

@@ -196,6 +196,7 @@ def _run(recipe: Recipe, task: Any, data: PreparedData, backbone: Any, clear_out
     )
     train_output = trainer.train(resume_from_checkpoint=args.resume_from_checkpoint)
     metrics: dict[str, float] = {f"train_{k}" if not k.startswith("train_") else k: v for k, v in train_output.metrics.items()}
+    metrics["train_global_batch_size"] = batch["global"]
     if cache is None:
         metrics.update(task.training_stats(args, splits["train"]))
     else:  # Trainer timed the head alone; the backbone's pass over the data is part of the cost
@@ -219,7 +220,7 @@ def _run(recipe: Recipe, task: Any, data: PreparedData, backbone: Any, clear_out
         trained = extract_model_from_parallel(trainer.model, keep_fp32_wrapper=False)
     if trainer.is_world_process_zero():
         artifacts.write_run_files(
-            out, recipe, metrics, reports, data, report, backbone, task, trainer.state.log_history, precision
+            out, recipe, metrics, reports, data, report, backbone, task, trainer.state.log_history, precision, batch
         )
         for path, load in strategy.artifacts(task, out):
             artifacts.reload_check(trained, load, path, splits["validation"], collate)
