@@ -97,8 +97,11 @@ def _to_device(batch: dict, device) -> dict:
     return {k: v.to(device) if hasattr(v, "to") else v for k, v in batch.items()}
 
 
-def reload_check(model: Any, load: Any, out: Path, eval_dataset: Any, collate: Any) -> float:
-    """Reload a saved artifact with ``load()`` and require the in-memory model's logits on a few examples."""
+def reference_logits(model: Any, eval_dataset: Any, collate: Any) -> tuple[dict, Any]:
+    """The in-memory model's logits on the first validation examples.
+
+    Called on every process: a sharded model (FSDP, DeepSpeed ZeRO-3) needs all of them for a forward pass.
+    """
     import torch
 
     n = min(RELOAD_EXAMPLES, len(eval_dataset))
@@ -109,14 +112,21 @@ def reload_check(model: Any, load: Any, out: Path, eval_dataset: Any, collate: A
     model.eval()
     with torch.no_grad():
         expected = model(**_to_device(batch, device)).logits.float().cpu()
-        reloaded = load().to(device).eval()
-        got = reloaded(**_to_device(batch, device)).logits.float().cpu()
     model.train(was_training)
+    return batch, expected
+
+
+def reload_check(batch: dict, expected: Any, load: Any, out: Path) -> float:
+    """Reload a saved artifact with ``load()`` and require the in-memory model's logits (main process)."""
+    import torch
+
+    with torch.no_grad():
+        got = load().eval()(**batch).logits.float().cpu()
     diff = (expected - got).abs().max().item()
     if not torch.allclose(expected, got, atol=RELOAD_ATOL, rtol=RELOAD_ATOL):
         raise ArtifactError(
             f"the model saved in '{out}' does not reproduce the trained model: max logit difference {diff:.3g} "
-            f"(tolerance {RELOAD_ATOL}) on {n} validation examples; the saved files are unreliable"
+            f"(tolerance {RELOAD_ATOL}) on {len(expected)} validation examples; the saved files are unreliable"
         )
-    logger.info("reload check passed: %d examples, max logit difference %.2e", n, diff)
+    logger.info("reload check passed for %s: %d examples, max logit difference %.2e", out, len(expected), diff)
     return diff

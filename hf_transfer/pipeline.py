@@ -179,6 +179,15 @@ def _run(recipe: Recipe, task: Any, data: PreparedData, backbone: Any, clear_out
     else:
         trained_model, train_args, train_splits, train_collate, train_processor = model, args, splits, collate, processor
     optimizer = build_optimizer(trained_model, train_args, backbone_module, head_ids, options)
+    sharded = state.distributed_type.name in ("FSDP", "DEEPSPEED") or args.fsdp or args.deepspeed
+    if optimizer is not None and sharded:
+        raise ConfigError(
+            [
+                "strategy.head_learning_rate and strategy.layerwise_lr_decay are not supported with FSDP or DeepSpeed "
+                "yet (their optimizers are built by the sharding engine); remove them or launch with DDP "
+                "(recipes/accelerate/multi_gpu_ddp.yaml)"
+            ]
+        )
 
     if clear_output and state.is_main_process:
         shutil.rmtree(recipe.output_dir)
@@ -218,12 +227,13 @@ def _run(recipe: Recipe, task: Any, data: PreparedData, backbone: Any, clear_out
         strategy.save(trainer, out)
         # Compare in full precision: drop the autocast wrapper mixed-precision training put on forward().
         trained = extract_model_from_parallel(trainer.model, keep_fp32_wrapper=False)
+    batch_for_check, expected = artifacts.reference_logits(trained, splits["validation"], collate)
     if trainer.is_world_process_zero():
         artifacts.write_run_files(
             out, recipe, metrics, reports, data, report, backbone, task, trainer.state.log_history, precision, batch
         )
         for path, load in strategy.artifacts(task, out):
-            artifacts.reload_check(trained, load, path, splits["validation"], collate)
+            artifacts.reload_check(batch_for_check, expected, load, path)
     state.wait_for_everyone()
     hub_url = None
     if recipe.hub.push and state.is_main_process:

@@ -25,3 +25,10 @@ def test_strategies_benchmark_smoke(tmp_path):
     results = json.loads((tmp_path / "strategies.json").read_text())
     assert "| full" in (tmp_path / "strategies.md").read_text()
     assert results
+
+
+def test_gpu_check_smoke(tmp_path):
+    proc = _run("gpu_check.py", tmp_path)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    rows = json.loads((tmp_path / "gpu_check.json").read_text())["rows"]
+    assert [r["strategy"] for r in rows] == ["full", "frozen", "partial", "lora"]
