@@ -66,6 +66,8 @@ class DataConfig:
     )
     test_split: str | None = field(None, help="optional held-out split evaluated once at the end")
     validation_size: float = field(0.1, help="fraction of train carved out (stratified) when there is no validation split")
+    streaming: bool = field(False, help="stream the data (datasets IterableDataset): for data larger than disk or RAM")
+    labels: list[str] | None = field(None, help="class names in id order; needed for streamed data without a ClassLabel")
     options: Any = field(None, init=False)
 
     def validate(self, prefix: str) -> list[str]:
@@ -394,6 +396,11 @@ def load_recipe(
     strategy = _plugin_section(StrategyConfig, STRATEGIES, raw.get("strategy"), "strategy", "name", "full", problems)
     training = _training_section(raw.get("training"), problems)
     hub = schema.build(HubConfig, raw.get("hub"), "hub", problems)
+    if data is not None and data.streaming:
+        if not isinstance(training.get("max_steps"), int) or training["max_steps"] <= 0:
+            problems.append("data.streaming is true, so training.max_steps must be set (a stream has no length to count epochs by)")
+        if strategy is not None and getattr(strategy.options, "cache_features", False):
+            problems.append("the feature cache needs data it can index; with data.streaming set strategy.cache_features=false")
     if problems:
         raise ConfigError(problems, source=str(path) if path else None)
 

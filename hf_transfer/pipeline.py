@@ -63,7 +63,7 @@ def load_data(recipe: Recipe, dataset: Any = None) -> PreparedData:
         raise ConfigError([f"a dataset was passed to train() but data.source is '{recipe.data.source}'; set data.source=memory"])
     source = recipe.data.options
     task = recipe.task.options
-    dsdict = source.load(LoadContext(dataset=dataset))
+    dsdict = source.load(LoadContext(dataset=dataset, streaming=recipe.data.streaming))
     seed = int(recipe.training.get("seed", 42))
     return prepare(dsdict, recipe.data, task.roles, seed)
 
@@ -74,7 +74,11 @@ def _training_arguments(recipe: Recipe, task: Any) -> tuple[Any, dict[str, str]]
 
     from .precision import detect_hardware, precision_flags, resolve_precision
 
-    kwargs = {**task.training_defaults(), **recipe.training}
+    defaults = task.training_defaults()
+    if recipe.data.streaming:
+        # Length grouping needs lengths; each process reads its own shard (no dispatching from rank 0).
+        defaults.update(train_sampling_strategy="random", accelerator_config={"dispatch_batches": False})
+    kwargs = {**defaults, **recipe.training}
     requested = kwargs.pop("precision", None)
     hardware = detect_hardware(use_cpu=bool(kwargs.get("use_cpu")))
     if kwargs.get("bf16") or kwargs.get("fp16"):
@@ -153,7 +157,13 @@ def _run(recipe: Recipe, task: Any, data: PreparedData, backbone: Any, clear_out
     processor = task.load_processor(backbone)
     splits = task.preprocess(data, processor, backbone.config)
     collate = task.collator(processor)
-    example = collate([splits["train"][0]])
+    if data.streamed:
+        from datasets.distributed import split_dataset_by_node
+
+        # Each process reads its own share of the stream, so every example is seen once per pass.
+        splits["train"] = split_dataset_by_node(splits["train"], rank=args.process_index, world_size=args.world_size)
+    first = next(iter(splits["train"])) if data.streamed else splits["train"][0]
+    example = collate([first])
     example.pop("labels", None)
     options = recipe.strategy
     bundle = build_model(task, backbone, data, options, example)
@@ -206,10 +216,10 @@ def _run(recipe: Recipe, task: Any, data: PreparedData, backbone: Any, clear_out
     train_output = trainer.train(resume_from_checkpoint=args.resume_from_checkpoint)
     metrics: dict[str, float] = {f"train_{k}" if not k.startswith("train_") else k: v for k, v in train_output.metrics.items()}
     metrics["train_global_batch_size"] = batch["global"]
-    if cache is None:
-        metrics.update(task.training_stats(args, splits["train"]))
-    else:  # Trainer timed the head alone; the backbone's pass over the data is part of the cost
+    if cache is not None:  # Trainer timed the head alone; the backbone's pass over the data is part of the cost
         metrics["train_feature_cache_seconds"] = cache.info["seconds"]
+    elif not data.streamed:
+        metrics.update(task.training_stats(args, splits["train"]))
     reports: dict[str, dict] = {}
     for split in ("validation", "test"):
         if train_splits.get(split) is None:

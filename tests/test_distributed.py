@@ -101,3 +101,16 @@ def test_feature_cache_is_refused_under_several_processes(quiet_bert, text_files
     # accelerate's launcher prints its own traceback when a worker exits non-zero; ours print none.
     assert "hf_transfer/" not in "".join(line for line in proc.stderr.splitlines() if line.strip().startswith("File "))
     assert not (workdir / "out").exists()
+
+
+def test_streamed_data_under_two_processes(quiet_bert, text_files, tmp_path):
+    workdir = tmp_path / "launch"
+    workdir.mkdir()
+    recipe = _recipe(quiet_bert, text_files, workdir / "out", {"name": "full"})
+    recipe["data"].update(streaming=True, labels=["music", "science", "sports"])
+    recipe["training"]["train_sampling_strategy"] = "random"
+    proc = _launch(recipe, workdir)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "global batch size 16 = 8 per device × 2 processes" in proc.stderr
+    metrics = json.loads((workdir / "out" / "metrics.json").read_text())
+    assert metrics["train_global_batch_size"] == 16 and 0 <= metrics["eval_accuracy"] <= 1

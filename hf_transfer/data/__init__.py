@@ -34,6 +34,7 @@ class LoadContext:
     """What a source may need beyond its own options."""
 
     dataset: Any = None  # an in-memory Dataset/DatasetDict given to the Python API
+    streaming: bool = False  # return IterableDataset splits (data.streaming)
 
 
 class DataSource(abc.ABC):
@@ -66,8 +67,12 @@ class PreparedData:
     def label2id(self) -> dict[str, int]:
         return {name: i for i, name in enumerate(self.labels)}
 
+    @property
+    def streamed(self) -> bool:
+        return not hasattr(self.train, "__len__")
+
     def sizes(self) -> dict[str, int]:
-        out = {"train": len(self.train), "validation": len(self.validation)}
+        out = {"validation": len(self.validation)} if self.streamed else {"train": len(self.train), "validation": len(self.validation)}
         if self.test is not None:
             out["test"] = len(self.test)
         return out
@@ -213,6 +218,10 @@ def prepare(dsdict: DatasetDict, cfg: DataConfig, roles: dict[str, tuple[tuple[s
 
     ``roles`` maps a role (``text``, ``image``, …) to (default column names, required).
     """
+    if cfg.streaming:
+        from ._streaming import prepare_streaming
+
+        return prepare_streaming(dsdict, cfg, roles, seed, _resolve_column, PreparedData)
     train = select_split(dsdict, cfg.train_split, "data.train_split")
     columns = list(train.column_names)
     resolved: dict[str, str] = {}

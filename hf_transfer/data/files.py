@@ -49,6 +49,6 @@ class FilesSource(DataSource):
         suffix = Path(self.train_file).suffix.lower()
         kwargs = {"delimiter": "\t"} if suffix == ".tsv" else {}
         try:
-            return datasets.load_dataset(FORMATS[suffix], data_files=files, **kwargs)
+            return datasets.load_dataset(FORMATS[suffix], data_files=files, streaming=ctx.streaming, **kwargs)
         except Exception as e:  # the builders raise many types for unreadable files
             raise DataError(f"could not read {', '.join(files.values())} as {FORMATS[suffix]}: {str(e).splitlines()[0]}") from None

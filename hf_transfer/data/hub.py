@@ -26,7 +26,9 @@ class HubSource(DataSource):
         import datasets
 
         try:
-            loaded = datasets.load_dataset(self.dataset, self.config_name, revision=self.revision)
+            loaded = datasets.load_dataset(
+                self.dataset, self.config_name, revision=self.revision, streaming=ctx.streaming
+            )
         except (FileNotFoundError, ConnectionError, OSError) as e:
             raise DataError(
                 f"dataset '{self.dataset}' could not be loaded from the Hub ({type(e).__name__}: {str(e).splitlines()[0]}). "

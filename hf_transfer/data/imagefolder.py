@@ -26,6 +26,6 @@ class ImageFolderSource(DataSource):
         if not root.is_dir():
             raise DataError(f"data.data_dir '{root}' is not a folder; expected a folder with one sub-folder of images per class")
         try:
-            return datasets.load_dataset("imagefolder", data_dir=str(root))
+            return datasets.load_dataset("imagefolder", data_dir=str(root), streaming=ctx.streaming)
         except Exception as e:
             raise DataError(f"could not read images under '{root}': {str(e).splitlines()[0]}") from None

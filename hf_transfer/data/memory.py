@@ -16,9 +16,13 @@ from . import DataSource, LoadContext
 @dataclass
 class MemorySource(DataSource):
     def load(self, ctx: LoadContext):
-        from datasets import Dataset, DatasetDict
+        from datasets import Dataset, DatasetDict, IterableDataset, IterableDatasetDict
 
         ds = ctx.dataset
+        if isinstance(ds, IterableDataset):
+            return IterableDatasetDict({"train": ds})
+        if isinstance(ds, IterableDatasetDict):
+            return ds
         if ds is None:
             raise DataError(
                 "data.source is 'memory' but no dataset was given; pass one from Python: "
@@ -30,4 +34,4 @@ class MemorySource(DataSource):
             return ds
         if isinstance(ds, dict) and all(isinstance(v, Dataset) for v in ds.values()):
             return DatasetDict(ds)
-        raise DataError(f"dataset= must be a datasets.Dataset or DatasetDict, found {type(ds).__name__}")
+        raise DataError(f"dataset= must be a datasets.Dataset, DatasetDict or IterableDataset(Dict), found {type(ds).__name__}")

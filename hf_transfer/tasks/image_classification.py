@@ -104,7 +104,12 @@ class ImageClassification(Task):
         for split in ("train", "validation", "test"):
             ds = getattr(data, split)
             train = split == "train" and augment_train
-            out[split] = None if ds is None else ds.with_transform(self.batch_transform(processor, train))
+            if ds is None:
+                out[split] = None
+            elif hasattr(ds, "with_transform"):
+                out[split] = ds.with_transform(self.batch_transform(processor, train))
+            else:  # a stream: transform as it is read
+                out[split] = ds.map(self.batch_transform(processor, train), batched=True, remove_columns=["image", "label"])
         return out
 
     def collator(self, processor) -> Any:

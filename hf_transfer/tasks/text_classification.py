@@ -61,8 +61,9 @@ class TextClassification(Task):
             if ds is None:
                 out[split] = None
                 continue
-            drop = [c for c in ds.column_names if c != "label"]
-            ds = ds.map(tokenize, batched=True, remove_columns=drop, desc=f"tokenizing {split}")
+            drop = [role for role in data.columns if role != "label"]  # columns carry their role names
+            progress = {"desc": f"tokenizing {split}"} if hasattr(ds, "__len__") else {}  # streams have no bar
+            ds = ds.map(tokenize, batched=True, remove_columns=drop, **progress)
             out[split] = ds.rename_column("label", "labels")
         return out
 
