@@ -322,7 +322,7 @@ def test_memory_source_without_a_dataset():
 
 
 def test_memory_source_with_something_that_is_not_a_dataset():
-    with pytest.raises(DataError, match=r"Dataset or DatasetDict, found list"):
+    with pytest.raises(DataError, match=r"Dataset, DatasetDict or IterableDataset\(Dict\), found list"):
         load_data(recipe({"source": "memory"}), dataset=[{"text": "a", "label": "x"}])
 
 
@@ -358,7 +358,7 @@ def test_hub_source_loads_through_datasets_with_id_config_and_revision(monkeypat
     assert len(calls) == 1
     args, kwargs = calls[0]
     bound = dict(zip(("path", "name"), args)) | kwargs
-    assert bound == {"path": "someone/reviews", "name": "en", "revision": "v1.0"}
+    assert bound == {"path": "someone/reviews", "name": "en", "revision": "v1.0", "streaming": False}
     assert data.labels == ["neg", "pos"]
     assert data.sizes() == {"train": 12, "validation": 4}
 
