@@ -125,6 +125,16 @@ def _resolve_column(role: str, configured: str | None, defaults: tuple[str, ...]
     return None
 
 
+def resolve_roles(cfg: DataConfig, roles: dict[str, tuple[tuple[str, ...], bool]], columns: list[str]) -> dict[str, str]:
+    """role → the user's column name, for the task's roles and the label."""
+    resolved: dict[str, str] = {}
+    for role, (defaults, required) in {**roles, "label": (("label", "labels"), True)}.items():
+        col = _resolve_column(role, getattr(cfg.columns, role, None), defaults, columns, required)
+        if col is not None:
+            resolved[role] = col
+    return resolved
+
+
 def _label_names(splits: dict[str, Dataset]) -> tuple[list[str], dict[Any, int] | None]:
     """Label names in a stable order, and a value→id map when labels are not a ClassLabel yet."""
     from datasets import ClassLabel
@@ -221,16 +231,10 @@ def prepare(dsdict: DatasetDict, cfg: DataConfig, roles: dict[str, tuple[tuple[s
     if cfg.streaming:
         from ._streaming import prepare_streaming
 
-        return prepare_streaming(dsdict, cfg, roles, seed, _resolve_column, PreparedData)
+        return prepare_streaming(dsdict, cfg, roles, seed)
     train = select_split(dsdict, cfg.train_split, "data.train_split")
-    columns = list(train.column_names)
-    resolved: dict[str, str] = {}
-    for role, (defaults, required) in roles.items():
-        col = _resolve_column(role, getattr(cfg.columns, role, None), defaults, columns, required)
-        if col is not None:
-            resolved[role] = col
-    label_col = _resolve_column("label", cfg.columns.label, ("label", "labels"), columns, True)
-    resolved["label"] = label_col
+    resolved = resolve_roles(cfg, roles, list(train.column_names))
+    label_col = resolved["label"]
 
     splits: dict[str, Dataset] = {"train": train}
     notes: list[str] = []

@@ -45,10 +45,10 @@ def label_names(train: Any, label_col: str, configured: list[str] | None) -> tup
     )
 
 
-def prepare_streaming(dsdict: Any, cfg: Any, roles: dict, seed: int, resolve_column: Any, prepared_cls: Any) -> Any:
+def prepare_streaming(dsdict: Any, cfg: Any, roles: dict, seed: int) -> Any:
     from datasets import ClassLabel, Dataset, Value
 
-    from . import VALIDATION_NAMES
+    from . import VALIDATION_NAMES, PreparedData, resolve_roles
 
     train = _split(dsdict, cfg.train_split, "data.train_split")
     try:
@@ -56,13 +56,8 @@ def prepare_streaming(dsdict: Any, cfg: Any, roles: dict, seed: int, resolve_col
     except StopIteration:
         raise DataError(f"split '{cfg.train_split}' is empty") from None
     columns = list(first)
-    resolved = {}
-    for role, (defaults, required) in roles.items():
-        col = resolve_column(role, getattr(cfg.columns, role, None), defaults, columns, required)
-        if col is not None:
-            resolved[role] = col
-    label_col = resolve_column("label", cfg.columns.label, ("label", "labels"), columns, True)
-    resolved["label"] = label_col
+    resolved = resolve_roles(cfg, roles, columns)
+    label_col = resolved["label"]
     labels, values_are_ids = label_names(train, label_col, cfg.labels)
     to_id = {name: i for i, name in enumerate(labels)}
 
@@ -103,7 +98,7 @@ def prepare_streaming(dsdict: Any, cfg: Any, roles: dict, seed: int, resolve_col
 
     train_stream = train.map(select, remove_columns=[c for c in columns if c not in rename or rename[c] != c])
     train_stream = train_stream.shuffle(seed=seed, buffer_size=SHUFFLE_BUFFER)
-    return prepared_cls(
+    return PreparedData(
         train=train_stream,
         validation=materialise(validation, "validation"),
         test=materialise(test, "test") if test is not None else None,
