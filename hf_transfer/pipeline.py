@@ -7,6 +7,7 @@ before the first byte is written to the output folder.
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -136,23 +137,32 @@ def train(
     return _run(recipe, task, data, backbone, clear_output)
 
 
+@dataclass
+class _TrainerInputs:
+    """What the Trainer trains on: the model and raw splits, or the head alone on cached features."""
+
+    model: Any
+    args: Any
+    splits: dict[str, Any]
+    collate: Any
+    processor: Any
+    cache: Any = None  # features.CachedTraining when the feature cache is used
+
+
 def _run(recipe: Recipe, task: Any, data: PreparedData, backbone: Any, clear_output: bool) -> TrainResult:
     from accelerate import PartialState
-    from accelerate.utils import extract_model_from_parallel
     from transformers import Trainer, set_seed
 
-    from . import artifacts
-    from .model import build_model
-    from .features import prepare_cached_training
     from .optim import build_optimizer
 
     args, precision = _training_arguments(recipe, task)
-    logger.info("precision: %s (%s)", precision["resolved"], precision["reason"])
     batch = global_batch_size(args)
+    logger.info("precision: %s (%s)", precision["resolved"], precision["reason"])
     logger.info(
         "global batch size %d = %d per device × %d processes × %d accumulation steps",
         batch["global"], batch["per_device"], batch["processes"], batch["accumulation_steps"],
     )
+    _check_launch(recipe, args)
     set_seed(args.seed)
     processor = task.load_processor(backbone)
     splits = task.preprocess(data, processor, backbone.config)
@@ -162,88 +172,30 @@ def _run(recipe: Recipe, task: Any, data: PreparedData, backbone: Any, clear_out
 
         # Each process reads its own share of the stream, so every example is seen once per pass.
         splits["train"] = split_dataset_by_node(splits["train"], rank=args.process_index, world_size=args.world_size)
-    first = next(iter(splits["train"])) if data.streamed else splits["train"][0]
-    example = collate([first])
-    example.pop("labels", None)
-    options = recipe.strategy
-    bundle = build_model(task, backbone, data, options, example)
-    head_ids = {id(p) for n, p in bundle.model.named_parameters() if n in bundle.head_param_names}
-    backbone_module = bundle.model.get_submodule(bundle.model.base_model_prefix)
-    head_modules = bundle.head_module_names
-    strategy = options.options
-    model, report = strategy.apply(bundle, options)
-    report.details.update(pooling=bundle.pooling, head=_head_summary(options), head_modules=head_modules)
-    logger.info(report.summary())
+    bundle, model, report, head_ids, backbone_module = _model_and_strategy(recipe, task, data, backbone, splits, collate)
+    inputs = _trainer_inputs(recipe, task, data, backbone, bundle, model, args, splits, collate, processor, report)
+    optimizer = build_optimizer(inputs.model, inputs.args, backbone_module, head_ids, recipe.strategy)
 
     state = PartialState()
-    cache = None
-    if getattr(strategy, "cache_features", False):
-        if state.num_processes > 1:
-            raise ConfigError(
-                [f"the feature cache runs in one process, this run has {state.num_processes}; set strategy.cache_features=false"]
-            )
-        cache = prepare_cached_training(bundle, task, processor, backbone, data, collate, args, strategy.cache_augmented_views)
-    if cache is not None:
-        report.details["feature_cache"] = cache.info
-        trained_model, train_args, train_splits, train_collate, train_processor = cache.model, cache.args, cache.splits, None, None
-    else:
-        trained_model, train_args, train_splits, train_collate, train_processor = model, args, splits, collate, processor
-    optimizer = build_optimizer(trained_model, train_args, backbone_module, head_ids, options)
-    sharded = state.distributed_type.name in ("FSDP", "DEEPSPEED") or args.fsdp or args.deepspeed
-    if optimizer is not None and sharded:
-        raise ConfigError(
-            [
-                "strategy.head_learning_rate and strategy.layerwise_lr_decay are not supported with FSDP or DeepSpeed "
-                "yet (their optimizers are built by the sharding engine); remove them or launch with DDP "
-                "(recipes/accelerate/multi_gpu_ddp.yaml)"
-            ]
-        )
-
     if clear_output and state.is_main_process:
         shutil.rmtree(recipe.output_dir)
     state.wait_for_everyone()
 
     trainer = Trainer(
-        model=trained_model,
-        args=train_args,
-        train_dataset=train_splits["train"],
-        eval_dataset=train_splits["validation"],
-        data_collator=train_collate,
-        processing_class=train_processor,
+        model=inputs.model,
+        args=inputs.args,
+        train_dataset=inputs.splits["train"],
+        eval_dataset=inputs.splits["validation"],
+        data_collator=inputs.collate,
+        processing_class=inputs.processor,
         compute_metrics=task.compute_metrics(len(data.labels)),
         optimizers=(optimizer, None),
     )
     train_output = trainer.train(resume_from_checkpoint=args.resume_from_checkpoint)
-    metrics: dict[str, float] = {f"train_{k}" if not k.startswith("train_") else k: v for k, v in train_output.metrics.items()}
-    metrics["train_global_batch_size"] = batch["global"]
-    if cache is not None:  # Trainer timed the head alone; the backbone's pass over the data is part of the cost
-        metrics["train_feature_cache_seconds"] = cache.info["seconds"]
-    elif not data.streamed:
-        metrics.update(task.training_stats(args, splits["train"]))
-    reports: dict[str, dict] = {}
-    for split in ("validation", "test"):
-        if train_splits.get(split) is None:
-            continue
-        prefix = "eval" if split == "validation" else "test"
-        prediction = trainer.predict(train_splits[split], metric_key_prefix=prefix)
-        metrics.update(prediction.metrics)
-        reports[prefix] = artifacts.classification_report(prediction, data.labels)
-
+    metrics, reports = _metrics(trainer, train_output, inputs, task, data, args, splits, batch)
     out = Path(args.output_dir)
-    if cache is not None:
-        trained = model.to(args.device)  # the full model: frozen backbone + the head trained on features
-        artifacts.save_model(trained, processor, out)
-    else:
-        strategy.save(trainer, out)
-        # Compare in full precision: drop the autocast wrapper mixed-precision training put on forward().
-        trained = extract_model_from_parallel(trainer.model, keep_fp32_wrapper=False)
-    batch_for_check, expected = artifacts.reference_logits(trained, splits["validation"], collate)
-    if trainer.is_world_process_zero():
-        artifacts.write_run_files(
-            out, recipe, metrics, reports, data, report, backbone, task, trainer.state.log_history, precision, batch
-        )
-        for path, load in strategy.artifacts(task, out):
-            artifacts.reload_check(batch_for_check, expected, load, path)
+    _save_and_check(trainer, inputs, model, processor, out, recipe, task, data, backbone, splits, collate,
+                    metrics, reports, report, precision, batch)
     state.wait_for_everyone()
     hub_url = None
     if recipe.hub.push and state.is_main_process:
@@ -254,6 +206,99 @@ def _run(recipe: Recipe, task: Any, data: PreparedData, backbone: Any, clear_out
         output_dir=out, metrics=metrics, recipe=recipe, labels=data.labels, strategy=report,
         data_sizes=data.sizes(), notes=data.notes, hub_url=hub_url,
     )
+
+
+def _check_launch(recipe: Recipe, args: Any) -> None:
+    """Combinations this launch cannot run, found before any model is loaded."""
+    options = recipe.strategy
+    if getattr(options.options, "cache_features", False) and args.world_size > 1:
+        raise ConfigError(
+            [f"the feature cache runs in one process, this run has {args.world_size}; set strategy.cache_features=false"]
+        )
+    sharded = bool(args.fsdp or args.deepspeed) or os.environ.get("ACCELERATE_USE_FSDP") == "true" or (
+        os.environ.get("ACCELERATE_USE_DEEPSPEED") == "true"
+    )
+    if sharded and (options.head_learning_rate is not None or options.layerwise_lr_decay not in (None, 1.0)):
+        raise ConfigError(
+            [
+                "strategy.head_learning_rate and strategy.layerwise_lr_decay are not supported with FSDP or DeepSpeed "
+                "yet (their optimizers are built by the sharding engine); remove them or launch with DDP "
+                "(recipes/accelerate/multi_gpu_ddp.yaml)"
+            ]
+        )
+
+
+def _model_and_strategy(recipe: Recipe, task: Any, data: PreparedData, backbone: Any, splits: dict, collate: Any):
+    """model stop + strategy stop: the backbone with its new head, prepared by the strategy."""
+    from .model import build_model
+
+    first = next(iter(splits["train"])) if data.streamed else splits["train"][0]
+    example = collate([first])
+    example.pop("labels", None)
+    options = recipe.strategy
+    bundle = build_model(task, backbone, data, options, example)
+    head_ids = {id(p) for n, p in bundle.model.named_parameters() if n in bundle.head_param_names}
+    backbone_module = bundle.model.get_submodule(bundle.model.base_model_prefix)
+    head_modules = bundle.head_module_names
+    model, report = options.options.apply(bundle, options)
+    report.details.update(pooling=bundle.pooling, head=_head_summary(options), head_modules=head_modules)
+    logger.info(report.summary())
+    return bundle, model, report, head_ids, backbone_module
+
+
+def _trainer_inputs(recipe, task, data, backbone, bundle, model, args, splits, collate, processor, report) -> _TrainerInputs:
+    from .features import prepare_cached_training
+
+    strategy = recipe.strategy.options
+    if getattr(strategy, "cache_features", False):
+        cache = prepare_cached_training(bundle, task, processor, backbone, data, collate, args, strategy.cache_augmented_views)
+        if cache is not None:
+            report.details["feature_cache"] = cache.info
+            return _TrainerInputs(cache.model, cache.args, cache.splits, None, None, cache)
+    return _TrainerInputs(model, args, splits, collate, processor)
+
+
+def _metrics(trainer, train_output, inputs, task, data, args, splits, batch) -> tuple[dict[str, float], dict[str, dict]]:
+    """Final training figures, and metrics + per-class reports on validation and test."""
+    from . import artifacts
+
+    metrics = {k if k.startswith("train_") else f"train_{k}": v for k, v in train_output.metrics.items()}
+    metrics["train_global_batch_size"] = batch["global"]
+    if inputs.cache is not None:  # Trainer timed the head alone; the backbone's pass over the data counts too
+        metrics["train_feature_cache_seconds"] = inputs.cache.info["seconds"]
+    elif not data.streamed:
+        metrics.update(task.training_stats(args, splits["train"]))
+    reports: dict[str, dict] = {}
+    for split, prefix in (("validation", "eval"), ("test", "test")):
+        if inputs.splits.get(split) is not None:
+            prediction = trainer.predict(inputs.splits[split], metric_key_prefix=prefix)
+            metrics.update(prediction.metrics)
+            reports[prefix] = artifacts.classification_report(prediction, data.labels)
+    return metrics, reports
+
+
+def _save_and_check(trainer, inputs, model, processor, out, recipe, task, data, backbone, splits, collate,
+                    metrics, reports, report, precision, batch) -> None:
+    """artifacts stop: save, write the run's files and card, reload every artifact and compare."""
+    from accelerate.utils import extract_model_from_parallel
+
+    from . import artifacts
+
+    strategy = recipe.strategy.options
+    if inputs.cache is not None:
+        trained = model.to(inputs.args.device)  # the full model: frozen backbone + the head trained on features
+        artifacts.save_model(trained, processor, out)
+    else:
+        strategy.save(trainer, out)
+        # Compare in full precision: drop the autocast wrapper mixed-precision training put on forward().
+        trained = extract_model_from_parallel(trainer.model, keep_fp32_wrapper=False)
+    checked_batch, expected = artifacts.reference_logits(trained, splits["validation"], collate)
+    if trainer.is_world_process_zero():
+        artifacts.write_run_files(
+            out, recipe, metrics, reports, data, report, backbone, task, trainer.state.log_history, precision, batch
+        )
+        for path, load in strategy.artifacts(task, out):
+            artifacts.reload_check(checked_batch, expected, load, path)
 
 
 def global_batch_size(args: Any) -> dict[str, int]:
