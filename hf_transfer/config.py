@@ -23,6 +23,7 @@ from . import schema
 from .errors import ConfigError
 from .registry import DATA_SOURCES, STRATEGIES, TASKS, Registry, did_you_mean
 from .schema import field
+from .precision import PRECISIONS
 from .training_args import training_fields
 
 _HERE = Path(__file__).resolve().parent
@@ -31,7 +32,7 @@ SHIPPED_RECIPES = next((p for p in (_HERE / "recipes", _HERE.parent / "recipes")
 SECTIONS = ("backbone", "data", "task", "strategy", "training", "hub")
 # TrainingArguments keys that a recipe must not set, and why.
 # Keys of the training section that are ours, not TrainingArguments'.
-EXTRA_TRAINING_KEYS = {"precision": ("auto", "fp32", "bf16", "fp16")}
+EXTRA_TRAINING_KEYS = {"precision": PRECISIONS}
 FORBIDDEN_TRAINING_KEYS = {
     "hub_token": "a token never goes in a recipe; set HF_TOKEN or run `hf auth login`",
     "push_to_hub": "use the recipe's 'hub.push: true' instead",

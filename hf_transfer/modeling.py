@@ -33,7 +33,6 @@ from transformers import (
 from transformers.modeling_outputs import ImageClassifierOutput, SequenceClassifierOutput
 
 MODEL_TYPE = "hf_transfer"
-POOLINGS = ("cls", "mean", "pooler")
 ACTIVATIONS = {"relu": nn.ReLU, "gelu": nn.GELU, "tanh": nn.Tanh, "silu": nn.SiLU}
 
 
