@@ -253,6 +253,10 @@ def worker_text_ours(spec: dict) -> dict:
     m = result.metrics
     report = result.strategy
     cache = report.details.get("feature_cache")
+    if cache and "prepare_cached_training" not in _FEATURE_TIMINGS:
+        # Otherwise the cache's preparation would silently drop out of the package's wall time.
+        raise RuntimeError("hf_transfer used a feature cache but hf_transfer.features.prepare_cached_training was not "
+                           "called through its module attribute; update _instrument_feature_cache in benchmarks/speed.py")
     train_file = Path(spec["recipe"]["data"]["train_file"])
     return {"metrics": m, "call_s": call_s, "steps": inst.steps.result(), "memory": inst.memory.result,
             "precision": inst.memory.precision, "sampling": inst.memory.sampling,
