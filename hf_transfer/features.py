@@ -113,42 +113,80 @@ def _head_input_module(bundle: Any) -> Any | None:
     return bundle.model.get_submodule(names[0]) if len(names) == 1 else None
 
 
-def _extract(model: Any, head: Any, dataset: Any, collate: Any, batch_size: int, workers: int, passes: int, path: Path, desc: str) -> int | None:
+def _head_input(model: Any, head: Any, batch: dict, device: Any) -> Any:
+    """The head module's input for one collated batch (labels removed): (B, D), or None if not one vector each."""
+    captured: list = []
+    hook = head.register_forward_pre_hook(lambda module, args: captured.append(args[0]))
+    try:
+        model(**{k: v.to(device) if hasattr(v, "to") else v for k, v in batch.items()})
+    finally:
+        hook.remove()
+    feats = captured[0]
+    if feats.dim() > 2 and feats[0, 0].numel() == 1:  # (B, C, 1, 1) pooled maps
+        feats = feats.flatten(1)
+    return feats if feats.dim() == 2 else None
+
+
+def _extract(model: Any, head: Any, dataset: Any, collate: Any, batch_size: int, workers: int, passes: int,
+             path: Path, desc: str) -> int | None:
     """Write (features, labels) rows to ``path``, ``passes`` times over ``dataset`` (augmented views differ
-    per pass); return the feature width, or None if the head's input is not one vector per example."""
+    per pass); return the feature width, or None if the head's input is not one vector per example.
+
+    Under N processes the batches are dealt round-robin (process r computes batches r, r + N, …); after
+    each step the features are gathered and the local main process of each node writes them in dataset
+    order, so the entry is the same as a single process would write and the backbone pass is N times
+    shorter. Every process takes part in every step (an empty batch where it has none left), so the
+    collectives always match.
+    """
     import torch
+    from accelerate import PartialState
+    from accelerate.utils import gather, pad_across_processes
     from datasets import Features, Sequence, Value
     from datasets.arrow_writer import ArrowWriter
     from torch.utils.data import DataLoader
     from tqdm.auto import tqdm
 
-    captured: list = []
-    hook = head.register_forward_pre_hook(lambda module, args: captured.append(args[0]))
+    state = PartialState()
+    n_proc, rank = state.num_processes, state.process_index
     device = next(model.parameters()).device
-    loader = DataLoader(dataset, batch_size=batch_size, collate_fn=collate, num_workers=workers)
+    model.eval()
+    with torch.inference_mode():
+        # One example first, on every process: whether this head can be cached and the feature width.
+        probe = collate([dataset[0]])
+        probe.pop("labels", None)
+        first = _head_input(model, head, probe, device)
+    if first is None:
+        return None
+    width = int(first.shape[1])
+    batches = [list(range(s, min(s + batch_size, len(dataset)))) for s in range(0, len(dataset), batch_size)]
+    mine = batches[rank::n_proc]
+    steps = -(-len(batches) // n_proc)
     writer = None
-    width = None
+    if state.is_local_main_process:
+        schema = Features({"features": Sequence(Value("float32"), length=width), "labels": Value("int64")})
+        writer = ArrowWriter(features=schema, path=str(path))
     try:
-        model.eval()
         with torch.inference_mode():
             for view in range(passes):
                 label = desc + (f" (view {view + 1}/{passes})" if passes > 1 else "")
-                for batch in tqdm(loader, desc=label):
-                    labels = batch.pop("labels")
-                    captured.clear()
-                    model(**{k: v.to(device) if hasattr(v, "to") else v for k, v in batch.items()})
-                    feats = captured[0]
-                    if feats.dim() > 2 and feats[0, 0].numel() == 1:  # (B, C, 1, 1) pooled maps
-                        feats = feats.flatten(1)
-                    if feats.dim() != 2:
-                        return None
-                    if writer is None:
-                        width = int(feats.shape[1])
-                        schema = Features({"features": Sequence(Value("float32"), length=width), "labels": Value("int64")})
-                        writer = ArrowWriter(features=schema, path=str(path))
-                    writer.write_batch({"features": feats.float().cpu().numpy().tolist(), "labels": labels.tolist()})
+                loader = iter(DataLoader(dataset, batch_sampler=mine, collate_fn=collate, num_workers=workers))
+                for step in tqdm(range(steps), desc=label, disable=not state.is_local_main_process):
+                    if step < len(mine):
+                        batch = next(loader)
+                        labels = batch.pop("labels").to(device)
+                        feats = _head_input(model, head, batch, device).float()
+                    else:
+                        labels = torch.zeros(0, dtype=torch.long, device=device)
+                        feats = torch.zeros(0, width, device=device)
+                    if n_proc > 1:
+                        sizes = gather(torch.tensor([len(labels)], device=device)).tolist()
+                        feats = gather(pad_across_processes(feats, dim=0)).reshape(n_proc, -1, width)
+                        labels = gather(pad_across_processes(labels, dim=0)).reshape(n_proc, -1)
+                        feats = torch.cat([feats[r, :size] for r, size in enumerate(sizes)])
+                        labels = torch.cat([labels[r, :size] for r, size in enumerate(sizes)])
+                    if writer is not None and len(labels):
+                        writer.write_batch({"features": feats.cpu().numpy().tolist(), "labels": labels.tolist()})
     finally:
-        hook.remove()
         if writer is not None:
             writer.finalize()
             writer.close()
@@ -164,47 +202,75 @@ class CachedSplit:
     seconds: float  # time spent computing the features (0 on a hit)
 
 
+def _complete(entry: Path) -> bool:
+    return (entry / META).is_file() and (entry / DATA).is_file()
+
+
+def _everywhere(flag: bool) -> bool:
+    """True when ``flag`` holds on every process (a cache entry may exist on one node's disk and not another's)."""
+    from accelerate import PartialState
+
+    state = PartialState()
+    if state.num_processes == 1:
+        return flag
+    import torch
+    from accelerate.utils import gather
+
+    return bool(gather(torch.tensor([int(flag)], device=state.device)).min().item())
+
+
 def cached_split(bundle, task, processor, backbone_fp, split, dataset, collate, batch_size, workers, views=0) -> CachedSplit | None:
-    """The cached features of one split, computing them on a miss; None if this head cannot be cached."""
+    """The cached features of one split, computing them on a miss; None if this head cannot be cached.
+
+    Every process calls this; on a miss they share the backbone pass and the local main process of each
+    node writes the entry (see ``_extract``)."""
+    import socket
+
+    from accelerate import PartialState
     from datasets import Dataset
 
     head = _head_input_module(bundle)
     if head is None:
         return None
+    state = PartialState()
     key = make_key(backbone_fp, task, processor, bundle, split, dataset, views)
     entry = cache_dir() / key.digest
-    if (entry / META).is_file() and (entry / DATA).is_file():
+    if _everywhere(_complete(entry)):
         logger.info("feature cache hit for %s: %s", split, entry)
         ds = Dataset.from_file(str(entry / DATA))
         return CachedSplit(ds.with_format("torch"), key.digest, True, len(ds), 0.0)
-    tmp = entry.with_name(entry.name + f".tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
+    tmp = entry.with_name(f"{entry.name}.tmp-{socket.gethostname()}-{os.getpid()}")
+    writes = state.is_local_main_process
+    if writes:
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
     start = time.perf_counter()
     try:
         width = _extract(
             bundle.model, head, dataset, collate, batch_size, workers, max(views, 1), tmp / DATA, f"caching {split} features"
         )
-        if width is None:
-            shutil.rmtree(tmp, ignore_errors=True)
-            return None
         seconds = time.perf_counter() - start
-        rows = len(Dataset.from_file(str(tmp / DATA)))
-        meta = {
-            "key": key.digest, "parts": key.parts, "rows": rows, "feature_dim": width,
-            "seconds": round(seconds, 3), "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
-        }
-        (tmp / META).write_text(json.dumps(meta, indent=2, default=str) + "\n")
-        if entry.exists():  # another process finished first
+        if writes and width is not None:
+            rows = len(Dataset.from_file(str(tmp / DATA)))
+            meta = {
+                "key": key.digest, "parts": key.parts, "rows": rows, "feature_dim": width,
+                "seconds": round(seconds, 3), "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            }
+            (tmp / META).write_text(json.dumps(meta, indent=2, default=str) + "\n")
+            try:
+                tmp.rename(entry)
+            except OSError:  # another run (or another node sharing this disk) finished it first
+                if not _complete(entry):
+                    raise
+    finally:
+        if writes:
             shutil.rmtree(tmp, ignore_errors=True)
-        else:
-            tmp.rename(entry)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    logger.info("feature cache miss for %s: %d rows of %d features in %.1fs → %s", split, rows, width, seconds, entry)
+    state.wait_for_everyone()  # the entry is complete on every node before anyone reads it
+    if width is None:
+        return None
     ds = Dataset.from_file(str(entry / DATA))
-    return CachedSplit(ds.with_format("torch"), key.digest, False, rows, seconds)
+    logger.info("feature cache miss for %s: %d rows of %d features in %.1fs → %s", split, len(ds), width, seconds, entry)
+    return CachedSplit(ds.with_format("torch"), key.digest, False, len(ds), seconds)
 
 
 def list_entries() -> list[dict[str, Any]]:
@@ -262,6 +328,7 @@ def prepare_cached_training(bundle, task, processor, backbone, data, collate, ar
 
     splits = task.preprocess(data, processor, backbone.config, augment_train=views > 0)
     fingerprint = backbone_fingerprint(backbone)
+    bundle.model.to(args.device)  # the backbone pass runs on this process's accelerator, not where the model was built
     cached: dict[str, CachedSplit] = {}
     for split in ("train", "validation", "test"):
         if splits.get(split) is None:

@@ -211,10 +211,6 @@ def _run(recipe: Recipe, task: Any, data: PreparedData, backbone: Any, clear_out
 def _check_launch(recipe: Recipe, args: Any) -> None:
     """Combinations this launch cannot run, found before any model is loaded."""
     options = recipe.strategy
-    if getattr(options.options, "cache_features", False) and args.world_size > 1:
-        raise ConfigError(
-            [f"the feature cache runs in one process, this run has {args.world_size}; set strategy.cache_features=false"]
-        )
     sharded = bool(args.fsdp or args.deepspeed) or os.environ.get("ACCELERATE_USE_FSDP") == "true" or (
         os.environ.get("ACCELERATE_USE_DEEPSPEED") == "true"
     )
@@ -287,7 +283,8 @@ def _save_and_check(trainer, inputs, model, processor, out, recipe, task, data, 
     strategy = recipe.strategy.options
     if inputs.cache is not None:
         trained = model.to(inputs.args.device)  # the full model: frozen backbone + the head trained on features
-        artifacts.save_model(trained, processor, out)
+        if trainer.is_world_process_zero():  # every process holds the same head (the Trainer kept them in sync)
+            artifacts.save_model(trained, processor, out)
     else:
         strategy.save(trainer, out)
         # Compare in full precision: drop the autocast wrapper mixed-precision training put on forward().

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 from conftest import build_text_backbone, text_recipe
 
@@ -38,14 +39,14 @@ def _recipe(backbone, text_files, out, strategy, **training):
     return recipe
 
 
-def _launch(recipe: dict, workdir: Path, processes: int = 2) -> subprocess.CompletedProcess:
+def _launch(recipe: dict, workdir: Path, processes: int = 2, **env: str) -> subprocess.CompletedProcess:
     path = workdir / "recipe.yaml"
     path.write_text(yaml.safe_dump(recipe))
     cmd = [
         str(VENV_BIN / "accelerate"), "launch", "--multi_gpu", "--num_processes", str(processes), "--num_machines", "1",
         "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "hf_transfer", "train", str(path),
     ]
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", **env}
     return subprocess.run(cmd, capture_output=True, text=True, cwd=workdir, env=env, timeout=600)
 
 
@@ -92,15 +93,52 @@ def test_gradient_accumulation_gives_the_same_loss_curve(quiet_bert, text_files,
     assert one.metrics["eval_loss"] == pytest.approx(two.metrics["eval_loss"], abs=TOLERANCE)
 
 
-def test_feature_cache_is_refused_under_several_processes(quiet_bert, text_files, tmp_path):
+def _entries(cache: Path) -> dict[str, object]:
+    from datasets import Dataset
+
+    from hf_transfer import features
+
+    return {p.name: Dataset.from_file(str(p / features.DATA)).with_format("torch")[:] for p in (cache / "features").iterdir()}
+
+
+def test_feature_cache_under_two_processes(quiet_bert, text_files, tmp_path, monkeypatch):
+    # Eval batch 6: the 16 training texts make batches of 6, 6, 4, so process 0 computes two and process 1
+    # one (then an empty step); the 4 validation texts make one batch, all on process 0.
+    strategy = {"name": "frozen"}
+    monkeypatch.setenv("HF_TRANSFER_CACHE", str(tmp_path / "cache-single"))
+    single = hf_transfer.train(
+        _recipe(quiet_bert, text_files, tmp_path / "single", strategy, per_device_train_batch_size=16, per_device_eval_batch_size=6)
+    )
+
     workdir = tmp_path / "launch"
     workdir.mkdir()
-    proc = _launch(_recipe(quiet_bert, text_files, workdir / "out", {"name": "frozen"}), workdir)
-    assert proc.returncode != 0
-    assert "the feature cache runs in one process, this run has 2; set strategy.cache_features=false" in proc.stderr
-    # accelerate's launcher prints its own traceback when a worker exits non-zero; ours print none.
-    assert "hf_transfer/" not in "".join(line for line in proc.stderr.splitlines() if line.strip().startswith("File "))
-    assert not (workdir / "out").exists()
+    recipe = _recipe(quiet_bert, text_files, workdir / "out", strategy, per_device_train_batch_size=8, per_device_eval_batch_size=6)
+    proc = _launch(recipe, workdir, HF_TRANSFER_CACHE=str(tmp_path / "cache-multi"))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    info = json.loads((workdir / "out" / "training_report.json").read_text())["strategy"]["feature_cache"]
+    assert {info["train"]["hit"], info["validation"]["hit"]} == {False}
+    assert info["train"]["rows"] == single.data_sizes["train"]
+
+    # The same entries, row for row, as one process writes (one writer; no temporary folders left).
+    one, two = _entries(tmp_path / "cache-single"), _entries(tmp_path / "cache-multi")
+    assert sorted(one) == sorted(two) and len(one) == 2
+    for key in one:
+        assert torch.equal(one[key]["labels"], two[key]["labels"])
+        assert torch.allclose(one[key]["features"], two[key]["features"], atol=1e-5)
+
+    multi = json.loads((workdir / "out" / "metrics.json").read_text())
+    for key in ("eval_accuracy", "eval_macro_f1", "train_loss"):
+        assert multi[key] == pytest.approx(single.metrics[key], abs=TOLERANCE), key
+    assert sorted(p.name for p in (workdir / "out").iterdir()) == sorted(p.name for p in (tmp_path / "single").iterdir())
+    assert sorted(p.name for p in workdir.iterdir()) == ["out", "recipe.yaml"]
+
+    # A second launch finds every entry on every process.
+    recipe["training"]["output_dir"] = str(workdir / "again")
+    proc = _launch(recipe, workdir, HF_TRANSFER_CACHE=str(tmp_path / "cache-multi"))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    info = json.loads((workdir / "again" / "training_report.json").read_text())["strategy"]["feature_cache"]
+    assert {info["train"]["hit"], info["validation"]["hit"]} == {True}
+    assert json.loads((workdir / "again" / "metrics.json").read_text())["eval_accuracy"] == multi["eval_accuracy"]
 
 
 def test_streamed_data_under_two_processes(quiet_bert, text_files, tmp_path):
