@@ -4,6 +4,9 @@ Only the parameter groups are ours. The optimizer class and its arguments come
 from ``Trainer.get_optimizer_cls_and_kwargs(args)`` (so ``training.optim``,
 ``optim_args``, betas, eps … all work), weight-decay exclusions from
 ``Trainer.get_decay_parameter_names``, and the scheduler from Trainer as usual.
+The optimizer is built inside ``Trainer.create_optimizer`` (see ``hf_transfer.trainer``),
+so FSDP and DeepSpeed get it the way they get Trainer's own: on the wrapped model
+(FSDP v1), before sharding (FSDP v2), or handed to the DeepSpeed engine.
 """
 
 from __future__ import annotations
@@ -15,9 +18,21 @@ from .blocks import block_index_of_parameters, find_blocks
 
 logger = logging.getLogger("hf_transfer")
 
+# Prefixes the wrappers put in parameter names (torch FSDP v1, activation checkpointing, DDP/DataParallel).
+_WRAPPER_PARTS = ("_fsdp_wrapped_module.", "_checkpoint_wrapped_module.", "_orig_mod.")
 
-def parameter_learning_rates(model: Any, backbone: Any, head_ids: set[int], base_lr: float, options: Any) -> dict[int, float]:
-    """id(parameter) → learning rate, for trainable parameters."""
+
+def clean_name(name: str) -> str:
+    """A parameter name as the unwrapped model spells it."""
+    for part in _WRAPPER_PARTS:
+        name = name.replace(part, "")
+    return name[len("module."):] if name.startswith("module.") else name
+
+
+def parameter_learning_rates(model: Any, backbone: Any, head_ids: set[int], base_lr: float, options: Any) -> dict[str, float] | None:
+    """Parameter name → learning rate for the trainable parameters, or None when every one uses ``base_lr``."""
+    if options.head_learning_rate is None and options.layerwise_lr_decay in (None, 1.0):
+        return None
     head_lr = options.head_learning_rate or base_lr
     decay = options.layerwise_lr_decay
     depth: dict[int, int] = {}
@@ -31,33 +46,26 @@ def parameter_learning_rates(model: Any, backbone: Any, head_ids: set[int], base
         if not p.requires_grad:
             continue
         if id(p) in head_ids or ".modules_to_save." in name:
-            rates[id(p)] = head_lr
+            rates[name] = head_lr
         elif id(p) in depth:
             # top block: decay^0; each block below: one more factor; the stem: below the first block.
-            rates[id(p)] = base_lr * decay ** (n_blocks - 1 - depth[id(p)]) if depth[id(p)] >= 0 else base_lr * decay**n_blocks
+            rates[name] = base_lr * decay ** (n_blocks - 1 - depth[id(p)]) if depth[id(p)] >= 0 else base_lr * decay**n_blocks
         else:
-            rates[id(p)] = base_lr
+            rates[name] = base_lr
     return rates
 
 
-def build_optimizer(model: Any, args: Any, backbone: Any, head_ids: set[int], options: Any) -> Any | None:
-    """An optimizer with per-group learning rates, or None to let Trainer build its default one."""
-    if options.head_learning_rate is None and options.layerwise_lr_decay in (None, 1.0):
-        return None
-    from transformers import Trainer
-
-    rates = parameter_learning_rates(model, backbone, head_ids, args.learning_rate, options)
-    decay_names = set(Trainer.get_decay_parameter_names(None, model))
+def parameter_groups(model: Any, rates: dict[str, float], decay_names: set[str], weight_decay: float) -> list[dict]:
+    """One optimizer group per (learning rate, weight decay) pair, for ``model``'s trainable parameters."""
     groups: dict[tuple[float, bool], list] = {}
     for name, p in model.named_parameters():
-        if p.requires_grad:
-            groups.setdefault((rates[id(p)], name in decay_names), []).append(p)
-    param_groups = [
-        {"params": params, "lr": lr, "weight_decay": args.weight_decay if decays else 0.0}
+        if not p.requires_grad:
+            continue
+        key = clean_name(name)
+        if key not in rates:
+            raise RuntimeError(f"no learning rate was planned for trainable parameter {key}")
+        groups.setdefault((rates[key], name in decay_names), []).append(p)
+    return [
+        {"params": params, "lr": lr, "weight_decay": weight_decay if decays else 0.0}
         for (lr, decays), params in sorted(groups.items(), key=lambda kv: kv[0])
     ]
-    optimizer_cls, kwargs = Trainer.get_optimizer_cls_and_kwargs(args, model)
-    kwargs.pop("lr", None)
-    logger.info("optimizer %s with %d parameter groups, learning rates %.3g … %.3g", optimizer_cls.__name__, len(param_groups),
-                min(rates.values()), max(rates.values()))
-    return optimizer_cls(param_groups, **kwargs)

@@ -151,9 +151,10 @@ class _TrainerInputs:
 
 def _run(recipe: Recipe, task: Any, data: PreparedData, backbone: Any, clear_output: bool) -> TrainResult:
     from accelerate import PartialState
-    from transformers import Trainer, set_seed
+    from transformers import set_seed
 
-    from .optim import build_optimizer
+    from .optim import parameter_learning_rates
+    from .trainer import TransferTrainer
 
     args, precision = _training_arguments(recipe, task)
     batch = global_batch_size(args)
@@ -162,7 +163,6 @@ def _run(recipe: Recipe, task: Any, data: PreparedData, backbone: Any, clear_out
         "global batch size %d = %d per device × %d processes × %d accumulation steps",
         batch["global"], batch["per_device"], batch["processes"], batch["accumulation_steps"],
     )
-    _check_launch(recipe, args)
     set_seed(args.seed)
     processor = task.load_processor(backbone)
     splits = task.preprocess(data, processor, backbone.config)
@@ -174,14 +174,14 @@ def _run(recipe: Recipe, task: Any, data: PreparedData, backbone: Any, clear_out
         splits["train"] = split_dataset_by_node(splits["train"], rank=args.process_index, world_size=args.world_size)
     bundle, model, report, head_ids, backbone_module = _model_and_strategy(recipe, task, data, backbone, splits, collate)
     inputs = _trainer_inputs(recipe, task, data, backbone, bundle, model, args, splits, collate, processor, report)
-    optimizer = build_optimizer(inputs.model, inputs.args, backbone_module, head_ids, recipe.strategy)
+    learning_rates = parameter_learning_rates(inputs.model, backbone_module, head_ids, inputs.args.learning_rate, recipe.strategy)
 
     state = PartialState()
     if clear_output and state.is_main_process:
         shutil.rmtree(recipe.output_dir)
     state.wait_for_everyone()
 
-    trainer = Trainer(
+    trainer = TransferTrainer(
         model=inputs.model,
         args=inputs.args,
         train_dataset=inputs.splits["train"],
@@ -189,7 +189,7 @@ def _run(recipe: Recipe, task: Any, data: PreparedData, backbone: Any, clear_out
         data_collator=inputs.collate,
         processing_class=inputs.processor,
         compute_metrics=task.compute_metrics(len(data.labels)),
-        optimizers=(optimizer, None),
+        learning_rates=learning_rates,
     )
     train_output = trainer.train(resume_from_checkpoint=args.resume_from_checkpoint)
     metrics, reports = _metrics(trainer, train_output, inputs, task, data, args, splits, batch)
@@ -206,22 +206,6 @@ def _run(recipe: Recipe, task: Any, data: PreparedData, backbone: Any, clear_out
         output_dir=out, metrics=metrics, recipe=recipe, labels=data.labels, strategy=report,
         data_sizes=data.sizes(), notes=data.notes, hub_url=hub_url,
     )
-
-
-def _check_launch(recipe: Recipe, args: Any) -> None:
-    """Combinations this launch cannot run, found before any model is loaded."""
-    options = recipe.strategy
-    sharded = bool(args.fsdp or args.deepspeed) or os.environ.get("ACCELERATE_USE_FSDP") == "true" or (
-        os.environ.get("ACCELERATE_USE_DEEPSPEED") == "true"
-    )
-    if sharded and (options.head_learning_rate is not None or options.layerwise_lr_decay not in (None, 1.0)):
-        raise ConfigError(
-            [
-                "strategy.head_learning_rate and strategy.layerwise_lr_decay are not supported with FSDP or DeepSpeed "
-                "yet (their optimizers are built by the sharding engine); remove them or launch with DDP "
-                "(recipes/accelerate/multi_gpu_ddp.yaml)"
-            ]
-        )
 
 
 def _model_and_strategy(recipe: Recipe, task: Any, data: PreparedData, backbone: Any, splits: dict, collate: Any):

@@ -50,7 +50,11 @@ def _launch(recipe: dict, workdir: Path, processes: int = 2, **env: str) -> subp
     return subprocess.run(cmd, capture_output=True, text=True, cwd=workdir, env=env, timeout=600)
 
 
-@pytest.mark.parametrize("strategy", [{"name": "full"}, {"name": "lora", "dropout": 0.0}], ids=["full", "lora"])
+@pytest.mark.parametrize(
+    "strategy",
+    [{"name": "full"}, {"name": "lora", "dropout": 0.0}, {"name": "partial", "num_blocks": 1, "head_learning_rate": 1e-2}],
+    ids=["full", "lora", "partial-head-lr"],
+)
 def test_two_processes_match_one_with_the_same_global_batch(strategy, quiet_bert, text_files, tmp_path):
     single = hf_transfer.train(_recipe(quiet_bert, text_files, tmp_path / "single", strategy, per_device_train_batch_size=16))
 

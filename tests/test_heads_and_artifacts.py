@@ -74,17 +74,16 @@ def test_keras_style_mlp_head_on_images_loads_through_pipeline(kind, backbones, 
 
 
 def test_head_learning_rate_and_layerwise_decay(backbones, text_files, tmp_path, monkeypatch):
-    import transformers
+    from hf_transfer.trainer import TransferTrainer
 
     seen = {}
+    create = TransferTrainer.create_optimizer
 
-    class Spy(transformers.Trainer):
-        def __init__(self, *args, **kwargs):
-            super().__init__(*args, **kwargs)
-            seen["optimizer"] = self.optimizer
-            seen["model"] = self.model
+    def spy(self, model=None):
+        seen["optimizer"], seen["model"] = create(self, model), self.model if model is None else model
+        return seen["optimizer"]
 
-    monkeypatch.setattr(transformers, "Trainer", Spy)
+    monkeypatch.setattr(TransferTrainer, "create_optimizer", spy)
     strategy = {"name": "full", "pooling": "native", "head_learning_rate": 1e-2, "layerwise_lr_decay": 0.5}
     hf_transfer.train(_text(backbones, text_files, tmp_path, strategy, learning_rate=1e-3, max_steps=1, weight_decay=0.01))
     lr_of = {}
