@@ -298,21 +298,34 @@ def remove_entries(keys: list[str] | None) -> list[str]:
 class CachedTraining:
     """What the Trainer gets instead of the full model and raw data."""
 
-    model: Any  # the head alone, reading cached features
+    model: Any  # a copy of the head, reading cached features
     args: Any
     splits: dict[str, Any]
     info: dict[str, Any]
+    head: Any  # the full model's head module
+
+    def restore_head(self, trainer: Any) -> None:
+        """Put the trained head weights into the full model. Every process calls this: gathering them from
+        FSDP shards or DeepSpeed ZeRO-3 partitions is collective (the main process receives them)."""
+        state = trainer.accelerator.get_state_dict(trainer.model_wrapped)
+        if state:
+            self.head.load_state_dict({k[len("head."):]: v for k, v in state.items() if k.startswith("head.")})
 
 
 def head_only_model(head: Any) -> Any:
-    """The head as a model the Trainer can train on cached features (it shares the head's parameters)."""
+    """A copy of the head as a model the Trainer can train on cached features.
+
+    A copy, so that the engine (DDP, FSDP, DeepSpeed) may wrap, shard or partition it freely; the trained
+    weights go back into the full model with :meth:`CachedTraining.restore_head`."""
+    import copy
+
     import torch
     from transformers.modeling_outputs import SequenceClassifierOutput
 
     class HeadOnFeatures(torch.nn.Module):
         def __init__(self, module: torch.nn.Module):
             super().__init__()
-            self.head = module
+            self.head = copy.deepcopy(module)
 
         def forward(self, features: torch.Tensor, labels: torch.Tensor | None = None):
             logits = self.head(features)
@@ -356,4 +369,4 @@ def prepare_cached_training(bundle, task, processor, backbone, data, collate, ar
     }
     data.notes.append(f"frozen-backbone features cached ({preprocessing})")
     head = bundle.model.get_submodule(bundle.head_module_names[0])
-    return CachedTraining(head_only_model(head), head_args, {s: c.dataset for s, c in cached.items()}, info)
+    return CachedTraining(head_only_model(head), head_args, {s: c.dataset for s, c in cached.items()}, info, head)

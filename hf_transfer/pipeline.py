@@ -15,6 +15,7 @@ from typing import Any
 
 from .config import Recipe, load_recipe
 from .data import LoadContext, PreparedData, prepare
+from . import launch
 from .errors import ConfigError, OutputError
 
 logger = logging.getLogger("hf_transfer")
@@ -90,6 +91,7 @@ def _training_arguments(recipe: Recipe, task: Any) -> tuple[Any, dict[str, str]]
         resolved, reason = resolve_precision(requested, hardware)
         kwargs.update(precision_flags(resolved))
         precision = {"requested": requested, "resolved": resolved, "reason": reason}
+    launch.check_launch(kwargs, hardware.device)
     if hardware.device == "cpu":
         # No accelerator: say so. TrainingArguments then accepts bf16, and under `accelerate launch` the
         # processes form a gloo group (without it each CPU process would train alone).
@@ -174,6 +176,11 @@ def _run(recipe: Recipe, task: Any, data: PreparedData, backbone: Any, clear_out
         splits["train"] = split_dataset_by_node(splits["train"], rank=args.process_index, world_size=args.world_size)
     bundle, model, report, head_ids, backbone_module = _model_and_strategy(recipe, task, data, backbone, splits, collate)
     inputs = _trainer_inputs(recipe, task, data, backbone, bundle, model, args, splits, collate, processor, report)
+    if inputs.cache is None:
+        launch.default_fsdp_wrap(recipe.training, backbone_module)
+    else:  # the engine gets a copy of the head alone: no backbone blocks in it to wrap
+        os.environ.pop("FSDP_TRANSFORMER_CLS_TO_WRAP", None)
+        head_ids = {id(p) for p in inputs.model.parameters()}
     learning_rates = parameter_learning_rates(inputs.model, backbone_module, head_ids, inputs.args.learning_rate, recipe.strategy)
 
     state = PartialState()
@@ -191,6 +198,8 @@ def _run(recipe: Recipe, task: Any, data: PreparedData, backbone: Any, clear_out
         compute_metrics=task.compute_metrics(len(data.labels)),
         learning_rates=learning_rates,
     )
+    batch["engine"] = launch.engine(trainer)
+    logger.info("engine: %s, %d process(es)", batch["engine"], batch["processes"])
     train_output = trainer.train(resume_from_checkpoint=args.resume_from_checkpoint)
     metrics, reports = _metrics(trainer, train_output, inputs, task, data, args, splits, batch)
     out = Path(args.output_dir)
@@ -216,7 +225,11 @@ def _model_and_strategy(recipe: Recipe, task: Any, data: PreparedData, backbone:
     example = collate([first])
     example.pop("labels", None)
     options = recipe.strategy
-    bundle = build_model(task, backbone, data, options, example)
+    if getattr(options.options, "cache_features", False):
+        with launch.without_zero3_init():  # only the head will enter a ZeRO-3 engine; see features.py
+            bundle = build_model(task, backbone, data, options, example)
+    else:
+        bundle = build_model(task, backbone, data, options, example)
     head_ids = {id(p) for n, p in bundle.model.named_parameters() if n in bundle.head_param_names}
     backbone_module = bundle.model.get_submodule(bundle.model.base_model_prefix)
     head_modules = bundle.head_module_names
@@ -266,8 +279,9 @@ def _save_and_check(trainer, inputs, model, processor, out, recipe, task, data, 
 
     strategy = recipe.strategy.options
     if inputs.cache is not None:
+        inputs.cache.restore_head(trainer)
         trained = model.to(inputs.args.device)  # the full model: frozen backbone + the head trained on features
-        if trainer.is_world_process_zero():  # every process holds the same head (the Trainer kept them in sync)
+        if trainer.is_world_process_zero():
             artifacts.save_model(trained, processor, out)
     else:
         strategy.save(trainer, out)

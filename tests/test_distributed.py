@@ -156,3 +156,109 @@ def test_streamed_data_under_two_processes(quiet_bert, text_files, tmp_path):
     assert "global batch size 16 = 8 per device × 2 processes" in proc.stderr
     metrics = json.loads((workdir / "out" / "metrics.json").read_text())
     assert metrics["train_global_batch_size"] == 16 and 0 <= metrics["eval_accuracy"] <= 1
+
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _launch_config(name: str, workdir: Path) -> Path:
+    """A shipped launch config, for 2 processes on this CPU-only machine."""
+    config = yaml.safe_load((REPO / "recipes" / "accelerate" / f"{name}.yaml").read_text())
+    config.update(num_processes=2, use_cpu=True)
+    path = workdir / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def _launch_with(config: Path, recipe: dict, workdir: Path, script: list[str]) -> subprocess.CompletedProcess:
+    path = workdir / "recipe.yaml"
+    path.write_text(yaml.safe_dump(recipe))
+    cmd = [str(VENV_BIN / "accelerate"), "launch", "--config_file", str(config), *script, "train", str(path)]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    return subprocess.run(cmd, capture_output=True, text=True, cwd=workdir, env=env, timeout=600)
+
+
+HEAD_LR = {"head_learning_rate": 1e-2}
+
+
+@pytest.mark.parametrize(
+    ("config", "strategy", "engine"),
+    [
+        ("fsdp", {"name": "full", **HEAD_LR}, "FSDP2"),
+        ("fsdp", {"name": "lora", "dropout": 0.0}, "FSDP2"),
+        ("deepspeed_zero2", {"name": "full"}, "DeepSpeed ZeRO-2"),
+        ("deepspeed_zero3", {"name": "partial", "num_blocks": 1, **HEAD_LR}, "DeepSpeed ZeRO-3"),
+        ("deepspeed_zero3", {"name": "lora", "dropout": 0.0}, "DeepSpeed ZeRO-3"),
+        ("fsdp", {"name": "frozen"}, "FSDP2"),
+        ("deepspeed_zero2", {"name": "frozen"}, "DeepSpeed ZeRO-2"),
+        ("deepspeed_zero3", {"name": "frozen"}, "DeepSpeed ZeRO-3"),
+    ],
+    ids=["fsdp-full-head-lr", "fsdp-lora", "zero2-full", "zero3-partial-head-lr", "zero3-lora", "fsdp-cache", "zero2-cache", "zero3-cache"],
+)
+def test_sharded_engines_match_one_process(config, strategy, engine, quiet_bert, text_files, tmp_path):
+    """The shipped FSDP and DeepSpeed launch configs on 2 CPU processes, as a user launches them (FSDP
+    needs the test-only launcher tests/fsdp_on_cpu.py: accelerate runs FSDP only on GPUs)."""
+    if config.startswith("deepspeed"):
+        pytest.importorskip("deepspeed")
+    single = hf_transfer.train(_recipe(quiet_bert, text_files, tmp_path / "single", strategy, per_device_train_batch_size=16))
+
+    workdir = tmp_path / "launch"
+    workdir.mkdir()
+    recipe = _recipe(quiet_bert, text_files, workdir / "out", strategy, per_device_train_batch_size=8)
+    script = [str(REPO / "tests" / "fsdp_on_cpu.py")] if config == "fsdp" else ["-m", "hf_transfer"]
+    proc = _launch_with(_launch_config(config, workdir), recipe, workdir, script)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads((workdir / "out" / "training_report.json").read_text())
+    assert report["global_batch_size"]["engine"] == engine, "the engine asked for is the one that ran"
+    assert f"| Distributed | {engine}, 2 process(es) |" in (workdir / "out" / "README.md").read_text()
+    assert report["strategy"]["trainable_params"] == single.strategy.trainable_params > 0
+
+    multi = json.loads((workdir / "out" / "metrics.json").read_text())
+    for key in ("eval_accuracy", "eval_macro_f1", "train_loss"):
+        assert multi[key] == pytest.approx(single.metrics[key], abs=TOLERANCE), key
+    assert sorted(p.name for p in (workdir / "out").iterdir()) == sorted(p.name for p in (tmp_path / "single").iterdir())
+
+
+def test_fsdp_without_a_gpu_is_a_clear_error(quiet_bert, text_files, tmp_path):
+    workdir = tmp_path / "launch"
+    workdir.mkdir()
+    recipe = _recipe(quiet_bert, text_files, workdir / "out", {"name": "full"})
+    proc = _launch_with(_launch_config("fsdp", workdir), recipe, workdir, ["-m", "hf_transfer"])
+    assert proc.returncode != 0
+    assert "accelerate runs FSDP only on GPUs" in proc.stderr and "--multi_gpu --num_processes N" in proc.stderr
+    assert not (workdir / "out").exists()
+
+
+
+def test_fsdp2_with_cpu_ram_efficient_loading_is_refused(monkeypatch):
+    from hf_transfer.errors import ConfigError
+    from hf_transfer.launch import check_launch
+
+    monkeypatch.setenv("ACCELERATE_USE_FSDP", "true")
+    monkeypatch.setenv("FSDP_VERSION", "2")
+    monkeypatch.setenv("FSDP_CPU_RAM_EFFICIENT_LOADING", "true")
+    with pytest.raises(ConfigError) as err:
+        check_launch({}, "cuda")
+    assert "set fsdp_cpu_ram_efficient_loading: false" in str(err.value)
+    monkeypatch.setenv("FSDP_CPU_RAM_EFFICIENT_LOADING", "false")
+    check_launch({}, "cuda")
+    monkeypatch.setenv("FSDP_VERSION", "1")  # FSDP1 builds the optimizer after wrapping: not affected
+    monkeypatch.setenv("FSDP_CPU_RAM_EFFICIENT_LOADING", "true")
+    check_launch({}, "cuda")
+    monkeypatch.delenv("ACCELERATE_USE_FSDP")
+    with pytest.raises(ConfigError):  # the same settings from the recipe's TrainingArguments
+        check_launch({"fsdp": "full_shard", "fsdp_config": {"version": 2, "cpu_ram_efficient_loading": True}}, "cuda")
+
+
+def test_fsdp_wraps_the_backbone_blocks_unless_told(quiet_bert, monkeypatch):
+    from transformers import AutoModel
+
+    from hf_transfer.launch import default_fsdp_wrap
+
+    backbone = AutoModel.from_pretrained(quiet_bert)
+    monkeypatch.delenv("FSDP_TRANSFORMER_CLS_TO_WRAP", raising=False)
+    assert default_fsdp_wrap({}, backbone) is None, "no FSDP, nothing set"
+    monkeypatch.setenv("ACCELERATE_USE_FSDP", "true")
+    assert default_fsdp_wrap({}, backbone) == "BertLayer" and os.environ["FSDP_TRANSFORMER_CLS_TO_WRAP"] == "BertLayer"
+    monkeypatch.setenv("FSDP_TRANSFORMER_CLS_TO_WRAP", "BertEncoder")
+    assert default_fsdp_wrap({}, backbone) is None and os.environ["FSDP_TRANSFORMER_CLS_TO_WRAP"] == "BertEncoder"

@@ -42,14 +42,14 @@ def test_precision_is_applied_and_recorded(backbones, text_files, tmp_path, monk
 
     monkeypatch.setattr(precision, "detect_hardware", lambda use_cpu=False: Hardware("cpu", None, AVX512_BF16))
     seen = {}
-    import transformers
+    import hf_transfer.trainer
 
-    class Spy(transformers.Trainer):
+    class Spy(hf_transfer.trainer.TransferTrainer):
         def __init__(self, *args, **kwargs):
             super().__init__(*args, **kwargs)
             seen["args"] = self.args
 
-    monkeypatch.setattr(transformers, "Trainer", Spy)
+    monkeypatch.setattr(hf_transfer.trainer, "TransferTrainer", Spy)
     recipe = text_recipe(backbones["bert"], text_files, tmp_path / "out")
     recipe["training"]["precision"] = "auto"
     del recipe["training"]["use_cpu"]  # as in a user's recipe: bf16 on a CPU must still be accepted

@@ -27,12 +27,12 @@ BN_BUFFERS = ("running_mean", "running_var", "num_batches_tracked")
 
 @pytest.fixture
 def recorder(monkeypatch):
-    """Patch transformers.Trainer to remember initial weights and which parameters got gradients."""
-    import transformers
+    """Patch hf_transfer's Trainer to remember initial weights and which parameters got gradients."""
+    import hf_transfer.trainer
 
     records = []
 
-    class RecordingTrainer(transformers.Trainer):
+    class RecordingTrainer(hf_transfer.trainer.TransferTrainer):
         def __init__(self, *args, **kwargs):
             super().__init__(*args, **kwargs)
             self.initial = {n: p.detach().clone() for n, p in self.model.named_parameters()}
@@ -46,7 +46,7 @@ def recorder(monkeypatch):
             self.got_grad |= {n for n, p in self.model.named_parameters() if p.grad is not None and p.grad.abs().sum() > 0}
             return loss
 
-    monkeypatch.setattr(transformers, "Trainer", RecordingTrainer)
+    monkeypatch.setattr(hf_transfer.trainer, "TransferTrainer", RecordingTrainer)
     return records
 
 

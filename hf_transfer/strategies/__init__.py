@@ -49,8 +49,9 @@ class StrategyReport:
 
 
 def make_report(name: str, model: Any, description: str, **details: Any) -> StrategyReport:
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    total = sum(p.numel() for p in model.parameters())
+    # ds_numel: under DeepSpeed ZeRO-3 the model is built partitioned and each parameter holds an empty shard.
+    trainable = sum(getattr(p, "ds_numel", p.numel()) for p in model.parameters() if p.requires_grad)
+    total = sum(getattr(p, "ds_numel", p.numel()) for p in model.parameters())
     return StrategyReport(name, trainable, total, description, details)
 
 
