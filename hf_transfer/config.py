@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -47,6 +48,14 @@ class BackboneConfig:
     )
     revision: str | None = field(None, help="Hub branch, tag or commit")
     trust_remote_code: bool = field(False, help="run modelling code from the model repo (off unless you trust it)")
+    hub_id: str | None = field(
+        None, help="the Hub id a local or pkg:// copy came from, for the model card's base_model (e.g. google-bert/bert-base-uncased)"
+    )
+
+    def validate(self, prefix: str) -> list[str]:
+        if self.hub_id is not None and not re.fullmatch(r"[A-Za-z0-9][\w.-]*/[\w.-]+", self.hub_id):
+            return [f"'{prefix}.hub_id' must be a Hub model id like namespace/name, found '{self.hub_id}'"]
+        return []
 
 
 @dataclass

@@ -178,7 +178,7 @@ def card_data(run: RunFiles, layout: str, repo_id: str | None) -> Any:
     task = run.report.get("task") or run.section("task").get("name")
     strategy = run.report.get("strategy", {}).get("name") or run.section("strategy").get("name", "full")
     reference = backbone.get("name_or_path") or run.report.get("backbone")
-    base_model = reference if is_hub_id(reference) else None
+    base_model = backbone.get("hub_id") or (reference if is_hub_id(reference) else None)
     adapter = layout in ("adapter", "both")
     dataset = data.get("dataset") if data.get("source") == "hub" else None
     splits = _split_names(run)

@@ -392,3 +392,26 @@ def test_training_pushes_at_the_end_when_the_recipe_says_so(fake_hub, backbones,
     files = fake_hub.repos["me/pushed-at-the-end"].files("main")
     assert {"README.md", "model.safetensors", "config.json", "recipe.yaml"} <= set(files)
     assert fake_hub.repos["me/pushed-at-the-end"].private
+
+
+def test_hub_id_names_the_base_model_of_a_local_copy(tmp_path):
+    from huggingface_hub import ModelCard
+
+    backbone = tmp_path / "backbone"
+    backbone.mkdir()
+    out = write_golden_run(tmp_path / "run", backbone=str(backbone))
+    recipe = yaml.safe_load((out / "recipe.yaml").read_text())
+    recipe["backbone"]["hub_id"] = "sentence-transformers/all-MiniLM-L6-v2"
+    (out / "recipe.yaml").write_text(yaml.safe_dump(recipe, sort_keys=False))
+    data = ModelCard.load(hub.render_card(out)).data
+    assert data.base_model == "sentence-transformers/all-MiniLM-L6-v2" and data.base_model_relation == "adapter"
+
+
+def test_hub_id_must_be_a_hub_id():
+    from hf_transfer import load_recipe
+    from hf_transfer.errors import ConfigError
+
+    with pytest.raises(ConfigError) as err:
+        load_recipe("quickstart", ["backbone.hub_id=/models/minilm"])
+    assert "'backbone.hub_id' must be a Hub model id like namespace/name, found '/models/minilm'" in str(err.value)
+    assert load_recipe("quickstart").backbone.hub_id == "sentence-transformers/all-MiniLM-L6-v2"
