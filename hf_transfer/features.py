@@ -185,7 +185,8 @@ def _extract(model: Any, head: Any, dataset: Any, collate: Any, batch_size: int,
                         feats = torch.cat([feats[r, :size] for r, size in enumerate(sizes)])
                         labels = torch.cat([labels[r, :size] for r, size in enumerate(sizes)])
                     if writer is not None and len(labels):
-                        writer.write_batch({"features": feats.cpu().numpy().tolist(), "labels": labels.tolist()})
+                        # numpy arrays, not lists: 15× faster writes (benchmarks/cache_writer.py)
+                        writer.write_batch({"features": feats.cpu().numpy(), "labels": labels.cpu().numpy()})
     finally:
         if writer is not None:
             writer.finalize()

@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import launch
 from .config import Recipe, load_recipe
 from .data import LoadContext, PreparedData, prepare
-from . import launch
 from .errors import ConfigError, OutputError
 
 logger = logging.getLogger("hf_transfer")

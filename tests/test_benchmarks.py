@@ -32,3 +32,13 @@ def test_gpu_check_smoke(tmp_path):
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     rows = json.loads((tmp_path / "gpu_check.json").read_text())["rows"]
     assert [r["strategy"] for r in rows] == ["full", "frozen", "partial", "lora"]
+
+
+def test_cache_writer_benchmark_smoke():
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "cache_writer.py"), "--width", "8", "--batch", "4", "--batches", "2",
+         "--rounds", "1"],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.splitlines()[2].startswith("| 8 |")
