@@ -114,3 +114,22 @@ def without_zero3_init():
         yield
     finally:
         hf_deepspeed._hf_deepspeed_config_weak_ref = active
+
+
+def quiet_other_processes(args: Any, training: dict[str, Any]) -> None:
+    """Progress bars and library warnings from the logging process only (``args.should_log``: the main
+    process, or each machine's with ``log_on_each_node``), not once per process. Trainer does this for its
+    own bars and logs once it exists; model loading and data preparation come before it.
+    ``training.log_level_replica`` still sets what the other processes log."""
+    if args.should_log:
+        return
+    import datasets
+    import huggingface_hub
+    import transformers
+
+    transformers.utils.logging.disable_progress_bar()
+    datasets.disable_progress_bars()
+    huggingface_hub.utils.disable_progress_bars()
+    if "log_level_replica" not in training:
+        transformers.utils.logging.set_verbosity_error()
+        datasets.logging.set_verbosity_error()

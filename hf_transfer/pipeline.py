@@ -159,6 +159,7 @@ def _run(recipe: Recipe, task: Any, data: PreparedData, backbone: Any, clear_out
     from .trainer import TransferTrainer
 
     args, precision = _training_arguments(recipe, task)
+    launch.quiet_other_processes(args, recipe.training)
     batch = global_batch_size(args)
     logger.info("precision: %s (%s)", precision["resolved"], precision["reason"])
     logger.info(

@@ -64,6 +64,8 @@ def test_two_processes_match_one_with_the_same_global_batch(strategy, quiet_bert
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "global batch size 16 = 8 per device × 2 processes × 1 accumulation steps" in proc.stderr
     assert proc.stdout.count("== hf-transfer: done ==") == 1, "the summary is printed once"
+    if strategy["name"] == "full":  # the new classifier's "MISSING" load report: from the main process only
+        assert proc.stderr.count("LOAD REPORT") == 1, proc.stderr[-3000:]
     assert "| Global batch size | 16 = 8 per device × 2 processes × 1 accumulation steps |" in (workdir / "out" / "README.md").read_text()
 
     multi = json.loads((workdir / "out" / "metrics.json").read_text())
