@@ -58,9 +58,13 @@ def _summary(result) -> None:
     _say(f"  output folder    {out.resolve()}")
     if result.hub_url:
         _say(f"  pushed to        {result.hub_url}")
-    task = result.recipe.task.name
+    from .hub import local_layout, read_run, usage
+
+    # The same snippet as the model card's "How to use": it knows hf_transfer heads and LoRA adapters.
+    code = usage(read_run(out), local_layout(out), None).replace("```python\n", "").replace("\n```", "")
     _say("  load it with:")
-    _say(f'    from transformers import pipeline; clf = pipeline("{task}", model="{out}")')
+    for line in code.splitlines():
+        _say(f"    {line}" if line else "")
 
 
 def _dry_run_summary(result) -> None:

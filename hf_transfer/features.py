@@ -9,8 +9,10 @@ not fit in RAM) and train the head alone with the Trainer on those rows.
 A cache entry is keyed by a fingerprint of the backbone (reference + revision, or
 a hash of the local folder's files), the preprocessing (task options, processor
 settings), the head input (model class, pooling, head modules), the split's data
-fingerprint and the number of augmented views. Changing the head, the learning
-rate or the epochs reuses it; anything that changes the features misses it.
+fingerprint, the number of augmented views and the precision the backbone ran in
+(a bf16/fp16 run computes its features under autocast, as its Trainer would run the
+backbone). Changing the head, the learning rate or the epochs reuses an entry;
+anything that changes the features misses it.
 Entries live in ``$HF_TRANSFER_CACHE`` (default ``~/.cache/hf_transfer``)/features.
 """
 
@@ -88,7 +90,8 @@ class CacheKey:
         return hashlib.sha256(json.dumps(self.parts, sort_keys=True, default=str).encode()).hexdigest()[:24]
 
 
-def make_key(backbone_fp: dict, task: Any, processor: Any, bundle: Any, split: str, dataset: Any, views: int) -> CacheKey:
+def make_key(backbone_fp: dict, task: Any, processor: Any, bundle: Any, split: str, dataset: Any, views: int,
+             precision: str = "fp32") -> CacheKey:
     from .schema import to_dict
 
     return CacheKey(
@@ -104,6 +107,7 @@ def make_key(backbone_fp: dict, task: Any, processor: Any, bundle: Any, split: s
             "split": split,
             "data": data_fingerprint(dataset),
             "augmented_views": views,
+            "precision": precision,
         }
     )
 
@@ -128,7 +132,7 @@ def _head_input(model: Any, head: Any, batch: dict, device: Any) -> Any:
 
 
 def _extract(model: Any, head: Any, dataset: Any, collate: Any, batch_size: int, workers: int, passes: int,
-             path: Path, desc: str) -> int | None:
+             path: Path, desc: str, precision: str = "fp32") -> int | None:
     """Write (features, labels) rows to ``path``, ``passes`` times over ``dataset`` (augmented views differ
     per pass); return the feature width, or None if the head's input is not one vector per example.
 
@@ -136,7 +140,8 @@ def _extract(model: Any, head: Any, dataset: Any, collate: Any, batch_size: int,
     each step the features are gathered and the local main process of each node writes them in dataset
     order, so the entry is the same as a single process would write and the backbone pass is N times
     shorter. Every process takes part in every step (an empty batch where it has none left), so the
-    collectives always match.
+    collectives always match. With ``precision`` bf16/fp16 the backbone runs under autocast, as the
+    Trainer runs it in such a run; the features are stored as float32.
     """
     import torch
     from accelerate import PartialState
@@ -149,8 +154,10 @@ def _extract(model: Any, head: Any, dataset: Any, collate: Any, batch_size: int,
     state = PartialState()
     n_proc, rank = state.num_processes, state.process_index
     device = next(model.parameters()).device
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
+    autocast = torch.autocast(device_type=device.type, dtype=dtype, enabled=dtype is not None)
     model.eval()
-    with torch.inference_mode():
+    with torch.inference_mode(), autocast:
         # One example first, on every process: whether this head can be cached and the feature width.
         probe = collate([dataset[0]])
         probe.pop("labels", None)
@@ -166,7 +173,7 @@ def _extract(model: Any, head: Any, dataset: Any, collate: Any, batch_size: int,
         schema = Features({"features": Sequence(Value("float32"), length=width), "labels": Value("int64")})
         writer = ArrowWriter(features=schema, path=str(path))
     try:
-        with torch.inference_mode():
+        with torch.inference_mode(), autocast:
             for view in range(passes):
                 label = desc + (f" (view {view + 1}/{passes})" if passes > 1 else "")
                 loader = iter(DataLoader(dataset, batch_sampler=mine, collate_fn=collate, num_workers=workers))
@@ -220,7 +227,8 @@ def _everywhere(flag: bool) -> bool:
     return bool(gather(torch.tensor([int(flag)], device=state.device)).min().item())
 
 
-def cached_split(bundle, task, processor, backbone_fp, split, dataset, collate, batch_size, workers, views=0) -> CachedSplit | None:
+def cached_split(bundle, task, processor, backbone_fp, split, dataset, collate, batch_size, workers, views=0,
+                 precision="fp32") -> CachedSplit | None:
     """The cached features of one split, computing them on a miss; None if this head cannot be cached.
 
     Every process calls this; on a miss they share the backbone pass and the local main process of each
@@ -234,7 +242,7 @@ def cached_split(bundle, task, processor, backbone_fp, split, dataset, collate, 
     if head is None:
         return None
     state = PartialState()
-    key = make_key(backbone_fp, task, processor, bundle, split, dataset, views)
+    key = make_key(backbone_fp, task, processor, bundle, split, dataset, views, precision)
     entry = cache_dir() / key.digest
     if _everywhere(_complete(entry)):
         logger.info("feature cache hit for %s: %s", split, entry)
@@ -248,7 +256,8 @@ def cached_split(bundle, task, processor, backbone_fp, split, dataset, collate, 
     start = time.perf_counter()
     try:
         width = _extract(
-            bundle.model, head, dataset, collate, batch_size, workers, max(views, 1), tmp / DATA, f"caching {split} features"
+            bundle.model, head, dataset, collate, batch_size, workers, max(views, 1), tmp / DATA,
+            f"caching {split} features", precision,
         )
         seconds = time.perf_counter() - start
         if writes and width is not None:
@@ -341,6 +350,7 @@ def prepare_cached_training(bundle, task, processor, backbone, data, collate, ar
     import dataclasses
 
     splits = task.preprocess(data, processor, backbone.config, augment_train=views > 0)
+    precision = "bf16" if args.bf16 else "fp16" if args.fp16 else "fp32"  # the backbone pass, as training would run it
     fingerprint = backbone_fingerprint(backbone)
     bundle.model.to(args.device)  # the backbone pass runs on this process's accelerator, not where the model was built
     cached: dict[str, CachedSplit] = {}
@@ -350,6 +360,7 @@ def prepare_cached_training(bundle, task, processor, backbone, data, collate, ar
         result = cached_split(
             bundle, task, processor, fingerprint, split, splits[split], collate,
             args.per_device_eval_batch_size, args.dataloader_num_workers, views if split == "train" else 0,
+            precision,
         )
         if result is None:
             logger.warning(

@@ -51,6 +51,20 @@ def test_train_in_process_prints_summary(tiny_recipe, tmp_path, capsys):
     assert recipe["training"]["max_steps"] == 2
 
 
+@pytest.mark.parametrize("strategy", ["mlp", "lora"])
+def test_summary_says_how_to_load_and_its_code_runs(strategy, backbones, text_files, tmp_path, capsys):
+    recipe = text_recipe(backbones["bert"], text_files, tmp_path / "out")
+    recipe["strategy"] = {"name": "lora", "r": 4} if strategy == "lora" else {"name": "frozen", "head": "mlp", "head_hidden_sizes": [8]}
+    assert cli.main(["train", str(write_recipe(tmp_path / "r.yaml", recipe))]) == 0
+    out = capsys.readouterr().out
+    code = out.split("load it with:\n", 1)[1]
+    code = "\n".join(line[4:] for line in code.splitlines())
+    if strategy == "mlp":
+        assert "import hf_transfer.modeling" in code, "an hf_transfer head needs its model type registered"
+    exec(compile(code, "summary", "exec"), {})  # the printed snippet loads the model and classifies
+    assert "'label':" in capsys.readouterr().out
+
+
 def test_dry_run_writes_nothing(tiny_recipe, tmp_path, capsys):
     assert cli.main(["train", str(tiny_recipe), "--dry-run"]) == 0
     out = capsys.readouterr().out

@@ -34,7 +34,9 @@ def test_cached_head_model_is_complete_and_matches_the_head_on_cached_features(b
     from transformers import AutoModel, AutoModelForSequenceClassification, AutoTokenizer
 
     out = tmp_path / "out"
-    result = hf_transfer.train(_frozen(backbones["bert"], text_files, out))
+    recipe = _frozen(backbones["bert"], text_files, out)
+    recipe["training"]["precision"] = "fp32"  # the backbone pass in full precision, as the pipeline below runs it
+    result = hf_transfer.train(recipe)
     info = _cache_info(out)
     assert {info["train"]["hit"], info["validation"]["hit"]} == {False}
     assert info["train"]["rows"] == result.data_sizes["train"]
@@ -161,3 +163,25 @@ def test_cache_command_lists_and_removes(backbones, text_files, tmp_path, capsys
     assert cli.main(["cache", "rm"]) == 1
     assert cli.main(["cache", "rm", keys[0]]) == 0 and [e["key"] for e in features.list_entries()] == keys[1:]
     assert cli.main(["cache", "rm", "--all"]) == 0 and features.list_entries() == []
+
+
+def test_bf16_runs_cache_their_own_features(backbones, text_files, tmp_path):
+    from datasets import Dataset
+
+    keys = {}
+    for precision in ("fp32", "bf16"):
+        recipe = _frozen(backbones["bert"], text_files, tmp_path / precision)
+        recipe["training"]["precision"] = precision
+        hf_transfer.train(recipe)
+        info = _cache_info(tmp_path / precision)
+        assert not info["train"]["hit"], "features computed in another precision are not reused"
+        keys[precision] = info["validation"]["key"]
+    entries = {e["key"]: e for e in features.list_entries()}
+    assert entries[keys["bf16"]]["parts"]["precision"] == "bf16"
+    fp32, bf16 = (
+        Dataset.from_file(f"{entries[keys[p]]['path']}/{features.DATA}").with_format("torch")[:]["features"]
+        for p in ("fp32", "bf16")
+    )
+    assert bf16.dtype == torch.float32 and not torch.equal(fp32, bf16), "the bf16 pass ran under autocast"
+    assert torch.allclose(fp32, bf16, atol=5e-2, rtol=5e-2)
+
