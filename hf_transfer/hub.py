@@ -277,7 +277,8 @@ def details_rows(run: RunFiles, shown_backbone: str, artifact: str) -> list[tupl
         rows.append(("Global batch size", f"{batch['global']} = {batch['per_device']} per device × {batch['processes']} "
                                           f"processes × {batch['accumulation_steps']} accumulation steps"))
         if batch.get("engine"):
-            rows.append(("Distributed", f"{batch['engine']}, {batch['processes']} process(es)"))
+            n = batch["processes"]
+            rows.append(("Distributed", batch["engine"] if n == 1 else f"{batch['engine']}, {n} processes"))
     precision = report.get("precision") or {}
     if precision.get("resolved"):
         rows.append(("Precision", f"{precision['resolved']} ({precision.get('reason', '')})"))

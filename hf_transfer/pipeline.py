@@ -200,7 +200,7 @@ def _run(recipe: Recipe, task: Any, data: PreparedData, backbone: Any, clear_out
         learning_rates=learning_rates,
     )
     batch["engine"] = launch.engine(trainer)
-    logger.info("engine: %s, %d process(es)", batch["engine"], batch["processes"])
+    logger.info("engine: %s%s", batch["engine"], f" ({batch['processes']} processes)" if batch["processes"] > 1 else "")
     train_output = trainer.train(resume_from_checkpoint=args.resume_from_checkpoint)
     metrics, reports = _metrics(trainer, train_output, inputs, task, data, args, splits, batch)
     out = Path(args.output_dir)

@@ -212,7 +212,7 @@ def test_sharded_engines_match_one_process(config, strategy, engine, quiet_bert,
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads((workdir / "out" / "training_report.json").read_text())
     assert report["global_batch_size"]["engine"] == engine, "the engine asked for is the one that ran"
-    assert f"| Distributed | {engine}, 2 process(es) |" in (workdir / "out" / "README.md").read_text()
+    assert f"| Distributed | {engine}, 2 processes |" in (workdir / "out" / "README.md").read_text()
     assert report["strategy"]["trainable_params"] == single.strategy.trainable_params > 0
 
     multi = json.loads((workdir / "out" / "metrics.json").read_text())
