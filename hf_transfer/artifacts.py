@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ArtifactError
-from .launch import without_zero3_init
+from .launch import plain_loading
 
 logger = logging.getLogger("hf_transfer")
 RELOAD_EXAMPLES = 8
@@ -121,7 +121,7 @@ def reload_check(batch: dict, expected: Any, load: Any, out: Path) -> float:
     """Reload a saved artifact with ``load()`` and require the in-memory model's logits (main process)."""
     import torch
 
-    with torch.no_grad(), without_zero3_init():
+    with torch.no_grad(), plain_loading():
         got = load().eval()(**batch).logits.float().cpu()
     diff = (expected - got).abs().max().item()
     if not torch.allclose(expected, got, atol=RELOAD_ATOL, rtol=RELOAD_ATOL):

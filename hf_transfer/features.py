@@ -24,6 +24,7 @@ import logging
 import os
 import shutil
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -173,7 +174,7 @@ def _extract(model: Any, head: Any, dataset: Any, collate: Any, batch_size: int,
         schema = Features({"features": Sequence(Value("float32"), length=width), "labels": Value("int64")})
         writer = ArrowWriter(features=schema, path=str(path))
     try:
-        with torch.inference_mode(), autocast:
+        with torch.inference_mode(), autocast, _own_randomness(rank):
             for view in range(passes):
                 label = desc + (f" (view {view + 1}/{passes})" if passes > 1 else "")
                 loader = iter(DataLoader(dataset, batch_sampler=mine, collate_fn=collate, num_workers=workers))
@@ -199,6 +200,32 @@ def _extract(model: Any, head: Any, dataset: Any, collate: Any, batch_size: int,
             writer.finalize()
             writer.close()
     return width
+
+
+@contextmanager
+def _own_randomness(rank: int):
+    """Process ``rank`` draws its own augmentations: every process was seeded alike, so without this the
+    example at one position of batch kN + r would get the same crop and flip on every process. The
+    random state of the run is restored afterwards (training then goes on as it would have)."""
+    import random
+
+    import numpy as np
+    import torch
+
+    if rank == 0:
+        yield
+        return
+    saved = random.getstate(), np.random.get_state()
+    with torch.random.fork_rng(devices=[]):
+        seed = (torch.initial_seed() + 1_000_003 * rank) % 2**32
+        torch.manual_seed(seed)
+        random.seed(seed)
+        np.random.seed(seed)
+        try:
+            yield
+        finally:
+            random.setstate(saved[0])
+            np.random.set_state(saved[1])
 
 
 @dataclass
@@ -267,6 +294,8 @@ def cached_split(bundle, task, processor, backbone_fp, split, dataset, collate, 
                 "seconds": round(seconds, 3), "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
             }
             (tmp / META).write_text(json.dumps(meta, indent=2, default=str) + "\n")
+            if entry.exists() and not _complete(entry):  # left by a run that was killed while renaming
+                shutil.rmtree(entry, ignore_errors=True)
             try:
                 tmp.rename(entry)
             except OSError:  # another run (or another node sharing this disk) finished it first
@@ -301,6 +330,9 @@ def remove_entries(keys: list[str] | None) -> list[str]:
         if keys is None or entry["key"] in keys:
             shutil.rmtree(entry["path"])
             removed.append(entry["key"])
+    if keys is None:  # also what killed runs left half-written
+        for leftover in cache_dir().glob("*.tmp-*"):
+            shutil.rmtree(leftover, ignore_errors=True)
     return removed
 
 
@@ -317,7 +349,15 @@ class CachedTraining:
     def restore_head(self, trainer: Any) -> None:
         """Put the trained head weights into the full model. Every process calls this: gathering them from
         FSDP shards or DeepSpeed ZeRO-3 partitions is collective (the main process receives them)."""
-        state = trainer.accelerator.get_state_dict(trainer.model_wrapped)
+        if trainer.is_deepspeed_enabled:
+            # The engine's module holds bf16/fp16 weights in a mixed-precision run; the optimizer's fp32 master
+            # copy is the trained head (gathering a ZeRO-3 partition is collective: every process calls this).
+            from deepspeed.utils import safe_get_full_fp32_param
+
+            module = trainer.model_wrapped.module
+            state = {name: safe_get_full_fp32_param(p).cpu() for name, p in module.named_parameters()}
+        else:
+            state = trainer.accelerator.get_state_dict(trainer.model_wrapped)
         if state:
             self.head.load_state_dict({k[len("head."):]: v for k, v in state.items() if k.startswith("head.")})
 
@@ -373,6 +413,11 @@ def prepare_cached_training(bundle, task, processor, backbone, data, collate, ar
         args, train_sampling_strategy="random", dataloader_num_workers=0, dataloader_persistent_workers=False,
         gradient_checkpointing=False,
     )
+    # FSDP wrap classes named in the recipe are the backbone's; the head copy has none of them.
+    if head_args.fsdp_config:
+        head_args.fsdp_config = {k: v for k, v in head_args.fsdp_config.items() if k != "transformer_layer_cls_to_wrap"}
+    if getattr(head_args, "fsdp_plugin_args", None):
+        head_args.fsdp_plugin_args = {k: v for k, v in head_args.fsdp_plugin_args.items() if k != "transformer_cls_names_to_wrap"}
     preprocessing = f"{views} augmented views per training example" if views else "eval-time preprocessing (no augmentation)"
     info = {
         "preprocessing": preprocessing,

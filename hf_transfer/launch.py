@@ -15,6 +15,8 @@ from typing import Any
 from .errors import BackboneError, ConfigError
 
 logger = logging.getLogger("hf_transfer")
+WRAP_ENV = "FSDP_TRANSFORMER_CLS_TO_WRAP"  # read by accelerate's FullyShardedDataParallelPlugin
+EFFICIENT_ENV = "FSDP_CPU_RAM_EFFICIENT_LOADING"  # read by transformers' from_pretrained
 
 
 def fsdp_requested(training: dict[str, Any]) -> bool:
@@ -39,8 +41,10 @@ def check_launch(training: dict[str, Any], device: str) -> None:
             "accelerate runs FSDP only on GPUs; for several CPU processes launch with "
             "`accelerate launch --multi_gpu --num_processes N -m hf_transfer train RECIPE` (DDP), or run on GPUs"
         )
-    fsdp_config = training.get("fsdp_config") if isinstance(training.get("fsdp_config"), dict) else {}
-    version = str(fsdp_config.get("version") or os.environ.get("FSDP_VERSION") or "1")
+    fsdp_config = _fsdp_config(training)
+    # transformers defaults training.fsdp to version 2; accelerate launch sets FSDP_VERSION (1 if unset there)
+    default_version = "2" if training.get("fsdp") else os.environ.get("FSDP_VERSION", "1")
+    version = str(fsdp_config.get("version") or default_version)
     efficient = fsdp_config.get("cpu_ram_efficient_loading", os.environ.get("FSDP_CPU_RAM_EFFICIENT_LOADING", "false"))
     if version == "2" and _flag(efficient):
         # Seen with accelerate 1.15 / transformers 5.24: the other processes still hold some parameters on the
@@ -57,6 +61,55 @@ def check_launch(training: dict[str, Any], device: str) -> None:
         raise ConfigError(problems)
 
 
+def _fsdp_config(training: dict[str, Any]) -> dict[str, Any]:
+    """``training.fsdp_config`` with the optional ``fsdp_`` key prefix removed, as TrainingArguments reads it."""
+    config = training.get("fsdp_config")
+    if not isinstance(config, dict):
+        return {}
+    return {k[len("fsdp_"):] if k.startswith("fsdp_") else k: v for k, v in config.items()}
+
+
+def _deepspeed_config(args: Any) -> dict[str, Any]:
+    """The DeepSpeed JSON config in use, if any: training.deepspeed, or accelerate's deepspeed_config_file."""
+    import json
+
+    source = getattr(args, "deepspeed", None) or os.environ.get("ACCELERATE_DEEPSPEED_CONFIG_FILE")
+    if isinstance(source, dict):
+        return source
+    if isinstance(source, str) and source.endswith(".json") and os.path.isfile(source):
+        with open(source) as f:
+            return json.load(f)
+    return {}
+
+
+def check_optimizer(args: Any, model: Any, learning_rates: dict[str, float] | None) -> None:
+    """Per-parameter learning rates need an optimizer that takes parameter groups and keeps their rates;
+    found before the output folder is touched (the optimizer itself is built inside Trainer.train)."""
+    if learning_rates is None:
+        return
+    from transformers import Trainer
+    from transformers.trainer_optimizer import is_optimizer_factory
+
+    problems = []
+    ds = _deepspeed_config(args)
+    for section in ("optimizer", "scheduler"):
+        if section in ds:
+            problems.append(
+                f"strategy.head_learning_rate / layerwise_lr_decay need Trainer's optimizer and scheduler, but the "
+                f"DeepSpeed config has an '{section}' section (DeepSpeed would {'replace the optimizer' if section == 'optimizer' else 'give every parameter group one learning rate'}); "
+                f"remove '{section}' from the DeepSpeed config (training.optim / lr_scheduler_type choose them) or drop "
+                "the per-parameter learning rates"
+            )
+    optimizer_cls, kwargs = Trainer.get_optimizer_cls_and_kwargs(args, model)
+    if is_optimizer_factory(optimizer_cls) or {"params", "model", "optimizer_dict"} & set(kwargs):
+        problems.append(
+            f"training.optim={args.optim} builds its own parameter groups, so strategy.head_learning_rate / "
+            "layerwise_lr_decay cannot apply; use an optimizer such as adamw_torch, or drop the per-parameter rates"
+        )
+    if problems:
+        raise ConfigError(problems)
+
+
 def default_fsdp_wrap(training: dict[str, Any], backbone: Any) -> str | None:
     """Wrap the backbone's blocks with FSDP unless the launch config names the classes itself.
 
@@ -68,11 +121,10 @@ def default_fsdp_wrap(training: dict[str, Any], backbone: Any) -> str | None:
     """
     from .blocks import find_blocks
 
-    fsdp_config = training.get("fsdp_config") or {}
     if (
         not fsdp_requested(training)
-        or os.environ.get("FSDP_TRANSFORMER_CLS_TO_WRAP")
-        or (isinstance(fsdp_config, dict) and fsdp_config.get("transformer_layer_cls_to_wrap"))
+        or os.environ.get(WRAP_ENV)
+        or _fsdp_config(training).get("transformer_layer_cls_to_wrap")
     ):
         return None
     try:
@@ -80,9 +132,29 @@ def default_fsdp_wrap(training: dict[str, Any], backbone: Any) -> str | None:
     except BackboneError:
         return None
     name = type(blocks[0][1]).__name__
-    os.environ["FSDP_TRANSFORMER_CLS_TO_WRAP"] = name  # read by accelerate's FullyShardedDataParallelPlugin
+    os.environ[WRAP_ENV] = name
     logger.info("FSDP wraps each %s (set fsdp_transformer_layer_cls_to_wrap in the launch config to choose)", name)
     return name
+
+
+@contextmanager
+def fsdp_wrap(training: dict[str, Any], backbone: Any | None):
+    """Around building the Trainer (its Accelerator reads the wrap classes then): the backbone's blocks by
+    default (see ``default_fsdp_wrap``), or none when ``backbone`` is None because the engine gets a copy
+    of the head alone (feature cache) and has no block classes to find. The environment is restored after,
+    so a second ``train()`` in the same process starts clean."""
+    saved = os.environ.get(WRAP_ENV)
+    try:
+        if backbone is None:
+            os.environ.pop(WRAP_ENV, None)
+        else:
+            default_fsdp_wrap(training, backbone)
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop(WRAP_ENV, None)
+        else:
+            os.environ[WRAP_ENV] = saved
 
 
 def engine(trainer: Any) -> str:
@@ -96,24 +168,31 @@ def engine(trainer: Any) -> str:
 
 
 @contextmanager
-def without_zero3_init():
-    """Build or load models plainly while a DeepSpeed ZeRO-3 Trainer configuration is active.
+def plain_loading():
+    """Build or load a whole model on this process, whatever the launch shards.
 
-    With one active, ``from_pretrained`` builds the model partitioned across processes (``zero.Init``) and
-    broadcasts, a collective. The reload check runs on the main process alone (it would wait forever), and
-    a backbone that only computes cached features never enters the engine (its empty partitions cannot
-    run a forward pass)."""
+    With a DeepSpeed ZeRO-3 Trainer configuration active, ``from_pretrained`` builds the model partitioned
+    across processes (``zero.Init``) and broadcasts, a collective; with FSDP's cpu-RAM-efficient loading,
+    processes other than each machine's first get empty (meta) weights. The reload check runs on the main
+    process alone (a collective would wait forever), and a backbone that only computes cached features
+    never enters the engine (it needs its real weights on every process)."""
     try:
         from transformers.integrations import deepspeed as hf_deepspeed
     except ImportError:
         yield
         return
     active = getattr(hf_deepspeed, "_hf_deepspeed_config_weak_ref", None)
+    efficient = os.environ.get(EFFICIENT_ENV)
     hf_deepspeed.unset_hf_deepspeed_config()
+    os.environ[EFFICIENT_ENV] = "false"
     try:
         yield
     finally:
         hf_deepspeed._hf_deepspeed_config_weak_ref = active
+        if efficient is None:
+            os.environ.pop(EFFICIENT_ENV, None)
+        else:
+            os.environ[EFFICIENT_ENV] = efficient
 
 
 def quiet_other_processes(args: Any, training: dict[str, Any]) -> None:

@@ -7,7 +7,6 @@ before the first byte is written to the output folder.
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -177,28 +176,27 @@ def _run(recipe: Recipe, task: Any, data: PreparedData, backbone: Any, clear_out
         splits["train"] = split_dataset_by_node(splits["train"], rank=args.process_index, world_size=args.world_size)
     bundle, model, report, head_ids, backbone_module = _model_and_strategy(recipe, task, data, backbone, splits, collate)
     inputs = _trainer_inputs(recipe, task, data, backbone, bundle, model, args, splits, collate, processor, report)
-    if inputs.cache is None:
-        launch.default_fsdp_wrap(recipe.training, backbone_module)
-    else:  # the engine gets a copy of the head alone: no backbone blocks in it to wrap
-        os.environ.pop("FSDP_TRANSFORMER_CLS_TO_WRAP", None)
+    if inputs.cache is not None:  # the engine gets a copy of the head alone
         head_ids = {id(p) for p in inputs.model.parameters()}
     learning_rates = parameter_learning_rates(inputs.model, backbone_module, head_ids, inputs.args.learning_rate, recipe.strategy)
+    launch.check_optimizer(inputs.args, inputs.model, learning_rates)
 
     state = PartialState()
     if clear_output and state.is_main_process:
         shutil.rmtree(recipe.output_dir)
     state.wait_for_everyone()
 
-    trainer = TransferTrainer(
-        model=inputs.model,
-        args=inputs.args,
-        train_dataset=inputs.splits["train"],
-        eval_dataset=inputs.splits["validation"],
-        data_collator=inputs.collate,
-        processing_class=inputs.processor,
-        compute_metrics=task.compute_metrics(len(data.labels)),
-        learning_rates=learning_rates,
-    )
+    with launch.fsdp_wrap(recipe.training, backbone_module if inputs.cache is None else None):
+        trainer = TransferTrainer(
+            model=inputs.model,
+            args=inputs.args,
+            train_dataset=inputs.splits["train"],
+            eval_dataset=inputs.splits["validation"],
+            data_collator=inputs.collate,
+            processing_class=inputs.processor,
+            compute_metrics=task.compute_metrics(len(data.labels)),
+            learning_rates=learning_rates,
+        )
     batch["engine"] = launch.engine(trainer)
     logger.info("engine: %s%s", batch["engine"], f" ({batch['processes']} processes)" if batch["processes"] > 1 else "")
     train_output = trainer.train(resume_from_checkpoint=args.resume_from_checkpoint)
@@ -227,7 +225,7 @@ def _model_and_strategy(recipe: Recipe, task: Any, data: PreparedData, backbone:
     example.pop("labels", None)
     options = recipe.strategy
     if getattr(options.options, "cache_features", False):
-        with launch.without_zero3_init():  # only the head will enter a ZeRO-3 engine; see features.py
+        with launch.plain_loading():  # the backbone computes features on every process; only a head copy is sharded
             bundle = build_model(task, backbone, data, options, example)
     else:
         bundle = build_model(task, backbone, data, options, example)

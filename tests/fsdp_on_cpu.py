@@ -22,6 +22,9 @@ def _init_with_fsdp_on_cpu(self, *args, fsdp_plugin=None, **kwargs):
     _init(self, *args, fsdp_plugin=fsdp_plugin, **kwargs)
     if self.distributed_type == DistributedType.MULTI_CPU and os.environ.get("ACCELERATE_USE_FSDP") == "true":
         self.distributed_type = DistributedType.FSDP
+    # The shared state keeps the first plugin (the Accelerator's), as it does on GPUs; later AcceleratorState()
+    # calls (the optimizer wrapper makes one) pass none.
+    if self.distributed_type == DistributedType.FSDP and getattr(self, "fsdp_plugin", None) is None:
         self.fsdp_plugin = fsdp_plugin or FullyShardedDataParallelPlugin()
 
 

@@ -264,3 +264,54 @@ def test_fsdp_wraps_the_backbone_blocks_unless_told(quiet_bert, monkeypatch):
     assert default_fsdp_wrap({}, backbone) == "BertLayer" and os.environ["FSDP_TRANSFORMER_CLS_TO_WRAP"] == "BertLayer"
     monkeypatch.setenv("FSDP_TRANSFORMER_CLS_TO_WRAP", "BertEncoder")
     assert default_fsdp_wrap({}, backbone) is None and os.environ["FSDP_TRANSFORMER_CLS_TO_WRAP"] == "BertEncoder"
+
+
+def test_recipe_level_fsdp_settings_are_checked_too():
+    from hf_transfer.errors import ConfigError
+    from hf_transfer.launch import check_launch
+
+    for training in (
+        {"fsdp": "full_shard", "fsdp_config": {"cpu_ram_efficient_loading": True}},  # transformers' default: version 2
+        {"fsdp": "full_shard", "fsdp_config": {"fsdp_version": 2, "fsdp_cpu_ram_efficient_loading": True}},
+    ):
+        with pytest.raises(ConfigError):
+            check_launch(training, "cuda")
+    check_launch({"fsdp": "full_shard", "fsdp_config": {"version": 1, "cpu_ram_efficient_loading": True}}, "cuda")
+
+
+def test_per_parameter_rates_refuse_a_deepspeed_optimizer_section(tmp_path, quiet_bert):
+    from transformers import AutoModel, TrainingArguments
+
+    from hf_transfer.errors import ConfigError
+    from hf_transfer.launch import check_optimizer
+
+    model = AutoModel.from_pretrained(quiet_bert)
+    args = TrainingArguments(output_dir=str(tmp_path), use_cpu=True)
+    check_optimizer(args, model, None)
+    check_optimizer(args, model, {"x": 1e-3})  # adamw: takes parameter groups
+    config = tmp_path / "ds.json"
+    config.write_text(json.dumps({"optimizer": {"type": "AdamW"}, "scheduler": {"type": "WarmupLR"}}))
+    os.environ["ACCELERATE_DEEPSPEED_CONFIG_FILE"] = str(config)
+    try:
+        with pytest.raises(ConfigError) as err:
+            check_optimizer(args, model, {"x": 1e-3})
+    finally:
+        del os.environ["ACCELERATE_DEEPSPEED_CONFIG_FILE"]
+    assert "'optimizer' section" in str(err.value) and "'scheduler' section" in str(err.value)
+
+
+def test_fsdp_wrap_setting_lasts_for_the_trainer_only(quiet_bert, monkeypatch):
+    from transformers import AutoModel
+
+    from hf_transfer.launch import WRAP_ENV, fsdp_wrap
+
+    backbone = AutoModel.from_pretrained(quiet_bert)
+    monkeypatch.setenv("ACCELERATE_USE_FSDP", "true")
+    monkeypatch.delenv(WRAP_ENV, raising=False)
+    with fsdp_wrap({}, backbone):
+        assert os.environ[WRAP_ENV] == "BertLayer"
+    assert WRAP_ENV not in os.environ
+    monkeypatch.setenv(WRAP_ENV, "BertLayer")
+    with fsdp_wrap({}, None):  # the feature cache: the engine gets a head with no blocks
+        assert WRAP_ENV not in os.environ
+    assert os.environ[WRAP_ENV] == "BertLayer"
