@@ -294,7 +294,7 @@ def cached_split(bundle, task, processor, backbone_fp, split, dataset, collate, 
                 "seconds": round(seconds, 3), "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
             }
             (tmp / META).write_text(json.dumps(meta, indent=2, default=str) + "\n")
-            if entry.exists() and not _complete(entry):  # left by a run that was killed while renaming
+            if entry.exists() and not _complete(entry):  # damaged (files removed by hand, a full disk …)
                 shutil.rmtree(entry, ignore_errors=True)
             try:
                 tmp.rename(entry)

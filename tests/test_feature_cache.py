@@ -162,7 +162,18 @@ def test_cache_command_lists_and_removes(backbones, text_files, tmp_path, capsys
     assert cli.main(["cache", "rm", "nope"]) == 1 and "no cache entry nope" in capsys.readouterr().err
     assert cli.main(["cache", "rm"]) == 1
     assert cli.main(["cache", "rm", keys[0]]) == 0 and [e["key"] for e in features.list_entries()] == keys[1:]
+    leftover = features.cache_dir() / f"{keys[1]}.tmp-somehost-123"  # what a killed run leaves
+    leftover.mkdir()
     assert cli.main(["cache", "rm", "--all"]) == 0 and features.list_entries() == []
+    assert list(features.cache_dir().iterdir()) == []
+
+
+def test_an_incomplete_entry_is_replaced(backbones, text_files, tmp_path):
+    hf_transfer.train(_frozen(backbones["bert"], text_files, tmp_path / "a"))
+    entry = next(features.cache_dir().iterdir())
+    (entry / features.META).unlink()  # a damaged entry (removed by hand, a full disk …) is not a hit
+    hf_transfer.train(_frozen(backbones["bert"], text_files, tmp_path / "b"))
+    assert (entry / features.META).is_file() and len(features.list_entries()) == 2
 
 
 def test_bf16_runs_cache_their_own_features(backbones, text_files, tmp_path):
