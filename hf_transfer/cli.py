@@ -58,12 +58,11 @@ def _summary(result) -> None:
     _say(f"  output folder    {out.resolve()}")
     if result.hub_url:
         _say(f"  pushed to        {result.hub_url}")
-    from .hub import local_layout, read_run, usage
+    from .hub import local_layout, read_run, usage_code
 
-    # The same snippet as the model card's "How to use": it knows hf_transfer heads and LoRA adapters.
-    code = usage(read_run(out), local_layout(out), None).replace("```python\n", "").replace("\n```", "")
+    # The model card's "How to use" code: it knows hf_transfer heads and LoRA adapters.
     _say("  load it with:")
-    for line in code.splitlines():
+    for line in usage_code(read_run(out), local_layout(out), None):
         _say(f"    {line}" if line else "")
 
 

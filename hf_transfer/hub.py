@@ -345,15 +345,25 @@ def data_description(run: RunFiles) -> str:
 # ---------------------------------------------------------------- how to use
 
 
-def usage(run: RunFiles, layout: str, repo_id: str | None) -> str:
-    task = run.report.get("task", "text-classification")
-    ref = repo_id or str(run.section("training").get("output_dir") or run.out)
+def _task_and_ref(run: RunFiles, repo_id: str | None) -> tuple[str, str]:
+    return run.report.get("task", "text-classification"), repo_id or str(run.section("training").get("output_dir") or run.out)
+
+
+def usage_code(run: RunFiles, layout: str, repo_id: str | None) -> list[str]:
+    """Python lines that load the run's main artifact and classify an example (the card's first snippet;
+    the CLI's end-of-training summary prints them too)."""
+    task, ref = _task_and_ref(run, repo_id)
     if layout == "model":
-        return _code(_pipeline_snippet(task, ref, run.model_type(run.out)))
+        return _pipeline_snippet(task, ref, run.model_type(run.out))
     if layout == "merged":
-        return _code(_pipeline_snippet(task, ref, run.model_type(run.out / MERGED_DIR)))
-    text = _code(_adapter_snippet(run, task, ref, bool(repo_id)))
+        return _pipeline_snippet(task, ref, run.model_type(run.out / MERGED_DIR))
+    return _adapter_snippet(run, task, ref, bool(repo_id))
+
+
+def usage(run: RunFiles, layout: str, repo_id: str | None) -> str:
+    text = _code(usage_code(run, layout, repo_id))
     if layout == "both":
+        task, ref = _task_and_ref(run, repo_id)
         merged_type = run.model_type(run.out / MERGED_DIR)
         if repo_id:
             snippet = _pipeline_snippet(task, 'f"{folder}/merged"', merged_type, quoted=False,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -224,10 +225,9 @@ def _model_and_strategy(recipe: Recipe, task: Any, data: PreparedData, backbone:
     example = collate([first])
     example.pop("labels", None)
     options = recipe.strategy
-    if getattr(options.options, "cache_features", False):
-        with launch.plain_loading():  # the backbone computes features on every process; only a head copy is sharded
-            bundle = build_model(task, backbone, data, options, example)
-    else:
+    # With the feature cache the backbone computes features on every process; only a copy of the head is sharded.
+    cached = getattr(options.options, "cache_features", False)
+    with launch.plain_loading() if cached else nullcontext():
         bundle = build_model(task, backbone, data, options, example)
     head_ids = {id(p) for n, p in bundle.model.named_parameters() if n in bundle.head_param_names}
     backbone_module = bundle.model.get_submodule(bundle.model.base_model_prefix)

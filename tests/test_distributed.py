@@ -39,13 +39,15 @@ def _recipe(backbone, text_files, out, strategy, **training):
     return recipe
 
 
-def _launch(recipe: dict, workdir: Path, processes: int = 2, **env: str) -> subprocess.CompletedProcess:
+DDP_ON_CPU = ["--multi_gpu", "--num_processes", "2", "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no"]
+
+
+def _launch(recipe: dict, workdir: Path, launch_args: list[str] = DDP_ON_CPU, script: tuple[str, ...] = ("-m", "hf_transfer"),
+            **env: str) -> subprocess.CompletedProcess:
+    """`accelerate launch LAUNCH_ARGS SCRIPT train recipe.yaml` in ``workdir`` (two gloo processes by default)."""
     path = workdir / "recipe.yaml"
     path.write_text(yaml.safe_dump(recipe))
-    cmd = [
-        str(VENV_BIN / "accelerate"), "launch", "--multi_gpu", "--num_processes", str(processes), "--num_machines", "1",
-        "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "hf_transfer", "train", str(path),
-    ]
+    cmd = [str(VENV_BIN / "accelerate"), "launch", *launch_args, *script, "train", str(path)]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", **env}
     return subprocess.run(cmd, capture_output=True, text=True, cwd=workdir, env=env, timeout=600)
 
@@ -172,14 +174,6 @@ def _launch_config(name: str, workdir: Path) -> Path:
     return path
 
 
-def _launch_with(config: Path, recipe: dict, workdir: Path, script: list[str]) -> subprocess.CompletedProcess:
-    path = workdir / "recipe.yaml"
-    path.write_text(yaml.safe_dump(recipe))
-    cmd = [str(VENV_BIN / "accelerate"), "launch", "--config_file", str(config), *script, "train", str(path)]
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
-    return subprocess.run(cmd, capture_output=True, text=True, cwd=workdir, env=env, timeout=600)
-
-
 HEAD_LR = {"head_learning_rate": 1e-2}
 
 
@@ -207,8 +201,8 @@ def test_sharded_engines_match_one_process(config, strategy, engine, quiet_bert,
     workdir = tmp_path / "launch"
     workdir.mkdir()
     recipe = _recipe(quiet_bert, text_files, workdir / "out", strategy, per_device_train_batch_size=8)
-    script = [str(REPO / "tests" / "fsdp_on_cpu.py")] if config == "fsdp" else ["-m", "hf_transfer"]
-    proc = _launch_with(_launch_config(config, workdir), recipe, workdir, script)
+    script = (str(REPO / "tests" / "fsdp_on_cpu.py"),) if config == "fsdp" else ("-m", "hf_transfer")
+    proc = _launch(recipe, workdir, ["--config_file", str(_launch_config(config, workdir))], script)
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads((workdir / "out" / "training_report.json").read_text())
     assert report["global_batch_size"]["engine"] == engine, "the engine asked for is the one that ran"
@@ -225,7 +219,7 @@ def test_fsdp_without_a_gpu_is_a_clear_error(quiet_bert, text_files, tmp_path):
     workdir = tmp_path / "launch"
     workdir.mkdir()
     recipe = _recipe(quiet_bert, text_files, workdir / "out", {"name": "full"})
-    proc = _launch_with(_launch_config("fsdp", workdir), recipe, workdir, ["-m", "hf_transfer"])
+    proc = _launch(recipe, workdir, ["--config_file", str(_launch_config("fsdp", workdir))])
     assert proc.returncode != 0
     assert "accelerate runs FSDP only on GPUs" in proc.stderr and "--multi_gpu --num_processes N" in proc.stderr
     assert not (workdir / "out").exists()
