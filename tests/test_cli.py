@@ -51,10 +51,14 @@ def test_train_in_process_prints_summary(tiny_recipe, tmp_path, capsys):
     assert recipe["training"]["max_steps"] == 2
 
 
-@pytest.mark.parametrize("strategy", ["mlp", "lora"])
+@pytest.mark.parametrize("strategy", ["mlp", "lora", "lora-merged"])
 def test_summary_says_how_to_load_and_its_code_runs(strategy, backbones, text_files, tmp_path, capsys):
     recipe = text_recipe(backbones["bert"], text_files, tmp_path / "out")
-    recipe["strategy"] = {"name": "lora", "r": 4} if strategy == "lora" else {"name": "frozen", "head": "mlp", "head_hidden_sizes": [8]}
+    recipe["strategy"] = {
+        "mlp": {"name": "frozen", "head": "mlp", "head_hidden_sizes": [8]},
+        "lora": {"name": "lora", "r": 4},
+        "lora-merged": {"name": "lora", "r": 4, "merge": True},  # the card adds prose for merged/; the summary prints code
+    }[strategy]
     assert cli.main(["train", str(write_recipe(tmp_path / "r.yaml", recipe))]) == 0
     out = capsys.readouterr().out
     code = out.split("load it with:\n", 1)[1]
