@@ -24,9 +24,28 @@ def _say(text: str = "") -> None:
         print(text, flush=True)
 
 
+def _printed_on_the_way(record: logging.LogRecord) -> bool:
+    """Whether a logger below the root already has a handler for ``record``: transformers, datasets and
+    huggingface_hub each print through their own, and also propagate to the root where ``CI=true`` is set
+    (transformers) or propagation was switched on; the root handler must not print such a record twice."""
+    logger = logging.getLogger(record.name)
+    while logger is not None and logger is not logging.root:
+        if logger.handlers:
+            return True
+        if not logger.propagate:
+            return False
+        logger = logger.parent
+    return False
+
+
 def _setup_logging() -> None:
     level = logging.INFO if _rank() == 0 else logging.WARNING
-    logging.basicConfig(level=level, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    if not logging.root.handlers:  # as logging.basicConfig: an application's own set-up wins
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S"))
+        handler.addFilter(lambda record: not _printed_on_the_way(record))
+        logging.root.addHandler(handler)
+        logging.root.setLevel(level)
     logging.getLogger("hf_transfer").setLevel(level)
 
 

@@ -110,3 +110,18 @@ def test_overrides_may_follow_options(tiny_recipe, tmp_path, capsys):
     assert "max_steps: 5" in capsys.readouterr().out
     with pytest.raises(SystemExit):
         cli.main(["train", str(tiny_recipe), "--dry-run", "--bogus"])
+
+
+def test_library_records_are_printed_once_where_ci_is_set(tmp_path):
+    # transformers prints through its own handler and, with CI=true (set on CI machines), also propagates
+    # to the root logger, where the CLI's handler must not print the record a second time.
+    code = (
+        "import logging; from hf_transfer import cli; cli._setup_logging();"
+        "from transformers.utils import logging as tl; tl.get_logger('transformers.modeling_utils').warning('ONCE');"
+        "logging.getLogger('hf_transfer').info('OURS'); logging.getLogger('accelerate.x').warning('THEIRS')"
+    )
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "CI": "true"}
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.count("ONCE") == 1, proc.stderr
+    assert proc.stderr.count("OURS") == 1 and proc.stderr.count("THEIRS") == 1, proc.stderr

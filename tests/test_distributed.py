@@ -48,7 +48,9 @@ def _launch(recipe: dict, workdir: Path, launch_args: list[str] = DDP_ON_CPU, sc
     path = workdir / "recipe.yaml"
     path.write_text(yaml.safe_dump(recipe))
     cmd = [str(VENV_BIN / "accelerate"), "launch", *launch_args, *script, "train", str(path)]
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", **env}
+    # CI=true makes transformers propagate its records to the root logger as well (CI machines set it):
+    # the hard case for "each message printed once".
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "CI": "true", **env}
     return subprocess.run(cmd, capture_output=True, text=True, cwd=workdir, env=env, timeout=600)
 
 
