@@ -200,11 +200,14 @@ def _run(recipe: Recipe, task: Any, data: PreparedData, backbone: Any, clear_out
         )
     batch["engine"] = launch.engine(trainer)
     logger.info("engine: %s%s", batch["engine"], f" ({batch['processes']} processes)" if batch["processes"] > 1 else "")
-    train_output = trainer.train(resume_from_checkpoint=args.resume_from_checkpoint)
-    metrics, reports = _metrics(trainer, train_output, inputs, task, data, args, splits, batch)
     out = Path(args.output_dir)
-    _save_and_check(trainer, inputs, model, processor, out, recipe, task, data, backbone, splits, collate,
-                    metrics, reports, report, precision, batch)
+    try:
+        train_output = trainer.train(resume_from_checkpoint=args.resume_from_checkpoint)
+        metrics, reports = _metrics(trainer, train_output, inputs, task, data, args, splits, batch)
+        _save_and_check(trainer, inputs, model, processor, out, recipe, task, data, backbone, splits, collate,
+                        metrics, reports, report, precision, batch)
+    finally:
+        trainer.close_dataloader_workers()
     state.wait_for_everyone()
     hub_url = None
     if recipe.hub.push and state.is_main_process:

@@ -72,7 +72,10 @@ def build_text_backbone(kind: str, folder: Path) -> Path:
         RobertaTokenizerFast,
     )
 
+    import torch
+
     folder.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(0)  # the same weights in every session and xdist worker, whichever test builds them first
     if kind == "roberta":
         from tokenizers import ByteLevelBPETokenizer
 

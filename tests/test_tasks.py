@@ -6,7 +6,7 @@ import random
 
 import pytest
 import torch
-from conftest import COLORS, make_image
+from conftest import COLORS, image_recipe, make_image
 
 from hf_transfer.backbone import resolve
 from hf_transfer.tasks.image_classification import ImageClassification, _output_size
@@ -124,3 +124,27 @@ def test_image_decoding_runs_in_dataloader_workers(monkeypatch):
     assert defaults["dataloader_num_workers"] == 4 and defaults["dataloader_persistent_workers"]
     monkeypatch.setattr(precision, "cpu_count", lambda: 1)
     assert ImageClassification().training_defaults()["dataloader_num_workers"] == 0
+
+
+def test_a_finished_run_leaves_no_dataloader_workers_behind(backbones, image_folder, tmp_path, monkeypatch):
+    # Persistent workers outlive their loader's epoch; freed later by the garbage collector (a Trainer kept
+    # alive, as a notebook or a callback does) they made the next run in the process wait 5 s per loader.
+    # train() stops them before it returns, even while its Trainer is still referenced.
+    import multiprocessing
+
+    import hf_transfer
+    import hf_transfer.trainer
+
+    kept = []
+
+    class KeptTrainer(hf_transfer.trainer.TransferTrainer):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            kept.append(self)
+
+    monkeypatch.setattr(hf_transfer.trainer, "TransferTrainer", KeptTrainer)
+    recipe = image_recipe(backbones["resnet"], image_folder, tmp_path / "out")
+    recipe["training"].update(dataloader_num_workers=1, dataloader_persistent_workers=True)
+    hf_transfer.train(recipe)
+    assert kept, "the run's Trainer is still alive"
+    assert multiprocessing.active_children() == []
