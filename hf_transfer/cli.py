@@ -25,12 +25,14 @@ def _say(text: str = "") -> None:
 
 
 def _printed_on_the_way(record: logging.LogRecord) -> bool:
-    """Whether a logger below the root already has a handler for ``record``: transformers, datasets and
-    huggingface_hub each print through their own, and also propagate to the root where ``CI=true`` is set
-    (transformers) or propagation was switched on; the root handler must not print such a record twice."""
-    logger = logging.getLogger(record.name)
-    while logger is not None and logger is not logging.root:
-        if logger.handlers:
+    """Whether a logger below the root already printed ``record``: transformers, datasets and
+    huggingface_hub each print through their own handler and also propagate to the root (datasets and
+    huggingface_hub always, transformers where ``CI=true`` is set); the root handler must not print such
+    a record twice."""
+    logger = logging.Logger.manager.loggerDict.get(record.name)  # no lookup that creates loggers or locks
+    while isinstance(logger, logging.Logger) and logger is not logging.root:
+        # NullHandlers (urllib3, requests, py.warnings) and handlers set above the record's level print nothing.
+        if any(not isinstance(h, logging.NullHandler) and record.levelno >= h.level for h in logger.handlers):
             return True
         if not logger.propagate:
             return False

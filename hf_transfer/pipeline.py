@@ -207,7 +207,10 @@ def _run(recipe: Recipe, task: Any, data: PreparedData, backbone: Any, clear_out
         _save_and_check(trainer, inputs, model, processor, out, recipe, task, data, backbone, splits, collate,
                         metrics, reports, report, precision, batch)
     finally:
-        trainer.close_dataloader_workers()
+        try:
+            trainer.close_dataloader_workers()
+        except Exception as error:  # never hide the run's own error behind a clean-up one
+            logger.warning("could not stop the DataLoader workers: %s", error)
     state.wait_for_everyone()
     hub_url = None
     if recipe.hub.push and state.is_main_process:
