@@ -24,8 +24,8 @@ def _say(text: str = "") -> None:
         print(text, flush=True)
 
 
-def _printed_on_the_way(record: logging.LogRecord) -> bool:
-    """Whether a logger below the root already printed ``record``: transformers, datasets and
+def _not_printed_yet(record: logging.LogRecord) -> bool:
+    """Whether no logger below the root printed ``record`` already: transformers, datasets and
     huggingface_hub each print through their own handler and also propagate to the root (datasets and
     huggingface_hub always, transformers where ``CI=true`` is set); the root handler must not print such
     a record twice."""
@@ -33,11 +33,11 @@ def _printed_on_the_way(record: logging.LogRecord) -> bool:
     while isinstance(logger, logging.Logger) and logger is not logging.root:
         # NullHandlers (urllib3, requests, py.warnings) and handlers set above the record's level print nothing.
         if any(not isinstance(h, logging.NullHandler) and record.levelno >= h.level for h in logger.handlers):
-            return True
-        if not logger.propagate:
             return False
+        if not logger.propagate:
+            return True
         logger = logger.parent
-    return False
+    return True
 
 
 def _setup_logging() -> None:
@@ -45,7 +45,7 @@ def _setup_logging() -> None:
     if not logging.root.handlers:  # as logging.basicConfig: an application's own set-up wins
         handler = logging.StreamHandler()
         handler.setFormatter(logging.Formatter("%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S"))
-        handler.addFilter(lambda record: not _printed_on_the_way(record))
+        handler.addFilter(_not_printed_yet)
         logging.root.addHandler(handler)
         logging.root.setLevel(level)
     logging.getLogger("hf_transfer").setLevel(level)

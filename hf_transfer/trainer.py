@@ -44,8 +44,7 @@ class TransferTrainer(Trainer):
         5-second join timeout before killing its workers: a second run stalled ~10 s. torch has no public
         close, so this runs the iterator's own shutdown (what freeing it runs) while the queues still work.
         """
-        loaders = [*getattr(self.accelerator, "_dataloaders", []), *getattr(self, "_eval_dataloaders", {}).values()]
-        for loader in loaders:
+        for loader in getattr(self.accelerator, "_dataloaders", []):  # Trainer prepares every loader it builds
             loader = getattr(loader, "base_dataloader", loader)  # accelerate's wrappers hold the torch loader
             iterator = getattr(loader, "_iterator", None)
             if iterator is not None and hasattr(iterator, "_shutdown_workers"):
