@@ -12,7 +12,7 @@ import os
 import sys
 from pathlib import Path
 
-from .errors import HfTransferError
+from .errors import HfTransferError, RunInterrupted
 
 
 def _rank() -> int:
@@ -96,7 +96,11 @@ def _dry_run_summary(result) -> None:
     _say(f"  labels ({len(result.labels)}): {', '.join(result.labels)}")
     for note in result.notes:
         _say(f"  note: {note}")
-    _say("dry run: recipe and data are valid; nothing was trained or written")
+    _say("")
+    _say("# output folder: a real run would")
+    for line in result.output_plan:
+        _say(f"  {line}")
+    _say("dry run: recipe, data and output folder are valid; nothing was trained or written")
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -105,7 +109,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     load_recipe(args.recipe, args.overrides)  # validate before importing torch
     from .pipeline import train
 
-    result = train(args.recipe, overrides=args.overrides, overwrite=args.overwrite, dry_run=args.dry_run)
+    result = train(args.recipe, overrides=args.overrides, overwrite=args.overwrite, resume=args.resume,
+                   dry_run=args.dry_run)
     (_dry_run_summary if args.dry_run else _summary)(result)
     return 0
 
@@ -184,7 +189,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("recipe", help="path to a recipe YAML, or a shipped recipe name (see `hf-transfer recipes`)")
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="e.g. training.learning_rate=3e-5 data.train_split=train[:2000]")
     p.add_argument("--dry-run", action="store_true", help="validate the recipe and data, print the resolved recipe; train nothing")
-    p.add_argument("--overwrite", action="store_true", help="replace an output folder that holds a different run")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the run in the output folder (only the files that run wrote are removed)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the interrupted run in the output folder from its newest complete checkpoint")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("merge", help="fold a LoRA adapter into its base model and save a plain model folder")
@@ -235,6 +243,9 @@ def main(argv: list[str] | None = None) -> int:
     _setup_logging()
     try:
         return args.func(args)
+    except RunInterrupted as e:
+        print(f"hf-transfer: {e}", file=sys.stderr)
+        return e.exit_code
     except HfTransferError as e:
         print(f"hf-transfer: error: {e}", file=sys.stderr)
         return e.exit_code

@@ -33,7 +33,8 @@ SHIPPED_RECIPES = next((p for p in (_HERE / "recipes", _HERE.parent / "recipes")
 SECTIONS = ("backbone", "data", "task", "strategy", "training", "hub")
 # TrainingArguments keys that a recipe must not set, and why.
 # Keys of the training section that are ours, not TrainingArguments'.
-EXTRA_TRAINING_KEYS = {"precision": PRECISIONS}
+EXTRA_TRAINING_KEYS = {"precision": PRECISIONS, "save_on_interrupt": ("true", "false")}
+RESUME_LAST = "last"
 FORBIDDEN_TRAINING_KEYS = {
     "hub_token": "a token never goes in a recipe; set HF_TOKEN or run `hf auth login`",
     "push_to_hub": "use the recipe's 'hub.push: true' instead",
@@ -322,6 +323,18 @@ def _training_section(raw: Any, problems: list[str]) -> dict[str, Any]:
         if key in FORBIDDEN_TRAINING_KEYS:
             problems.append(f"'training.{key}' is not allowed: {FORBIDDEN_TRAINING_KEYS[key]}")
             continue
+        if key == "resume_from_checkpoint":
+            resume = _resume_value(value, problems)
+            if resume is not None:
+                out[key] = resume
+            continue
+        if key == "save_on_interrupt":
+            flag = schema.coerce(value.parsed if isinstance(value, schema.Override) else value, bool)
+            if flag is schema._INVALID:
+                problems.append(f"'training.save_on_interrupt' must be true or false, found {schema.describe(value)}")
+            else:
+                out[key] = flag
+            continue
         if key in EXTRA_TRAINING_KEYS:
             choices = EXTRA_TRAINING_KEYS[key]
             if value not in choices:
@@ -352,6 +365,21 @@ def _training_section(raw: Any, problems: list[str]) -> dict[str, Any]:
     if out.get("precision") not in (None, "auto") and (out.get("bf16") or out.get("fp16")):
         problems.append("set either 'training.precision' or 'training.bf16'/'training.fp16', not both")
     return out
+
+
+def _resume_value(value: Any, problems: list[str]) -> str | None:
+    """``training.resume_from_checkpoint``: true / last → "last" (the newest complete checkpoint of the run in
+    the output folder), false / null → None, anything else → a checkpoint folder."""
+    if isinstance(value, schema.Override):
+        value = value.parsed if isinstance(value.parsed, bool) or value.parsed is None else value.text
+    if value is None or value is False or (isinstance(value, str) and value.strip().lower() in ("false", "no", "")):
+        return None
+    if value is True or (isinstance(value, str) and value.strip().lower() in ("true", "yes", "last")):
+        return RESUME_LAST
+    if not isinstance(value, str):
+        problems.append(f"'training.resume_from_checkpoint' must be true, last or a checkpoint folder, found {schema.describe(value)}")
+        return None
+    return value
 
 
 def _resolve_paths(section: Any, prefix: str, base_dir: Path, overridden: set[str]) -> None:

@@ -43,3 +43,12 @@ class OutputError(HfTransferError):
 
 class ArtifactError(HfTransferError):
     """A saved artifact failed its reload check."""
+
+
+class RunInterrupted(HfTransferError):
+    """The run stopped on a signal (SIGTERM, SIGINT); the message says what was kept and how to resume."""
+
+    def __init__(self, message: str, signum: int):
+        super().__init__(message)
+        self.signum = signum
+        self.exit_code = 128 + signum

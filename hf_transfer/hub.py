@@ -21,6 +21,7 @@ from typing import Any
 
 from .charts import confusion_matrix_png, curves_png
 from .errors import OutputError
+from .rundir import RUN_DIR
 
 _HERE = Path(__file__).resolve().parent
 # Installed wheels carry hub_cards inside the package; a source checkout has it next to it.
@@ -209,7 +210,10 @@ def card_data(run: RunFiles, layout: str, repo_id: str | None) -> Any:
 
 
 def model_name(run: RunFiles, repo_id: str | None) -> str:
-    return (repo_id or "").rsplit("/", 1)[-1] or run.out.resolve().name
+    out = run.out.resolve()
+    if out.parent.name == RUN_DIR:  # a run's card is written in OUT/.hf_transfer/staging, then moved into OUT
+        out = out.parent.parent
+    return (repo_id or "").rsplit("/", 1)[-1] or out.name
 
 
 # ---------------------------------------------------------------- body

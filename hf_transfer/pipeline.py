@@ -16,7 +16,8 @@ from typing import Any
 from . import launch
 from .config import Recipe, load_recipe
 from .data import LoadContext, PreparedData, prepare
-from .errors import ConfigError, OutputError
+from .errors import ConfigError, OutputError, RunInterrupted
+from .rundir import RUN_DIR, STAGING
 
 logger = logging.getLogger("hf_transfer")
 RECIPE_FILE = "recipe.yaml"
@@ -35,29 +36,54 @@ class TrainResult:
     data_sizes: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     hub_url: str | None = None
+    output_plan: list[str] = field(default_factory=list)  # what the run does with its output folder
 
 
-def check_output_dir(recipe: Recipe, overwrite: bool) -> bool:
-    """Refuse an output folder that holds something else; return True if it must be cleared first."""
-    out = recipe.output_dir
-    if out.exists() and not out.is_dir():
-        raise OutputError(f"training.output_dir '{out}' is a file, expected a folder; choose another training.output_dir")
-    if not out.is_dir() or not any(out.iterdir()):
-        return False
-    previous = out / RECIPE_FILE
-    is_run = previous.is_file() or any(out.glob("checkpoint-*"))
-    if not is_run:
+def recipe_record(recipe: Recipe) -> dict[str, Any]:
+    """The resolved recipe as the run manifest keeps it (how to resume is not part of what a run is)."""
+    record = recipe.to_dict()
+    record["training"].pop("resume_from_checkpoint", None)
+    return record
+
+
+def check_output_dir(recipe: Recipe, overwrite: bool, resume: bool | str = False, resume_hint: str = "--resume"):
+    """What the run will do with its output folder (an :class:`~hf_transfer.rundir.OutputPlan`); raises
+    OutputError when it must not touch it. Writes nothing: ``--dry-run`` runs it too."""
+    from .rundir import plan_output
+
+    return plan_output(recipe.output_dir, recipe_record(recipe), overwrite, resume, resume_hint)
+
+
+def _main_process() -> bool:
+    """The launch's main process, from the environment torchrun / accelerate launch set (before any group exists)."""
+    import os
+
+    return int(os.environ.get("RANK", "0") or 0) == 0
+
+
+def _resume_request(recipe: Recipe, resume: bool) -> bool | str:
+    """``--resume`` or ``training.resume_from_checkpoint``: True (the newest complete checkpoint), a path, or False."""
+    from .config import RESUME_LAST
+
+    value = recipe.training.get("resume_from_checkpoint")
+    if value is None or value == RESUME_LAST:
+        return resume or value == RESUME_LAST
+    path = Path(value)
+    if not (path / "trainer_state.json").is_file():
         raise OutputError(
-            f"training.output_dir '{out}' already holds files that are not an hf_transfer run; "
-            "choose an empty or new folder with training.output_dir=<folder>"
+            f"training.resume_from_checkpoint '{value}' is not a complete Trainer checkpoint (no trainer_state.json "
+            "in it); give a checkpoint-N folder of this run, or true to take the newest complete one"
         )
-    same = previous.is_file() and previous.read_text() == recipe.to_yaml()
-    if not (same or overwrite):
-        raise OutputError(
-            f"training.output_dir '{out}' already holds a different run; pass --overwrite "
-            "(hf_transfer.train(..., overwrite=True)) to replace it, or set training.output_dir=<new folder>"
-        )
-    return True
+    return str(path)
+
+
+def _resume_hint(source: Any, overrides: Any) -> str:
+    """The command that resumes this run, for messages."""
+    if not isinstance(source, (str, Path)):
+        return "hf_transfer.train(..., resume=True)"
+    items = [f"{k}={v}" for k, v in overrides.items()] if isinstance(overrides, dict) else list(overrides or [])
+    items = [i for i in items if not i.startswith("training.resume_from_checkpoint=")]
+    return " ".join(["hf-transfer train", str(source), *items, "--resume"])
 
 
 def load_data(recipe: Recipe, dataset: Any = None) -> PreparedData:
@@ -82,6 +108,9 @@ def _training_arguments(recipe: Recipe, task: Any) -> tuple[Any, dict[str, str]]
         defaults.update(train_sampling_strategy="random", accelerator_config={"dispatch_batches": False})
     kwargs = {**defaults, **recipe.training}
     requested = kwargs.pop("precision", None)
+    # Ours, not TrainingArguments': the run decides where to resume from (see rundir.plan_output).
+    kwargs.pop("save_on_interrupt", None)
+    kwargs.pop("resume_from_checkpoint", None)
     hardware = detect_hardware(use_cpu=bool(kwargs.get("use_cpu")))
     if kwargs.get("bf16") or kwargs.get("fp16"):
         resolved = "bf16" if kwargs.get("bf16") else "fp16"
@@ -110,6 +139,7 @@ def train(
     *,
     dataset: Any = None,
     overwrite: bool = False,
+    resume: bool = False,
     dry_run: bool = False,
     overrides: list[str] | dict | None = None,
     **kw_overrides: Any,
@@ -123,9 +153,13 @@ def train(
         all_overrides = overrides if not all_overrides else list(overrides) + [f"{k}={v}" for k, v in all_overrides.items()]
     if dataset is not None and isinstance(recipe, dict) and "data" not in recipe:
         recipe = {**recipe, "data": {"source": "memory"}}
+    source = recipe
     recipe = load_recipe(recipe, all_overrides or None)
 
-    clear_output = False if dry_run else check_output_dir(recipe, overwrite)
+    resume_hint = _resume_hint(source, all_overrides)
+    # The main process decides what happens to the output folder and tells the others once they are a group
+    # (in _run); another process checking on its own could see the main process's lock and manifest.
+    plan = check_output_dir(recipe, overwrite, _resume_request(recipe, resume), resume_hint) if _main_process() else None
     task = recipe.task.options
     data = load_data(recipe, dataset)
     from .backbone import resolve
@@ -134,9 +168,9 @@ def train(
     if dry_run:
         return TrainResult(
             output_dir=recipe.output_dir, metrics={}, recipe=recipe, labels=data.labels, dry_run=True,
-            data_sizes=data.sizes(), notes=data.notes,
+            data_sizes=data.sizes(), notes=data.notes, output_plan=plan.describe() if plan else [],
         )
-    return _run(recipe, task, data, backbone, clear_output)
+    return _run(recipe, task, data, backbone, plan, resume_hint)
 
 
 @dataclass
@@ -151,14 +185,45 @@ class _TrainerInputs:
     cache: Any = None  # features.CachedTraining when the feature cache is used
 
 
-def _run(recipe: Recipe, task: Any, data: PreparedData, backbone: Any, clear_output: bool) -> TrainResult:
+def _run(recipe: Recipe, task: Any, data: PreparedData, backbone: Any, plan: Any, resume_hint: str) -> TrainResult:
     from accelerate import PartialState
+
+    from .interrupt import Interruption, signals_handled
+
+    args, precision = _training_arguments(recipe, task)
+    state = PartialState()
+    if state.num_processes > 1:
+        from accelerate.utils import broadcast_object_list
+
+        plan = broadcast_object_list([plan])[0]
+    folder = None
+    if state.is_main_process:  # the main process owns the output folder: lock, manifest, clearing
+        from .rundir import OutputFolder
+
+        folder = OutputFolder(plan, recipe_record(recipe)).lock_folder()
+    interruption = Interruption(bool(recipe.training.get("save_on_interrupt", True)))
+    try:
+        with signals_handled(interruption):
+            return _train_in_folder(recipe, task, data, backbone, plan, resume_hint, args, precision, state, folder,
+                                    interruption)
+    except RunInterrupted as error:
+        if folder:
+            folder.finish("interrupted", interrupted={"signal": interruption.name, "message": str(error)})
+        raise
+    except BaseException as error:
+        if folder:
+            folder.finish("failed", error=f"{type(error).__name__}: {error}"[:1000])
+        raise
+
+
+def _train_in_folder(recipe, task, data, backbone, plan, resume_hint, args, precision, state, folder, interruption):
+    """The run once its output folder is locked: model, strategy, Trainer, artifacts, push."""
     from transformers import set_seed
 
+    from .interrupt import InterruptCallback, ManifestCallback
     from .optim import parameter_learning_rates
     from .trainer import TransferTrainer
 
-    args, precision = _training_arguments(recipe, task)
     launch.quiet_other_processes(args, recipe.training)
     batch = global_batch_size(args)
     logger.info("precision: %s (%s)", precision["resolved"], precision["reason"])
@@ -182,11 +247,10 @@ def _run(recipe: Recipe, task: Any, data: PreparedData, backbone: Any, clear_out
     learning_rates = parameter_learning_rates(inputs.model, backbone_module, head_ids, inputs.args.learning_rate, recipe.strategy)
     launch.check_optimizer(inputs.args, inputs.model, learning_rates)
 
-    state = PartialState()
-    if clear_output and state.is_main_process:
-        shutil.rmtree(recipe.output_dir)
+    if folder:
+        folder.start()
     state.wait_for_everyone()
-
+    out = Path(args.output_dir)
     with launch.fsdp_wrap(recipe.training, backbone_module if inputs.cache is None else None):
         trainer = TransferTrainer(
             model=inputs.model,
@@ -197,20 +261,34 @@ def _run(recipe: Recipe, task: Any, data: PreparedData, backbone: Any, clear_out
             processing_class=inputs.processor,
             compute_metrics=task.compute_metrics(len(data.labels)),
             learning_rates=learning_rates,
+            callbacks=[InterruptCallback(interruption)] + ([ManifestCallback(folder)] if folder else []),
         )
     batch["engine"] = launch.engine(trainer)
     logger.info("engine: %s%s", batch["engine"], f" ({batch['processes']} processes)" if batch["processes"] > 1 else "")
-    out = Path(args.output_dir)
+    if plan.checkpoint is not None:
+        logger.info("resuming from %s", plan.checkpoint)
     try:
-        train_output = trainer.train(resume_from_checkpoint=args.resume_from_checkpoint)
+        train_output = trainer.train(resume_from_checkpoint=str(plan.checkpoint) if plan.checkpoint else None)
+        if interruption.signum is not None:
+            raise _interrupted(interruption, trainer, out, resume_hint)
         metrics, reports = _metrics(trainer, train_output, inputs, task, data, args, splits, batch)
-        _save_and_check(trainer, inputs, model, processor, out, recipe, task, data, backbone, splits, collate,
-                        metrics, reports, report, precision, batch)
+        # The final artifacts are written aside and renamed into place: a crash or a full disk never leaves a
+        # folder that looks complete.
+        staging = folder.staging if folder else out / RUN_DIR / STAGING
+        try:
+            _save_and_check(trainer, inputs, model, processor, staging, recipe, task, data, backbone, splits,
+                            collate, metrics, reports, report, precision, batch)
+            if folder:
+                folder.publish()
+        except OSError as error:
+            raise _save_failed(error, out, trainer, folder) from None
     finally:
         try:
             trainer.close_dataloader_workers()
         except Exception as error:  # never hide the run's own error behind a clean-up one
             logger.warning("could not stop the DataLoader workers: %s", error)
+    if folder:
+        folder.finish("finished")
     state.wait_for_everyone()
     hub_url = None
     if recipe.hub.push and state.is_main_process:
@@ -299,6 +377,38 @@ def _save_and_check(trainer, inputs, model, processor, out, recipe, task, data, 
         )
         for path, load in strategy.artifacts(task, out):
             artifacts.reload_check(checked_batch, expected, load, path)
+
+
+def _interrupted(interruption: Any, trainer: Any, out: Path, resume_hint: str) -> RunInterrupted:
+    step, total = trainer.state.global_step, trainer.state.max_steps
+    kept = out / f"checkpoint-{step}"
+    what = f"a checkpoint was saved in {kept}" if kept.is_dir() else "no checkpoint could be saved"
+    return RunInterrupted(
+        f"interrupted by {interruption.name} at step {step} of {total}: {what}; resume with: {resume_hint}",
+        interruption.signum,
+    )
+
+
+def _save_failed(error: OSError, out: Path, trainer: Any, folder: Any) -> OutputError:
+    """The final artifacts could not be written (a full disk, a quota): nothing half-written is left in place."""
+    import errno
+
+    from .rundir import complete_checkpoints
+
+    needed = sum(p.numel() * p.element_size() for p in trainer.model.parameters())
+    try:
+        free = shutil.disk_usage(out).free
+    except OSError:
+        free = None
+    space = f"it needs about {needed / 2**20:,.0f} MiB" + (f" and {free / 2**20:,.0f} MiB are free" if free is not None else "")
+    checkpoints = complete_checkpoints(out, folder.manifest) if folder else []
+    kept = (f"the trained weights are still in {checkpoints[-1]} (kept)" if checkpoints else
+            "no checkpoint holds the trained weights (training.save_strategy is 'no')")
+    cause = "the disk is full" if error.errno in (errno.ENOSPC, errno.EDQUOT) else f"{error.strerror or error}"
+    return OutputError(
+        f"could not write the final model to '{out}': {cause} ({error.filename or out}); {space}; {kept}. "
+        "Nothing of the final model was left in the folder; free some space and run the same command with --resume"
+    )
 
 
 def global_batch_size(args: Any) -> dict[str, int]:

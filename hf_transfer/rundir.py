@@ -1,0 +1,475 @@
+"""The output folder as a run's own: a manifest of what the run wrote, a lock, and the plan for a new run.
+
+hf_transfer clears only what it wrote itself. Each run keeps ``OUT/.hf_transfer/run.json``: a run id, its
+status (running, interrupted, failed, finished), the resolved recipe, the entries that were in the folder
+before it started, the complete checkpoints and the final artifacts. Replacing a run removes exactly those;
+anything else stays and is listed in the log. A folder without a manifest is never cleared.
+
+``OUT/.hf_transfer/lock`` names the process and host of the live run; a lock whose process is gone (same
+host) or whose heartbeat stopped (another host) is stale and is taken over.
+
+Nothing here imports torch: ``--dry-run`` and the checks before a run stay fast.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import shutil
+import socket
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError, OutputError
+
+logger = logging.getLogger("hf_transfer")
+
+RUN_DIR = ".hf_transfer"
+MANIFEST = "run.json"
+LOCK = "lock"
+STAGING = "staging"
+CHECKPOINT = re.compile(r"checkpoint-\d+")
+HEARTBEAT_SECONDS = 30.0
+STALE_AFTER_SECONDS = 600.0  # a lock from another host whose heartbeat is older than this is stale
+# Keys that cannot change what a run computes: a resumed run may change them.
+RESUME_FREE_KEYS = {
+    "training.logging_steps", "training.logging_strategy", "training.logging_first_step", "training.logging_dir",
+    "training.logging_nan_inf_filter", "training.report_to", "training.disable_tqdm", "training.log_level",
+    "training.log_level_replica", "training.run_name", "training.dataloader_num_workers",
+    "training.dataloader_pin_memory", "training.dataloader_persistent_workers", "training.dataloader_prefetch_factor",
+    "training.resume_from_checkpoint", "training.save_on_interrupt", "training.save_total_limit",
+    "training.save_steps", "training.save_strategy", "training.eval_steps", "training.eval_strategy",
+    "training.per_device_eval_batch_size", "training.eval_accumulation_steps", "training.eval_on_start",
+}
+# Top-level names a run writes into the output folder; a file of the user's under one of them blocks a run.
+ARTIFACT_NAMES = {
+    "model.safetensors", "config.json", "README.md", "metrics.json", "training_report.json", "recipe.yaml",
+    "adapter_model.safetensors", "adapter_config.json", "merged", "tokenizer.json", "tokenizer_config.json",
+    "special_tokens_map.json", "vocab.txt", "vocab.json", "merges.txt", "preprocessor_config.json",
+    "processor_config.json", "training_args.bin",
+}
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S")
+
+
+def read_manifest(out: Path) -> dict[str, Any] | None:
+    path = out / RUN_DIR / MANIFEST
+    if not path.is_file():
+        return None
+    try:
+        manifest = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return manifest if isinstance(manifest, dict) and "run_id" in manifest else None
+
+
+def write_manifest(out: Path, manifest: dict[str, Any]) -> None:
+    """Write the manifest atomically (a reader never sees half of it)."""
+    manifest["updated"] = _now()
+    folder = out / RUN_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = folder / f"{MANIFEST}.tmp-{os.getpid()}"
+    tmp.write_text(json.dumps(manifest, indent=2, default=str) + "\n")
+    os.replace(tmp, folder / MANIFEST)
+
+
+def flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        key = f"{prefix}.{k}" if prefix else str(k)
+        if isinstance(v, dict) and key.count(".") < 1:
+            out.update(flatten(v, key))
+        else:
+            out[key] = v
+    return out
+
+
+def recipe_differences(old: dict[str, Any], new: dict[str, Any], free: set[str] = RESUME_FREE_KEYS) -> list[str]:
+    """The keys whose values differ between two resolved recipes (``hub.*`` and ``free`` keys ignored)."""
+    a, b = flatten(old), flatten(new)
+    diffs = []
+    for key in sorted(set(a) | set(b)):
+        if key in free or key.startswith("hub."):
+            continue
+        if a.get(key) != b.get(key):
+            diffs.append(f"{key}: {a.get(key)!r} → {b.get(key)!r}")
+    return diffs
+
+
+# ---------------------------------------------------------------- the lock
+
+
+def _process_start(pid: int) -> str | None:
+    """The start time of a process (Linux), so that a reused pid is not taken for the lock's owner."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def _alive(pid: int, start: str | None) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return start is None or _process_start(pid) in (None, start)
+
+
+def launch_id() -> str | None:
+    """What the processes of one ``accelerate launch``/``torchrun`` share (None for a single process)."""
+    if int(os.environ.get("WORLD_SIZE", "1") or 1) <= 1:
+        return None
+    return f"{os.environ.get('MASTER_ADDR', '')}:{os.environ.get('MASTER_PORT', '')}"
+
+
+def read_lock(out: Path) -> dict[str, Any] | None:
+    path = out / RUN_DIR / LOCK
+    try:
+        lock = json.loads(path.read_text())
+        lock["heartbeat"] = path.stat().st_mtime
+        return lock
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError):
+        return {"pid": -1, "host": "?", "heartbeat": 0.0}  # unreadable: half written by a killed process
+
+
+def lock_is_live(lock: dict[str, Any]) -> bool:
+    if lock.get("host") == socket.gethostname():
+        return _alive(int(lock.get("pid", -1)), lock.get("process_start"))
+    return time.time() - float(lock.get("heartbeat", 0.0)) < STALE_AFTER_SECONDS
+
+
+def _in_use_error(out: Path, lock: dict[str, Any]) -> OutputError:
+    return OutputError(
+        f"training.output_dir '{out}' is in use by a running hf-transfer run (pid {lock.get('pid')} on host "
+        f"{lock.get('host')}, started {lock.get('started', '?')}); wait for it to finish or choose another "
+        f"training.output_dir. If that process is gone (e.g. on a machine that was shut down), delete "
+        f"{out / RUN_DIR / LOCK}"
+    )
+
+
+class RunLock:
+    """``OUT/.hf_transfer/lock`` held by this process, with a heartbeat for other hosts to see it is alive."""
+
+    def __init__(self, out: Path):
+        self.path = out / RUN_DIR / LOCK
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def acquire(self) -> RunLock:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        me = {"pid": os.getpid(), "host": socket.gethostname(), "started": _now(),
+              "process_start": _process_start(os.getpid()), "launch": launch_id()}
+        for _ in range(2):
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                held = read_lock(self.path.parent.parent)
+                if held is not None and lock_is_live(held):
+                    raise _in_use_error(self.path.parent.parent, held) from None
+                logger.warning("removing a stale lock of pid %s on host %s (that process is no longer running)",
+                               (held or {}).get("pid"), (held or {}).get("host"))
+                self.path.unlink(missing_ok=True)
+                continue
+            with os.fdopen(fd, "w") as f:
+                json.dump(me, f)
+            break
+        else:
+            raise _in_use_error(self.path.parent.parent, read_lock(self.path.parent.parent) or {})
+        self._thread = threading.Thread(target=self._beat, name="hf_transfer-lock-heartbeat", daemon=True)
+        self._thread.start()
+        return self
+
+    def _beat(self) -> None:
+        while not self._stop.wait(HEARTBEAT_SECONDS):
+            try:
+                os.utime(self.path)
+            except OSError:
+                return
+
+    def release(self) -> None:
+        self._stop.set()
+        try:
+            lock = json.loads(self.path.read_text())
+            if lock.get("pid") == os.getpid() and lock.get("host") == socket.gethostname():
+                self.path.unlink()
+        except (OSError, ValueError):
+            pass
+
+
+# ---------------------------------------------------------------- the plan
+
+
+@dataclass
+class OutputPlan:
+    """What a run will do with its output folder, decided before anything is written."""
+
+    out: Path
+    action: str  # new | replace | resume
+    previous: dict[str, Any] | None = None
+    remove: list[str] = field(default_factory=list)  # the previous run's entries
+    keep: list[str] = field(default_factory=list)  # entries hf_transfer did not write
+    checkpoint: Path | None = None  # resume from here (None: from the start)
+    created: bool = False  # the folder does not exist yet
+
+    def describe(self) -> list[str]:
+        lines = []
+        if self.action == "new":
+            lines.append(f"a new run in {'a new folder' if self.created else 'the empty folder'} {self.out}")
+        elif self.action == "replace":
+            lines.append(f"replace the previous run in {self.out}: remove {len(self.remove)} entries it wrote "
+                         f"({', '.join(self.remove[:8])}{', …' if len(self.remove) > 8 else ''})")
+        else:
+            where = f"from {self.checkpoint.name}" if self.checkpoint else "from the start (no complete checkpoint)"
+            lines.append(f"resume the interrupted run in {self.out} {where}")
+        if self.keep:
+            lines.append(f"keep {len(self.keep)} entries hf_transfer did not write: {', '.join(self.keep)}")
+        return lines
+
+
+def owned_entries(out: Path, manifest: dict[str, Any]) -> list[str]:
+    """The top-level entries of ``out`` that the manifest's run wrote (its checkpoints, also half-written ones)."""
+    preexisting = set(manifest.get("preexisting", []))
+    listed = set(manifest.get("written", [])) | set(manifest.get("checkpoints", []))
+    owned = []
+    for entry in sorted(out.iterdir()):
+        name = entry.name
+        if name == RUN_DIR or name in preexisting:
+            continue
+        if name in listed or (CHECKPOINT.fullmatch(name) and entry.is_dir()) or name == "runs" and manifest.get("wrote_runs"):
+            owned.append(name)
+    return owned
+
+
+def complete_checkpoints(out: Path, manifest: dict[str, Any]) -> list[Path]:
+    """Checkpoints the run finished writing (recorded after Trainer saved them), oldest first."""
+    found = [out / n for n in manifest.get("checkpoints", []) if (out / n / "trainer_state.json").is_file()]
+    return sorted(found, key=lambda p: int(p.name.split("-")[1]))
+
+
+def _check_creatable(out: Path) -> None:
+    """``out`` can be created or written by this user: its nearest existing ancestor is a writable folder."""
+    p = out
+    while not p.exists() and p != p.parent:
+        p = p.parent
+    if p != out and not p.is_dir():
+        raise OutputError(f"training.output_dir '{out}' cannot be created: '{p}' is a file, not a folder; choose "
+                          "another training.output_dir")
+    if p.is_dir() and not os.access(p, os.W_OK | os.X_OK):
+        raise OutputError(f"training.output_dir '{out}' cannot be written: '{p}' is not writable by this user; "
+                          "choose a folder you can write with training.output_dir=<folder>")
+
+
+def plan_output(out: Path, recipe_dict: dict[str, Any], overwrite: bool, resume: bool | str,
+                resume_hint: str) -> OutputPlan:
+    """Decide what a run does with ``out``; raise OutputError when it must not touch it. Writes nothing."""
+    if overwrite and resume:
+        raise ConfigError(["--overwrite and --resume (training.resume_from_checkpoint) exclude each other: "
+                           "--resume continues the interrupted run, --overwrite replaces it; choose one"])
+    if out.exists() and not out.is_dir():
+        raise OutputError(f"training.output_dir '{out}' is a file, expected a folder; choose another training.output_dir")
+    _check_creatable(out)
+    lock = read_lock(out) if out.is_dir() else None
+    if lock is not None and lock_is_live(lock):
+        raise _in_use_error(out, lock)
+    # A run killed before it started training leaves only its lock: the folder holds nothing of a run yet.
+    if not out.is_dir() or not any(p.name != RUN_DIR for p in out.iterdir()) and read_manifest(out) is None:
+        if resume is True:
+            logger.info("--resume: %s holds no run yet; starting a new run", out)
+        return OutputPlan(out, "new", created=not out.exists())
+    manifest = read_manifest(out)
+    if manifest is None:
+        legacy = (out / "recipe.yaml").is_file() or any(out.glob("checkpoint-*"))
+        what = ("an hf_transfer run written without a run manifest (by an older version, or by hand), which "
+                "hf_transfer does not clear" if legacy else "files that are not an hf_transfer run")
+        raise OutputError(
+            f"training.output_dir '{out}' already holds {what}; choose an empty or new folder with "
+            "training.output_dir=<folder> (or move those files away yourself)"
+        )
+    status = manifest.get("status", "running")
+    if status == "running":
+        status = "interrupted"  # its lock is not live: the process died (kill -9, a crash, a lost machine)
+    same = not recipe_differences(manifest.get("recipe", {}), recipe_dict, free=set())
+    owned = owned_entries(out, manifest)
+    keep = [p.name for p in sorted(out.iterdir()) if p.name != RUN_DIR and p.name not in owned]
+    if resume:
+        if status == "finished":
+            raise OutputError(f"training.output_dir '{out}' holds a finished run (finished {manifest.get('updated')}); "
+                              "there is nothing to resume. To train it again pass --overwrite instead of --resume")
+        diffs = recipe_differences(manifest.get("recipe", {}), recipe_dict)
+        if diffs:
+            raise OutputError(
+                f"cannot resume the run in '{out}': the recipe differs from the interrupted run's in "
+                f"{len(diffs)} key{'s' if len(diffs) > 1 else ''}:\n    " + "\n    ".join(diffs)
+                + "\n  resume with the interrupted run's recipe (saved in "
+                f"{out / RUN_DIR / MANIFEST}), or pass --overwrite to start a new run"
+            )
+        checkpoints = complete_checkpoints(out, manifest)
+        if isinstance(resume, str):
+            checkpoint = Path(resume)
+        else:
+            checkpoint = checkpoints[-1] if checkpoints else None
+            skipped = [n for n in owned if CHECKPOINT.fullmatch(n) and (checkpoint is None or
+                       int(n.split("-")[1]) > int(checkpoint.name.split("-")[1]))]
+            if skipped:
+                logger.warning("skipping %s: written when the run was interrupted, not complete", ", ".join(skipped))
+        return OutputPlan(out, "resume", manifest, keep=keep, checkpoint=checkpoint)
+    if not overwrite:
+        checkpoints = complete_checkpoints(out, manifest)
+        if same and status == "finished":
+            raise OutputError(
+                f"training.output_dir '{out}' already holds a finished run of this same recipe "
+                f"(finished {manifest.get('updated')}); its model is there to use. To train it again pass --overwrite "
+                "(only the files that run wrote are replaced), or set training.output_dir=<new folder>"
+            )
+        if same:
+            last = f" (last complete checkpoint: {checkpoints[-1].name})" if checkpoints else ""
+            raise OutputError(
+                f"training.output_dir '{out}' holds an {status} run of this same recipe{last}; continue it with "
+                f"`{resume_hint}`, or pass --overwrite to start it again"
+            )
+        raise OutputError(
+            f"training.output_dir '{out}' already holds a different run ({status}); pass --overwrite "
+            "(hf_transfer.train(..., overwrite=True)) to replace it (only the files that run wrote are removed), or "
+            "set training.output_dir=<new folder>"
+        )
+    clashes = sorted(n for n in keep if n in ARTIFACT_NAMES)
+    if clashes:
+        raise OutputError(
+            f"training.output_dir '{out}' holds {', '.join(clashes)}, which hf_transfer did not write but a run "
+            "writes; move them away or choose another training.output_dir"
+        )
+    return OutputPlan(out, "replace", manifest, remove=owned, keep=keep)
+
+
+# ---------------------------------------------------------------- carrying the plan out
+
+
+class OutputFolder:
+    """The output folder of the run in progress: lock, manifest updates, and moving final artifacts in."""
+
+    def __init__(self, plan: OutputPlan, recipe_dict: dict[str, Any]):
+        self.plan = plan
+        self.out = plan.out
+        self.lock = RunLock(plan.out)
+        self.manifest: dict[str, Any] = {}
+        self.recipe_dict = recipe_dict
+        self.started = self.done = self.keep_staging = False
+        self.existed = self.run_dir_existed = True
+
+    def lock_folder(self) -> OutputFolder:
+        """Take the folder before the run's slow steps (model, feature cache): a second run is refused at once."""
+        self.existed = self.out.is_dir()
+        self.run_dir_existed = (self.out / RUN_DIR).is_dir()
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.lock.acquire()
+        return self
+
+    def start(self) -> None:
+        """Just before training: remove the previous run's entries if replacing, mark this run as running."""
+        plan, out = self.plan, self.out
+        self.started = True
+        if plan.action == "resume" and plan.previous is not None:
+            manifest = dict(plan.previous)
+            manifest["resumed"] = int(manifest.get("resumed", 0)) + 1
+            manifest.pop("interrupted", None)
+            manifest.pop("error", None)
+        else:
+            for name in plan.remove:
+                path = out / name
+                if path.is_dir() and not path.is_symlink():
+                    shutil.rmtree(path)
+                else:
+                    path.unlink(missing_ok=True)
+            if plan.remove:
+                logger.info("removed %d entries the previous run wrote in %s", len(plan.remove), out)
+            manifest = {"format": 1, "run_id": uuid.uuid4().hex[:12], "created": _now(),
+                        "preexisting": sorted(p.name for p in out.iterdir() if p.name != RUN_DIR),
+                        "checkpoints": [], "written": []}
+        if plan.keep:
+            logger.info("kept %d entr%s that hf_transfer did not write: %s", len(plan.keep),
+                        "y" if len(plan.keep) == 1 else "ies", ", ".join(plan.keep))
+        manifest.update(status="running", recipe=self.recipe_dict, pid=os.getpid(), host=socket.gethostname())
+        shutil.rmtree(out / RUN_DIR / STAGING, ignore_errors=True)
+        self.manifest = manifest
+        write_manifest(out, manifest)
+
+    def record_checkpoint(self, name: str) -> None:
+        """A checkpoint Trainer finished writing; forget those it rotated away (save_total_limit)."""
+        names = [n for n in self.manifest.get("checkpoints", []) if (self.out / n).is_dir()]
+        if name not in names:
+            names.append(name)
+        self.manifest["checkpoints"] = names
+        if (self.out / "runs").is_dir() and "runs" not in self.manifest.get("preexisting", []):
+            self.manifest["wrote_runs"] = True
+        write_manifest(self.out, self.manifest)
+
+    @property
+    def staging(self) -> Path:
+        return self.out / RUN_DIR / STAGING
+
+    def publish(self) -> list[str]:
+        """Move the staged final artifacts into the folder (a rename each); return their names."""
+        staged = sorted(p.name for p in self.staging.iterdir())
+        owned = set(self.manifest.get("written", [])) | set(self.manifest.get("checkpoints", []))
+        blocked = [n for n in staged if (self.out / n).exists() and n not in owned]
+        if blocked:
+            self.keep_staging = True
+            raise OutputError(
+                f"'{self.out}' now holds {', '.join(blocked)}, which hf_transfer did not write and would replace; the "
+                f"finished model is kept in {self.staging}: move those files away and move it in by hand"
+            )
+        for name in staged:
+            target = self.out / name
+            if target.is_dir() and not target.is_symlink():
+                shutil.rmtree(target)
+            os.replace(self.staging / name, target)
+        self.staging.rmdir()
+        self.manifest["written"] = sorted(set(self.manifest.get("written", [])) | set(staged))
+        if (self.out / "runs").is_dir() and "runs" not in self.manifest.get("preexisting", []):
+            self.manifest["wrote_runs"] = True
+        return staged
+
+    def finish(self, status: str, **info: Any) -> None:
+        """Record how the run ended (once) and release the lock. A run that stopped before it started training
+        leaves the folder as it found it."""
+        if self.done:
+            return
+        self.done = True
+        try:
+            if not self.keep_staging:
+                shutil.rmtree(self.staging, ignore_errors=True)
+            if not self.started:  # stopped while loading: nothing of the run was written
+                if not self.run_dir_existed:
+                    self.lock.release()
+                    shutil.rmtree(self.out / RUN_DIR, ignore_errors=True)
+                    if not self.existed:
+                        _remove_if_empty(self.out)
+                return
+            self.manifest.update(status=status, **info)
+            if status == "failed" and not self.existed and not any(p.name != RUN_DIR for p in self.out.iterdir()):
+                self.lock.release()  # a run that failed before writing anything leaves no folder behind
+                shutil.rmtree(self.out / RUN_DIR, ignore_errors=True)
+                _remove_if_empty(self.out)
+                return
+            write_manifest(self.out, self.manifest)
+        finally:
+            self.lock.release()
+
+
+def _remove_if_empty(folder: Path) -> None:
+    try:
+        folder.rmdir()
+    except OSError:
+        pass
