@@ -29,14 +29,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .feature_store import DATA, META, cache_dir, complete, list_entries, remove_entries  # noqa: F401 (the cache's API)
+
 logger = logging.getLogger("hf_transfer")
-META = "meta.json"
-DATA = "features.arrow"
-
-
-def cache_dir() -> Path:
-    root = os.environ.get("HF_TRANSFER_CACHE") or Path.home() / ".cache" / "hf_transfer"
-    return Path(root) / "features"
 
 
 def _hash_files(folder: Path) -> str:
@@ -237,10 +232,6 @@ class CachedSplit:
     seconds: float  # time spent computing the features (0 on a hit)
 
 
-def _complete(entry: Path) -> bool:
-    return (entry / META).is_file() and (entry / DATA).is_file()
-
-
 def _everywhere(flag: bool) -> bool:
     """True when ``flag`` holds on every process (a cache entry may exist on one node's disk and not another's)."""
     from accelerate import PartialState
@@ -271,7 +262,7 @@ def cached_split(bundle, task, processor, backbone_fp, split, dataset, collate, 
     state = PartialState()
     key = make_key(backbone_fp, task, processor, bundle, split, dataset, views, precision)
     entry = cache_dir() / key.digest
-    if _everywhere(_complete(entry)):
+    if _everywhere(complete(entry)):
         logger.info("feature cache hit for %s: %s", split, entry)
         ds = Dataset.from_file(str(entry / DATA))
         return CachedSplit(ds.with_format("torch"), key.digest, True, len(ds), 0.0)
@@ -294,12 +285,12 @@ def cached_split(bundle, task, processor, backbone_fp, split, dataset, collate, 
                 "seconds": round(seconds, 3), "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
             }
             (tmp / META).write_text(json.dumps(meta, indent=2, default=str) + "\n")
-            if entry.exists() and not _complete(entry):  # damaged (files removed by hand, a full disk …)
+            if entry.exists() and not complete(entry):  # damaged (files removed by hand, a full disk …)
                 shutil.rmtree(entry, ignore_errors=True)
             try:
                 tmp.rename(entry)
             except OSError:  # another run (or another node sharing this disk) finished it first
-                if not _complete(entry):
+                if not complete(entry):
                     raise
     finally:
         if writes:
@@ -310,30 +301,6 @@ def cached_split(bundle, task, processor, backbone_fp, split, dataset, collate, 
     ds = Dataset.from_file(str(entry / DATA))
     logger.info("feature cache miss for %s: %d rows of %d features in %.1fs → %s", split, len(ds), width, seconds, entry)
     return CachedSplit(ds.with_format("torch"), key.digest, False, len(ds), seconds)
-
-
-def list_entries() -> list[dict[str, Any]]:
-    root = cache_dir()
-    out = []
-    for meta_file in sorted(root.glob(f"*/{META}")):
-        meta = json.loads(meta_file.read_text())
-        meta["path"] = str(meta_file.parent)
-        meta["bytes"] = sum(p.stat().st_size for p in meta_file.parent.rglob("*") if p.is_file())
-        out.append(meta)
-    return out
-
-
-def remove_entries(keys: list[str] | None) -> list[str]:
-    """Remove the named entries (all when ``keys`` is None); return the removed keys."""
-    removed = []
-    for entry in list_entries():
-        if keys is None or entry["key"] in keys:
-            shutil.rmtree(entry["path"])
-            removed.append(entry["key"])
-    if keys is None:  # also what killed runs left half-written
-        for leftover in cache_dir().glob("*.tmp-*"):
-            shutil.rmtree(leftover, ignore_errors=True)
-    return removed
 
 
 @dataclass
