@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .feature_store import DATA, META, cache_dir, complete, list_entries, remove_entries  # noqa: F401 (the cache's API)
+from .feature_store import DATA, META, cache_dir, check_entry, data_record, list_entries, remove_entries  # noqa: F401 (the cache's API)
 
 logger = logging.getLogger("hf_transfer")
 
@@ -232,6 +232,19 @@ class CachedSplit:
     seconds: float  # time spent computing the features (0 on a hit)
 
 
+def _usable_entry(entry: Path, local_main: bool) -> Any | None:
+    """The entry's rows if it exists and passes :func:`check_entry`; a damaged one is reported (then recomputed
+    and replaced by the caller). Under N processes the local main process of each node runs every check and
+    reports, the others check size, rows and width only (one checksum read per node, not N); every process
+    then takes the verdict of all (``_everywhere``), so all recompute if any finds damage."""
+    if not entry.exists():
+        return None
+    ds, problem = check_entry(entry, checksum=local_main)
+    if problem and local_main:
+        logger.warning("feature cache entry %s is damaged: %s; recomputing", entry.name, problem)
+    return ds
+
+
 def _everywhere(flag: bool) -> bool:
     """True when ``flag`` holds on every process (a cache entry may exist on one node's disk and not another's)."""
     from accelerate import PartialState
@@ -262,9 +275,9 @@ def cached_split(bundle, task, processor, backbone_fp, split, dataset, collate, 
     state = PartialState()
     key = make_key(backbone_fp, task, processor, bundle, split, dataset, views, precision)
     entry = cache_dir() / key.digest
-    if _everywhere(complete(entry)):
+    ds = _usable_entry(entry, state.is_local_main_process)
+    if _everywhere(ds is not None):
         logger.info("feature cache hit for %s: %s", split, entry)
-        ds = Dataset.from_file(str(entry / DATA))
         return CachedSplit(ds.with_format("torch"), key.digest, True, len(ds), 0.0)
     tmp = entry.with_name(f"{entry.name}.tmp-{socket.gethostname()}-{os.getpid()}")
     writes = state.is_local_main_process
@@ -282,15 +295,16 @@ def cached_split(bundle, task, processor, backbone_fp, split, dataset, collate, 
             rows = len(Dataset.from_file(str(tmp / DATA)))
             meta = {
                 "key": key.digest, "parts": key.parts, "rows": rows, "feature_dim": width,
-                "seconds": round(seconds, 3), "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                "seconds": round(seconds, 3), "created": time.strftime("%Y-%m-%dT%H:%M:%S"), **data_record(tmp),
             }
             (tmp / META).write_text(json.dumps(meta, indent=2, default=str) + "\n")
-            if entry.exists() and not complete(entry):  # damaged (files removed by hand, a full disk …)
+            # A damaged entry is replaced (checked again: another node sharing this disk may have replaced it).
+            if entry.exists() and check_entry(entry)[1] is not None:
                 shutil.rmtree(entry, ignore_errors=True)
             try:
                 tmp.rename(entry)
             except OSError:  # another run (or another node sharing this disk) finished it first
-                if not complete(entry):
+                if check_entry(entry)[1] is not None:
                     raise
     finally:
         if writes:
