@@ -11,7 +11,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -73,25 +75,78 @@ def check_entry(entry: Path, checksum: bool = True) -> tuple[Any | None, str | N
     return ds, None
 
 
-def list_entries() -> list[dict[str, Any]]:
+def list_entries(verify: bool = False) -> list[dict[str, Any]]:
+    """Every folder in the cache, by name: entries and what unfinished builds left.
+
+    An entry is its meta.json plus ``key`` (the folder name, what ``cache rm`` takes), ``path``, ``bytes``,
+    ``kind: "entry"`` and ``damage`` (None, or what is wrong). Without ``verify`` only what a stat shows
+    (meta.json or data file missing, wrong size); with it every check of a hit (:func:`check_entry`: reads
+    every data file). A leftover ``<key>.tmp-<host>-<pid>`` has ``kind: "leftover"``, ``host``, ``pid``,
+    ``build`` and ``status`` (the same in words). ``build`` is "running" (this host, the process is alive:
+    :func:`remove_entries` keeps it), "killed" (this host, no such process) or "unknown" (another host:
+    another machine sharing this disk, or this one under an earlier hostname, as a container gets a new
+    one each start; removed, since otherwise nothing would ever remove a killed container's leftovers).
+    """
     root = cache_dir()
     out = []
-    for meta_file in sorted(root.glob(f"*/{META}")):
-        meta = json.loads(meta_file.read_text())
-        meta["path"] = str(meta_file.parent)
-        meta["bytes"] = sum(p.stat().st_size for p in meta_file.parent.rglob("*") if p.is_file())
-        out.append(meta)
+    for folder in sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []:
+        size = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+        leftover = _LEFTOVER.fullmatch(folder.name)
+        if leftover:
+            host, pid = leftover["host"], int(leftover["pid"])
+            build = _build_state(host, pid)
+            out.append({"key": folder.name, "path": str(folder), "bytes": size, "kind": "leftover", "host": host,
+                        "pid": pid, "build": build, "status": _BUILD_WORDS[build].format(pid=pid, host=host)})
+            continue
+        try:
+            meta = json.loads((folder / META).read_text())
+        except (OSError, ValueError):
+            meta = {}
+        damage = check_entry(folder)[1] if verify else _visible_damage(folder, meta)
+        out.append({**meta, "key": folder.name, "path": str(folder), "bytes": size, "kind": "entry", "damage": damage})
     return out
 
 
+_LEFTOVER = re.compile(r"(?P<key>[0-9a-f]+)\.tmp-(?P<host>.+)-(?P<pid>\d+)")
+
+
+_BUILD_WORDS = {
+    "running": "build in progress, pid {pid} on host {host}",
+    "killed": "killed build, pid {pid} on host {host}",
+    "unknown": "unfinished build, pid {pid} on host {host}: another host, cannot tell whether it still runs",
+}
+
+
+def _build_state(host: str, pid: int) -> str:
+    if host != socket.gethostname() or pid <= 0:
+        return "unknown"
+    try:
+        os.kill(pid, 0)  # signal 0: only whether the process exists
+    except ProcessLookupError:
+        return "killed"
+    except PermissionError:  # exists, another user's
+        return "running"
+    return "running"
+
+
+def _visible_damage(entry: Path, meta: dict) -> str | None:
+    if not meta:
+        return "meta.json is missing or unreadable"
+    if not (entry / DATA).is_file():
+        return f"{DATA} is missing"
+    size, expected = (entry / DATA).stat().st_size, meta.get("data_bytes")
+    return f"data file has {size:,} bytes, expected {expected:,}" if expected is not None and size != expected else None
+
+
 def remove_entries(keys: list[str] | None) -> list[str]:
-    """Remove the named entries (all when ``keys`` is None); return the removed keys."""
+    """Remove the named entries and leftovers of unfinished builds (everything when ``keys`` is None); return
+    the names removed. A leftover of a build still running on this host is kept: removing it would fail that
+    build (:func:`list_entries` says which)."""
     removed = []
-    for entry in list_entries():
-        if keys is None or entry["key"] in keys:
-            shutil.rmtree(entry["path"])
-            removed.append(entry["key"])
-    if keys is None:  # also what killed runs left half-written
-        for leftover in cache_dir().glob("*.tmp-*"):
-            shutil.rmtree(leftover, ignore_errors=True)
+    for item in list_entries():
+        if (keys is not None and item["key"] not in keys) or item.get("build") == "running":
+            continue
+        # A leftover of another host's build may be renamed into place meanwhile: not an error.
+        shutil.rmtree(item["path"], ignore_errors=item["kind"] == "leftover")
+        removed.append(item["key"])
     return removed

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
 
 import pytest
@@ -167,6 +168,66 @@ def test_cache_command_lists_and_removes(backbones, text_files, tmp_path, capsys
     leftover.mkdir()
     assert cli.main(["cache", "rm", "--all"]) == 0 and features.list_entries() == []
     assert list(features.cache_dir().iterdir()) == []
+
+
+def _dead_pid():
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-c", ""])
+    proc.wait()
+    return proc.pid
+
+
+def test_cache_ls_shows_killed_builds_and_damage_and_rm_all_removes_them(backbones, text_files, tmp_path, capsys):
+    import socket
+
+    from hf_transfer import cli
+
+    hf_transfer.train(_frozen(backbones["bert"], text_files, tmp_path / "out"))
+    info = _cache_info(tmp_path / "out")
+    host, pid = socket.gethostname(), _dead_pid()
+    leftover = features.cache_dir() / f"{info['train']['key']}.tmp-{host}-{pid}"  # what a killed build leaves
+    leftover.mkdir()
+    (leftover / features.DATA).write_bytes(b"\0" * 3 * 2**20)
+    data = features.cache_dir() / info["validation"]["key"] / features.DATA
+    size = data.stat().st_size
+    data.write_bytes(data.read_bytes()[:100])
+    capsys.readouterr()
+
+    assert cli.main(["cache", "ls"]) == 0
+    listing = capsys.readouterr().out
+    assert "(2 entries, 1 left by unfinished builds)" in listing
+    assert f"  {leftover.name}  incomplete (killed build, pid {pid} on host {host})       3.0 MiB" in listing
+    assert f"DAMAGED: data file has 100 bytes, expected {size:,}" in listing
+    assert [e["build"] for e in features.list_entries() if e["kind"] == "leftover"] == ["killed"]
+
+    assert cli.main(["cache", "rm", "--all"]) == 0
+    assert "removed 2 cache entries and 1 left by unfinished builds" in capsys.readouterr().out
+    assert list(features.cache_dir().iterdir()) == []
+
+
+def test_a_leftover_of_a_running_build_is_kept_and_others_are_removed_by_name(tmp_path, capsys):
+    import socket
+
+    from hf_transfer import cli
+
+    running = features.cache_dir() / f"{'a' * 24}.tmp-{socket.gethostname()}-{os.getpid()}"  # this process: alive
+    killed = features.cache_dir() / f"{'b' * 24}.tmp-{socket.gethostname()}-{_dead_pid()}"
+    elsewhere = features.cache_dir() / f"{'c' * 24}.tmp-other-host.example-77"
+    for folder in (running, killed, elsewhere):
+        folder.mkdir(parents=True)
+    assert cli.main(["cache", "ls"]) == 0
+    listing = capsys.readouterr().out
+    assert f"incomplete (build in progress, pid {os.getpid()} on host {socket.gethostname()})" in listing
+    assert "incomplete (unfinished build, pid 77 on host other-host.example: another host" in listing
+
+    assert cli.main(["cache", "rm", killed.name]) == 0 and not killed.exists()
+    assert "removed 0 cache entries and 1 left by unfinished builds" in capsys.readouterr().out
+    assert cli.main(["cache", "rm", "--all"]) == 0
+    assert f"kept {running.name}: in use (build in progress" in capsys.readouterr().out
+    assert [p.name for p in features.cache_dir().iterdir()] == [running.name]
+    assert cli.main(["cache", "rm", running.name]) == 0 and running.exists()
 
 
 def test_an_incomplete_entry_is_replaced(backbones, text_files, tmp_path):
