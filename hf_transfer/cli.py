@@ -157,24 +157,40 @@ def cmd_cache(args: argparse.Namespace) -> int:
     from .features import cache_dir, list_entries, remove_entries
 
     if args.action == "ls":
-        entries = list_entries()
-        _say(f"feature cache: {cache_dir()} ({len(entries)} entries)")
-        for e in entries:
+        items = list_entries(verify=True)  # reads every data file: a damaged entry shows here, not mid-run
+        entries = [e for e in items if e["kind"] == "entry"]
+        leftovers = len(items) - len(entries)
+        unfinished = f", {leftovers} left by unfinished builds" if leftovers else ""
+        _say(f"feature cache: {cache_dir()} ({len(entries)} entries{unfinished})")
+        for e in items:
+            mib = f"{e['bytes'] / 2**20:8.1f} MiB"
+            if e["kind"] == "leftover":
+                _say(f"  {e['key']}  incomplete ({e['status']})  {mib}")
+                continue
             parts = e.get("parts", {})
             backbone = parts.get("backbone", {}).get("reference", "?")
-            _say(
-                f"  {e['key']}  {parts.get('split', '?'):10s} {e['rows']:>8,} x {e['feature_dim']:<5} "
-                f"{e['bytes'] / 2**20:8.1f} MiB  {e['created']}  {backbone}"
-            )
+            rows, dim = e.get("rows"), e.get("feature_dim", "?")
+            rows = f"{rows:>8,}" if isinstance(rows, int) else f"{'?':>8}"
+            _say(f"  {e['key']}  {parts.get('split', '?'):10s} {rows} x {dim:<5} {mib}  {e.get('created', '?')}  {backbone}")
+            if e["damage"]:
+                _say(f"    DAMAGED: {e['damage']} (recomputed when next used; `hf-transfer cache rm {e['key']}` removes it)")
         return 0
     if not args.keys and not args.all:
         raise HfTransferError("hf-transfer cache rm needs entry keys (see `hf-transfer cache ls`) or --all")
-    known = {e["key"] for e in list_entries()}
-    unknown = [k for k in args.keys if k not in known]
+    items = {e["key"]: e for e in list_entries()}
+    unknown = [k for k in args.keys if k not in items]
     if unknown:
         raise HfTransferError(f"no cache entry {', '.join(unknown)}; `hf-transfer cache ls` lists the entries")
+    for e in items.values():
+        if e.get("build") == "running" and (args.all or e["key"] in args.keys):
+            _say(f"kept {e['key']}: in use ({e['status']})")
     removed = remove_entries(None if args.all else args.keys)
-    _say(f"removed {len(removed)} cache entr{'y' if len(removed) == 1 else 'ies'}")
+    leftovers = sum(items.get(k, {}).get("kind") == "leftover" for k in removed)
+    entries = len(removed) - leftovers
+    _say(
+        f"removed {entries} cache entr{'y' if entries == 1 else 'ies'}"
+        + (f" and {leftovers} left by unfinished builds" if leftovers else "")
+    )
     return 0
 
 

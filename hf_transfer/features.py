@@ -29,14 +29,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .feature_store import DATA, META, cache_dir, check_entry, data_record, list_entries, remove_entries  # noqa: F401 (the cache's API)
+
 logger = logging.getLogger("hf_transfer")
-META = "meta.json"
-DATA = "features.arrow"
-
-
-def cache_dir() -> Path:
-    root = os.environ.get("HF_TRANSFER_CACHE") or Path.home() / ".cache" / "hf_transfer"
-    return Path(root) / "features"
 
 
 def _hash_files(folder: Path) -> str:
@@ -237,8 +232,17 @@ class CachedSplit:
     seconds: float  # time spent computing the features (0 on a hit)
 
 
-def _complete(entry: Path) -> bool:
-    return (entry / META).is_file() and (entry / DATA).is_file()
+def _usable_entry(entry: Path, local_main: bool) -> Any | None:
+    """The entry's rows if it exists and passes :func:`check_entry`; a damaged one is reported (then recomputed
+    and replaced by the caller). Under N processes the local main process of each node runs every check and
+    reports, the others check size, rows and width only (one checksum read per node, not N); every process
+    then takes the verdict of all (``_everywhere``), so all recompute if any finds damage."""
+    if not entry.exists():
+        return None
+    ds, problem = check_entry(entry, checksum=local_main)
+    if problem and local_main:
+        logger.warning("feature cache entry %s is damaged: %s; recomputing", entry.name, problem)
+    return ds
 
 
 def _everywhere(flag: bool) -> bool:
@@ -271,9 +275,9 @@ def cached_split(bundle, task, processor, backbone_fp, split, dataset, collate, 
     state = PartialState()
     key = make_key(backbone_fp, task, processor, bundle, split, dataset, views, precision)
     entry = cache_dir() / key.digest
-    if _everywhere(_complete(entry)):
+    ds = _usable_entry(entry, state.is_local_main_process)
+    if _everywhere(ds is not None):
         logger.info("feature cache hit for %s: %s", split, entry)
-        ds = Dataset.from_file(str(entry / DATA))
         return CachedSplit(ds.with_format("torch"), key.digest, True, len(ds), 0.0)
     tmp = entry.with_name(f"{entry.name}.tmp-{socket.gethostname()}-{os.getpid()}")
     writes = state.is_local_main_process
@@ -291,15 +295,16 @@ def cached_split(bundle, task, processor, backbone_fp, split, dataset, collate, 
             rows = len(Dataset.from_file(str(tmp / DATA)))
             meta = {
                 "key": key.digest, "parts": key.parts, "rows": rows, "feature_dim": width,
-                "seconds": round(seconds, 3), "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                "seconds": round(seconds, 3), "created": time.strftime("%Y-%m-%dT%H:%M:%S"), **data_record(tmp),
             }
             (tmp / META).write_text(json.dumps(meta, indent=2, default=str) + "\n")
-            if entry.exists() and not _complete(entry):  # damaged (files removed by hand, a full disk …)
+            # A damaged entry is replaced (checked again: another node sharing this disk may have replaced it).
+            if entry.exists() and check_entry(entry)[1] is not None:
                 shutil.rmtree(entry, ignore_errors=True)
             try:
                 tmp.rename(entry)
             except OSError:  # another run (or another node sharing this disk) finished it first
-                if not _complete(entry):
+                if check_entry(entry)[1] is not None:
                     raise
     finally:
         if writes:
@@ -310,30 +315,6 @@ def cached_split(bundle, task, processor, backbone_fp, split, dataset, collate, 
     ds = Dataset.from_file(str(entry / DATA))
     logger.info("feature cache miss for %s: %d rows of %d features in %.1fs → %s", split, len(ds), width, seconds, entry)
     return CachedSplit(ds.with_format("torch"), key.digest, False, len(ds), seconds)
-
-
-def list_entries() -> list[dict[str, Any]]:
-    root = cache_dir()
-    out = []
-    for meta_file in sorted(root.glob(f"*/{META}")):
-        meta = json.loads(meta_file.read_text())
-        meta["path"] = str(meta_file.parent)
-        meta["bytes"] = sum(p.stat().st_size for p in meta_file.parent.rglob("*") if p.is_file())
-        out.append(meta)
-    return out
-
-
-def remove_entries(keys: list[str] | None) -> list[str]:
-    """Remove the named entries (all when ``keys`` is None); return the removed keys."""
-    removed = []
-    for entry in list_entries():
-        if keys is None or entry["key"] in keys:
-            shutil.rmtree(entry["path"])
-            removed.append(entry["key"])
-    if keys is None:  # also what killed runs left half-written
-        for leftover in cache_dir().glob("*.tmp-*"):
-            shutil.rmtree(leftover, ignore_errors=True)
-    return removed
 
 
 @dataclass

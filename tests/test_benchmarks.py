@@ -42,3 +42,12 @@ def test_cache_writer_benchmark_smoke():
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.splitlines()[2].startswith("| 8 |")
+
+
+def test_cache_checksum_benchmark_smoke():
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "cache_checksum.py"), "--mib", "1", "--rounds", "1"],
+        capture_output=True, text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.splitlines()[3].startswith("| sha256 (used) |")

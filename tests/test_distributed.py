@@ -150,6 +150,26 @@ def test_feature_cache_under_two_processes(quiet_bert, text_files, tmp_path, mon
     assert {info["train"]["hit"], info["validation"]["hit"]} == {True}
     assert json.loads((workdir / "again" / "metrics.json").read_text())["eval_accuracy"] == multi["eval_accuracy"]
 
+    # Altered feature values in one entry (same size, still readable: only the local main process's checksum
+    # sees it) make both processes recompute it together, and the run is the same as before.
+    from datasets import Dataset
+
+    from hf_transfer import features
+
+    data = tmp_path / "cache-multi" / "features" / info["train"]["key"] / features.DATA
+    original = data.read_bytes()
+    first_row = Dataset.from_file(str(data)).with_format("numpy")[0]["features"].tobytes()
+    at = original.index(first_row)
+    data.write_bytes(original[:at] + bytes(b ^ 0xFF for b in first_row) + original[at + len(first_row) :])
+    recipe["training"]["output_dir"] = str(workdir / "repaired")
+    proc = _launch(recipe, workdir, HF_TRANSFER_CACHE=str(tmp_path / "cache-multi"))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stderr.count(f"feature cache entry {info['train']['key']} is damaged") == 1
+    info = json.loads((workdir / "repaired" / "training_report.json").read_text())["strategy"]["feature_cache"]
+    assert not info["train"]["hit"] and info["validation"]["hit"]
+    assert data.read_bytes() == original
+    assert json.loads((workdir / "repaired" / "metrics.json").read_text())["eval_accuracy"] == multi["eval_accuracy"]
+
 
 def test_streamed_data_under_two_processes(quiet_bert, text_files, tmp_path):
     workdir = tmp_path / "launch"

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import logging
+import os
 import shutil
 
 import pytest
@@ -168,12 +170,132 @@ def test_cache_command_lists_and_removes(backbones, text_files, tmp_path, capsys
     assert list(features.cache_dir().iterdir()) == []
 
 
+def _dead_pid():
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-c", ""])
+    proc.wait()
+    return proc.pid
+
+
+def test_cache_ls_shows_killed_builds_and_damage_and_rm_all_removes_them(backbones, text_files, tmp_path, capsys):
+    import socket
+
+    from hf_transfer import cli
+
+    hf_transfer.train(_frozen(backbones["bert"], text_files, tmp_path / "out"))
+    info = _cache_info(tmp_path / "out")
+    host, pid = socket.gethostname(), _dead_pid()
+    leftover = features.cache_dir() / f"{info['train']['key']}.tmp-{host}-{pid}"  # what a killed build leaves
+    leftover.mkdir()
+    (leftover / features.DATA).write_bytes(b"\0" * 3 * 2**20)
+    data = features.cache_dir() / info["validation"]["key"] / features.DATA
+    size = data.stat().st_size
+    data.write_bytes(data.read_bytes()[:100])
+    capsys.readouterr()
+
+    assert cli.main(["cache", "ls"]) == 0
+    listing = capsys.readouterr().out
+    assert "(2 entries, 1 left by unfinished builds)" in listing
+    assert f"  {leftover.name}  incomplete (killed build, pid {pid} on host {host})       3.0 MiB" in listing
+    assert f"DAMAGED: data file has 100 bytes, expected {size:,}" in listing
+    assert [e["build"] for e in features.list_entries() if e["kind"] == "leftover"] == ["killed"]
+
+    assert cli.main(["cache", "rm", "--all"]) == 0
+    assert "removed 2 cache entries and 1 left by unfinished builds" in capsys.readouterr().out
+    assert list(features.cache_dir().iterdir()) == []
+
+
+def test_a_leftover_of_a_running_build_is_kept_and_others_are_removed_by_name(tmp_path, capsys):
+    import socket
+
+    from hf_transfer import cli
+
+    running = features.cache_dir() / f"{'a' * 24}.tmp-{socket.gethostname()}-{os.getpid()}"  # this process: alive
+    killed = features.cache_dir() / f"{'b' * 24}.tmp-{socket.gethostname()}-{_dead_pid()}"
+    elsewhere = features.cache_dir() / f"{'c' * 24}.tmp-other-host.example-77"
+    for folder in (running, killed, elsewhere):
+        folder.mkdir(parents=True)
+    assert cli.main(["cache", "ls"]) == 0
+    listing = capsys.readouterr().out
+    assert f"incomplete (build in progress, pid {os.getpid()} on host {socket.gethostname()})" in listing
+    assert "incomplete (unfinished build, pid 77 on host other-host.example: another host" in listing
+
+    assert cli.main(["cache", "rm", killed.name]) == 0 and not killed.exists()
+    assert "removed 0 cache entries and 1 left by unfinished builds" in capsys.readouterr().out
+    assert cli.main(["cache", "rm", "--all"]) == 0
+    assert f"kept {running.name}: in use (build in progress" in capsys.readouterr().out
+    assert [p.name for p in features.cache_dir().iterdir()] == [running.name]
+    assert cli.main(["cache", "rm", running.name]) == 0 and running.exists()
+
+
 def test_an_incomplete_entry_is_replaced(backbones, text_files, tmp_path):
     hf_transfer.train(_frozen(backbones["bert"], text_files, tmp_path / "a"))
     entry = next(features.cache_dir().iterdir())
     (entry / features.META).unlink()  # a damaged entry (removed by hand, a full disk …) is not a hit
     hf_transfer.train(_frozen(backbones["bert"], text_files, tmp_path / "b"))
     assert (entry / features.META).is_file() and len(features.list_entries()) == 2
+
+
+def _model_and_scores(out):
+    from safetensors.torch import load_file
+
+    metrics = json.loads((out / "metrics.json").read_text())
+    scores = {k: v for k, v in metrics.items() if k.endswith(("_loss", "_accuracy", "_f1"))}
+    return load_file(out / "model.safetensors"), scores
+
+
+def _damage(data, how):
+    raw = data.read_bytes()
+    if how == "truncated":  # a full disk, a copy cut short
+        data.write_bytes(raw[: len(raw) // 2])
+        return raw, f"data file has {len(raw) // 2:,} bytes, expected {len(raw):,}"
+    middle = len(raw) // 2  # same size, other feature values (bit rot, an editor): only the checksum tells
+    data.write_bytes(raw[:middle] + bytes(b ^ 0xFF for b in raw[middle : middle + 8]) + raw[middle + 8 :])
+    return raw, f"data file's SHA-256 differs from the one recorded when it was written ({len(raw):,} bytes, as expected)"
+
+
+@pytest.mark.parametrize("how", ["truncated", "bytes flipped"])
+def test_a_damaged_entry_is_reported_recomputed_and_replaced(how, backbones, text_files, tmp_path, caplog):
+    hf_transfer.train(_frozen(backbones["bert"], text_files, tmp_path / "a"))
+    key = _cache_info(tmp_path / "a")["train"]["key"]
+    meta = json.loads((features.cache_dir() / key / features.META).read_text())
+    data = features.cache_dir() / key / features.DATA
+    assert meta["data_bytes"] == data.stat().st_size and len(meta["data_sha256"]) == 64
+    original, problem = _damage(data, how)
+
+    with caplog.at_level(logging.WARNING, logger="hf_transfer"):
+        hf_transfer.train(_frozen(backbones["bert"], text_files, tmp_path / "b"))
+    warnings = [r.getMessage() for r in caplog.records if " is damaged: " in r.getMessage()]
+    assert warnings == [f"feature cache entry {key} is damaged: {problem}; recomputing"]
+    info = _cache_info(tmp_path / "b")
+    assert not info["train"]["hit"] and info["validation"]["hit"]
+    assert data.read_bytes() == original, "the entry is replaced, row for row, by what the backbone computes"
+
+    # the recomputed features train the same model as the undamaged run
+    (weights_a, scores_a), (weights_b, scores_b) = _model_and_scores(tmp_path / "a"), _model_and_scores(tmp_path / "b")
+    assert scores_a == scores_b and "eval_accuracy" in scores_a and "train_loss" in scores_a
+    assert weights_a.keys() == weights_b.keys() and all(torch.equal(weights_a[k], weights_b[k]) for k in weights_a)
+
+
+def test_entries_written_before_checksums_were_recorded_are_checked_as_far_as_they_can_be(backbones, text_files, tmp_path, caplog):
+    hf_transfer.train(_frozen(backbones["bert"], text_files, tmp_path / "a"))
+    info = _cache_info(tmp_path / "a")
+    for split in ("train", "validation"):  # meta.json as the previous version wrote it
+        meta_file = features.cache_dir() / info[split]["key"] / features.META
+        meta = json.loads(meta_file.read_text())
+        meta_file.write_text(json.dumps({k: v for k, v in meta.items() if not k.startswith("data_")}))
+    hf_transfer.train(_frozen(backbones["bert"], text_files, tmp_path / "b"))
+    assert _cache_info(tmp_path / "b")["train"]["hit"] and _cache_info(tmp_path / "b")["validation"]["hit"]
+
+    data = features.cache_dir() / info["train"]["key"] / features.DATA
+    data.write_bytes(data.read_bytes()[:-300])  # cut inside the last record batch: unreadable, whatever the size
+    with caplog.at_level(logging.WARNING, logger="hf_transfer"):
+        hf_transfer.train(_frozen(backbones["bert"], text_files, tmp_path / "c"))
+    assert any(f"entry {info['train']['key']} is damaged: data file is unreadable" in r.getMessage() for r in caplog.records)
+    assert not _cache_info(tmp_path / "c")["train"]["hit"]
+    assert "data_sha256" in json.loads((data.parent / features.META).read_text()), "the replacement records its checksum"
 
 
 def test_bf16_runs_cache_their_own_features(backbones, text_files, tmp_path):

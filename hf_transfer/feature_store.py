@@ -1,0 +1,152 @@
+"""The feature cache on disk: entry folders, their integrity, listing and removal.
+
+An entry is ``<key>/`` holding ``features.arrow`` and ``meta.json``. A build writes into
+``<key>.tmp-<host>-<pid>/`` and renames it into place once complete. meta.json records the data
+file's size and SHA-256 when it is written, so a truncated or altered file (a full disk, a copy cut
+short, bit rot) is found before its rows reach training, and the entry is recomputed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import socket
+from pathlib import Path
+from typing import Any
+
+META = "meta.json"
+DATA = "features.arrow"
+
+
+def cache_dir() -> Path:
+    root = os.environ.get("HF_TRANSFER_CACHE") or Path.home() / ".cache" / "hf_transfer"
+    return Path(root) / "features"
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def data_record(entry: Path) -> dict[str, Any]:
+    """What meta.json records about the data file when an entry is written."""
+    return {"data_bytes": (entry / DATA).stat().st_size, "data_sha256": file_sha256(entry / DATA)}
+
+
+def check_entry(entry: Path, checksum: bool = True) -> tuple[Any | None, str | None]:
+    """``(dataset, None)`` when the entry can be used; ``(None, what is wrong)`` when not.
+
+    Always checked: meta.json, the data file's size, that it reads, its row count and feature width (a
+    stat and a memory map: cheap). With ``checksum`` also the data file's SHA-256, one streamed read: about
+    0.08 s per 100 MiB on the 2-core CI machine (benchmarks/README.md, "Feature-cache checksum"), against
+    minutes of backbone pass for the rows in such a file, so it is checked on every hit. Entries written
+    before sizes and checksums were recorded get every check their meta.json allows.
+    """
+    from datasets import Dataset
+
+    if not (entry / META).is_file():
+        return None, "meta.json is missing"
+    if not (entry / DATA).is_file():
+        return None, f"{DATA} is missing"
+    try:
+        meta = json.loads((entry / META).read_text())
+    except (OSError, ValueError) as e:
+        return None, f"meta.json is unreadable ({e})"
+    size, expected = (entry / DATA).stat().st_size, meta.get("data_bytes")
+    if expected is not None and size != expected:
+        return None, f"data file has {size:,} bytes, expected {expected:,}"
+    if checksum and meta.get("data_sha256") and file_sha256(entry / DATA) != meta["data_sha256"]:
+        return None, f"data file's SHA-256 differs from the one recorded when it was written ({size:,} bytes, as expected)"
+    try:
+        ds = Dataset.from_file(str(entry / DATA))
+        width = ds.features["features"].length
+    except Exception as e:  # noqa: BLE001 (pyarrow raises OSError, ArrowInvalid …; whatever it is, the file is unusable)
+        return None, f"data file is unreadable ({type(e).__name__}: {e})"
+    if len(ds) != meta.get("rows"):
+        return None, f"data file has {len(ds):,} rows, expected {meta.get('rows')}"
+    if width != meta.get("feature_dim"):
+        return None, f"data file has {width} features per row, expected {meta.get('feature_dim')}"
+    return ds, None
+
+
+def list_entries(verify: bool = False) -> list[dict[str, Any]]:
+    """Every folder in the cache, by name: entries and what unfinished builds left.
+
+    An entry is its meta.json plus ``key`` (the folder name, what ``cache rm`` takes), ``path``, ``bytes``,
+    ``kind: "entry"`` and ``damage`` (None, or what is wrong). Without ``verify`` only what a stat shows
+    (meta.json or data file missing, wrong size); with it every check of a hit (:func:`check_entry`: reads
+    every data file). A leftover ``<key>.tmp-<host>-<pid>`` has ``kind: "leftover"``, ``host``, ``pid``,
+    ``build`` and ``status`` (the same in words). ``build`` is "running" (this host, the process is alive:
+    :func:`remove_entries` keeps it), "killed" (this host, no such process) or "unknown" (another host:
+    another machine sharing this disk, or this one under an earlier hostname, as a container gets a new
+    one each start; removed, since otherwise nothing would ever remove a killed container's leftovers).
+    """
+    root = cache_dir()
+    out = []
+    for folder in sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []:
+        size = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+        leftover = _LEFTOVER.fullmatch(folder.name)
+        if leftover:
+            host, pid = leftover["host"], int(leftover["pid"])
+            build = _build_state(host, pid)
+            out.append({"key": folder.name, "path": str(folder), "bytes": size, "kind": "leftover", "host": host,
+                        "pid": pid, "build": build, "status": _BUILD_WORDS[build].format(pid=pid, host=host)})
+            continue
+        try:
+            meta = json.loads((folder / META).read_text())
+        except (OSError, ValueError):
+            meta = {}
+        damage = check_entry(folder)[1] if verify else _visible_damage(folder, meta)
+        out.append({**meta, "key": folder.name, "path": str(folder), "bytes": size, "kind": "entry", "damage": damage})
+    return out
+
+
+_LEFTOVER = re.compile(r"(?P<key>[0-9a-f]+)\.tmp-(?P<host>.+)-(?P<pid>\d+)")
+
+
+_BUILD_WORDS = {
+    "running": "build in progress, pid {pid} on host {host}",
+    "killed": "killed build, pid {pid} on host {host}",
+    "unknown": "unfinished build, pid {pid} on host {host}: another host, cannot tell whether it still runs",
+}
+
+
+def _build_state(host: str, pid: int) -> str:
+    if host != socket.gethostname() or pid <= 0:
+        return "unknown"
+    try:
+        os.kill(pid, 0)  # signal 0: only whether the process exists
+    except ProcessLookupError:
+        return "killed"
+    except PermissionError:  # exists, another user's
+        return "running"
+    return "running"
+
+
+def _visible_damage(entry: Path, meta: dict) -> str | None:
+    if not meta:
+        return "meta.json is missing or unreadable"
+    if not (entry / DATA).is_file():
+        return f"{DATA} is missing"
+    size, expected = (entry / DATA).stat().st_size, meta.get("data_bytes")
+    return f"data file has {size:,} bytes, expected {expected:,}" if expected is not None and size != expected else None
+
+
+def remove_entries(keys: list[str] | None) -> list[str]:
+    """Remove the named entries and leftovers of unfinished builds (everything when ``keys`` is None); return
+    the names removed. A leftover of a build still running on this host is kept: removing it would fail that
+    build (:func:`list_entries` says which)."""
+    removed = []
+    for item in list_entries():
+        if (keys is not None and item["key"] not in keys) or item.get("build") == "running":
+            continue
+        # A leftover of another host's build may be renamed into place meanwhile: not an error.
+        shutil.rmtree(item["path"], ignore_errors=item["kind"] == "leftover")
+        removed.append(item["key"])
+    return removed
