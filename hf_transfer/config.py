@@ -34,6 +34,14 @@ SECTIONS = ("backbone", "data", "task", "strategy", "training", "hub")
 # TrainingArguments keys that a recipe must not set, and why.
 # Keys of the training section that are ours, not TrainingArguments'.
 EXTRA_TRAINING_KEYS = {"precision": PRECISIONS}
+# Numeric TrainingArguments that Trainer (or torch's optimizer) rejects only once training starts.
+NON_NEGATIVE_TRAINING_KEYS = {
+    "learning_rate": "e.g. 5e-5 for full fine-tuning, 1e-3 for a frozen backbone",
+    "weight_decay": "e.g. 0.01, or 0 for none",
+    "warmup_steps": "a step count, or a fraction of the training steps below 1, e.g. 0.1",
+    "num_train_epochs": "e.g. 3",
+}
+AT_LEAST_ONE_TRAINING_KEYS = ("per_device_train_batch_size", "per_device_eval_batch_size", "gradient_accumulation_steps")
 FORBIDDEN_TRAINING_KEYS = {
     "hub_token": "a token never goes in a recipe; set HF_TOKEN or run `hf auth login`",
     "push_to_hub": "use the recipe's 'hub.push: true' instead",
@@ -78,6 +86,9 @@ class DataConfig:
     validation_size: float = field(0.1, help="fraction of train carved out (stratified) when there is no validation split")
     streaming: bool = field(False, help="stream the data (datasets IterableDataset): for data larger than disk or RAM")
     labels: list[str] | None = field(None, help="class names in id order; needed for streamed data without a ClassLabel")
+    on_bad_example: Literal["error", "skip"] = field(
+        "error", help="an unreadable image or an empty text: error (list them all and stop) or skip (drop them, with a note)"
+    )
     options: Any = field(None, init=False)
 
     def validate(self, prefix: str) -> list[str]:
@@ -349,6 +360,12 @@ def _training_section(raw: Any, problems: list[str]) -> dict[str, Any]:
             problems.append(f"'training.{key}' must be {schema.type_name(tp)}, found {schema.describe(value)}")
             continue
         out[key] = coerced
+    for key, example in NON_NEGATIVE_TRAINING_KEYS.items():
+        if isinstance(out.get(key), (int, float)) and out[key] < 0:
+            problems.append(f"'training.{key}' must not be negative, found {out[key]}; {example}")
+    for key in AT_LEAST_ONE_TRAINING_KEYS:
+        if isinstance(out.get(key), int) and out[key] < 1:
+            problems.append(f"'training.{key}' must be at least 1, found {out[key]}")
     if out.get("precision") not in (None, "auto") and (out.get("bf16") or out.get("fp16")):
         problems.append("set either 'training.precision' or 'training.bf16'/'training.fp16', not both")
     return out
@@ -411,6 +428,12 @@ def load_recipe(
             problems.append("data.streaming is true, so training.max_steps must be set (a stream has no length to count epochs by)")
         if strategy is not None and getattr(strategy.options, "cache_features", False):
             problems.append("the feature cache needs data it can index; with data.streaming set strategy.cache_features=false")
+    if backbone is not None and task is not None:
+        from .backbone import task_mismatch
+
+        mismatch = task_mismatch(backbone.name_or_path, task.name, task.options.modality)
+        if mismatch:
+            problems.append(mismatch)
     if problems:
         raise ConfigError(problems, source=str(path) if path else None)
 
