@@ -140,3 +140,150 @@ def test_text_backbone_for_an_image_task(backbones, image_folder, tmp_path, caps
         ["is a text model (model_type 'bert')", "task 'image-classification' needs an image backbone"],
         user_files=[image_folder], capsys=capsys, code=2,
     )
+
+
+# ---------------------------------------------------------------- data files
+
+
+def test_empty_text_cell_in_a_csv(backbones, tmp_path, capsys):
+    rows = texts()
+    rows[5] = ("", rows[5][1])
+    train = write_csv(tmp_path / "data" / "train.csv", rows)
+    recipe = files_recipe(backbones, tmp_path, train)
+    refused(
+        tmp_path, recipe, ["1 bad example", "train: row 6: empty text", "data.on_bad_example=skip"],
+        user_files=[train], capsys=capsys,
+    )
+    code, out, _ = run(tmp_path, recipe, "--dry-run", "data.on_bad_example=skip", capsys=capsys)
+    assert code == 0 and "skipped 1 bad example" in out and "row 6: empty text" in out
+
+
+def test_labels_mixing_integers_and_strings_in_jsonl(backbones, tmp_path, capsys):
+    train = tmp_path / "data" / "train.jsonl"
+    train.parent.mkdir()
+    rows = [{"text": t, "label": (i % 3 if i < 6 else label)} for i, (t, label) in enumerate(texts())]
+    train.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    recipe = files_recipe(backbones, tmp_path, train)
+    refused(
+        tmp_path, recipe, ["label column 'label' mixes strings and integers", "integers (0, 1, 2)", "all as strings"],
+        user_files=[train], capsys=capsys,
+    )
+
+
+def test_csv_that_is_not_utf8(backbones, tmp_path, capsys):
+    train = tmp_path / "data" / "train.csv"
+    train.parent.mkdir()
+    train.write_bytes(("text,label\n" + "".join(f"{t} café,{label}\n" for t, label in texts())).encode("latin1"))
+    refused(
+        tmp_path, files_recipe(backbones, tmp_path, train),
+        [str(train), "is not UTF-8", "byte 0xe9 (line 2)", "iconv -f latin1 -t utf-8"], user_files=[train], capsys=capsys,
+    )
+
+
+def test_jsonl_that_is_not_utf8_names_the_line(backbones, tmp_path, capsys):
+    train = tmp_path / "data" / "train.jsonl"
+    train.parent.mkdir()
+    lines = [json.dumps({"text": t, "label": label}) for t, label in texts()]
+    lines[4] = lines[4].replace('"text": "', '"text": "caf\u00e9 ')
+    train.write_bytes("\n".join(lines[:4]).encode() + b"\n" + lines[4].encode("latin1") + b"\n" + "\n".join(lines[5:]).encode())
+    refused(tmp_path, files_recipe(backbones, tmp_path, train), ["is not UTF-8", "(line 5)", "iconv"], user_files=[train], capsys=capsys)
+
+
+def test_csv_with_a_header_and_no_rows(backbones, tmp_path, capsys):
+    train = write_csv(tmp_path / "data" / "train.csv", [])
+    refused(
+        tmp_path, files_recipe(backbones, tmp_path, train), [str(train), "has a header (text,label) but no data rows"],
+        user_files=[train], capsys=capsys,
+    )
+
+
+def test_validation_csv_with_a_header_and_no_rows(backbones, tmp_path, capsys):
+    train = write_csv(tmp_path / "data" / "train.csv", texts())
+    validation = write_csv(tmp_path / "data" / "validation.csv", [])
+    refused(
+        tmp_path, files_recipe(backbones, tmp_path, train, validation), ["data.validation_file", "but no data rows"],
+        user_files=[train, validation], capsys=capsys,
+    )
+
+
+def test_malformed_json_line_is_named_by_its_number(backbones, tmp_path, capsys):
+    train = tmp_path / "data" / "train.jsonl"
+    train.parent.mkdir()
+    lines = [json.dumps({"text": t, "label": label}) for t, label in texts()]
+    lines[6] = '{"text": "oops", "label": }'
+    train.write_text("\n".join(lines) + "\n")
+    refused(
+        tmp_path, files_recipe(backbones, tmp_path, train),
+        ["line 7 of data.train_file", "is not valid JSON", '{"text": "oops", "label": }'], user_files=[train], capsys=capsys,
+    )
+
+
+def test_directory_where_a_file_is_expected(backbones, tmp_path, capsys):
+    folder = tmp_path / "data" / "train.csv"
+    folder.mkdir(parents=True)
+    err = refused(tmp_path, files_recipe(backbones, tmp_path, folder), [str(folder), "is a directory"], user_files=[folder], capsys=capsys)
+    assert "does not exist" not in err
+
+
+def test_image_folder_that_is_a_file(backbones, tmp_path, capsys):
+    not_a_folder = write_csv(tmp_path / "data" / "images.csv", texts())
+    recipe = image_recipe(backbones["vit"], not_a_folder, tmp_path / "out")
+    refused(tmp_path, recipe, ["is not a folder but a file"], user_files=[not_a_folder], capsys=capsys)
+
+
+def test_tab_separated_file_named_csv(backbones, tmp_path, capsys):
+    train = write_csv(tmp_path / "data" / "train.csv", texts(), sep="\t")
+    refused(
+        tmp_path, files_recipe(backbones, tmp_path, train),
+        ["read as comma-separated", "has tabs and no comma", "rename it to .tsv"], user_files=[train], capsys=capsys,
+    )
+
+
+def test_comma_separated_file_named_tsv(backbones, tmp_path, capsys):
+    train = write_csv(tmp_path / "data" / "train.tsv", texts())
+    refused(
+        tmp_path, files_recipe(backbones, tmp_path, train), ["read as tab-separated", "rename it to .csv"],
+        user_files=[train], capsys=capsys,
+    )
+
+
+# ---------------------------------------------------------------- labels as written
+
+
+def dry_run_labels(out: str) -> list[str]:
+    line = next(line for line in out.splitlines() if line.strip().startswith("labels ("))
+    return line.split(":", 1)[1].strip().split(", ")
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".tsv"])
+def test_csv_labels_are_kept_as_written(suffix, backbones, tmp_path, capsys):
+    classes = ["007", "7", "NA", "null", "10", "2"]
+    rows = [(f"text number {i}", classes[i % len(classes)]) for i in range(36)]
+    train = write_csv(tmp_path / "data" / f"train{suffix}", rows, sep="\t" if suffix == ".tsv" else ",")
+    code, out, err = run(tmp_path, files_recipe(backbones, tmp_path, train), "--dry-run", capsys=capsys)
+    assert code == 0, err
+    assert dry_run_labels(out) == ["2", "7", "10", "007", "NA", "null"]
+
+
+def test_integer_labels_in_json_stay_integers(backbones, tmp_path, capsys):
+    train = tmp_path / "data" / "train.jsonl"
+    train.parent.mkdir()
+    train.write_text("".join(json.dumps({"text": f"t {i}", "label": i % 11}) + "\n" for i in range(44)))
+    code, out, err = run(tmp_path, files_recipe(backbones, tmp_path, train), "--dry-run", capsys=capsys)
+    assert code == 0, err
+    assert dry_run_labels(out) == [str(i) for i in range(11)]
+
+
+def test_label_column_that_looks_like_an_id_is_warned_about(backbones, tmp_path, capsys):
+    train = tmp_path / "data" / "train.jsonl"
+    train.parent.mkdir()
+    rows = [{"text": t, "label": label, "id": f"doc-{i}"} for i, (t, label) in enumerate(texts(6))]
+    train.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    recipe = files_recipe(backbones, tmp_path, train, data={"columns": {"label": "id"}})
+    code, out, err = run(tmp_path, recipe, "--dry-run", capsys=capsys)
+    assert code == 0, err
+    assert "the label column 'id' has 18 classes for 18 training rows" in out
+    assert "set data.columns.label=<the column that holds the classes>" in out
+    assert "the carved validation split holds 2 classes that train lacks" in out
+    code, out, _ = run(tmp_path, files_recipe(backbones, tmp_path, train), "--dry-run", capsys=capsys)
+    assert code == 0 and "looks like an id" not in out and "train lacks" not in out
