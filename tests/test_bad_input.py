@@ -287,3 +287,119 @@ def test_label_column_that_looks_like_an_id_is_warned_about(backbones, tmp_path,
     assert "the carved validation split holds 2 classes that train lacks" in out
     code, out, _ = run(tmp_path, files_recipe(backbones, tmp_path, train), "--dry-run", capsys=capsys)
     assert code == 0 and "looks like an id" not in out and "train lacks" not in out
+
+
+# ---------------------------------------------------------------- images
+
+
+def small_image_folder(root: Path, per_class: int = 4) -> Path:
+    rng = random.Random(0)
+    for split, n in (("train", per_class), ("validation", 2)):
+        for name, color in COLORS.items():
+            folder = root / split / name
+            folder.mkdir(parents=True)
+            for i in range(n):
+                make_image(color, rng).save(folder / f"{i}.png")
+    return root
+
+
+def add_bad_images(root: Path) -> list[str]:
+    """Five kinds of unreadable image files; their paths relative to ``root``."""
+    png = (root / "train" / "red" / "0.png").read_bytes()
+    jpeg_path = root / "train" / "red" / "whole.jpg"
+    make_image(COLORS["red"], random.Random(1), size=64).save(jpeg_path, quality=90)
+    jpeg = jpeg_path.read_bytes()
+    jpeg_path.unlink()
+    damaged = bytearray(png)
+    damaged[len(png) // 2] ^= 0xFF
+    bad = {
+        "train/red/corrupt.png": bytes(damaged),
+        "train/green/truncated.png": png[: len(png) // 2],
+        "train/red/truncated.jpg": jpeg[: len(jpeg) // 2],
+        "train/blue/notes.png": b"these are my notes, not a picture\n",
+        "validation/blue/empty.jpg": b"",
+    }
+    for name, data in bad.items():
+        (root / name).write_bytes(data)
+    return list(bad)
+
+
+def test_unreadable_images_are_all_named_before_training(backbones, tmp_path, capsys):
+    root = small_image_folder(tmp_path / "images")
+    bad = add_bad_images(root)
+    recipe = image_recipe(backbones["vit"], root, tmp_path / "out")
+    err = refused(
+        tmp_path, recipe, ["5 bad examples", "every example of every split was checked", "data.on_bad_example=skip",
+                           "empty file (0 bytes)", "not an image file", "damaged or truncated"],
+        user_files=[root], capsys=capsys,
+    )
+    for name in bad:
+        assert str(root / name) in err, name
+
+
+def test_skip_drops_unreadable_images_and_says_which(backbones, tmp_path, capsys):
+    root = small_image_folder(tmp_path / "images")
+    bad = add_bad_images(root)
+    before = snapshot(root)
+    recipe = image_recipe(backbones["vit"], root, tmp_path / "out", data={"on_bad_example": "skip"})
+    code, out, err = run(tmp_path, recipe, capsys=capsys)
+    assert code == 0, err
+    assert snapshot(root) == before
+    report = json.loads((tmp_path / "out" / "training_report.json").read_text())
+    note = next(n for n in report["data_notes"] if n.startswith("skipped 5 bad examples"))
+    assert "train 4, validation 1" in note
+    for name in bad:
+        assert str(root / name) in note, name
+    assert "skipped 5 bad examples" in (tmp_path / "out" / "README.md").read_text()
+
+
+ODD_MODES = {
+    "L": lambda: ("png", __import__("PIL.Image").Image.new("L", (40, 30), 120)),
+    "RGBA": lambda: ("png", __import__("PIL.Image").Image.new("RGBA", (40, 30), (10, 200, 30, 128))),
+    "CMYK": lambda: ("jpg", __import__("PIL.Image").Image.new("CMYK", (40, 30), (0, 200, 200, 10))),
+    "I;16": lambda: ("png", __import__("PIL.Image").Image.new("I;16", (40, 30), 40000)),
+    "P": lambda: ("png", _palette_with_transparency()),
+    "large": lambda: ("jpg", __import__("PIL.Image").Image.new("RGB", (3000, 2400), (30, 30, 200))),
+}
+
+
+def _palette_with_transparency():
+    from PIL import Image
+
+    img = Image.new("P", (40, 30), 1)
+    img.putpalette([0, 0, 0, 200, 30, 30] + [0] * 762)
+    img.info["transparency"] = 0
+    return img
+
+
+@pytest.mark.parametrize("mode", list(ODD_MODES))
+def test_odd_but_valid_images_pass_the_check_and_become_rgb(mode, tmp_path):
+    from PIL import Image
+
+    from hf_transfer.data.checks import image_problem
+    from hf_transfer.tasks.image_classification import to_rgb
+
+    suffix, img = ODD_MODES[mode]()
+    path = tmp_path / f"odd.{suffix}"
+    img.save(path)
+    assert image_problem({"path": str(path), "bytes": None}) is None
+    assert image_problem({"path": None, "bytes": path.read_bytes()}) is None
+    with Image.open(path) as opened:
+        rgb = to_rgb(opened)
+    assert rgb.mode == "RGB" and rgb.size == img.size
+    if mode == "I;16":  # scaled to 8 bits, not clipped to white
+        assert rgb.getpixel((0, 0)) == (156, 156, 156)
+
+
+def test_training_on_images_of_every_odd_mode(backbones, tmp_path, capsys):
+    root = small_image_folder(tmp_path / "images", per_class=2)
+    for i, (mode, make) in enumerate(ODD_MODES.items()):
+        suffix, img = make()
+        for split in ("train", "validation"):
+            img.save(root / split / list(COLORS)[i % 3] / f"odd-{mode.replace(';', '')}.{suffix}")
+    recipe = image_recipe(backbones["vit"], root, tmp_path / "out")
+    code, out, err = run(tmp_path, recipe, capsys=capsys)
+    assert code == 0, err
+    assert "bad example" not in out + err
+    report = json.loads((tmp_path / "out" / "training_report.json").read_text())
+    assert not any("bad example" in n for n in report["data_notes"])
