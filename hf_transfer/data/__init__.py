@@ -296,13 +296,13 @@ def prepare(dsdict: DatasetDict, cfg: DataConfig, roles: dict[str, tuple[tuple[s
     for name, ds in splits.items():
         if len(ds) == 0:
             raise DataError(f"split '{name}' is empty after slicing; check data.{name}_split")
-    splits, notes_on_examples = check_examples(splits, cfg.on_bad_example)
-    notes += notes_on_examples
 
     if "test" in splits and cfg.test_split is None:
         if any(_is_missing(v) for v in _unique_labels(splits["test"])):
             notes.append("test split has no labels on some or all rows; it is not evaluated")
             del splits["test"]
+    splits, notes_on_examples = check_examples(splits, cfg.on_bad_example)
+    notes += notes_on_examples
 
     splits, labels = _encode_labels(splits, label_col)
     notes += label_column_notes(splits["train"], label_col)
