@@ -25,7 +25,7 @@ from .errors import ConfigError
 from .registry import DATA_SOURCES, STRATEGIES, TASKS, Registry, did_you_mean
 from .schema import field
 from .precision import PRECISIONS
-from .training_args import training_fields
+from .training_args import training_fields, value_problems
 
 _HERE = Path(__file__).resolve().parent
 # Installed wheels carry the recipes inside the package; a source checkout has them next to it.
@@ -34,14 +34,6 @@ SECTIONS = ("backbone", "data", "task", "strategy", "training", "hub")
 # TrainingArguments keys that a recipe must not set, and why.
 # Keys of the training section that are ours, not TrainingArguments'.
 EXTRA_TRAINING_KEYS = {"precision": PRECISIONS}
-# Numeric TrainingArguments that Trainer (or torch's optimizer) rejects only once training starts.
-NON_NEGATIVE_TRAINING_KEYS = {
-    "learning_rate": "e.g. 5e-5 for full fine-tuning, 1e-3 for a frozen backbone",
-    "weight_decay": "e.g. 0.01, or 0 for none",
-    "warmup_steps": "a step count, or a fraction of the training steps below 1, e.g. 0.1",
-    "num_train_epochs": "e.g. 3",
-}
-AT_LEAST_ONE_TRAINING_KEYS = ("per_device_train_batch_size", "per_device_eval_batch_size", "gradient_accumulation_steps")
 FORBIDDEN_TRAINING_KEYS = {
     "hub_token": "a token never goes in a recipe; set HF_TOKEN or run `hf auth login`",
     "push_to_hub": "use the recipe's 'hub.push: true' instead",
@@ -360,12 +352,7 @@ def _training_section(raw: Any, problems: list[str]) -> dict[str, Any]:
             problems.append(f"'training.{key}' must be {schema.type_name(tp)}, found {schema.describe(value)}")
             continue
         out[key] = coerced
-    for key, example in NON_NEGATIVE_TRAINING_KEYS.items():
-        if isinstance(out.get(key), (int, float)) and out[key] < 0:
-            problems.append(f"'training.{key}' must not be negative, found {out[key]}; {example}")
-    for key in AT_LEAST_ONE_TRAINING_KEYS:
-        if isinstance(out.get(key), int) and out[key] < 1:
-            problems.append(f"'training.{key}' must be at least 1, found {out[key]}")
+    problems += value_problems(out)
     if out.get("precision") not in (None, "auto") and (out.get("bf16") or out.get("fp16")):
         problems.append("set either 'training.precision' or 'training.bf16'/'training.fp16', not both")
     return out
