@@ -25,7 +25,7 @@ from .errors import ConfigError
 from .registry import DATA_SOURCES, STRATEGIES, TASKS, Registry, did_you_mean
 from .schema import field
 from .precision import PRECISIONS
-from .training_args import training_fields
+from .training_args import training_fields, value_problems
 
 _HERE = Path(__file__).resolve().parent
 # Installed wheels carry the recipes inside the package; a source checkout has them next to it.
@@ -79,6 +79,9 @@ class DataConfig:
     validation_size: float = field(0.1, help="fraction of train carved out (stratified) when there is no validation split")
     streaming: bool = field(False, help="stream the data (datasets IterableDataset): for data larger than disk or RAM")
     labels: list[str] | None = field(None, help="class names in id order; needed for streamed data without a ClassLabel")
+    on_bad_example: Literal["error", "skip"] = field(
+        "error", help="an unreadable image or an empty text: error (list them all and stop) or skip (drop them, with a note)"
+    )
     options: Any = field(None, init=False)
 
     def validate(self, prefix: str) -> list[str]:
@@ -362,6 +365,7 @@ def _training_section(raw: Any, problems: list[str]) -> dict[str, Any]:
             problems.append(f"'training.{key}' must be {schema.type_name(tp)}, found {schema.describe(value)}")
             continue
         out[key] = coerced
+    problems += value_problems(out)
     if out.get("precision") not in (None, "auto") and (out.get("bf16") or out.get("fp16")):
         problems.append("set either 'training.precision' or 'training.bf16'/'training.fp16', not both")
     return out
@@ -439,6 +443,12 @@ def load_recipe(
             problems.append("data.streaming is true, so training.max_steps must be set (a stream has no length to count epochs by)")
         if strategy is not None and getattr(strategy.options, "cache_features", False):
             problems.append("the feature cache needs data it can index; with data.streaming set strategy.cache_features=false")
+    if backbone is not None and task is not None:
+        from .backbone import task_mismatch
+
+        mismatch = task_mismatch(backbone.name_or_path, task.name, task.options.modality)
+        if mismatch:
+            problems.append(mismatch)
     if problems:
         raise ConfigError(problems, source=str(path) if path else None)
 

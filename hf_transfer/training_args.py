@@ -64,6 +64,29 @@ def training_fields() -> dict[str, str]:
     return introspect()
 
 
+# Numeric TrainingArguments that Trainer (or torch's optimizer) rejects only once training starts.
+NON_NEGATIVE_TRAINING_KEYS = {
+    "learning_rate": "e.g. 5e-5 for full fine-tuning, 1e-3 for a frozen backbone",
+    "weight_decay": "e.g. 0.01, or 0 for none",
+    "warmup_steps": "a step count, or a fraction of the training steps below 1, e.g. 0.1",
+    "num_train_epochs": "e.g. 3",
+}
+AT_LEAST_ONE_TRAINING_KEYS = ("per_device_train_batch_size", "per_device_eval_batch_size", "gradient_accumulation_steps")
+
+
+def value_problems(values: dict[str, Any]) -> list[str]:
+    """Values TrainingArguments accepts but training cannot use (torch's optimizer rejects a negative
+    learning rate only once the run has started): found while the recipe is validated."""
+    problems = []
+    for key, example in NON_NEGATIVE_TRAINING_KEYS.items():
+        if isinstance(values.get(key), (int, float)) and values[key] < 0:
+            problems.append(f"'training.{key}' must not be negative, found {values[key]}; {example}")
+    for key in AT_LEAST_ONE_TRAINING_KEYS:
+        if isinstance(values.get(key), int) and values[key] < 1:
+            problems.append(f"'training.{key}' must be at least 1, found {values[key]}")
+    return problems
+
+
 def write_snapshot() -> None:
     data = {"transformers": importlib.metadata.version("transformers"), "fields": introspect()}
     SNAPSHOT.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..errors import DataError
 from ..registry import did_you_mean
+from .checks import carved_validation_notes, check_examples, label_column_notes
 
 if TYPE_CHECKING:
     from datasets import Dataset, DatasetDict
@@ -135,7 +136,33 @@ def resolve_roles(cfg: DataConfig, roles: dict[str, tuple[tuple[str, ...], bool]
     return resolved
 
 
-def _label_names(splits: dict[str, Dataset]) -> tuple[list[str], dict[Any, int] | None]:
+def _is_missing(value: Any) -> bool:
+    return value is None or value == -1 or (isinstance(value, str) and not value.strip())
+
+
+def _unique_labels(ds: Dataset) -> list[Any]:
+    """Distinct label values; a column mixing JSON types (datasets' ``Json`` feature) keeps 1 and "1" apart."""
+    from datasets import ClassLabel, Value
+
+    if not len(ds):
+        return []
+    if isinstance(ds.features["label"], (ClassLabel, Value)):
+        return ds.unique("label")
+    seen: dict[tuple[str, str], Any] = {}
+    for value in ds["label"]:
+        seen.setdefault((type(value).__name__, repr(value)), value)
+    return list(seen.values())
+
+
+def _class_order(value: Any) -> tuple:
+    """Label names that are plain integers ("2", "10") sort as numbers, others after them as text;
+    "007" is a name, not the number 7."""
+    if isinstance(value, str) and value.isascii() and value.isdigit() and (value == "0" or not value.startswith("0")):
+        return (0, int(value), value)
+    return (0, value, "") if isinstance(value, int) else (1, 0, value)
+
+
+def _label_names(splits: dict[str, Dataset], label_col_name: str) -> tuple[list[str], dict[Any, int] | None]:
     """Label names in a stable order, and a value→id map when labels are not a ClassLabel yet."""
     from datasets import ClassLabel
 
@@ -156,11 +183,10 @@ def _label_names(splits: dict[str, Dataset]) -> tuple[list[str], dict[Any, int] 
                     "(a label is required on every row)"
                 )
         return list(feature.names), None
-    values: set[Any] = set()
+    values: set[tuple[type, Any]] = set()
     for split_name, ds in splits.items():
-        column = ds.unique("label") if len(ds) else []
-        missing = sum(1 for v in column if v is None)
-        if missing:
+        column = _unique_labels(ds)
+        if any(v is None or (isinstance(v, str) and not v.strip()) for v in column):
             raise DataError(
                 f"split '{split_name}' has rows with no label; fill or drop them before training (a label is required on every row)"
             )
@@ -170,22 +196,27 @@ def _label_names(splits: dict[str, Dataset]) -> tuple[list[str], dict[Any, int] 
                     f"labels must be class names (strings) or class ids (integers), found {type(v).__name__} value {v!r} "
                     f"in split '{split_name}'; single-label classification needs one class per row"
                 )
-        values.update(column)
-    kinds = {type(v) for v in values}
-    if len(kinds) > 1:
-        raise DataError("the label column mixes strings and integers; use one kind of label value")
-    ordered = sorted(values)
+        values.update((type(v), v) for v in column)
+    ints = sorted(v for t, v in values if t is int)
+    strings = sorted(v for t, v in values if t is str)
+    if ints and strings:
+        raise DataError(
+            f"the label column '{label_col_name}' mixes strings and integers: strings ({', '.join(strings[:5])}), "
+            f"integers ({', '.join(map(str, ints[:5]))}); labels are class names, and 1 and \"1\" must not silently become "
+            "one class: write every label the same way, all as strings (\"1\", \"cat\") or all as integer class ids"
+        )
+    ordered = sorted((v for _, v in values), key=_class_order)
     return [str(v) for v in ordered], {v: i for i, v in enumerate(ordered)}
 
 
 def _encode_labels(splits: dict[str, Dataset], label_col_name: str) -> tuple[dict[str, Dataset], list[str]]:
     from datasets import ClassLabel
 
-    labels, mapping = _label_names(splits)
-    train_values = set(splits["train"].unique("label"))
+    labels, mapping = _label_names(splits, label_col_name)
+    train_values = set(_unique_labels(splits["train"]))
     if mapping is not None:
         unseen = {
-            name: sorted(str(v) for v in set(ds.unique("label")) - train_values)
+            name: sorted(str(v) for v in set(_unique_labels(ds)) - train_values)
             for name, ds in splits.items()
             if name != "train"
         }
@@ -267,16 +298,19 @@ def prepare(dsdict: DatasetDict, cfg: DataConfig, roles: dict[str, tuple[tuple[s
             raise DataError(f"split '{name}' is empty after slicing; check data.{name}_split")
 
     if "test" in splits and cfg.test_split is None:
-        values = set(splits["test"].unique("label"))
-        if -1 in values or None in values:
+        if any(_is_missing(v) for v in _unique_labels(splits["test"])):
             notes.append("test split has no labels on some or all rows; it is not evaluated")
             del splits["test"]
+    splits, notes_on_examples = check_examples(splits, cfg.on_bad_example)
+    notes += notes_on_examples
 
     splits, labels = _encode_labels(splits, label_col)
+    notes += label_column_notes(splits["train"], label_col)
     carved = "validation" not in splits
     if carved:
         splits["train"], splits["validation"], note = _carve_validation(splits["train"], cfg.validation_size, seed)
         notes.append(note)
+        notes += carved_validation_notes(splits["train"], splits["validation"], labels)
     return PreparedData(
         train=splits["train"],
         validation=splits["validation"],

@@ -1,7 +1,17 @@
-"""Data source ``files``: local CSV, TSV, JSON, JSON Lines or Parquet files."""
+"""Data source ``files``: local CSV, TSV, JSON, JSON Lines or Parquet files.
+
+CSV/TSV cells are read as the strings they are: a label ``007`` stays ``007`` (not 7) and ``NA`` or an
+empty cell stay ``NA`` and "" (pandas would make them missing values), because labels are class names.
+When ``datasets`` cannot read a file, :func:`explain` looks at the file itself to say why (encoding, a
+broken JSON line, a missing header row) instead of passing on a builder's generic error.
+"""
 
 from __future__ import annotations
 
+import codecs
+import csv
+import json
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,6 +22,8 @@ from . import DataSource, LoadContext
 
 # file suffix → `datasets` packaged builder
 FORMATS = {".csv": "csv", ".tsv": "csv", ".json": "json", ".jsonl": "json", ".parquet": "parquet"}
+DELIMITERS = {",": "comma", "\t": "tab", ";": "semicolon", "|": "pipe"}
+TEXT_FORMATS = ("csv", "json")
 
 
 @DATA_SOURCES.register("files")
@@ -44,11 +56,135 @@ class FilesSource(DataSource):
 
         files = self.files()
         for split, path in files.items():
-            if not Path(path).is_file():
-                raise DataError(f"data.{split}_file '{path}' does not exist; check the path (relative paths in a recipe are relative to the recipe file)")
+            check_path(split, Path(path))
         suffix = Path(self.train_file).suffix.lower()
-        kwargs = {"delimiter": "\t"} if suffix == ".tsv" else {}
+        fmt = FORMATS[suffix]
+        kwargs: dict = {}
+        if fmt == "csv":
+            delimiter = "\t" if suffix == ".tsv" else ","
+            columns = [c for split, path in files.items() for c in csv_header(split, Path(path), delimiter)]
+            # Every cell as written: no number parsing, no "NA"/"null"/"" → missing.
+            kwargs = {"delimiter": delimiter, "keep_default_na": False, "converters": {c: str for c in columns}}
+        elif fmt == "json":  # pyarrow's JSON reader keeps invalid UTF-8 bytes; they would fail far later
+            for split, path in files.items():
+                if problem := _utf8_problem(split, Path(path)):
+                    raise problem
+        # The builders log their own error with a traceback before raising; explain() says it better.
+        builders = logging.getLogger("datasets.packaged_modules")
+        level = builders.level
+        builders.setLevel(logging.CRITICAL)
         try:
-            return datasets.load_dataset(FORMATS[suffix], data_files=files, streaming=ctx.streaming, **kwargs)
+            return datasets.load_dataset(fmt, data_files=files, streaming=ctx.streaming, **kwargs)
         except Exception as e:  # the builders raise many types for unreadable files
-            raise DataError(f"could not read {', '.join(files.values())} as {FORMATS[suffix]}: {str(e).splitlines()[0]}") from None
+            raise explain(files, fmt, e) from None
+        finally:
+            builders.setLevel(level)
+
+
+def check_path(split: str, path: Path) -> None:
+    key = f"data.{split}_file"
+    if path.is_dir():
+        raise DataError(f"{key} '{path}' is a directory, expected a data file; give the path of the file inside it")
+    if not path.is_file():
+        raise DataError(f"{key} '{path}' does not exist; check the path (relative paths in a recipe are relative to the recipe file)")
+    if path.stat().st_size == 0:
+        raise DataError(f"{key} '{path}' is empty (0 bytes); it needs a header row and data rows")
+
+
+def csv_header(split: str, path: Path, delimiter: str) -> list[str]:
+    """The column names of a CSV/TSV file, after checking that its first line uses ``delimiter``."""
+    with path.open("rb") as f:
+        first = f.readline()
+    try:
+        line = first.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise not_utf8(split, path, first, e) from None
+    counts = {d: line.count(d) for d in DELIMITERS}
+    if counts[delimiter] == 0:
+        found = max(counts, key=counts.get)
+        if counts[found]:
+            fix = "rename it to .tsv" if found == "\t" else "rename it to .csv" if found == "," else "save it comma-separated (.csv) or tab-separated (.tsv)"
+            raise DataError(
+                f"data.{split}_file '{path}' is read as {DELIMITERS[delimiter]}-separated (its suffix is {path.suffix}), but its "
+                f"first line has {DELIMITERS[found]}s and no {DELIMITERS[delimiter]}: {line.strip()[:80]!r}; {fix}"
+            )
+    return next(csv.reader([line], delimiter=delimiter), [])
+
+
+def not_utf8(split: str, path: Path, chunk: bytes, error: UnicodeDecodeError, line: int | None = None) -> DataError:
+    bad = chunk[error.start : error.start + 1].hex()
+    where = f" (line {line})" if line else ""
+    return DataError(
+        f"data.{split}_file '{path}' is not UTF-8 text: byte 0x{bad}{where} is not valid UTF-8; "
+        f"re-encode the file as UTF-8, e.g. `iconv -f latin1 -t utf-8 '{path}' > '{path.with_stem(path.stem + '-utf8')}'` "
+        "(use -f cp1252 for files saved by Excel on Windows)"
+    )
+
+
+def _utf8_problem(split: str, path: Path) -> DataError | None:
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    line = 1
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 20):
+            try:
+                decoder.decode(chunk)
+            except UnicodeDecodeError as e:
+                return not_utf8(split, path, chunk, e, line + chunk[: e.start].count(b"\n"))
+            line += chunk.count(b"\n")
+    try:
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError as e:
+        return not_utf8(split, path, b"?", e)
+    return None
+
+
+def _json_problem(split: str, path: Path) -> DataError | None:
+    """The first line that is not a JSON object (JSON Lines), or where a whole-file JSON breaks."""
+    text = path.read_text(encoding="utf-8")
+    key = f"data.{split}_file '{path}'"
+    if path.suffix.lower() == ".json" and text.lstrip()[:1] == "[":
+        try:
+            rows = json.loads(text)
+        except json.JSONDecodeError as e:
+            return DataError(f"{key} is not valid JSON: {e.msg} at line {e.lineno}, column {e.colno}; fix the file there")
+        return DataError(f"{key} holds no rows (an empty list); add rows") if not rows else None
+    rows = 0
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as e:
+            return DataError(
+                f"line {number} of {key} is not valid JSON ({e.msg} at column {e.colno}): {line.strip()[:80]!r}; "
+                "each line must be one JSON object such as {\"text\": \"…\", \"label\": \"…\"}"
+            )
+        if not isinstance(row, dict):
+            return DataError(f"line {number} of {key} is a JSON {type(row).__name__}, expected an object: {line.strip()[:80]!r}")
+        rows += 1
+    return None if rows else DataError(f"{key} holds no rows; add one JSON object per line")
+
+
+def _csv_problem(split: str, path: Path) -> DataError | None:
+    with path.open(encoding="utf-8-sig", newline="") as f:
+        lines = [line for line in (f.readline(), f.readline()) if line.strip()]
+    if len(lines) == 1:
+        return DataError(
+            f"data.{split}_file '{path}' has a header ({lines[0].strip()[:80]}) but no data rows; add rows below the header"
+        )
+    return None
+
+
+def explain(files: dict[str, str], fmt: str, error: Exception) -> DataError:
+    """Why ``datasets`` could not read the files, found by looking at each file; else the deepest cause."""
+    for split, name in files.items():
+        path = Path(name)
+        if fmt in TEXT_FORMATS:
+            problem = _utf8_problem(split, path) or (_json_problem if fmt == "json" else _csv_problem)(split, path)
+            if problem:
+                return problem
+    cause: BaseException = error
+    while cause.__cause__ is not None or cause.__context__ is not None:
+        cause = cause.__cause__ or cause.__context__
+    message = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
+    return DataError(f"could not read {', '.join(files.values())} as {fmt}: {message}")

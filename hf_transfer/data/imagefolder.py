@@ -23,8 +23,13 @@ class ImageFolderSource(DataSource):
         import datasets
 
         root = Path(self.data_dir)
+        if root.is_file():
+            raise DataError(f"data.data_dir '{root}' is not a folder but a file; expected a folder with one sub-folder of images per class")
         if not root.is_dir():
-            raise DataError(f"data.data_dir '{root}' is not a folder; expected a folder with one sub-folder of images per class")
+            raise DataError(
+                f"data.data_dir '{root}' is not a folder: it does not exist; expected a folder with one sub-folder of images per class "
+                "(relative paths in a recipe are relative to the recipe file)"
+            )
         try:
             return datasets.load_dataset("imagefolder", data_dir=str(root), streaming=ctx.streaming)
         except Exception as e:

@@ -11,6 +11,8 @@ from __future__ import annotations
 import abc
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from ..errors import BackboneError
+
 if TYPE_CHECKING:
     from ..backbone import Backbone
     from ..data import PreparedData
@@ -25,6 +27,8 @@ class Task(abc.ABC):
     pipeline_tag: ClassVar[str]
     # role → (default column names, required); ``label`` is always required.
     roles: ClassVar[dict[str, tuple[tuple[str, ...], bool]]]
+    # What kind of backbone the task needs ("text" or "image"); recipes are checked against it.
+    modality: ClassVar[str | None] = None
 
     @abc.abstractmethod
     def auto_model_class(self) -> type:
@@ -51,18 +55,37 @@ class Task(abc.ABC):
         """Task-specific figures about the training input (e.g. padding efficiency) for the results."""
         return {}
 
+    def check_backbone(self, backbone: Backbone) -> None:
+        """Refuse a backbone of the wrong modality before a processor is loaded: the recipe check reads
+        only local folders, and the Auto classes' own errors point elsewhere (e.g. at sentencepiece)."""
+        from ..backbone import config_modality, mismatch_message
+
+        config = backbone.config.to_dict() if backbone.config is not None else {}
+        found = config_modality(config)
+        if self.modality and found and found != self.modality:
+            raise BackboneError(mismatch_message(backbone.reference, backbone.model_type, found, self.name, self.modality))
+
     def load_model(self, backbone: Backbone, data: PreparedData, **kwargs: Any) -> Any:
         """The backbone's own classification class with a new head sized to the labels."""
         auto = self.auto_model_class()
-        return auto.from_pretrained(
-            backbone.location,
-            num_labels=len(data.labels),
-            id2label=data.id2label,
-            label2id=data.label2id,
-            ignore_mismatched_sizes=True,
-            **backbone.load_kwargs(),
-            **kwargs,
-        )
+        try:
+            return auto.from_pretrained(
+                backbone.location,
+                num_labels=len(data.labels),
+                id2label=data.id2label,
+                label2id=data.label2id,
+                ignore_mismatched_sizes=True,
+                **backbone.load_kwargs(),
+                **kwargs,
+            )
+        except Exception as e:  # safetensors and torch raise their own types for damaged weight files
+            if "safetensor" not in type(e).__name__.lower() and not isinstance(e, (OSError, EOFError)):
+                raise
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise BackboneError(
+                f"the weights of backbone '{backbone.reference}' could not be loaded ({first}); if a download was "
+                "interrupted the files are damaged or truncated: download the backbone again"
+            ) from None
 
     def compute_metrics(self, num_labels: int):
         """A Trainer ``compute_metrics`` function returning scalar metrics."""

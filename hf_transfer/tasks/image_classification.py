@@ -28,6 +28,16 @@ def _output_size(processor) -> tuple[int, int]:
     return int(edge), int(edge)
 
 
+def to_rgb(img) -> Any:
+    """An RGB copy of any PIL image: 16-bit greyscale is scaled to 8 bits (a plain convert would clip
+    it to white) and palette images with transparency go through RGBA (as PIL asks)."""
+    if img.mode.startswith("I;16"):
+        img = img.convert("I").point(lambda v: v * (1 / 256)).convert("L")
+    elif img.mode == "P" and "transparency" in img.info:
+        img = img.convert("RGBA")
+    return img.convert("RGB")
+
+
 @TASKS.register("image-classification")
 @dataclass
 class ImageClassification(Task):
@@ -36,6 +46,7 @@ class ImageClassification(Task):
     horizontal_flip: bool = field(True, help="flip training images left-right at random")
 
     pipeline_tag = "image-classification"
+    modality = "image"
     roles = {"image": (("image", "img", "pixel_values"), True)}
 
     def validate(self, prefix: str) -> list[str]:
@@ -52,6 +63,7 @@ class ImageClassification(Task):
     def load_processor(self, backbone) -> Any:
         from transformers import AutoImageProcessor
 
+        self.check_backbone(backbone)
         return AutoImageProcessor.from_pretrained(backbone.location, **backbone.load_kwargs())
 
     def training_defaults(self) -> dict[str, Any]:
@@ -90,7 +102,7 @@ class ImageClassification(Task):
         per_image = self._train_transform(processor) if train else getattr(processor, "val_transforms", None)
 
         def transform(batch: dict[str, list]) -> dict[str, Any]:
-            images = [img.convert("RGB") for img in batch["image"]]
+            images = [to_rgb(img) for img in batch["image"]]
             if per_image is not None:
                 pixels = torch.stack([per_image(img) for img in images])
             else:

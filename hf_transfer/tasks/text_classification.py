@@ -20,6 +20,7 @@ class TextClassification(Task):
     max_length: int | None = field(None, help="truncate inputs to this many tokens (default: the backbone's limit, at most 512)")
 
     pipeline_tag = "text-classification"
+    modality = "text"
     roles = {"text": (("text", "sentence", "content", "sentence1"), True), "text_pair": ((), False)}
 
     def validate(self, prefix: str) -> list[str]:
@@ -35,6 +36,7 @@ class TextClassification(Task):
     def load_processor(self, backbone) -> Any:
         from transformers import AutoTokenizer
 
+        self.check_backbone(backbone)
         return AutoTokenizer.from_pretrained(backbone.location, **backbone.load_kwargs())
 
     def resolved_max_length(self, tokenizer, model_config) -> int:
