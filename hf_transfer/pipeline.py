@@ -165,6 +165,7 @@ def train(
     from .backbone import resolve
 
     backbone = resolve(recipe.backbone.name_or_path, recipe.backbone.revision, recipe.backbone.trust_remote_code)
+    task.check_backbone(backbone)  # a Hub backbone of the wrong modality: found here, --dry-run included
     if dry_run:
         return TrainResult(
             output_dir=recipe.output_dir, metrics={}, recipe=recipe, labels=data.labels, dry_run=True,
