@@ -331,3 +331,46 @@ def test_fsdp_wrap_setting_lasts_for_the_trainer_only(quiet_bert, monkeypatch):
     with fsdp_wrap({}, None):  # the feature cache: the engine gets a head with no blocks
         assert WRAP_ENV not in os.environ
     assert os.environ[WRAP_ENV] == "BertLayer"
+
+
+def test_sigterm_under_accelerate_launch_stops_every_process_at_one_checkpoint_and_resumes(quiet_bert, text_files, tmp_path):
+    """SIGTERM to the launcher (what a scheduler sends): both processes save at the same step and stop."""
+    import signal
+    import time
+
+    from hf_transfer.rundir import read_manifest
+
+    workdir = tmp_path / "launch"
+    workdir.mkdir()
+    out = workdir / "out"
+    recipe = _recipe(quiet_bert, text_files, out, {"name": "full"}, save_strategy="no", logging_steps=1)
+    recipe["training"]["max_steps"] = 12
+    path = workdir / "recipe.yaml"
+    path.write_text(yaml.safe_dump(recipe))
+    slow = Path(__file__).with_name("slow_cli.py")
+    cmd = [str(VENV_BIN / "accelerate"), "launch", *DDP_ON_CPU, str(slow), "train", str(path)]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "CI": "true", "HF_TRANSFER_TEST_DELAY": "0.5",
+           "PYTHONPATH": str(REPO)}
+    log = workdir / "log.txt"
+    with open(log, "w") as sink:
+        proc = subprocess.Popen(cmd, stdout=sink, stderr=subprocess.STDOUT, cwd=workdir, env=env)
+        end = time.monotonic() + 300
+        while "'loss'" not in log.read_text() and proc.poll() is None and time.monotonic() < end:
+            time.sleep(0.1)
+        assert proc.poll() is None, log.read_text()[-3000:]
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=120)
+    said = log.read_text()
+    assert proc.returncode != 0
+    manifest = read_manifest(out)
+    assert manifest["status"] == "interrupted", said[-3000:]
+    (checkpoint,) = manifest["checkpoints"]
+    step = int(checkpoint.split("-")[1])
+    assert 0 < step < 12 and f"interrupted by SIGTERM at step {step} of 12" in said
+    assert "rng_state_0.pth" in os.listdir(out / checkpoint) and "rng_state_1.pth" in os.listdir(out / checkpoint)
+
+    env["HF_TRANSFER_TEST_DELAY"] = "0"
+    proc = subprocess.run([*cmd, "--resume"], capture_output=True, text=True, cwd=workdir, env=env, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert f"resuming from {out / checkpoint}" in proc.stderr
+    assert read_manifest(out)["status"] == "finished"
