@@ -5,8 +5,7 @@ status (running, interrupted, failed, finished), the resolved recipe, the entrie
 before it started, the complete checkpoints and the final artifacts. Replacing a run removes exactly those;
 anything else stays and is listed in the log. A folder without a manifest is never cleared.
 
-``OUT/.hf_transfer/lock`` names the process and host of the live run; a lock whose process is gone (same
-host) or whose heartbeat stopped (another host) is stale and is taken over.
+``OUT/.hf_transfer/lock`` (runlock.py) keeps a second run out while one is live.
 
 Nothing here imports torch: ``--dry-run`` and the checks before a run stay fast.
 """
@@ -19,24 +18,19 @@ import os
 import re
 import shutil
 import socket
-import threading
-import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError, OutputError
+from .runlock import RUN_DIR, RunLock, in_use_error, lock_is_live, now, read_lock
 
 logger = logging.getLogger("hf_transfer")
 
-RUN_DIR = ".hf_transfer"
 MANIFEST = "run.json"
-LOCK = "lock"
 STAGING = "staging"
 CHECKPOINT = re.compile(r"checkpoint-\d+")
-HEARTBEAT_SECONDS = 30.0
-STALE_AFTER_SECONDS = 600.0  # a lock from another host whose heartbeat is older than this is stale
 # Keys that cannot change what a run computes: a resumed run may change them.
 RESUME_FREE_KEYS = {
     "training.logging_steps", "training.logging_strategy", "training.logging_first_step", "training.logging_dir",
@@ -56,10 +50,6 @@ ARTIFACT_NAMES = {
 }
 
 
-def _now() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%S")
-
-
 def read_manifest(out: Path) -> dict[str, Any] | None:
     path = out / RUN_DIR / MANIFEST
     if not path.is_file():
@@ -73,7 +63,7 @@ def read_manifest(out: Path) -> dict[str, Any] | None:
 
 def write_manifest(out: Path, manifest: dict[str, Any]) -> None:
     """Write the manifest atomically (a reader never sees half of it)."""
-    manifest["updated"] = _now()
+    manifest["updated"] = now()
     folder = out / RUN_DIR
     folder.mkdir(parents=True, exist_ok=True)
     tmp = folder / f"{MANIFEST}.tmp-{os.getpid()}"
@@ -102,110 +92,6 @@ def recipe_differences(old: dict[str, Any], new: dict[str, Any], free: set[str] 
         if a.get(key) != b.get(key):
             diffs.append(f"{key}: {a.get(key)!r} → {b.get(key)!r}")
     return diffs
-
-
-# ---------------------------------------------------------------- the lock
-
-
-def _process_start(pid: int) -> str | None:
-    """The start time of a process (Linux), so that a reused pid is not taken for the lock's owner."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
-    except (OSError, IndexError):
-        return None
-
-
-def _alive(pid: int, start: str | None) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return start is None or _process_start(pid) in (None, start)
-
-
-def launch_id() -> str | None:
-    """What the processes of one ``accelerate launch``/``torchrun`` share (None for a single process)."""
-    if int(os.environ.get("WORLD_SIZE", "1") or 1) <= 1:
-        return None
-    return f"{os.environ.get('MASTER_ADDR', '')}:{os.environ.get('MASTER_PORT', '')}"
-
-
-def read_lock(out: Path) -> dict[str, Any] | None:
-    path = out / RUN_DIR / LOCK
-    try:
-        lock = json.loads(path.read_text())
-        lock["heartbeat"] = path.stat().st_mtime
-        return lock
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError):
-        return {"pid": -1, "host": "?", "heartbeat": 0.0}  # unreadable: half written by a killed process
-
-
-def lock_is_live(lock: dict[str, Any]) -> bool:
-    if lock.get("host") == socket.gethostname():
-        return _alive(int(lock.get("pid", -1)), lock.get("process_start"))
-    return time.time() - float(lock.get("heartbeat", 0.0)) < STALE_AFTER_SECONDS
-
-
-def _in_use_error(out: Path, lock: dict[str, Any]) -> OutputError:
-    return OutputError(
-        f"training.output_dir '{out}' is in use by a running hf-transfer run (pid {lock.get('pid')} on host "
-        f"{lock.get('host')}, started {lock.get('started', '?')}); wait for it to finish or choose another "
-        f"training.output_dir. If that process is gone (e.g. on a machine that was shut down), delete "
-        f"{out / RUN_DIR / LOCK}"
-    )
-
-
-class RunLock:
-    """``OUT/.hf_transfer/lock`` held by this process, with a heartbeat for other hosts to see it is alive."""
-
-    def __init__(self, out: Path):
-        self.path = out / RUN_DIR / LOCK
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def acquire(self) -> RunLock:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        me = {"pid": os.getpid(), "host": socket.gethostname(), "started": _now(),
-              "process_start": _process_start(os.getpid()), "launch": launch_id()}
-        for _ in range(2):
-            try:
-                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-            except FileExistsError:
-                held = read_lock(self.path.parent.parent)
-                if held is not None and lock_is_live(held):
-                    raise _in_use_error(self.path.parent.parent, held) from None
-                logger.warning("removing a stale lock of pid %s on host %s (that process is no longer running)",
-                               (held or {}).get("pid"), (held or {}).get("host"))
-                self.path.unlink(missing_ok=True)
-                continue
-            with os.fdopen(fd, "w") as f:
-                json.dump(me, f)
-            break
-        else:
-            raise _in_use_error(self.path.parent.parent, read_lock(self.path.parent.parent) or {})
-        self._thread = threading.Thread(target=self._beat, name="hf_transfer-lock-heartbeat", daemon=True)
-        self._thread.start()
-        return self
-
-    def _beat(self) -> None:
-        while not self._stop.wait(HEARTBEAT_SECONDS):
-            try:
-                os.utime(self.path)
-            except OSError:
-                return
-
-    def release(self) -> None:
-        self._stop.set()
-        try:
-            lock = json.loads(self.path.read_text())
-            if lock.get("pid") == os.getpid() and lock.get("host") == socket.gethostname():
-                self.path.unlink()
-        except (OSError, ValueError):
-            pass
 
 
 # ---------------------------------------------------------------- the plan
@@ -282,7 +168,7 @@ def plan_output(out: Path, recipe_dict: dict[str, Any], overwrite: bool, resume:
     _check_creatable(out)
     lock = read_lock(out) if out.is_dir() else None
     if lock is not None and lock_is_live(lock):
-        raise _in_use_error(out, lock)
+        raise in_use_error(out, lock)
     # A run killed before it started training leaves only its lock: the folder holds nothing of a run yet.
     if not out.is_dir() or not any(p.name != RUN_DIR for p in out.iterdir()) and read_manifest(out) is None:
         if resume is True:
@@ -394,7 +280,7 @@ class OutputFolder:
                     path.unlink(missing_ok=True)
             if plan.remove:
                 logger.info("removed %d entries the previous run wrote in %s", len(plan.remove), out)
-            manifest = {"format": 1, "run_id": uuid.uuid4().hex[:12], "created": _now(),
+            manifest = {"format": 1, "run_id": uuid.uuid4().hex[:12], "created": now(),
                         "preexisting": sorted(p.name for p in out.iterdir() if p.name != RUN_DIR),
                         "checkpoints": [], "written": []}
         if plan.keep:

@@ -17,7 +17,8 @@ import yaml
 from conftest import text_recipe
 
 from hf_transfer import cli
-from hf_transfer.rundir import LOCK, MANIFEST, RUN_DIR, read_manifest
+from hf_transfer.rundir import MANIFEST, RUN_DIR, read_manifest
+from hf_transfer.runlock import LOCK
 
 
 def _tree(folder: Path) -> dict[str, str]:
