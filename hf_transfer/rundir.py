@@ -120,7 +120,8 @@ class OutputPlan:
             where = f"from {self.checkpoint.name}" if self.checkpoint else "from the start (no complete checkpoint)"
             lines.append(f"resume the interrupted run in {self.out} {where}")
         if self.keep:
-            lines.append(f"keep {len(self.keep)} entries hf_transfer did not write: {', '.join(self.keep)}")
+            lines.append(f"keep {len(self.keep)} entr{'y' if len(self.keep) == 1 else 'ies'} hf_transfer did not write: "
+                         f"{', '.join(self.keep)}")
         return lines
 
 

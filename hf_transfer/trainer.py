@@ -9,17 +9,44 @@ from __future__ import annotations
 
 import logging
 
+import torch
 from transformers import Trainer
+from transformers.trainer_pt_utils import LengthGroupedSampler
 
 from .optim import parameter_groups
 
 logger = logging.getLogger("hf_transfer")
 
 
+class EpochSeededLengthGroupedSampler(LengthGroupedSampler):
+    """Trainer's length-grouped training order, drawn from ``seed + epoch`` instead of the global random state.
+
+    transformers builds the training ``LengthGroupedSampler`` without a generator, so each epoch's order
+    depends on how much randomness the run had consumed (dropout, augmentation) by then: a run resumed in
+    epoch 2 or later saw a different order than the run it continues, skipped the wrong batches and
+    ended with different weights. Trainer calls ``set_epoch`` on the sampler before every epoch.
+    """
+
+    def __init__(self, batch_size: int, lengths: list[int], seed: int):
+        super().__init__(batch_size, lengths=lengths)
+        self.seed = seed
+        self.set_epoch(0)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.generator = torch.Generator().manual_seed(self.seed + int(epoch))
+
+
 class TransferTrainer(Trainer):
     def __init__(self, *args, learning_rates: dict[str, float] | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         self.learning_rates = learning_rates
+
+    def _get_train_sampler(self, train_dataset=None):
+        sampler = super()._get_train_sampler(train_dataset)
+        if type(sampler) is LengthGroupedSampler and sampler.generator is None:
+            seed = self.args.data_seed if self.args.data_seed is not None else self.args.seed
+            return EpochSeededLengthGroupedSampler(sampler.batch_size, sampler.lengths, seed)
+        return sampler
 
     def create_optimizer(self, model=None):
         if self.learning_rates is None or self.optimizer is not None:

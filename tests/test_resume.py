@@ -22,7 +22,9 @@ from hf_transfer import cli
 from hf_transfer.rundir import MANIFEST, RUN_DIR, read_manifest
 
 SLOW_CLI = Path(__file__).with_name("slow_cli.py")
-CHECKPOINTING = {"max_steps": 8, "save_strategy": "steps", "save_steps": 2, "logging_steps": 1}
+# 48 training rows in batches of 8: 6 steps an epoch, so the second checkpoint (step 8) falls inside epoch 2,
+# whose data order must not depend on the random state the process happened to have.
+CHECKPOINTING = {"max_steps": 12, "save_strategy": "steps", "save_steps": 4, "logging_steps": 1}
 STRATEGIES = {
     "full": {"name": "full"},
     "lora": {"name": "lora", "r": 4, "alpha": 8},
@@ -153,8 +155,8 @@ def test_sigterm_and_sigint_save_a_checkpoint_and_say_how_to_resume(signum, back
     manifest = read_manifest(out)
     assert manifest["status"] == "interrupted" and manifest["interrupted"]["signal"] == signal.Signals(signum).name
     step = int(manifest["checkpoints"][-1].split("-")[1])
-    assert 0 < step < 8
-    assert f"interrupted by {signal.Signals(signum).name} at step {step} of 8" in said
+    assert 0 < step < 12
+    assert f"interrupted by {signal.Signals(signum).name} at step {step} of 12" in said
     assert str(out / f"checkpoint-{step}") in said
     assert f"hf-transfer train {path} training.logging_steps=1 --resume" in said
 
@@ -192,19 +194,18 @@ def test_resume_skips_a_checkpoint_that_was_being_written(backbones, text_files,
     assert cli.main(["train", str(path)]) == 0
     (tmp_path / "ref").mkdir()
     shutil.copy(out / "model.safetensors", tmp_path / "ref")
-    # As if killed while Trainer wrote checkpoint-6: weights there, no trainer_state.json, not in the manifest.
+    # As if killed while Trainer wrote checkpoint-12: weights there, no trainer_state.json, not in the manifest.
     manifest = read_manifest(out)
     for name in manifest["written"]:
         (out / name).unlink()
-    manifest.update(status="interrupted", written=[], checkpoints=["checkpoint-2", "checkpoint-4"])
+    manifest.update(status="interrupted", written=[], checkpoints=["checkpoint-4", "checkpoint-8"])
     (out / RUN_DIR / MANIFEST).write_text(json.dumps(manifest))
-    for name in manifest["checkpoints"] + ["checkpoint-6", "checkpoint-8"]:
+    for name in manifest["checkpoints"] + ["checkpoint-12"]:
         assert (out / name / "trainer_state.json").is_file()
-    shutil.rmtree(out / "checkpoint-8")
-    (out / "checkpoint-6" / "trainer_state.json").unlink()
+    (out / "checkpoint-12" / "trainer_state.json").unlink()
     caplog.clear()
     assert cli.main(["train", str(path), "--resume"]) == 0
-    assert "skipping checkpoint-6" in caplog.text and f"resuming from {out / 'checkpoint-4'}" in caplog.text
+    assert "skipping checkpoint-12" in caplog.text and f"resuming from {out / 'checkpoint-8'}" in caplog.text
     _assert_same_weights(tmp_path / "ref", out)
 
 
@@ -238,8 +239,8 @@ def test_a_full_disk_while_saving_leaves_no_complete_looking_folder_and_keeps_th
     assert cli.main(["train", str(path)]) != 0
     err = capsys.readouterr().err
     assert err.count("hf-transfer: error:") == 1 and "Traceback" not in err
-    assert "the disk is full" in err and "MiB" in err and "checkpoint-8" in err and "--resume" in err
-    assert sorted(p.name for p in out.iterdir()) == [RUN_DIR, "checkpoint-2", "checkpoint-4", "checkpoint-6", "checkpoint-8"]
+    assert "the disk is full" in err and "MiB" in err and "checkpoint-12" in err and "--resume" in err
+    assert sorted(p.name for p in out.iterdir()) == [RUN_DIR, "checkpoint-12", "checkpoint-4", "checkpoint-8"]
     assert not (out / RUN_DIR / "staging").exists()
     assert read_manifest(out)["status"] == "failed"
 
