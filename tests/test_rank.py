@@ -98,3 +98,17 @@ def test_rank_refuses_wrong_modality_and_data_without_labels(backbones, text_fil
     with pytest.raises(HfTransferError) as info:
         hf_transfer.rank(recipe, backbones=[str(backbones["bert"])])
     assert "label" in str(info.value)
+
+
+def test_spearman_of_the_benchmark_against_known_values():
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+    from rank_transfer import spearman
+
+    assert spearman([1, 2, 3, 4], [10, 20, 30, 40]) == pytest.approx(1.0)
+    assert spearman([1, 2, 3, 4], [4, 3, 2, 1]) == pytest.approx(-1.0)
+    assert spearman([1, 2, 3, 4], [1, 3, 2, 4]) == pytest.approx(0.8)  # 1 - 6·2/(4·15)
+    assert spearman([1, 2, 2, 3], [1, 2, 3, 4]) == pytest.approx(0.9486832980505138)  # ties: average ranks
+    assert spearman([1, 2], [1, 2]) is None and spearman([1, 1, 1], [1, 2, 3]) is None
