@@ -146,8 +146,8 @@ def plan_cells(recipe: Any, overrides: list[str] | dict | None = None, *, strate
         except ConfigError as e:
             for p in e.problems:
                 found.setdefault(p, []).append(cell.name)
-    for p, names in _backbone_problems(cells):
-        found.setdefault(p, []).extend(n for n in names if n not in found.get(p, []))
+    for p, names in _backbone_problems(base, cells, found):
+        found.setdefault(p, []).extend(names)
     problems += [f"{_cells(names, len(cells))}: {p}" for p, names in found.items()]
     if problems:
         raise ConfigError(problems, source=str(recipe) if isinstance(recipe, (str, Path)) else None)
@@ -173,27 +173,26 @@ def _cells(names: list[str], total: int) -> str:
     return ("cell " if len(names) == 1 else "cells ") + ", ".join(names)
 
 
-def _backbone_problems(cells: list[Cell]) -> list[tuple[str, list[str]]]:
-    """Backbones the task cannot use (wrong modality, not found), found before anything trains: the recipe
-    check reads local folders only, this resolves Hub ids and pkg:// references too."""
+def _backbone_problems(base: Recipe, cells: list[Cell], found: dict[str, list[str]]) -> list[tuple[str, list[str]]]:
+    """Backbones the task cannot use (wrong modality, not found), found before anything trains, for cells whose
+    recipe failed on other keys too: the recipe check reads local folders only, this resolves Hub ids and
+    pkg:// references and reads their config."""
     from .backbone import resolve
 
-    checked: dict[tuple, str | None] = {}
+    checked: dict[str, str | None] = {}
     out: dict[str, list[str]] = {}
     for cell in cells:
-        r = cell.recipe
-        if r is None:
-            continue
-        key = (r.backbone.name_or_path, r.backbone.revision, r.task.name)
-        if key not in checked:
+        name = cell.overrides.get("backbone.name_or_path", base.backbone.name_or_path)
+        if any(name in p and cell.name in names for p, names in found.items()):
+            continue  # the recipe check named this backbone already
+        if name not in checked:
             try:
-                r.task.options.check_backbone(resolve(r.backbone.name_or_path, r.backbone.revision,
-                                                      r.backbone.trust_remote_code))
-                checked[key] = None
+                base.task.options.check_backbone(resolve(name, base.backbone.revision, base.backbone.trust_remote_code))
+                checked[name] = None
             except HfTransferError as e:
-                checked[key] = str(e)
-        if checked[key]:
-            out.setdefault(checked[key], []).append(cell.name)
+                checked[name] = str(e)
+        if checked[name]:
+            out.setdefault(checked[name], []).append(cell.name)
     return list(out.items())
 
 

@@ -88,10 +88,12 @@ def test_an_interrupted_cell_is_resumed(recipe_file, backbones, tmp_path):
 def test_bad_grid_is_refused_before_any_cell_with_every_problem(recipe_file, backbones, image_folder, tmp_path):
     with pytest.raises(ConfigError) as info:
         hf_transfer.compare(
-            str(recipe_file), strategies=["full", "frozn"], backbones=[str(backbones["bert"]), str(backbones["vit"])],
+            str(recipe_file), strategies=["full", "frozn"],
+            backbones=[str(backbones["bert"]), str(backbones["vit"]), str(tmp_path / "nowhere")],
             grid={"training.learning_rat": ["1e-3"]},
         )
     text = str(info.value)
+    assert "nowhere" in text  # a backbone that cannot be found is named even though its cells fail on other keys
     assert "frozn" in text and "learning_rat" in text and "vit" in text
     assert "cells full__vit__learning_rat=1e-3, frozn__vit__learning_rat=1e-3:" in text  # modality: its cells
     assert text.count("learning_rat'") == 1  # a problem every cell shares is listed once
