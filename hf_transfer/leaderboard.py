@@ -73,7 +73,10 @@ def scatter_png(board: Any, path: Path, size: tuple[int, int] = (560, 380)) -> b
         px, py = at(row.seconds, row.metric)
         color = (214, 39, 40) if row is board.best else _BLUE
         draw.ellipse((px - radius, py - radius, px + radius, py + radius), outline=color, width=2)
-        draw.text((px + radius + 3, py), row.cell[:40], font=font, fill="black", anchor="lm")
+        if px > (x0 + x1) / 2:  # labels point inwards, so none runs off the chart
+            draw.text((px - radius - 3, py), row.cell[:40], font=font, fill="black", anchor="rm")
+        else:
+            draw.text((px + radius + 3, py), row.cell[:40], font=font, fill="black", anchor="lm")
     img.save(path, format="PNG")
     return True
 
