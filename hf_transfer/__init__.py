@@ -13,7 +13,7 @@ from .config import Recipe, load_recipe
 from .errors import ConfigError, HfTransferError
 
 __version__ = "0.1.0"
-__all__ = ["train", "load_recipe", "load_model", "Recipe", "TrainResult", "HfTransferError", "ConfigError", "__version__"]
+__all__ = ["train", "compare", "rank", "load_recipe", "load_model", "Recipe", "TrainResult", "HfTransferError", "ConfigError", "__version__"]
 
 if TYPE_CHECKING:
     from .pipeline import TrainResult
@@ -30,6 +30,22 @@ def train(recipe: Any, **kwargs: Any) -> TrainResult:
     from .pipeline import train as _train
 
     return _train(recipe, **kwargs)
+
+
+def compare(recipe: Any, overrides: Any = None, **kwargs: Any) -> Any:
+    """Train a grid of cells (``strategies``, ``backbones``, ``grid={key: [values]}``) and return the
+    :class:`~hf_transfer.comparison.Leaderboard`, best first; see :func:`hf_transfer.comparison.compare`."""
+    from .comparison import compare as _compare
+
+    return _compare(recipe, overrides, **kwargs)
+
+
+def rank(recipe: Any, overrides: Any = None, **kwargs: Any) -> Any:
+    """Score candidate ``backbones`` for the recipe's task with LogME before training; best first.
+    See :func:`hf_transfer.ranking.rank`."""
+    from .ranking import rank as _rank
+
+    return _rank(recipe, overrides, **kwargs)
 
 
 def load_model(path: Any) -> Any:

@@ -115,6 +115,41 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _split_list(text: str | None) -> list[str] | None:
+    return [v.strip() for v in text.split(",") if v.strip()] if text else None
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from .comparison import compare, parse_grid
+
+    board = compare(args.recipe, args.overrides, strategies=_split_list(args.strategies),
+                    backbones=_split_list(args.backbones), grid=parse_grid(args.grid), output_dir=args.output_dir,
+                    metric=args.metric, dry_run=args.dry_run)
+    if args.dry_run:
+        _say(f"# comparison plan: {len(board.rows)} cells under {board.folder}")
+        for row in board.rows:
+            what = {"finished": "finished: read back", "resume": "interrupted: resumed"}.get(row.state, "trained")
+            _say(f"  {row.cell:48s} {what}")
+        _say("dry run: every cell's recipe and backbone are valid; nothing was trained")
+        return 0
+    from .leaderboard import markdown
+
+    _say("")
+    _say(markdown(board).rstrip())
+    _say("")
+    _say(f"leaderboard: {', '.join(str(p) for p in board.files)}")
+    return 0
+
+
+def cmd_rank(args: argparse.Namespace) -> int:
+    from .ranking import rank, table
+
+    result = rank(args.recipe, args.overrides, backbones=_split_list(args.backbones) or [],
+                  max_examples=args.max_examples)
+    _say(table(result).rstrip())
+    return 0
+
+
 def cmd_merge(args: argparse.Namespace) -> int:
     from .errors import OutputError
 
@@ -211,6 +246,33 @@ def build_parser() -> argparse.ArgumentParser:
                    help="continue the interrupted run in the output folder from its newest complete checkpoint")
     p.set_defaults(func=cmd_train)
 
+    p = sub.add_parser(
+        "compare", help="train a grid of strategies × backbones × recipe values and rank them",
+        description="Train every cell of a grid, each a normal run in <output_dir>/compare/<cell>; finished cells are "
+        "read back, interrupted ones resumed. Writes leaderboard.md/.json/.png and prints the best cell.",
+    )
+    p.add_argument("recipe", help="path to a recipe YAML, or a shipped recipe name")
+    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="overrides applied to every cell")
+    p.add_argument("--strategies", help="comma-separated strategies, e.g. full,frozen,partial,lora")
+    p.add_argument("--backbones", help="comma-separated backbones (Hub ids, folders or pkg:// references)")
+    p.add_argument("--grid", action="append", metavar="KEY=V1,V2", help="a recipe key and its values (repeatable)")
+    p.add_argument("--output-dir", help="where the cells and the leaderboard go (default: <training.output_dir>/compare)")
+    p.add_argument("--metric", default="accuracy", help="validation metric to rank by (default: accuracy)")
+    p.add_argument("--dry-run", action="store_true", help="validate every cell and print the plan; train nothing")
+    p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser(
+        "rank", help="score backbones for a task before training (LogME on cached features)",
+        description="One cached forward pass per backbone over a sample of the training split, then LogME "
+        "(You et al., 2021): higher means the features fit the labels better. A later frozen run reuses the pass "
+        "when the sample is the whole training split.",
+    )
+    p.add_argument("recipe", help="path to a recipe YAML, or a shipped recipe name")
+    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="overrides applied to every backbone")
+    p.add_argument("--backbones", required=True, help="comma-separated candidate backbones")
+    p.add_argument("--max-examples", type=int, default=2000, help="training examples scored per backbone (default 2000)")
+    p.set_defaults(func=cmd_rank)
+
     p = sub.add_parser("merge", help="fold a LoRA adapter into its base model and save a plain model folder")
     p.add_argument("adapter_dir", help="output folder of a strategy.name=lora run")
     p.add_argument("out_dir", help="where to write the merged model")
@@ -252,7 +314,7 @@ def main(argv: list[str] | None = None) -> int:
     # Overrides may come after options too (`train R --overwrite a.b=1`), which argparse cannot split itself.
     args, extra = parser.parse_known_args(argv)
     if extra:
-        if getattr(args, "func", None) is cmd_train and all("=" in e and not e.startswith("-") for e in extra):
+        if getattr(args, "func", None) in (cmd_train, cmd_compare, cmd_rank) and all("=" in e and not e.startswith("-") for e in extra):
             args.overrides = list(args.overrides) + extra
         else:
             parser.error(f"unrecognized arguments: {' '.join(extra)}")
