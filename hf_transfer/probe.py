@@ -97,9 +97,10 @@ def _accuracy(weight: Any, bias: Any, x: Any, y: Any) -> float:
 
 
 def fit_logistic(x: Any, y: Any, num_classes: int, x_val: Any = None, y_val: Any = None,
-                 l2_grid: tuple[float, ...] = L2_GRID, max_iter: int = 100) -> ProbeFit:
+                 l2_grid: tuple[float, ...] = L2_GRID, max_iter: int = 100, patience: int = 3) -> ProbeFit:
     """Full-batch L-BFGS fits over ``l2_grid`` (strongest first, each warm-started from the previous one);
-    the fit with the best validation accuracy wins, ties going to the stronger penalty. Without validation
+    the fit with the best validation accuracy wins, ties going to the stronger penalty; the sweep stops after
+    ``patience`` strengths in a row without a better one (weak penalties are the slow fits). Without validation
     rows the median strength is used. Features are standardised for conditioning (a constant feature is only
     centred) and the result folded back so it reads raw features; the solve runs in float32."""
     import torch
@@ -116,9 +117,10 @@ def fit_logistic(x: Any, y: Any, num_classes: int, x_val: Any = None, y_val: Any
     bias = torch.zeros(num_classes, device=x.device, requires_grad=True)
     best: tuple[float, float, Any, Any, float] | None = None
     sweep = []
+    worse = 0
     for l2 in grid:
         optimizer = torch.optim.LBFGS([weight, bias], lr=1, max_iter=max_iter, history_size=20,
-                                      tolerance_grad=1e-6, tolerance_change=1e-10, line_search_fn="strong_wolfe")
+                                      tolerance_grad=1e-5, tolerance_change=1e-9, line_search_fn="strong_wolfe")
 
         def closure():
             optimizer.zero_grad()
@@ -133,6 +135,11 @@ def fit_logistic(x: Any, y: Any, num_classes: int, x_val: Any = None, y_val: Any
         sweep.append({"l2": l2, "validation_accuracy": accuracy, "train_loss": loss})
         if best is None or accuracy > best[0]:
             best = (accuracy, l2, weight.detach().clone(), bias.detach().clone(), loss)
+            worse = 0
+        else:
+            worse += 1
+            if worse >= patience:
+                break
     accuracy, l2, w, b = best[0], best[1], best[2], best[3]
     # logits = ((x - mean) / std) @ w.T + b  ==  x @ (w / std).T + (b - (w / std) @ mean)
     raw_w = w / std
