@@ -127,7 +127,7 @@ def timing(args) -> dict:
     runs = {}
     for threads in (1, torch.get_num_threads()):
         torch.set_num_threads(threads)
-        fits = [fit_logistic(x, y, 10, xv, yv) for _ in range(3)]
+        fits = [fit_logistic(x, y, 10, xv, yv) for _ in range(2)]
         runs[f"{threads}_threads"] = {"seconds": [round(f.seconds, 3) for f in fits], "strengths_fitted": len(fits[0].sweep),
                                       "l2": fits[0].l2}
     return runs
