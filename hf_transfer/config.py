@@ -443,6 +443,9 @@ def load_recipe(
             problems.append("data.streaming is true, so training.max_steps must be set (a stream has no length to count epochs by)")
         if strategy is not None and getattr(strategy.options, "cache_features", False):
             problems.append("the feature cache needs data it can index; with data.streaming set strategy.cache_features=false")
+    if strategy is not None and getattr(strategy.options, "head_solver", None) == "lbfgs" and strategy.head != "linear":
+        problems.append(f"'strategy.head_solver' lbfgs fits a linear head only, found head: {strategy.head}; an "
+                        "mlp head trains with the Trainer loop: set strategy.head_solver=sgd (or auto), or strategy.head=linear")
     if backbone is not None and task is not None:
         from .backbone import task_mismatch
 

@@ -326,10 +326,13 @@ class CachedTraining:
     splits: dict[str, Any]
     info: dict[str, Any]
     head: Any  # the full model's head module
+    solved: bool = False  # the head was fitted by hf_transfer.probe (already in place), not by the Trainer
 
     def restore_head(self, trainer: Any) -> None:
         """Put the trained head weights into the full model. Every process calls this: gathering them from
         FSDP shards or DeepSpeed ZeRO-3 partitions is collective (the main process receives them)."""
+        if self.solved:
+            return
         if trainer.is_deepspeed_enabled:
             # The engine's module holds bf16/fp16 weights in a mixed-precision run; the optimizer's fp32 master
             # copy is the trained head (gathering a ZeRO-3 partition is collective: every process calls this).
@@ -370,6 +373,8 @@ def prepare_cached_training(bundle, task, processor, backbone, data, collate, ar
     """Cache every split's features and set up head-only training; None when this head cannot be cached."""
     import dataclasses
 
+    from .probe import in_memory
+
     splits = task.preprocess(data, processor, backbone.config, augment_train=views > 0)
     precision = "bf16" if args.bf16 else "fp16" if args.fp16 else "fp32"  # the backbone pass, as training would run it
     fingerprint = backbone_fingerprint(backbone)
@@ -392,7 +397,7 @@ def prepare_cached_training(bundle, task, processor, backbone, data, collate, ar
         cached[split] = result
     head_args = dataclasses.replace(
         args, train_sampling_strategy="random", dataloader_num_workers=0, dataloader_persistent_workers=False,
-        gradient_checkpointing=False,
+        gradient_checkpointing=False, remove_unused_columns=False,  # rows are features + labels only
     )
     # FSDP wrap classes named in the recipe are the backbone's; the head copy has none of them.
     if head_args.fsdp_config:
@@ -407,4 +412,6 @@ def prepare_cached_training(bundle, task, processor, backbone, data, collate, ar
     }
     data.notes.append(f"frozen-backbone features cached ({preprocessing})")
     head = bundle.model.get_submodule(bundle.head_module_names[0])
-    return CachedTraining(head_only_model(head), head_args, {s: c.dataset for s, c in cached.items()}, info, head)
+    # Whole-batch rows from memory (hf_transfer.probe.InMemoryRows; collate with probe.collate_rows).
+    rows = {s: in_memory(c.dataset) for s, c in cached.items()}
+    return CachedTraining(head_only_model(head), head_args, rows, info, head)

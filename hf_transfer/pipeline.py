@@ -245,6 +245,7 @@ def _train_in_folder(recipe, task, data, backbone, plan, resume_hint, args, prec
     inputs = _trainer_inputs(recipe, task, data, backbone, bundle, model, args, splits, collate, processor, report)
     if inputs.cache is not None:  # the engine gets a copy of the head alone
         head_ids = {id(p) for p in inputs.model.parameters()}
+    solved = _solve_head(recipe, inputs, report, plan)
     learning_rates = parameter_learning_rates(inputs.model, backbone_module, head_ids, inputs.args.learning_rate, recipe.strategy)
     launch.check_optimizer(inputs.args, inputs.model, learning_rates)
 
@@ -269,7 +270,7 @@ def _train_in_folder(recipe, task, data, backbone, plan, resume_hint, args, prec
     if plan.checkpoint is not None:
         logger.info("resuming from %s", plan.checkpoint)
     try:
-        train_output = trainer.train(resume_from_checkpoint=str(plan.checkpoint) if plan.checkpoint else None)
+        train_output = solved or trainer.train(resume_from_checkpoint=str(plan.checkpoint) if plan.checkpoint else None)
         if interruption.signum is not None:
             raise _interrupted(interruption, trainer, out, resume_hint)
         metrics, reports = _metrics(trainer, train_output, inputs, task, data, args, splits, batch)
@@ -331,8 +332,33 @@ def _trainer_inputs(recipe, task, data, backbone, bundle, model, args, splits, c
         cache = prepare_cached_training(bundle, task, processor, backbone, data, collate, args, strategy.cache_augmented_views)
         if cache is not None:
             report.details["feature_cache"] = cache.info
-            return _TrainerInputs(cache.model, cache.args, cache.splits, None, None, cache)
+            from .probe import collate_rows
+
+            return _TrainerInputs(cache.model, cache.args, cache.splits, collate_rows, None, cache)
     return _TrainerInputs(model, args, splits, collate, processor)
+
+
+def _solve_head(recipe, inputs, report, plan) -> Any:
+    """``head_solver`` lbfgs (auto's choice for a linear head on cached features): fit the head exactly
+    (hf_transfer.probe) instead of the Trainer loop; its TrainOutput, or None when the Trainer trains."""
+    from .probe import linear_layer, solve_head
+
+    solver = getattr(recipe.strategy.options, "head_solver", "sgd")
+    if inputs.cache is None:
+        if solver == "lbfgs":
+            logger.warning("head_solver lbfgs needs the feature cache, unavailable for this head; the Trainer loop trains it")
+        return None
+    if solver == "sgd" or recipe.strategy.head != "linear":
+        report.details["head_solver"] = {"solver": "sgd"}
+        return None
+    if linear_layer(inputs.cache.model.head) is None:
+        logger.warning("head_solver lbfgs: the head (%s) is not one Linear layer; the Trainer loop trains it",
+                       type(inputs.cache.model.head).__name__)
+        report.details["head_solver"] = {"solver": "sgd"}
+        return None
+    if plan.checkpoint is not None:
+        logger.info("head_solver lbfgs fits the head in seconds: no checkpoint to resume from, fitting it again")
+    return solve_head(inputs.cache, report)
 
 
 def _metrics(trainer, train_output, inputs, task, data, args, splits, batch) -> tuple[dict[str, float], dict[str, dict]]:

@@ -7,6 +7,7 @@ frozen ImageNet backbone) is ``strategy: {name: frozen, head: mlp, head_hidden_s
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from ..registry import STRATEGIES
 from ..schema import field
@@ -22,8 +23,15 @@ class Frozen(Strategy):
     cache_augmented_views: int = field(
         0, help="cache this many augmented views of each training image instead of one eval-preprocessed view"
     )
+    head_solver: Literal["auto", "lbfgs", "sgd"] = field(
+        "auto", help="how a head on cached features trains: lbfgs (a linear head fitted exactly, L2 strength chosen "
+        "on validation; auto's choice for linear heads, see hf_transfer.probe) or sgd (the Trainer loop; mlp heads)"
+    )
 
     def validate(self, prefix: str) -> list[str]:
+        if self.head_solver == "lbfgs" and not self.cache_features:
+            return [f"'{prefix}.head_solver' lbfgs fits the head on cached features, but '{prefix}.cache_features' is "
+                    f"false; set {prefix}.cache_features=true, or {prefix}.head_solver=sgd"]
         if self.cache_augmented_views < 0:
             return [f"'{prefix}.cache_augmented_views' must be 0 or more, found {self.cache_augmented_views}"]
         if self.cache_augmented_views and not self.cache_features:
