@@ -59,7 +59,7 @@ def _versions() -> dict[str, str]:
 
 def write_run_files(
     out: Path, recipe, metrics, reports, data, strategy_report, backbone, task, log_history=None, precision=None,
-    global_batch_size=None,
+    global_batch_size=None, defaults=None,
 ) -> None:
     from . import __version__
     from .hub import write_model_card
@@ -79,6 +79,8 @@ def write_run_files(
         "reports": reports,
         "precision": precision or {},
         "global_batch_size": global_batch_size or {},
+        "defaults": defaults.values if defaults else {},  # training values the strategy supplied, with reasons
+        "warnings": defaults.warnings if defaults else [],
         "log_history": log_history or [],
         "versions": _versions(),
     }

@@ -246,14 +246,23 @@ def card_sections(run: RunFiles, layout: str, repo_id: str | None, images: dict[
         "curves": images.get("curves"),
         "usage": usage(run, layout, repo_id),
         "data_description": data_description(run),
-        "hyperparameters": "\n".join(
-            f"- `{k}`: `{v}`" for k, v in sorted(run.section("training").items()) if k != "output_dir"
-        ) or "- the defaults of `transformers.TrainingArguments`",
+        "hyperparameters": hyperparameters(run),
         "versions": "\n".join(
             f"- {k} {v}" for k, v in [("hf_transfer", report.get("hf_transfer_version", "?")), *report.get("versions", {}).items()]
         ),
         "recipe": run.recipe_text,
     }
+
+
+def hyperparameters(run: RunFiles) -> str:
+    """The recipe's training keys, then the values the strategy supplied where the recipe was silent."""
+    lines = [f"- `{k}`: `{v}`" for k, v in sorted(run.section("training").items()) if k != "output_dir"]
+    defaults = run.report.get("defaults") or {}
+    if defaults:
+        name = run.report.get("strategy", {}).get("name", "?")
+        lines += ["", f"Strategy defaults (the recipe left these unset; the `{name}` strategy chose them):", ""]
+        lines += [f"- `{k}`: `{d.get('value')}` — {d.get('reason', '')}" for k, d in sorted(defaults.items())]
+    return "\n".join(lines) or "- the defaults of `transformers.TrainingArguments`"
 
 
 def details_rows(run: RunFiles, shown_backbone: str, artifact: str) -> list[tuple[str, str]]:

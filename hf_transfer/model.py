@@ -5,7 +5,8 @@ backbone's own ``AutoModelFor*Classification`` class (a standard folder that
 ``pipeline()`` loads). Anything else (an ``mlp`` head, ``mean``/``cls``/``pooler``
 pooling that differs from the native one) uses :mod:`hf_transfer.modeling`.
 ``pooling: auto`` picks what the backbone was trained with: the pooling a
-sentence-transformers folder declares, else the native one.
+sentence-transformers folder declares, else the native one, except where the strategy
+keeps the native pooler frozen (frozen, LoRA): a text backbone then gets mean pooling.
 """
 
 from __future__ import annotations
@@ -77,10 +78,18 @@ def sentence_transformers_pooling(backbone: Any) -> str | None:
     return None
 
 
-def resolve_pooling(requested: str, backbone: Any) -> str:
+def resolve_pooling(requested: str, backbone: Any, strategy: Any = None, text: bool = False) -> tuple[str, str]:
+    """The pooling to build, and why; ``strategy``: the registered strategy (its ``auto_text_pooling``)."""
     if requested != "auto":
-        return requested
-    return sentence_transformers_pooling(backbone) or "native"
+        return requested, "set in the recipe"
+    declared = sentence_transformers_pooling(backbone)
+    if declared:
+        return declared, "declared by the backbone's sentence-transformers pooling config"
+    preferred = getattr(strategy, "auto_text_pooling", "native") if text else "native"
+    if preferred != "native":
+        return preferred, (f"text backbone without a declared pooling, strategy '{strategy.name}' keeps its pooler "
+                           f"frozen (possibly never trained for this): {preferred} pooling over the token states")
+    return "native", "the backbone's own classification pooling"
 
 
 def _native_feature_pooling(backbone_model: Any, modality: str) -> str:
@@ -167,7 +176,8 @@ def _custom(task: Any, backbone: Any, data: Any, options: Any, pooling: str, exa
 
 def build_model(task: Any, backbone: Any, data: Any, options: Any, example: dict[str, Any]) -> ModelBundle:
     """Backbone + new head for ``data.labels``; ``options`` is the recipe's strategy section."""
-    pooling = resolve_pooling(options.pooling, backbone)
+    pooling, reason = resolve_pooling(options.pooling, backbone, options.options, text="input_ids" in example)
+    logger.info("pooling: %s (%s)", pooling, reason)
     if options.head == "linear" and pooling == "native":
         bundle = _native(task, backbone, data)
     else:

@@ -37,6 +37,8 @@ class TrainResult:
     notes: list[str] = field(default_factory=list)
     hub_url: str | None = None
     output_plan: list[str] = field(default_factory=list)  # what the run does with its output folder
+    training_defaults: dict[str, dict] = field(default_factory=dict)  # key → value and reason, from the strategy
+    warnings: list[str] = field(default_factory=list)  # e.g. a learning rate far outside the strategy's range
 
 
 def recipe_record(recipe: Recipe) -> dict[str, Any]:
@@ -96,8 +98,8 @@ def load_data(recipe: Recipe, dataset: Any = None) -> PreparedData:
     return prepare(dsdict, recipe.data, task.roles, seed)
 
 
-def _training_arguments(recipe: Recipe, task: Any) -> tuple[Any, dict[str, str]]:
-    """TrainingArguments from the recipe (task defaults underneath) and the precision decision."""
+def _training_arguments(recipe: Recipe, task: Any, strategy_defaults: dict[str, Any] | None = None) -> tuple[Any, dict[str, str]]:
+    """TrainingArguments from the recipe (task and strategy defaults underneath) and the precision decision."""
     from transformers import TrainingArguments
 
     from .precision import detect_hardware, precision_flags, resolve_precision
@@ -106,7 +108,7 @@ def _training_arguments(recipe: Recipe, task: Any) -> tuple[Any, dict[str, str]]
     if recipe.data.streaming:
         # Length grouping needs lengths; each process reads its own shard (no dispatching from rank 0).
         defaults.update(train_sampling_strategy="random", accelerator_config={"dispatch_batches": False})
-    kwargs = {**defaults, **recipe.training}
+    kwargs = {**defaults, **(strategy_defaults or {}), **recipe.training}
     requested = kwargs.pop("precision", None)
     # Ours, not TrainingArguments': the run decides where to resume from (see rundir.plan_output).
     kwargs.pop("save_on_interrupt", None)
@@ -166,12 +168,16 @@ def train(
 
     backbone = resolve(recipe.backbone.name_or_path, recipe.backbone.revision, recipe.backbone.trust_remote_code)
     task.check_backbone(backbone)  # a Hub backbone of the wrong modality: found here, --dry-run included
+    from .strategy_defaults import plan_training_defaults
+
+    defaults = plan_training_defaults(recipe, backbone)
     if dry_run:
         return TrainResult(
             output_dir=recipe.output_dir, metrics={}, recipe=recipe, labels=data.labels, dry_run=True,
             data_sizes=data.sizes(), notes=data.notes, output_plan=plan.describe() if plan else [],
+            training_defaults=defaults.values, warnings=defaults.warnings,
         )
-    return _run(recipe, task, data, backbone, plan, resume_hint)
+    return _run(recipe, task, data, backbone, plan, resume_hint, defaults)
 
 
 @dataclass
@@ -186,12 +192,12 @@ class _TrainerInputs:
     cache: Any = None  # features.CachedTraining when the feature cache is used
 
 
-def _run(recipe: Recipe, task: Any, data: PreparedData, backbone: Any, plan: Any, resume_hint: str) -> TrainResult:
+def _run(recipe: Recipe, task: Any, data: PreparedData, backbone: Any, plan: Any, resume_hint: str, defaults: Any) -> TrainResult:
     from accelerate import PartialState
 
     from .interrupt import Interruption, signals_handled
 
-    args, precision = _training_arguments(recipe, task)
+    args, precision = _training_arguments(recipe, task, defaults.training_kwargs())
     state = PartialState()
     if state.num_processes > 1:
         from accelerate.utils import broadcast_object_list
@@ -206,7 +212,7 @@ def _run(recipe: Recipe, task: Any, data: PreparedData, backbone: Any, plan: Any
     try:
         with signals_handled(interruption):
             return _train_in_folder(recipe, task, data, backbone, plan, resume_hint, args, precision, state, folder,
-                                    interruption)
+                                    interruption, defaults)
     except RunInterrupted as error:
         if folder:
             folder.finish("interrupted", interrupted={"signal": interruption.name, "message": str(error)})
@@ -217,7 +223,7 @@ def _run(recipe: Recipe, task: Any, data: PreparedData, backbone: Any, plan: Any
         raise
 
 
-def _train_in_folder(recipe, task, data, backbone, plan, resume_hint, args, precision, state, folder, interruption):
+def _train_in_folder(recipe, task, data, backbone, plan, resume_hint, args, precision, state, folder, interruption, defaults):
     """The run once its output folder is locked: model, strategy, Trainer, artifacts, push."""
     from transformers import set_seed
 
@@ -279,7 +285,7 @@ def _train_in_folder(recipe, task, data, backbone, plan, resume_hint, args, prec
         staging = folder.staging if folder else out / RUN_DIR / STAGING
         try:
             _save_and_check(trainer, inputs, model, processor, staging, recipe, task, data, backbone, splits,
-                            collate, metrics, reports, report, precision, batch)
+                            collate, metrics, reports, report, precision, batch, defaults)
             if folder:
                 folder.publish()
         except OSError as error:
@@ -299,7 +305,8 @@ def _train_in_folder(recipe, task, data, backbone, plan, resume_hint, args, prec
         hub_url = push_output(out)  # settings come from the recipe.yaml just written
     return TrainResult(
         output_dir=out, metrics=metrics, recipe=recipe, labels=data.labels, strategy=report,
-        data_sizes=data.sizes(), notes=data.notes, hub_url=hub_url,
+        data_sizes=data.sizes(), notes=data.notes, hub_url=hub_url, training_defaults=defaults.values,
+        warnings=defaults.warnings,
     )
 
 
@@ -381,7 +388,7 @@ def _metrics(trainer, train_output, inputs, task, data, args, splits, batch) -> 
 
 
 def _save_and_check(trainer, inputs, model, processor, out, recipe, task, data, backbone, splits, collate,
-                    metrics, reports, report, precision, batch) -> None:
+                    metrics, reports, report, precision, batch, defaults) -> None:
     """artifacts stop: save, write the run's files and card, reload every artifact and compare."""
     from accelerate.utils import extract_model_from_parallel
 
@@ -400,7 +407,8 @@ def _save_and_check(trainer, inputs, model, processor, out, recipe, task, data, 
     checked_batch, expected = artifacts.reference_logits(trained, splits["validation"], collate)
     if trainer.is_world_process_zero():
         artifacts.write_run_files(
-            out, recipe, metrics, reports, data, report, backbone, task, trainer.state.log_history, precision, batch
+            out, recipe, metrics, reports, data, report, backbone, task, trainer.state.log_history, precision, batch,
+            defaults,
         )
         for path, load in strategy.artifacts(task, out):
             artifacts.reload_check(checked_batch, expected, load, path)

@@ -22,7 +22,7 @@ def empty_cache(tmp_path, monkeypatch):
 
 def _frozen(backbone, text_files, out, **strategy):
     recipe = text_recipe(backbone, text_files, out)
-    recipe["strategy"] = {"name": "frozen", **strategy}
+    recipe["strategy"] = {"name": "frozen", "pooling": "native", **strategy}  # these tests read the BERT classifier
     recipe["training"].update(max_steps=4, learning_rate=5e-2)
     return recipe
 

@@ -43,7 +43,7 @@ def runs(backbones, text_files, image_folder, tmp_path_factory) -> dict[str, Pat
         full["data"]["test_file"] = str(text_files["test"])
         recipes = {
             "full": full,
-            "lora": text_recipe(backbones["bert"], text_files, root / "lora", strategy={"name": "lora", "merge": True}),
+            "lora": text_recipe(backbones["bert"], text_files, root / "lora", strategy={"name": "lora", "merge": True, "pooling": "native"}),
             "mlp": text_recipe(backbones["bert"], text_files, root / "mlp",
                                strategy={"name": "frozen", "head": "mlp", "head_hidden_sizes": [8]}),
             "image-lora": image_recipe(backbones["vit"], image_folder, root / "image-lora", strategy={"name": "lora"}),
@@ -120,6 +120,8 @@ def write_golden_run(out: Path, backbone: str = "google-bert/bert-base-uncased",
         + [{"eval_loss": 0.6, "eval_accuracy": 0.8, "eval_macro_f1": 0.79, "step": 35},
            {"eval_loss": 0.5, "eval_accuracy": 0.85, "eval_macro_f1": 0.849, "step": 70}],
         "versions": {"transformers": "0.0.0", "torch": "0.0.0", "peft": "0.0.0", "huggingface_hub": "0.0.0"},
+        "defaults": {"warmup_steps": {"value": 0.06, "reason": "6% linear warm-up, as in the LoRA paper"},
+                     "weight_decay": {"value": 0.01, "reason": "light decoupled weight decay (AdamW)"}},
     }
     metrics = {"eval_accuracy": 0.85, "eval_macro_f1": 0.849, "eval_macro_precision": 0.8512, "eval_macro_recall": 0.85,
                "eval_loss": 0.5, "test_accuracy": 0.84, "test_macro_f1": 0.8385, "test_macro_precision": 0.84123,

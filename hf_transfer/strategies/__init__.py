@@ -7,6 +7,12 @@ wraps the model, and returns the model to train with a :class:`StrategyReport`.
 :meth:`Strategy.save` writes the artifacts and :meth:`Strategy.artifacts` says how
 each one reloads, for the end-of-training reload check. The defaults suit
 strategies whose result is one plain transformers model.
+
+A strategy also knows how it likes to be trained: :meth:`Strategy.training_defaults`
+fills the training keys a recipe leaves unset (learning rate, epochs, warm-up, weight
+decay), :meth:`Strategy.learning_rate_range` says which rates are usual (a recipe far
+outside gets a warning), and ``auto_text_pooling`` is what ``pooling: auto`` picks for a
+text backbone that declares no pooling of its own.
 """
 
 from __future__ import annotations
@@ -87,8 +93,47 @@ def keep_frozen_modules_in_eval(model: Any) -> list[str]:
     return [name for name, _ in frozen]
 
 
+@dataclass(frozen=True)
+class Default:
+    """A training value a strategy supplies because the recipe left it unset, and why."""
+
+    value: Any
+    reason: str
+
+
+# Convolutional backbone families (transformers model_type, or the timm architecture's prefix): they
+# fine-tune well at rates ~10-20x a transformer's (BatchNorm, no attention logits to blow up).
+CONVNET_TYPES = ("resnet", "convnext", "convnextv2", "regnet", "efficientnet", "mobilenet_v1", "mobilenet_v2", "bit",
+                 "mobilenetv3", "mobilenetv4", "efficientnet_lite", "tf_efficientnet", "resnext", "rexnet", "densenet")
+
+
+def is_convnet(backbone: Any) -> bool:
+    """True for a convolutional backbone (ResNet, ConvNeXt, EfficientNet, timm convnets …)."""
+    model_type = getattr(backbone, "model_type", None) or ""
+    if model_type == "timm_wrapper":
+        config = getattr(backbone, "config", None)
+        model_type = str(getattr(config, "architecture", "") or "")
+    return model_type.startswith(CONVNET_TYPES)
+
+
 class Strategy(abc.ABC):
     name: ClassVar[str]
+    # What ``pooling: auto`` gives a text backbone without a declared pooling: "native" (its own
+    # classification head's, e.g. BERT's pooler) suits training that reaches that layer; "mean" suits a
+    # backbone whose pooler stays frozen (it may never have been trained on this objective).
+    auto_text_pooling: ClassVar[str] = "native"
+
+    def training_defaults(self, options: Any, backbone: Any) -> dict[str, Default]:
+        """TrainingArguments values this strategy needs where the recipe is silent (``options``: the strategy section)."""
+        return {}
+
+    def learning_rate_range(self, options: Any, backbone: Any) -> tuple[float, float] | None:
+        """The usual (low, high) AdamW learning rate for this strategy; None when any rate is fine."""
+        return None
+
+    def trained_learning_rate(self, options: Any, learning_rate: float) -> float:
+        """The rate of what mostly trains, the one :meth:`learning_rate_range` is about."""
+        return learning_rate
 
     @abc.abstractmethod
     def apply(self, bundle: Any, options: Any) -> tuple[Any, StrategyReport]:

@@ -11,7 +11,7 @@ from typing import Literal
 
 from ..registry import STRATEGIES
 from ..schema import field
-from . import Strategy, keep_frozen_modules_in_eval, make_report, set_trainable
+from . import Default, Strategy, keep_frozen_modules_in_eval, make_report, set_trainable
 
 
 @STRATEGIES.register("frozen")
@@ -27,6 +27,28 @@ class Frozen(Strategy):
         "auto", help="how a head on cached features trains: lbfgs (a linear head fitted exactly, L2 strength chosen "
         "on validation; auto's choice for linear heads, see hf_transfer.probe) or sgd (the Trainer loop; mlp heads)"
     )
+
+    auto_text_pooling = "mean"  # the pooler layer stays frozen and may never have been trained for this task
+
+    def training_defaults(self, options, backbone):
+        linear = options.head == "linear"
+        rate = 1e-2 if linear else 1e-3
+        epochs = 30 if self.cache_features else 5
+        return {
+            "learning_rate": Default(rate, f"a new {options.head} head on fixed features with AdamW: "
+                                           + ("a linear probe (logistic regression) converges at 1e-2-3e-3"
+                                              if linear else "an MLP head trains well at ~1e-3")),
+            "num_train_epochs": Default(epochs, "epochs over cached features cost little: enough to converge"
+                                        if self.cache_features else "every epoch runs the frozen backbone again"),
+            "warmup_steps": Default(0.0, "a head on fixed features needs no warm-up"),
+            "weight_decay": Default(0.01, "light decoupled weight decay (AdamW) on the head"),
+        }
+
+    def learning_rate_range(self, options, backbone):
+        return (1e-3, 1e-1) if options.head == "linear" else (1e-4, 3e-2)
+
+    def trained_learning_rate(self, options, learning_rate):
+        return options.head_learning_rate or learning_rate
 
     def validate(self, prefix: str) -> list[str]:
         if self.head_solver == "lbfgs" and not self.cache_features:

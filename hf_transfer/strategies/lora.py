@@ -16,7 +16,7 @@ from typing import Any
 from ..errors import ConfigError
 from ..registry import STRATEGIES, did_you_mean
 from ..schema import field
-from . import Strategy, keep_frozen_modules_in_eval, make_report
+from . import Default, Strategy, keep_frozen_modules_in_eval, make_report
 
 logger = logging.getLogger("hf_transfer")
 MERGED_DIR = "merged"
@@ -71,6 +71,20 @@ class Lora(Strategy):
     use_rslora: bool = field(False, help="rank-stabilised scaling alpha/sqrt(r)")
     use_dora: bool = field(False, help="weight-decomposed LoRA (DoRA)")
     merge: bool = field(False, help="also save merged/: a plain model with the adapters folded in")
+
+    auto_text_pooling = "mean"  # the backbone's pooler layer stays frozen: pool the token states it adapts
+
+    def training_defaults(self, options, backbone):
+        return {
+            "learning_rate": Default(1e-3, "LoRA with AdamW: the adapters start at zero and want ~10x the full "
+                                           "fine-tuning rate (LoRA paper: 4e-4-5e-4 over 30+ epochs; fewer epochs here)"),
+            "num_train_epochs": Default(5, "LoRA learns more slowly per step than full fine-tuning: a few more epochs"),
+            "warmup_steps": Default(0.06, "6% linear warm-up, as in the LoRA paper"),
+            "weight_decay": Default(0.01, "light decoupled weight decay (AdamW)"),
+        }
+
+    def learning_rate_range(self, options, backbone):
+        return 5e-5, 5e-3
 
     def validate(self, prefix: str) -> list[str]:
         problems = []

@@ -9,6 +9,7 @@ from ..errors import ConfigError
 from ..registry import STRATEGIES
 from ..schema import field
 from . import Strategy, keep_frozen_modules_in_eval, make_report, set_trainable
+from .full import fine_tuning_defaults, fine_tuning_range
 
 
 @STRATEGIES.register("partial")
@@ -20,6 +21,13 @@ class Partial(Strategy):
         if self.num_blocks < 1:
             return [f"'{prefix}.num_blocks' must be at least 1, found {self.num_blocks}; use strategy.name=frozen to train only the head"]
         return []
+
+    def training_defaults(self, options, backbone):
+        return fine_tuning_defaults(backbone, f"fine-tuning the last {self.num_blocks} blocks")
+
+    def learning_rate_range(self, options, backbone):
+        low, high = fine_tuning_range(backbone)
+        return low, high * 3  # fewer pretrained weights move: a somewhat higher rate is still stable
 
     def apply(self, bundle, options):
         model = bundle.model

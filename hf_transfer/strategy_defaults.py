@@ -1,0 +1,75 @@
+"""Training values a strategy supplies where the recipe is silent, and warnings for unusual rates.
+
+A frozen head, LoRA adapters and full fine-tuning want learning rates orders of magnitude
+apart: a recipe that switches only ``strategy.name`` must not keep the wrong one silently.
+Each strategy states its own defaults (:meth:`Strategy.training_defaults`); only keys the
+recipe's ``training`` section does not hold are filled (TrainingArguments' own defaults do
+not count as set). Importing this module does not import torch.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+logger = logging.getLogger("hf_transfer")
+WARMUP_KEYS = ("warmup_steps", "warmup_ratio")
+
+
+@dataclass
+class TrainingDefaults:
+    """What the strategy filled in (key → value and reason) and what it warns about."""
+
+    values: dict[str, dict[str, Any]] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+    def training_kwargs(self) -> dict[str, Any]:
+        return {key: d["value"] for key, d in self.values.items()}
+
+
+def _is_set(key: str, training: dict[str, Any]) -> bool:
+    if key in WARMUP_KEYS:
+        return any(k in training for k in WARMUP_KEYS)
+    if key == "num_train_epochs" and (training.get("max_steps") or -1) > 0:
+        return True  # max_steps decides the length of training
+    return key in training
+
+
+def plan_training_defaults(recipe: Any, backbone: Any) -> TrainingDefaults:
+    """The strategy's defaults for the keys ``recipe.training`` leaves unset, and learning-rate warnings."""
+    strategy, options = recipe.strategy.options, recipe.strategy
+    out = TrainingDefaults()
+    for key, default in strategy.training_defaults(options, backbone).items():
+        if not _is_set(key, recipe.training):
+            out.values[key] = {"value": default.value, "reason": default.reason}
+            logger.info("training.%s = %s (default of strategy %s: %s)", key, default.value, options.name, default.reason)
+    warning = learning_rate_warning(recipe, backbone)
+    if warning:
+        logger.warning(warning)
+        out.warnings.append(warning)
+    return out
+
+
+def learning_rate_warning(recipe: Any, backbone: Any) -> str | None:
+    """A warning when the recipe's own learning rate is outside its strategy's usual AdamW range."""
+    strategy, options, training = recipe.strategy.options, recipe.strategy, recipe.training
+    if "learning_rate" not in training and options.head_learning_rate is None:
+        return None
+    optim = str(training.get("optim") or "adamw")
+    usual = strategy.learning_rate_range(options, backbone)
+    if usual is None or "adam" not in optim.lower():  # the ranges are for Adam-type optimizers
+        return None
+    rate = strategy.trained_learning_rate(options, float(training.get("learning_rate", 5e-5)))
+    low, high = usual
+    if low <= rate <= high:
+        return None
+    key = "strategy.head_learning_rate" if rate == options.head_learning_rate else "training.learning_rate"
+    default = strategy.training_defaults(options, backbone).get("learning_rate")
+    side = "below" if rate < low else "above"
+    fix = f"remove it to use the strategy's default {default.value:g}" if default and key.startswith("training") else ""
+    return (
+        f"{key} {rate:g} is far {side} the usual range for strategy '{options.name}' (expected {low:g}-{high:g} with "
+        f"AdamW, found {rate:g}): " + ("training may barely move" if rate < low else "training may diverge")
+        + "; fix: " + (fix + ", or set one in that range" if fix else "set one in that range")
+    )

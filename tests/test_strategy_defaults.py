@@ -1,0 +1,71 @@
+"""Each strategy fills the training values a recipe leaves unset, warns about unusual learning rates,
+and picks a pooling that suits what it trains."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+from conftest import text_recipe
+
+import hf_transfer
+from hf_transfer.pipeline import _training_arguments
+
+
+def _recipe(backbones, text_files, out, strategy: str, **training):
+    recipe = text_recipe(backbones["bert"], text_files, out, strategy={"name": strategy})
+    recipe["training"].pop("learning_rate")
+    recipe["training"].update(training)
+    return recipe
+
+
+def test_defaults_fill_only_what_the_recipe_leaves_unset(backbones, text_files, tmp_path):
+    silent = hf_transfer.train(_recipe(backbones, text_files, tmp_path / "a", "frozen"), dry_run=True)
+    assert silent.training_defaults["learning_rate"]["value"] == 1e-2
+    assert "linear probe" in silent.training_defaults["learning_rate"]["reason"]
+    assert "num_train_epochs" not in silent.training_defaults, "max_steps decides the length of training"
+    args, _ = _training_arguments(silent.recipe, silent.recipe.task.options,
+                                  {k: d["value"] for k, d in silent.training_defaults.items()})
+    assert args.learning_rate == 1e-2 and args.weight_decay == 0.01
+
+    chosen = hf_transfer.train(_recipe(backbones, text_files, tmp_path / "b", "frozen", learning_rate=3e-3,
+                                       warmup_steps=2, max_steps=-1, num_train_epochs=1), dry_run=True)
+    assert "learning_rate" not in chosen.training_defaults and "warmup_steps" not in chosen.training_defaults
+    assert "num_train_epochs" not in chosen.training_defaults
+    assert chosen.training_defaults["weight_decay"]["value"] == 0.01
+
+    full = hf_transfer.train(_recipe(backbones, text_files, tmp_path / "c", "full", max_steps=-1), dry_run=True)
+    assert full.training_defaults["learning_rate"]["value"] == 5e-5
+    assert full.training_defaults["num_train_epochs"]["value"] == 3
+    lora = hf_transfer.train(_recipe(backbones, text_files, tmp_path / "d", "lora"), dry_run=True)
+    assert lora.training_defaults["learning_rate"]["value"] == 1e-3
+
+
+def test_an_unusual_learning_rate_is_warned_about_once(backbones, text_files, tmp_path, caplog):
+    with caplog.at_level(logging.WARNING, logger="hf_transfer"):
+        low = hf_transfer.train(_recipe(backbones, text_files, tmp_path / "a", "frozen", learning_rate=1e-4), dry_run=True)
+    (warning,) = low.warnings
+    assert "training.learning_rate 0.0001 is far below" in warning and "0.001-0.1" in warning and "default 0.01" in warning
+    assert sum("usual range" in r.getMessage() for r in caplog.records) == 1
+    high = hf_transfer.train(_recipe(backbones, text_files, tmp_path / "b", "full", learning_rate=1e-2), dry_run=True)
+    assert len(high.warnings) == 1 and "far above" in high.warnings[0]
+    for strategy, rate in (("frozen", 1e-2), ("full", 1e-4), ("lora", 1e-3)):
+        usual = hf_transfer.train(_recipe(backbones, text_files, tmp_path / strategy, strategy, learning_rate=rate), dry_run=True)
+        assert usual.warnings == [], (strategy, usual.warnings)
+    head = hf_transfer.train(_recipe(backbones, text_files, tmp_path / "h", "frozen", learning_rate=1e-5),
+                             **{"strategy.head_learning_rate": 1e-2}, dry_run=True)
+    assert head.warnings == [], "the frozen strategy trains the head: its own rate is what counts"
+
+
+@pytest.mark.parametrize(("strategy", "pooling"), [("frozen", "mean"), ("lora", "mean"), ("full", "native")])
+def test_auto_pooling_suits_what_the_strategy_trains(strategy, pooling, backbones, text_files, tmp_path):
+    out = tmp_path / "out"
+    result = hf_transfer.train(_recipe(backbones, text_files, out, strategy))  # the run's reload check passes
+    report = json.loads((out / "training_report.json").read_text())
+    assert report["strategy"]["pooling"] == pooling == result.strategy.details["pooling"]
+    assert report["defaults"]["learning_rate"]["value"] == result.training_defaults["learning_rate"]["value"]
+    assert report["defaults"]["learning_rate"]["reason"]
+    config = json.loads((out / "config.json").read_text())
+    assert config["hf_transfer"]["pooling"] == pooling
+    assert "Strategy defaults" in (out / "README.md").read_text()
