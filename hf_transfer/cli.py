@@ -76,6 +76,8 @@ def _summary(result) -> None:
             _say(f"  {key:16s} {result.metrics[key]:.4f}")
     if result.strategy is not None:
         _say(f"  {result.strategy.summary()}")
+    for warning in getattr(result, "warnings", []):
+        _say(f"  warning: {warning}")
     _say(f"  output folder    {out.resolve()}")
     if result.hub_url:
         _say(f"  pushed to        {result.hub_url}")
@@ -96,6 +98,8 @@ def _dry_run_summary(result) -> None:
     _say(f"  labels ({len(result.labels)}): {', '.join(result.labels)}")
     for note in result.notes:
         _say(f"  note: {note}")
+    for warning in result.warnings:
+        _say(f"  warning: {warning}")
     _say("")
     _say("# output folder: a real run would")
     for line in result.output_plan:

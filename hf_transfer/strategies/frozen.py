@@ -45,6 +45,8 @@ class Frozen(Strategy):
         }
 
     def learning_rate_range(self, options, backbone):
+        if self.head_solver == "lbfgs" or (self.head_solver == "auto" and options.head == "linear" and self.cache_features):
+            return None  # the exact solver uses no learning rate
         return (1e-3, 1e-1) if options.head == "linear" else (1e-4, 3e-2)
 
     def trained_learning_rate(self, options, learning_rate):
