@@ -536,7 +536,7 @@ def text_spec(name: str, rnd: int, data_dir: Path, tmp: Path, sizes: dict) -> di
         spec["argv"] = baseline_argv(data_dir, run_dir, sizes, "full", full["train_rows"], full["epochs"], full["lr"])
     else:
         if name.startswith("frozen"):
-            strategy = {"name": "frozen", "cache_features": True}
+            strategy = {"name": "frozen", "cache_features": True, "head_solver": "sgd"}  # the Trainer loop, as the baseline
             if name == "frozen-native":
                 strategy["pooling"] = "native"
             recipe = ours_recipe(data_dir, run_dir, sizes, strategy, frozen["train_rows"], frozen["epochs"], frozen["lr"], "fp32")

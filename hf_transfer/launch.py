@@ -69,6 +69,11 @@ def _fsdp_config(training: dict[str, Any]) -> dict[str, Any]:
     return {k[len("fsdp_"):] if k.startswith("fsdp_") else k: v for k, v in config.items()}
 
 
+def uses_deepspeed(args: Any) -> bool:
+    """Whether the Trainer will run under DeepSpeed (the recipe's training.deepspeed, or accelerate launch's config)."""
+    return bool(getattr(args, "deepspeed", None)) or os.environ.get("ACCELERATE_USE_DEEPSPEED", "").lower() == "true"
+
+
 def _deepspeed_config(args: Any) -> dict[str, Any]:
     """The DeepSpeed JSON config in use, if any: training.deepspeed, or accelerate's deepspeed_config_file."""
     import json

@@ -86,10 +86,20 @@ def resolve_pooling(requested: str, backbone: Any, strategy: Any = None, text: b
     if declared:
         return declared, "declared by the backbone's sentence-transformers pooling config"
     preferred = getattr(strategy, "auto_text_pooling", "native") if text else "native"
+    if preferred != "native" and getattr(strategy, "name", "") == "lora" and _zero3():
+        # Known gap: a LoRA model with our own pooling head fails its first forward under ZeRO-3 ("'weight'
+        # must be 2-D", the embedding still partitioned); the backbone's own class works there.
+        return "native", "strategy 'lora' under DeepSpeed ZeRO-3: the backbone's own classification pooling"
     if preferred != "native":
         return preferred, (f"text backbone without a declared pooling, strategy '{strategy.name}' keeps its pooler "
                            f"frozen (possibly never trained for this): {preferred} pooling over the token states")
     return "native", "the backbone's own classification pooling"
+
+
+def _zero3() -> bool:
+    from transformers.integrations import is_deepspeed_zero3_enabled
+
+    return is_deepspeed_zero3_enabled()
 
 
 def _native_feature_pooling(backbone_model: Any, modality: str) -> str:

@@ -358,6 +358,11 @@ def _solve_head(recipe, inputs, report, plan) -> Any:
     if solver == "sgd" or recipe.strategy.head != "linear":
         report.details["head_solver"] = {"solver": "sgd"}
         return None
+    if launch.uses_deepspeed(inputs.args):
+        # DeepSpeed evaluates only a model its engine prepared, and only Trainer.train prepares it (ZeRO-1/2).
+        logger.warning("head_solver lbfgs is not available under DeepSpeed; the Trainer loop trains the head")
+        report.details["head_solver"] = {"solver": "sgd"}
+        return None
     if linear_layer(inputs.cache.model.head) is None:
         logger.warning("head_solver lbfgs: the head (%s) is not one Linear layer; the Trainer loop trains it",
                        type(inputs.cache.model.head).__name__)

@@ -206,10 +206,12 @@ HEAD_LR = {"head_learning_rate": 1e-2}
         ("fsdp", {"name": "lora", "dropout": 0.0}, "FSDP2"),
         ("deepspeed_zero2", {"name": "full"}, "DeepSpeed ZeRO-2"),
         ("deepspeed_zero3", {"name": "partial", "num_blocks": 1, **HEAD_LR}, "DeepSpeed ZeRO-3"),
-        ("deepspeed_zero3", {"name": "lora", "dropout": 0.0}, "DeepSpeed ZeRO-3"),
+        # pooling native on both sides: under ZeRO-3, auto keeps LoRA on native pooling (model.resolve_pooling)
+        ("deepspeed_zero3", {"name": "lora", "dropout": 0.0, "pooling": "native"}, "DeepSpeed ZeRO-3"),
         ("fsdp", {"name": "frozen"}, "FSDP2"),
-        ("deepspeed_zero2", {"name": "frozen"}, "DeepSpeed ZeRO-2"),
-        ("deepspeed_zero3", {"name": "frozen"}, "DeepSpeed ZeRO-3"),
+        # The Trainer loop on cached features under DeepSpeed (the exact solver is not used there).
+        ("deepspeed_zero2", {"name": "frozen", "head_solver": "sgd"}, "DeepSpeed ZeRO-2"),
+        ("deepspeed_zero3", {"name": "frozen", "head_solver": "sgd"}, "DeepSpeed ZeRO-3"),
     ],
     ids=["fsdp-full-head-lr", "fsdp-lora", "zero2-full", "zero3-partial-head-lr", "zero3-lora", "fsdp-cache", "zero2-cache", "zero3-cache"],
 )

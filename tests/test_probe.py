@@ -87,7 +87,7 @@ def test_lbfgs_head_is_the_saved_head_and_reloads_to_the_same_logits(backbones, 
 
     out = tmp_path / "out"
     recipe = text_recipe(backbones["bert"], text_files, out)
-    recipe["strategy"] = {"name": "frozen"}  # a linear head: lbfgs by default
+    recipe["strategy"] = {"name": "frozen", "pooling": "native"}  # a linear head: lbfgs by default; BERT's classifier
     recipe["training"].update(precision="fp32")
     result = hf_transfer.train(recipe)
     report = json.loads((out / "training_report.json").read_text())["strategy"]

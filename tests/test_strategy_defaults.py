@@ -43,18 +43,24 @@ def test_defaults_fill_only_what_the_recipe_leaves_unset(backbones, text_files, 
 
 
 def test_an_unusual_learning_rate_is_warned_about_once(backbones, text_files, tmp_path, caplog):
+    # The exact solver (the default for a linear head on cached features) uses no rate: never warned about.
+    solved = hf_transfer.train(_recipe(backbones, text_files, tmp_path / "s", "frozen", learning_rate=1e-4), dry_run=True)
+    assert solved.warnings == []
+    sgd = {"strategy.head_solver": "sgd"}  # the frozen cases below train the head with the Trainer loop
     with caplog.at_level(logging.WARNING, logger="hf_transfer"):
-        low = hf_transfer.train(_recipe(backbones, text_files, tmp_path / "a", "frozen", learning_rate=1e-4), dry_run=True)
+        low = hf_transfer.train(_recipe(backbones, text_files, tmp_path / "a", "frozen", learning_rate=1e-4), dry_run=True,
+                                **sgd)
     (warning,) = low.warnings
     assert "training.learning_rate 0.0001 is far below" in warning and "0.001-0.1" in warning and "default 0.01" in warning
     assert sum("usual range" in r.getMessage() for r in caplog.records) == 1
     high = hf_transfer.train(_recipe(backbones, text_files, tmp_path / "b", "full", learning_rate=1e-2), dry_run=True)
     assert len(high.warnings) == 1 and "far above" in high.warnings[0]
     for strategy, rate in (("frozen", 1e-2), ("full", 1e-4), ("lora", 1e-3)):
-        usual = hf_transfer.train(_recipe(backbones, text_files, tmp_path / strategy, strategy, learning_rate=rate), dry_run=True)
+        usual = hf_transfer.train(_recipe(backbones, text_files, tmp_path / strategy, strategy, learning_rate=rate), dry_run=True,
+                                  **(sgd if strategy == "frozen" else {}))
         assert usual.warnings == [], (strategy, usual.warnings)
     head = hf_transfer.train(_recipe(backbones, text_files, tmp_path / "h", "frozen", learning_rate=1e-5),
-                             **{"strategy.head_learning_rate": 1e-2}, dry_run=True)
+                             **{"strategy.head_learning_rate": 1e-2}, **sgd, dry_run=True)
     assert head.warnings == [], "the frozen strategy trains the head: its own rate is what counts"
 
 
