@@ -76,6 +76,27 @@ def curves_png(history: list[dict[str, Any]], path: Path) -> bool:
     return True
 
 
+def axes(draw: Any, size: tuple[int, int], box: tuple[float, float, float, float],
+         ranges: tuple[float, float, float, float], title: str, title_font: Any, xlabel: str, font: Any):
+    """Draw a chart's title, frame, grid and tick labels; return the data → pixel mapping."""
+    x0, y0, x1, y1 = box
+    xmin, xmax, ymin, ymax = ranges
+
+    def at(x: float, y: float) -> tuple[float, float]:
+        return x0 + (x - xmin) / (xmax - xmin) * (x1 - x0), y1 - (y - ymin) / (ymax - ymin) * (y1 - y0)
+
+    draw.text((size[0] / 2, 8), title, font=title_font, fill="black", anchor="mt")
+    draw.rectangle((x0, y0, x1, y1), outline=(120, 120, 120))
+    for k in range(5):
+        yv, xv = ymin + (ymax - ymin) * k / 4, xmin + (xmax - xmin) * k / 4
+        py, px = at(xmin, yv)[1], at(xv, ymin)[0]
+        draw.line((x0, py, x1, py), fill=(235, 235, 235))
+        draw.text((x0 - 4, py), f"{yv:.3g}", font=font, fill="black", anchor="rm")
+        draw.text((px, y1 + 4), f"{xv:.4g}", font=font, fill="black", anchor="mt")
+    draw.text(((x0 + x1) / 2, size[1] - 4), xlabel, font=font, fill=(90, 90, 90), anchor="ms")
+    return at
+
+
 def _line_chart(title: str, lines: dict[str, list[tuple[float, float]]], size: tuple[int, int] = (440, 300)) -> Any:
     from PIL import Image, ImageDraw
 
@@ -89,18 +110,7 @@ def _line_chart(title: str, lines: dict[str, list[tuple[float, float]]], size: t
     pad = (max(ys) - min(ys)) * 0.05 or abs(max(ys)) * 0.05 or 0.5
     ymin, ymax = min(ys) - pad, max(ys) + pad
 
-    def at(x: float, y: float) -> tuple[float, float]:
-        return x0 + (x - xmin) / (xmax - xmin) * (x1 - x0), y1 - (y - ymin) / (ymax - ymin) * (y1 - y0)
-
-    draw.text((size[0] / 2, 8), title, font=_font(13), fill="black", anchor="mt")
-    draw.rectangle((x0, y0, x1, y1), outline=(120, 120, 120))
-    for k in range(5):
-        yv, xv = ymin + (ymax - ymin) * k / 4, xmin + (xmax - xmin) * k / 4
-        py, px = at(xmin, yv)[1], at(xv, ymin)[0]
-        draw.line((x0, py, x1, py), fill=(235, 235, 235))
-        draw.text((x0 - 4, py), f"{yv:.3g}", font=font, fill="black", anchor="rm")
-        draw.text((px, y1 + 4), f"{xv:.4g}", font=font, fill="black", anchor="mt")
-    draw.text(((x0 + x1) / 2, size[1] - 4), "step", font=font, fill=(90, 90, 90), anchor="ms")
+    at = axes(draw, size, (x0, y0, x1, y1), (xmin, xmax, ymin, ymax), title, _font(13), "step", font)
     for k, ((name, pts), color) in enumerate(zip(lines.items(), (_BLUE, _ORANGE, _GREEN, _RED))):
         points = [at(x, y) for x, y in sorted(pts)]
         if len(points) > 1:

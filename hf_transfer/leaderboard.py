@@ -10,7 +10,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from .charts import _BLUE, _font
+from .charts import _BLUE, _font, axes
 
 
 def _fmt(value: Any, spec: str) -> str:
@@ -54,19 +54,8 @@ def scatter_png(board: Any, path: Path, size: tuple[int, int] = (560, 380)) -> b
     ypad = (max(ys) - min(ys)) * 0.1 or 0.05
     xmin, xmax, ymin, ymax = max(min(xs) - xpad, 0.0), max(xs) + xpad, min(ys) - ypad, max(ys) + ypad
 
-    def at(x: float, y: float) -> tuple[float, float]:
-        return x0 + (x - xmin) / (xmax - xmin) * (x1 - x0), y1 - (y - ymin) / (ymax - ymin) * (y1 - y0)
-
-    draw.text((size[0] / 2, 8), f"validation {board.metric} vs training time (marker area ~ trainable parameters)",
-              font=_font(12), fill="black", anchor="mt")
-    draw.rectangle((x0, y0, x1, y1), outline=(120, 120, 120))
-    for k in range(5):
-        yv, xv = ymin + (ymax - ymin) * k / 4, xmin + (xmax - xmin) * k / 4
-        py, px = at(xmin, yv)[1], at(xv, ymin)[0]
-        draw.line((x0, py, x1, py), fill=(235, 235, 235))
-        draw.text((x0 - 4, py), f"{yv:.3g}", font=font, fill="black", anchor="rm")
-        draw.text((px, y1 + 4), f"{xv:.4g}", font=font, fill="black", anchor="mt")
-    draw.text(((x0 + x1) / 2, size[1] - 4), "training seconds", font=font, fill=(90, 90, 90), anchor="ms")
+    title = f"validation {board.metric} vs training time (marker area ~ trainable parameters)"
+    at = axes(draw, size, (x0, y0, x1, y1), (xmin, xmax, ymin, ymax), title, _font(12), "training seconds", font)
     largest = max((r.trainable_params or 1) for r in points)
     for row in points:
         radius = 3 + 14 * math.sqrt((row.trainable_params or 1) / largest)
