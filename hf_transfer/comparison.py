@@ -222,7 +222,8 @@ def compare(recipe: Any, overrides: list[str] | dict | None = None, *, strategie
 
     Under ``accelerate launch`` every process calls this: the cells run one after the other, each on all
     processes; the main process writes the leaderboard."""
-    cells = plan_cells(recipe, overrides, strategies=strategies, backbones=backbones, grid=grid, output_dir=output_dir)
+    cells = _same_on_every_process(plan_cells(recipe, overrides, strategies=strategies, backbones=backbones, grid=grid,
+                                              output_dir=output_dir), dry_run)
     folder = cells[0].output_dir.parent
     board = Leaderboard(metric, [], folder)
     if dry_run:
@@ -252,6 +253,23 @@ def compare(recipe: Any, overrides: list[str] | dict | None = None, *, strategie
         board.files = write_leaderboard(board, folder)
     logger.info("compare: leaderboard by validation %s written to %s", metric, folder)
     return board
+
+
+def _same_on_every_process(cells: list[Cell], dry_run: bool) -> list[Cell]:
+    """Under several processes, the main process's view of which cells are finished or to resume: every
+    process must skip and train the same cells, or the collective calls inside a cell would never meet."""
+    import os
+
+    if dry_run or int(os.environ.get("WORLD_SIZE", "1") or 1) < 2:
+        return cells
+    from accelerate import PartialState
+    from accelerate.utils import broadcast_object_list
+
+    PartialState()  # joins the process group the launcher set up
+    states = broadcast_object_list([[c.state for c in cells]])[0]
+    for cell, state in zip(cells, states):
+        cell.state = state
+    return cells
 
 
 def _read_json(path: Path) -> dict[str, Any]:

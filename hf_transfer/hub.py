@@ -299,10 +299,26 @@ def details_rows(run: RunFiles, shown_backbone: str, artifact: str) -> list[tupl
     if isinstance(cache, dict):
         rows.append(("Feature cache", f"the frozen backbone ran once per example; the head trained on cached features "
                                       f"({cache.get('preprocessing', '')})"))
+    solver = strategy.get("head_solver")
+    if isinstance(solver, dict) and solver.get("solver") == "lbfgs":
+        rows.append(("Head fit", _lbfgs_row(solver)))
     if backbone.get("trust_remote_code"):
         rows.append(("Remote code", "the backbone was loaded with `trust_remote_code: true`"))
     rows.append(("Files", artifact))
     return rows
+
+
+def _lbfgs_row(solver: dict[str, Any]) -> str:
+    """How the exact linear probe was fitted, in words a reader of the card can reproduce."""
+    text = ("multinomial logistic regression fitted to convergence by full-batch L-BFGS on the cached training "
+            f"features (`head_solver: lbfgs`); L2 strength {solver.get('l2', 0):.3g}")
+    sweep = solver.get("sweep") or []
+    if solver.get("validation_accuracy") is not None:
+        text += (f", chosen from {len(sweep)} log-spaced strengths by validation accuracy "
+                 f"({solver['validation_accuracy']:.4f})")
+    if solver.get("sklearn_C") is not None:
+        text += f"; scikit-learn equivalent `C={solver['sklearn_C']:.3g}`"
+    return text
 
 
 def labels_table(labels: list[str]) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -43,15 +44,37 @@ DDP_ON_CPU = ["--multi_gpu", "--num_processes", "2", "--num_machines", "1", "--m
 
 
 def _launch(recipe: dict, workdir: Path, launch_args: list[str] = DDP_ON_CPU, script: tuple[str, ...] = ("-m", "hf_transfer"),
-            **env: str) -> subprocess.CompletedProcess:
+            command: tuple[str, ...] = ("train",), **env: str) -> subprocess.CompletedProcess:
     """`accelerate launch LAUNCH_ARGS SCRIPT train recipe.yaml` in ``workdir`` (two gloo processes by default)."""
     path = workdir / "recipe.yaml"
     path.write_text(yaml.safe_dump(recipe))
-    cmd = [str(VENV_BIN / "accelerate"), "launch", *launch_args, *script, "train", str(path)]
+    cmd = [str(VENV_BIN / "accelerate"), "launch", *launch_args, *script, command[0], str(path), *command[1:]]
     # CI=true makes transformers propagate its records to the root logger as well (CI machines set it):
     # the hard case for "each message printed once".
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "CI": "true", **env}
     return subprocess.run(cmd, capture_output=True, text=True, cwd=workdir, env=env, timeout=600)
+
+
+def test_compare_under_accelerate_launch_runs_each_cell_on_both_processes_and_resumes(quiet_bert, text_files, tmp_path):
+    """`accelerate launch … hf-transfer compare`: cells one after the other, each on all processes; one leaderboard."""
+    workdir = tmp_path / "launch"
+    workdir.mkdir()
+    recipe = _recipe(quiet_bert, text_files, workdir / "out", {"name": "full"})
+    proc = _launch(recipe, workdir, command=("compare", "--strategies", "full,frozen"))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    root = workdir / "out" / "compare"
+    board = json.loads((root / "leaderboard.json").read_text())
+    assert {r["cell"]: r["state"] for r in board["rows"]} == {"full": "trained", "frozen": "trained"}
+    for cell in ("full", "frozen"):
+        report = json.loads((root / cell / "training_report.json").read_text())
+        assert report["global_batch_size"]["processes"] == 2
+    assert proc.stdout.count("Chosen on validation accuracy") == 1, proc.stdout[-2000:]  # printed by one process
+
+    shutil.rmtree(root / "frozen")
+    proc = _launch(recipe, workdir, command=("compare", "--strategies", "full,frozen"))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    board = json.loads((root / "leaderboard.json").read_text())
+    assert {r["cell"]: r["state"] for r in board["rows"]} == {"full": "finished", "frozen": "trained"}
 
 
 @pytest.mark.parametrize(

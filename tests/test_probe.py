@@ -94,6 +94,8 @@ def test_lbfgs_head_is_the_saved_head_and_reloads_to_the_same_logits(backbones, 
     solver = report["head_solver"]
     assert solver["solver"] == "lbfgs" and solver["l2"] > 0 and solver["sweep"]
     assert "eval_accuracy" in result.metrics and "train_runtime" in result.metrics
+    card = (out / "README.md").read_text()
+    assert "| Head fit |" in card and f"L2 strength {solver['l2']:.3g}" in card and "`head_solver: lbfgs`" in card
 
     model = AutoModelForSequenceClassification.from_pretrained(out).eval()
     entry = next(e for e in features.list_entries() if e["key"] == report["feature_cache"]["train"]["key"])
@@ -116,3 +118,4 @@ def test_sgd_keeps_the_trainer_loop(backbones, text_files, tmp_path):
     assert result.strategy.details["head_solver"] == {"solver": "sgd"}
     history = json.loads((tmp_path / "out" / "training_report.json").read_text())
     assert result.metrics["train_loss"] > 0 and history["strategy"]["head_solver"]["solver"] == "sgd"
+    assert "Head fit" not in (tmp_path / "out" / "README.md").read_text()
