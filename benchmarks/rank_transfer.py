@@ -58,6 +58,8 @@ def make_variants(reference: str, folder: Path, layers: list[int]) -> list[str]:
 
     source = Path(resolve(reference).location)
     out = []
+    if json.loads((source / "config.json").read_text()).get("model_type") == "timm_wrapper":
+        return [_random_timm(source, folder)]  # no per-layer truncation for timm networks: the random copy only
     for n in layers:
         target = folder / f"{source.parent.name}-L{n}"
         if not target.exists():
@@ -77,6 +79,22 @@ def make_variants(reference: str, folder: Path, layers: list[int]) -> list[str]:
         AutoModel.from_config(AutoConfig.from_pretrained(target)).save_pretrained(target)
     out.append(str(target))
     return out
+
+
+def _random_timm(source: Path, folder: Path) -> str:
+    """The same timm architecture with timm's random initialisation (BatchNorm statistics at 0/1)."""
+    import timm
+    import torch
+    from safetensors.torch import save_file
+
+    target = folder / f"{source.name}-random"
+    if not target.exists():
+        shutil.copytree(source, target)
+        torch.manual_seed(0)
+        config = json.loads((source / "config.json").read_text())
+        model = timm.create_model(config["architecture"], pretrained=False, num_classes=config.get("num_classes", 1000))
+        save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(target / "model.safetensors"))
+    return str(target)
 
 
 def main() -> int:

