@@ -13,7 +13,7 @@ from .config import Recipe, load_recipe
 from .errors import ConfigError, HfTransferError
 
 __version__ = "0.1.0"
-__all__ = ["train", "compare", "rank", "load_recipe", "load_model", "Recipe", "TrainResult", "HfTransferError", "ConfigError", "__version__"]
+__all__ = ["train", "compare", "rank", "predict", "load_recipe", "load_model", "Recipe", "TrainResult", "HfTransferError", "ConfigError", "__version__"]
 
 if TYPE_CHECKING:
     from .pipeline import TrainResult
@@ -46,6 +46,15 @@ def rank(recipe: Any, overrides: Any = None, **kwargs: Any) -> Any:
     from .ranking import rank as _rank
 
     return _rank(recipe, overrides, **kwargs)
+
+
+def predict(model: Any, inputs: str, output: Any = None, **kwargs: Any) -> Any:
+    """Predict every row of ``inputs`` (a table file, an image, a folder of images, ``hub:<dataset>:<split>``
+    or ``-``) with a trained model folder; rows go to ``output`` (.jsonl/.csv/.tsv/.parquet, or JSONL on stdout).
+    Returns a :class:`~hf_transfer.inference.PredictSummary`; see :func:`hf_transfer.inference.predict`."""
+    from .inference import predict as _predict
+
+    return _predict(model, inputs, output, **kwargs)
 
 
 def load_model(path: Any) -> Any:

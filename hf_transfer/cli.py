@@ -233,6 +233,27 @@ def cmd_cache(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_predict(args: argparse.Namespace) -> int:
+    from .inference import predict
+
+    top_k = None if args.top_k == "all" else int(args.top_k)
+    summary = predict(args.model, args.input, args.output, text_column=args.text_column, image_column=args.image_column,
+                      top_k=top_k, keep_columns=_split_list(args.keep_columns), batch_size=args.batch_size,
+                      on_error=args.on_error, precision=args.precision, overwrite=args.overwrite,
+                      num_workers=args.workers, progress=not args.quiet)
+    where = summary.output or "standard output"
+    skipped = f", {summary.errors} rows with an error field (unreadable input)" if summary.errors else ""
+    print(f"hf-transfer: predicted {summary.rows} rows{skipped} in {summary.seconds:.1f}s "
+          f"({summary.rows_per_second:.1f} rows/s, {summary.device}, {summary.precision}) → {where}", file=sys.stderr)
+    return 0
+
+
+def _top_k(text: str) -> str:
+    if text != "all" and not (text.isdigit() and int(text) >= 1):
+        raise argparse.ArgumentTypeError(f"expected a number of labels (1 or more) or 'all', found {text!r}")
+    return text
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="hf-transfer",
@@ -264,6 +285,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--metric", default="accuracy", help="validation metric to rank by (default: accuracy)")
     p.add_argument("--dry-run", action="store_true", help="validate every cell and print the plan; train nothing")
     p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser(
+        "predict", help="apply a trained model to new data (a table, images, a Hub split or stdin lines)",
+        description="Predict every row of INPUT with a trained model folder and write one row per input, in input "
+        "order: id, label, score (and the top-k labels' scores). INPUT: a CSV/TSV/JSON/JSONL/parquet file, an image, "
+        "a folder of images (recursive; ids are relative paths), hub:<dataset>[:<config>]:<split>, or - for lines "
+        "of text on standard input. The output format follows --output's suffix (.jsonl, .csv, .tsv, .parquet); "
+        "without --output, JSON lines go to standard output.",
+    )
+    p.add_argument("model", help="an hf_transfer output folder (any strategy) or a transformers classification model folder")
+    p.add_argument("input", help="file, image, folder of images, hub:<dataset>[:<config>]:<split>, or - for stdin")
+    p.add_argument("--output", "-o", help="predictions file (.jsonl, .csv, .tsv or .parquet); default: JSONL on stdout")
+    p.add_argument("--text-column", help="column holding the text (default: the training recipe's, else text/sentence/…)")
+    p.add_argument("--image-column", help="column holding images or image paths (default: the recipe's, else image/img)")
+    p.add_argument("--top-k", type=_top_k, default="1", help="also write the N best labels with scores, or 'all'")
+    p.add_argument("--keep-columns", help="comma-separated input columns to copy into the output")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--on-error", choices=("skip", "fail"), default="skip",
+                   help="an unreadable row: write it with an error field and go on (skip), or stop (fail)")
+    p.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"), default="auto")
+    p.add_argument("--workers", type=int, help="image decoding processes (default: cores - 1, at most 4)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser(
         "rank", help="score backbones for a task before training (LogME on cached features)",

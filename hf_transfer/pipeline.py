@@ -109,6 +109,8 @@ def _training_arguments(recipe: Recipe, task: Any, strategy_defaults: dict[str, 
         # Length grouping needs lengths; each process reads its own shard (no dispatching from rank 0).
         defaults.update(train_sampling_strategy="random", accelerator_config={"dispatch_batches": False})
     kwargs = {**defaults, **(strategy_defaults or {}), **recipe.training}
+    if not kwargs.get("dataloader_num_workers") and "dataloader_persistent_workers" not in recipe.training:
+        kwargs.pop("dataloader_persistent_workers", None)  # the task's default is for its own worker count
     requested = kwargs.pop("precision", None)
     # Ours, not TrainingArguments': the run decides where to resume from (see rundir.plan_output).
     kwargs.pop("save_on_interrupt", None)

@@ -101,3 +101,28 @@ class Task(abc.ABC):
             return {k: report[k] for k in SCALAR_METRICS}
 
         return compute
+
+    # --- using a trained model (hf_transfer.inference): how inputs are encoded, what a prediction holds ---
+
+    def inference_processor(self, folder: Any) -> Any:
+        """The tokenizer or image processor saved with a trained model in ``folder``."""
+        raise NotImplementedError(f"task {self.name} does not support predict yet")
+
+    def prediction_fields(self, top_k: int | None) -> list[str]:
+        """The columns of a prediction row (a row whose input failed has them all empty)."""
+        return ["label", "score"] + ([] if top_k == 1 else ["scores"])
+
+    def predictions(self, logits: Any, id2label: dict[int, str], top_k: int | None) -> list[dict[str, Any]]:
+        """Prediction rows for a batch of logits: the best label and its probability; with ``top_k`` other
+        than 1 also ``scores``, the ``top_k`` best labels (every label when None) with their probabilities."""
+        probs = logits.float().softmax(-1)
+        k = probs.shape[-1] if top_k is None else min(top_k, probs.shape[-1])
+        values, indices = probs.topk(k, dim=-1)
+        rows = []
+        for vals, idx in zip(values.tolist(), indices.tolist()):
+            row: dict[str, Any] = {"label": id2label.get(idx[0], str(idx[0])), "score": vals[0]}
+            if top_k != 1:
+                row["scores"] = [{"label": id2label.get(i, str(i)), "score": v} for i, v in zip(idx, vals)]
+            rows.append(row)
+        return rows
+

@@ -134,3 +134,27 @@ class ImageClassification(Task):
             }
 
         return collate
+
+    def inference_processor(self, folder) -> Any:
+        from transformers import AutoImageProcessor
+
+        return AutoImageProcessor.from_pretrained(folder)
+
+    def inference_transform(self, processor):
+        """Image → pixel tensor, as evaluation preprocesses it (runs in DataLoader workers: picklable state)."""
+        return _EvalTransform(processor)
+
+
+class _EvalTransform:
+    """One image (any PIL mode) → the backbone's evaluation pixel tensor."""
+
+    def __init__(self, processor):
+        self.processor = processor
+        self.per_image = getattr(processor, "val_transforms", None)  # timm backbones carry their own
+
+    def __call__(self, image):
+        image = to_rgb(image)
+        if self.per_image is not None:
+            return self.per_image(image)
+        return self.processor(images=[image], return_tensors="pt")["pixel_values"][0]
+

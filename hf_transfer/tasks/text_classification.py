@@ -96,3 +96,16 @@ class TextClassification(Task):
         from transformers import DataCollatorWithPadding
 
         return DataCollatorWithPadding(processor)
+
+    def inference_processor(self, folder) -> Any:
+        from transformers import AutoTokenizer
+
+        return AutoTokenizer.from_pretrained(folder)
+
+    def encode_for_inference(self, processor, model_config, payloads: list[dict[str, Any]]) -> dict[str, Any]:
+        """A padded batch of inputs as in training (same truncation), from texts (and text pairs)."""
+        texts = [p["text"] for p in payloads]
+        pairs = [p["text_pair"] for p in payloads] if "text_pair" in payloads[0] else None
+        max_length = self.resolved_max_length(processor, model_config)
+        return dict(processor(texts, pairs, truncation=True, max_length=max_length, padding=True, return_tensors="pt"))
+

@@ -1,0 +1,251 @@
+"""Use a trained model: ``hf-transfer predict`` / ``hf_transfer.predict``.
+
+``predict(MODEL, INPUT, OUTPUT)`` loads any folder an hf_transfer run wrote (plain transformers model,
+``hf_transfer`` head type, LoRA adapter, merged model) or any transformers classification model folder,
+reads the input as it goes (:mod:`.sources`), and writes one row per input in input order (:mod:`.sinks`).
+The model's task (from the run's ``recipe.yaml``, else from the model's architecture) says how inputs are
+encoded and what a prediction row holds, so nothing here names a task.
+
+Speed: texts are batched by length within chunks of rows (little padding; the rows go back to input order
+before they are written); images are decoded and transformed in DataLoader worker processes; the model
+runs under ``inference_mode`` on the GPU when there is one, in the precision ``--precision auto`` resolves
+to, as training does.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import DataError, HfTransferError
+from .sinks import Sink, check_output
+from .sources import Item, decode_image, open_source
+
+logger = logging.getLogger("hf_transfer")
+CHUNK_BATCHES = 32  # texts are sorted by length within chunks of this many batches
+
+
+@dataclass
+class LoadedModel:
+    folder: Path
+    model: Any
+    processor: Any
+    task: Any
+    columns: dict[str, list[str]]  # input role → candidate column names
+    id2label: dict[int, str]
+
+
+@dataclass
+class PredictSummary:
+    rows: int
+    errors: int
+    seconds: float
+    output: Path | None
+    device: str
+    precision: str
+
+    @property
+    def rows_per_second(self) -> float:
+        return self.rows / max(self.seconds, 1e-9)
+
+
+def _task_for(folder: Path, config: Any, recipe: dict[str, Any] | None) -> Any:
+    """The task plugin the model was trained for: the run's recipe, else its architecture's Auto class."""
+    from ..config import TaskConfig, _plugin_section
+    from ..registry import TASKS
+
+    if recipe and isinstance(recipe.get("task"), dict):
+        problems: list[str] = []
+        section = _plugin_section(TaskConfig, TASKS, recipe["task"], "task", "name", None, problems)
+        if section is None:
+            raise HfTransferError(f"the task in {folder / 'recipe.yaml'} is not one this version knows: {'; '.join(problems)}")
+        return section.options
+    architectures = getattr(config, "architectures", None) or []
+    for name in TASKS.names():
+        task = TASKS.get(name)()
+        suffix = task.auto_model_class().__name__.removeprefix("AutoModel")
+        if any(a.endswith(suffix) for a in architectures):
+            return task
+    raise HfTransferError(f"'{folder}' holds a {', '.join(architectures) or 'model without architectures'}; predict "
+                          f"takes models of the tasks {', '.join(TASKS.names())} (an hf_transfer output folder or a "
+                          "transformers model folder of one of those)")
+
+
+def open_model(path: str | Path, text_column: str | None = None, image_column: str | None = None) -> LoadedModel:
+    """Load a model folder with its processor, task and input columns (errors say what the folder lacks)."""
+    import yaml
+
+    from ..loading import _config, load_model
+
+    folder = Path(path)
+    if not folder.is_dir() or not (folder / "config.json").is_file():
+        found = "does not exist" if not folder.exists() else "is a file" if folder.is_file() else "has no config.json"
+        raise HfTransferError(f"model '{folder}' {found}; expected an hf_transfer output folder or a transformers "
+                              "model folder (config.json and weights)")
+    recipe_file = folder / "recipe.yaml"
+    recipe = yaml.safe_load(recipe_file.read_text()) if recipe_file.is_file() else None
+    config = _config(folder)
+    task = _task_for(folder, config, recipe)
+    model = load_model(folder)
+    processor = task.inference_processor(folder)
+    named = ((recipe or {}).get("data") or {}).get("columns") or {}
+    flag = text_column if task.modality == "text" else image_column
+    columns: dict[str, list[str]] = {}
+    for role, (defaults, required) in task.roles.items():
+        if required:
+            columns[role] = [flag] if flag and not columns else ([named[role]] if named.get(role) else []) + list(defaults or (role,))
+        elif named.get(role):
+            columns[role] = [named[role]]
+    id2label = {int(k): v for k, v in (getattr(config, "id2label", None) or {}).items()}
+    return LoadedModel(folder, model, processor, task, columns, id2label)
+
+
+def predict(model: str | Path | LoadedModel, inputs: str, output: str | Path | None = None, *,
+            text_column: str | None = None, image_column: str | None = None, top_k: int | None = 1,
+            keep_columns: list[str] | None = None, batch_size: int = 32, on_error: str = "skip",
+            precision: str = "auto", overwrite: bool = False, num_workers: int | None = None,
+            progress: bool = True) -> PredictSummary:
+    """Predict every row of ``inputs`` and write them to ``output`` (JSONL on standard output when None).
+
+    ``top_k``: 1 gives the label and its score; N adds the N best labels with scores; None adds every label."""
+    import torch
+
+    from ..precision import cpu_count, detect_hardware, resolve_precision
+
+    if on_error not in ("skip", "fail"):
+        raise HfTransferError(f"on_error must be 'skip' or 'fail', found {on_error!r}")
+    if top_k is not None and top_k < 1:
+        raise HfTransferError(f"top_k must be 1 or more (or all), found {top_k}")
+    if batch_size < 1:
+        raise HfTransferError(f"batch_size must be 1 or more, found {batch_size}")
+    out = check_output(output, overwrite)
+    loaded = model if isinstance(model, LoadedModel) else open_model(model, text_column, image_column)
+    source = open_source(inputs, loaded.columns, loaded.task.modality, keep_columns)
+    hardware = detect_hardware()
+    resolved, _ = resolve_precision(precision, hardware)
+    net = loaded.model.to(hardware.device).eval()
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(resolved)
+    workers = max(min(4, cpu_count() - 1), 0) if num_workers is None else num_workers
+
+    def run(batch: dict[str, Any]) -> Any:
+        batch = {k: v.to(hardware.device) for k, v in batch.items()}
+        with torch.inference_mode(), torch.autocast(hardware.device, dtype=dtype, enabled=dtype is not None):
+            return net(**batch).logits.float().cpu()
+
+    sink = Sink(out)
+    fields = loaded.task.prediction_fields(top_k)
+    rows = errors = 0
+    start = time.perf_counter()
+    bar = _progress(progress, source.total)
+    try:
+        units = (_image_units(source, loaded, batch_size, workers) if loaded.task.modality == "image"
+                 else _text_units(source, loaded, batch_size))
+        for items, parts in units:
+            predicted: dict[int, dict[str, Any]] = {}
+            for positions, batch in parts:
+                predicted.update(zip(positions, loaded.task.predictions(run(batch), loaded.id2label, top_k)))
+            written = []
+            for i, item in enumerate(items):
+                if item.error is not None:
+                    if on_error == "fail":
+                        raise DataError(f"input row {item.id}: {item.error}; fix that row, or pass --on-error skip to "
+                                        "write it with an error field and go on")
+                    errors += 1
+                row = {"id": item.id, **predicted.get(i, dict.fromkeys(fields)), "error": item.error}
+                # kept input columns keep their names unless a prediction column has it (then input_<name>)
+                row.update({f"input_{k}" if k in row else k: v for k, v in item.extra.items()})
+                written.append(row)
+            sink.write(written)
+            rows += len(written)
+            bar.update(len(written))
+    except BaseException:
+        bar.close()
+        sink.close(ok=False)
+        raise
+    bar.close()
+    sink.close(ok=True)
+    seconds = time.perf_counter() - start
+    return PredictSummary(rows, errors, seconds, out, hardware.device, resolved)
+
+
+def _progress(enabled: bool, total: int | None) -> Any:
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, unit="rows", desc="predicting", disable=not enabled, smoothing=0.1)
+
+
+def _text_units(source, loaded: LoadedModel, batch_size: int):
+    """Chunks of rows in input order, each with its batches: the chunk's texts sorted by length (so a
+    batch pads little) and cut into batches, each with the chunk positions it holds."""
+    chunk: list[Item] = []
+    for item in source:
+        chunk.append(item)
+        if len(chunk) == batch_size * CHUNK_BATCHES:
+            yield chunk, _length_sorted_batches(chunk, loaded, batch_size)
+            chunk = []
+    if chunk:
+        yield chunk, _length_sorted_batches(chunk, loaded, batch_size)
+
+
+def _length_sorted_batches(chunk: list[Item], loaded: LoadedModel, batch_size: int):
+    good = [i for i, item in enumerate(chunk) if item.error is None]
+    order = sorted(good, key=lambda i: sum(len(v) for v in chunk[i].payload.values()))
+    for s in range(0, len(order), batch_size):
+        part = order[s:s + batch_size]
+        yield part, loaded.task.encode_for_inference(loaded.processor, loaded.model.config, [chunk[i].payload for i in part])
+
+
+def _image_units(source, loaded: LoadedModel, batch_size: int, workers: int):
+    """Batches of rows in input order with their pixels, decoded and transformed in ``workers`` processes."""
+    from torch.utils.data import DataLoader
+
+    dataset = _image_dataset_class()(source, loaded.task.inference_transform(loaded.processor), batch_size)
+    for items, pixels in DataLoader(dataset, batch_size=None, num_workers=workers):
+        positions = [i for i, item in enumerate(items) if item.error is None]
+        yield items, [(positions, {"pixel_values": pixels})] if positions else []
+
+
+def _image_dataset_class():
+    from torch.utils.data import IterableDataset, get_worker_info
+
+    class ImageBatches(IterableDataset):
+        """Batches of decoded, transformed images. Worker w makes batches w, w+W, w+2W …: the DataLoader
+        takes one batch from each worker in turn, so batches arrive in input order."""
+
+        def __init__(self, source, transform, batch_size):
+            self.source, self.transform, self.batch_size = source, transform, batch_size
+
+        def __iter__(self):
+            info = get_worker_info()
+            worker, count = (info.id, info.num_workers) if info is not None else (0, 1)
+            batch: list[Item] = []
+            index = 0
+            for item in self.source:
+                batch.append(item)
+                if len(batch) == self.batch_size:
+                    if index % count == worker:
+                        yield self._make(batch)
+                    index += 1
+                    batch = []
+            if batch and index % count == worker:
+                yield self._make(batch)
+
+        def _make(self, batch: list[Item]):
+            import torch
+
+            tensors = []
+            for item in batch:
+                if item.error is not None:
+                    continue
+                (value,) = item.payload.values()
+                try:
+                    tensors.append(self.transform(decode_image(value)))
+                except Exception as e:  # a damaged or unreadable image: this row's error, not the job's
+                    text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+                    item.error, item.payload = f"could not read the image: {text}", None
+            return batch, torch.stack(tensors) if tensors else None
+
+    return ImageBatches

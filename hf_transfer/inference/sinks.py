@@ -1,0 +1,99 @@
+"""Where ``hf-transfer predict`` writes: JSONL (standard output by default), CSV/TSV or parquet.
+
+Rows are written as they come (constant memory). A file output is written under a temporary name next to
+the target and renamed only when every row is written, so an interrupted job never leaves a file that looks
+complete; the target is never replaced unless the caller asked to overwrite it.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from ..errors import OutputError
+
+FORMATS = {".jsonl": "jsonl", ".csv": "csv", ".tsv": "tsv", ".parquet": "parquet"}
+
+
+def check_output(path: str | Path | None, overwrite: bool) -> Path | None:
+    """Refuse an output before any work: unknown format, an existing file without ``overwrite``, a folder."""
+    if path is None or str(path) == "-":
+        return None
+    path = Path(path)
+    if path.is_dir():
+        raise OutputError(f"output '{path}' is a folder; give a file name such as {path / 'predictions.jsonl'}")
+    if path.suffix.lower() not in FORMATS:
+        raise OutputError(f"output '{path}': expected a file ending in {', '.join(FORMATS)} (the format follows the "
+                          f"suffix), found {path.suffix or 'no suffix'!r}; fix: rename it, or omit --output for JSONL "
+                          "on standard output")
+    if path.exists() and not overwrite:
+        raise OutputError(f"output '{path}' already exists; pass --overwrite to replace it, or choose another name")
+    if not path.parent.is_dir():
+        raise OutputError(f"the folder of output '{path}' does not exist; create {path.parent} first")
+    return path
+
+
+class Sink:
+    """Writes prediction rows (dicts) to ``path`` or standard output; ``close(ok)`` publishes or discards."""
+
+    def __init__(self, path: Path | None):
+        self.path = path
+        self.format = "jsonl" if path is None else FORMATS[path.suffix.lower()]
+        self.partial = None if path is None else path.with_name(f".{path.name}.partial-{os.getpid()}")
+        self._file: Any = None
+        self._writer: Any = None
+
+    def write(self, rows: list[dict[str, Any]]) -> None:
+        if not rows:
+            return
+        if self.format == "parquet":
+            self._write_parquet(rows)
+            return
+        if self._file is None:
+            self._file = sys.stdout if self.path is None else open(self.partial, "w", newline="", encoding="utf-8")
+        if self.format == "jsonl":
+            self._file.write("".join(json.dumps(row, ensure_ascii=False, default=str) + "\n" for row in rows))
+            return
+        flat = [{k: json.dumps(v, ensure_ascii=False) if isinstance(v, (list, dict)) else v for k, v in row.items()}
+                for row in rows]
+        if self._writer is None:
+            self._writer = csv.DictWriter(self._file, fieldnames=list(flat[0]), delimiter="\t" if self.format == "tsv" else ",")
+            self._writer.writeheader()
+        self._writer.writerows(flat)
+
+    def _write_parquet(self, rows: list[dict[str, Any]]) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        if self._writer is None:
+            schema = pa.Table.from_pylist(rows).schema
+            # Columns that are empty in the first rows (no error yet) must still take text later.
+            schema = pa.schema([pa.field(f.name, pa.string()) if pa.types.is_null(f.type) else f for f in schema])
+            self._writer = pq.ParquetWriter(self.partial, schema)
+        self._writer.write_table(pa.Table.from_pylist(rows, schema=self._writer.schema))
+
+    def close(self, ok: bool) -> None:
+        if self.format == "parquet" and self._writer is not None:
+            self._writer.close()
+        elif self._file is not None and self._file is not sys.stdout:
+            self._file.close()
+        elif self._file is sys.stdout:
+            sys.stdout.flush()
+        if self.partial is None:
+            return
+        if ok:
+            if not self.partial.exists():  # no rows at all: still an (empty) output of the right format
+                if self.format == "parquet":
+                    import pyarrow as pa
+                    import pyarrow.parquet as pq
+
+                    pq.write_table(pa.table({"id": pa.array([], pa.string())}), self.partial)
+                else:
+                    self.partial.write_text("")
+            os.replace(self.partial, self.path)
+        else:
+            self.partial.unlink(missing_ok=True)

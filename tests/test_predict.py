@@ -1,0 +1,242 @@
+"""`hf-transfer predict`: every artifact kind and input kind, input order, output formats, bad rows and inputs."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import image_recipe, make_image, text_recipe
+
+import hf_transfer
+from hf_transfer import cli
+from hf_transfer.errors import DataError, HfTransferError, OutputError
+
+ENV = {**os.environ, "HF_HUB_OFFLINE": "1"}
+
+
+@pytest.fixture(autouse=True)
+def own_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_TRANSFER_CACHE", str(tmp_path / "cache"))
+
+
+@pytest.fixture(scope="module")
+def text_models(backbones, text_files, tmp_path_factory):
+    """Output folders of three artifact kinds: a plain transformers model (full), an hf_transfer head
+    (frozen, mlp head) and a LoRA adapter."""
+    root = tmp_path_factory.mktemp("predict_models")
+    runs = {"full": {"name": "full"}, "mlp": {"name": "frozen", "head": "mlp", "head_hidden_sizes": [16]},
+            "lora": {"name": "lora"}}
+    out = {}
+    for name, strategy in runs.items():
+        recipe = text_recipe(backbones["bert"], text_files, root / name, strategy=strategy)
+        recipe["training"].update(max_steps=3, learning_rate=5e-2, precision="fp32")
+        hf_transfer.train(recipe)
+        out[name] = root / name
+    return out
+
+
+def _texts(path: Path, n: int = 40) -> list[str]:
+    """Texts of very different lengths (so length-sorted batches reorder them), one per JSONL row."""
+    rng = random.Random(1)
+    words = "alpha beta gamma delta apple banana cherry river stone cloud".split()
+    texts = [" ".join(rng.choice(words) for _ in range(rng.randint(1, 30))) for _ in range(n)]
+    path.write_text("".join(json.dumps({"text": t, "id_in_file": i}) + "\n" for i, t in enumerate(texts)))
+    return texts
+
+
+def _reference(model_dir: Path, texts: list[str]) -> torch.Tensor:
+    """Probabilities from hf_transfer.load_model one text at a time (no batching, no sorting)."""
+    from transformers import AutoTokenizer
+
+    model = hf_transfer.load_model(model_dir)
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    with torch.no_grad():
+        return torch.cat([model(**tokenizer(t, truncation=True, max_length=32, return_tensors="pt")).logits.softmax(-1)
+                          for t in texts])
+
+
+@pytest.mark.parametrize("kind", ["full", "mlp", "lora"])
+def test_predict_matches_the_loaded_model_in_input_order_for_every_artifact_kind(kind, text_models, tmp_path):
+    texts = _texts(tmp_path / "in.jsonl")
+    out = tmp_path / "pred.jsonl"
+    summary = hf_transfer.predict(text_models[kind], str(tmp_path / "in.jsonl"), out, top_k=None, batch_size=4,
+                                  keep_columns=["id_in_file"], progress=False)
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert summary.rows == len(texts) and summary.errors == 0
+    assert [r["id"] for r in rows] == [str(i) for i in range(len(texts))]
+    assert [r["id_in_file"] for r in rows] == list(range(len(texts)))
+    expected = _reference(text_models[kind], texts)
+    config = json.loads((text_models[kind] / "config.json").read_text())
+    labels = {int(k): v for k, v in config["id2label"].items()}
+    for row, probs in zip(rows, expected):
+        assert row["label"] == labels[int(probs.argmax())]
+        got = {s["label"]: s["score"] for s in row["scores"]}
+        assert set(got) == set(labels.values())
+        for i, label in labels.items():
+            assert abs(got[label] - float(probs[i])) < 1e-5
+        assert row["score"] == max(got.values()) and row["error"] is None
+
+
+def test_plain_model_matches_transformers_pipeline(text_models, tmp_path):
+    from transformers import pipeline
+
+    texts = _texts(tmp_path / "in.jsonl", 12)
+    out = tmp_path / "pred.jsonl"
+    hf_transfer.predict(text_models["full"], str(tmp_path / "in.jsonl"), out, top_k=None, progress=False)
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    classify = pipeline("text-classification", model=str(text_models["full"]), top_k=None, truncation=True, max_length=32)
+    for row, scores in zip(rows, classify(texts)):
+        ours = {s["label"]: s["score"] for s in row["scores"]}
+        assert {s["label"] for s in scores} == set(ours)
+        assert all(abs(ours[s["label"]] - s["score"]) < 1e-5 for s in scores)
+
+
+def test_output_formats_round_trip(text_models, tmp_path):
+    import pyarrow.parquet as pq
+
+    _texts(tmp_path / "in.jsonl", 10)
+    got = {}
+    for suffix in ("jsonl", "csv", "tsv", "parquet"):
+        out = tmp_path / f"pred.{suffix}"
+        hf_transfer.predict(text_models["full"], str(tmp_path / "in.jsonl"), out, top_k=2, progress=False)
+        if suffix == "parquet":
+            got[suffix] = pq.read_table(out).to_pylist()
+        elif suffix == "jsonl":
+            got[suffix] = [json.loads(line) for line in out.read_text().splitlines()]
+        else:
+            import csv
+
+            rows = list(csv.DictReader(out.open(), delimiter="\t" if suffix == "tsv" else ","))
+            got[suffix] = [{**r, "score": float(r["score"]), "scores": json.loads(r["scores"]), "error": r["error"] or None}
+                           for r in rows]
+    assert got["jsonl"] == got["csv"] == got["tsv"] == got["parquet"]
+    assert all(len(r["scores"]) == 2 for r in got["jsonl"])
+    assert not list(tmp_path.glob(".pred.*partial*"))
+
+
+def test_stdin_lines_with_bad_rows_are_written_with_an_error_and_counted(text_models, tmp_path):
+    lines = b"alpha beta\n\nriver stone cloud\n\xff\xfe not utf-8\n"
+    proc = subprocess.run([sys.executable, "-m", "hf_transfer", "predict", str(text_models["full"]), "-", "--quiet"],
+                          input=lines, capture_output=True, env=ENV, timeout=300)
+    assert proc.returncode == 0, proc.stderr.decode()[-2000:]
+    rows = [json.loads(line) for line in proc.stdout.decode().splitlines()]
+    assert [r["id"] for r in rows] == ["0", "1", "2", "3"]
+    assert rows[0]["label"] and rows[2]["label"] and rows[0]["error"] is None
+    assert rows[1]["error"] == "empty text" and rows[1]["label"] is None
+    assert rows[3]["error"].startswith("not UTF-8 text")
+    assert "predicted 4 rows, 2 rows with an error field" in proc.stderr.decode()
+
+    proc = subprocess.run([sys.executable, "-m", "hf_transfer", "predict", str(text_models["full"]), "-", "--quiet",
+                           "--on-error", "fail", "-o", str(tmp_path / "p.jsonl")],
+                          input=lines, capture_output=True, env=ENV, timeout=300)
+    assert proc.returncode != 0 and "input row 1: empty text" in proc.stderr.decode()
+    assert "Traceback" not in proc.stderr.decode()
+    assert not list(tmp_path.iterdir())  # neither the output nor a partial file
+
+
+def test_an_interrupted_job_leaves_no_output_file(text_models, tmp_path, monkeypatch):
+    from hf_transfer.tasks.text_classification import TextClassification
+
+    _texts(tmp_path / "in.jsonl", 300)
+    calls = []
+    original = TextClassification.predictions
+
+    def fail_later(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) > 2:
+            raise KeyboardInterrupt
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(TextClassification, "predictions", fail_later)
+    out = tmp_path / "out" / "pred.csv"
+    out.parent.mkdir()
+    with pytest.raises(KeyboardInterrupt):
+        hf_transfer.predict(text_models["full"], str(tmp_path / "in.jsonl"), out, batch_size=2, progress=False)
+    assert not list(out.parent.iterdir())
+
+
+def test_bad_inputs_are_one_clear_message_and_nothing_is_written(text_models, tmp_path, capsys):
+    _texts(tmp_path / "in.jsonl", 4)
+    model = str(text_models["full"])
+    existing = tmp_path / "old.csv"
+    existing.write_text("mine\n")
+    cases = [
+        ([model, str(tmp_path / "in.jsonl"), "--text-column", "body"], "has no column 'body' (text); its columns are: text, id_in_file"),
+        ([model, str(tmp_path / "in.jsonl"), "--keep-columns", "nope"], "'nope' (--keep-columns)"),
+        ([model, str(tmp_path / "in.jsonl"), "-o", str(existing)], "already exists; pass --overwrite"),
+        ([model, str(tmp_path / "in.jsonl"), "-o", str(tmp_path / "p.xlsx")], "expected a file ending in .jsonl, .csv"),
+        ([model, str(tmp_path / "missing.csv")], "does not exist"),
+        ([model, str(tmp_path)], "is a folder, which predict reads as images, but this model takes text"),
+        ([str(tmp_path), str(tmp_path / "in.jsonl")], "has no config.json"),
+    ]
+    for args, message in cases:
+        assert cli.main(["predict", *args, "--quiet"]) != 0
+        err = capsys.readouterr().err
+        assert message in err and "Traceback" not in err, (args, err)
+    assert existing.read_text() == "mine\n"
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name != "cache") == ["in.jsonl", "old.csv"]
+
+
+def test_keep_columns_named_like_a_prediction_column_are_prefixed(text_models, tmp_path, text_files):
+    out = tmp_path / "pred.jsonl"
+    hf_transfer.predict(text_models["full"], str(text_files["test"]), out, keep_columns=["label"], progress=False)
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    truth = [json.loads(line)["label"] for line in text_files["test"].read_text().splitlines()]
+    assert [r["input_label"] for r in rows] == truth and all(r["label"] for r in rows)
+
+
+@pytest.mark.parametrize("kind", ["vit", "timm"])
+def test_image_folder_with_a_damaged_file_in_order_with_workers(kind, backbones, image_folder, tmp_path):
+    out_dir = tmp_path / "model"
+    recipe = image_recipe(backbones[kind], image_folder, out_dir)
+    recipe["training"].update(max_steps=2, precision="fp32", dataloader_num_workers=0)
+    hf_transfer.train(recipe)
+    photos = tmp_path / "photos"
+    rng = random.Random(3)
+    colors = [(200, 30, 30), (30, 200, 30), (30, 30, 200)]
+    for i in range(11):
+        sub = photos / ("a" if i % 2 else "b")
+        sub.mkdir(parents=True, exist_ok=True)
+        make_image(colors[i % 3], rng).save(sub / f"{i:02d}.png")
+    (photos / "a" / "broken.png").write_bytes(b"\x89PNG not really")
+    out = tmp_path / "pred.jsonl"
+    summary = hf_transfer.predict(out_dir, str(photos), out, top_k=None, batch_size=2, num_workers=2, progress=False)
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    files = sorted(str(p.relative_to(photos)) for p in photos.rglob("*.png"))
+    assert [r["id"] for r in rows] == files and summary.errors == 1
+    broken = next(r for r in rows if r["id"] == "a/broken.png")
+    assert broken["error"].startswith("could not read the image") and broken["label"] is None
+
+    from PIL import Image
+    from transformers import AutoImageProcessor
+
+    model = hf_transfer.load_model(out_dir)
+    processor = AutoImageProcessor.from_pretrained(out_dir)
+    for row in rows:
+        if row["error"]:
+            continue
+        image = Image.open(photos / row["id"]).convert("RGB")
+        pixels = (processor.val_transforms(image)[None] if hasattr(processor, "val_transforms")
+                  else processor(images=[image], return_tensors="pt")["pixel_values"])
+        with torch.no_grad():
+            probs = model(pixel_values=pixels).logits.softmax(-1)[0]
+        got = {s["label"]: s["score"] for s in row["scores"]}
+        for i, label in model.config.id2label.items():
+            assert abs(got[label] - float(probs[int(i)])) < 1e-5
+
+
+def test_unknown_model_kind_and_bad_options_are_refused(tmp_path, text_models):
+    with pytest.raises(HfTransferError, match="on_error must be"):
+        hf_transfer.predict(text_models["full"], "-", on_error="ignore")
+    with pytest.raises(OutputError, match="is a folder"):
+        hf_transfer.predict(text_models["full"], "-", tmp_path)
+    with pytest.raises(DataError, match="standard input gives lines of text"):
+        from hf_transfer.inference.sources import open_source
+
+        open_source("-", {"image": ["image"]}, "image", None)
