@@ -213,3 +213,35 @@ def test_a_finished_run_leaves_no_dataloader_workers_behind(backbones, image_fol
     hf_transfer.train(recipe)
     assert kept, "the run's Trainer is still alive"
     assert multiprocessing.active_children() == []
+
+
+def test_the_run_logs_records_and_shows_its_augmentation(backbones, image_folder, tmp_path, caplog):
+    import json
+    import logging
+
+    import hf_transfer
+
+    recipe = image_recipe(backbones["timm"], image_folder, tmp_path / "out",
+                          task={"crop_scale": [0.5, 1.0], "horizontal_flip": False, "color_jitter": 0.2})
+    recipe["training"].update(max_steps=1, dataloader_num_workers=0, dataloader_persistent_workers=False)
+    with caplog.at_level(logging.INFO, logger="hf_transfer"):
+        hf_transfer.train(recipe)
+    expected = "RandomResizedCrop 32×32 scale [0.5, 1.0] bilinear, no flip, colour jitter 0.2, normalise mean [0.5, 0.5, 0.5] std [0.5, 0.5, 0.5] (timm)"
+    assert [r.getMessage() for r in caplog.records if r.getMessage().startswith("augmentation:")] == [f"augmentation: {expected}"]
+    record = json.loads((tmp_path / "out" / "training_report.json").read_text())["strategy"]["augmentation"]
+    assert record["library"] == "timm" and record["crop_scale"] == [0.5, 1.0] and record["description"] == expected
+    assert f"| Augmentation | {expected} |" in (tmp_path / "out" / "README.md").read_text()
+
+
+def test_dry_run_shows_the_augmentation(backbones, image_folder, tmp_path, capsys):
+    import yaml
+
+    from hf_transfer import cli
+
+    path = tmp_path / "recipe.yaml"
+    path.write_text(yaml.safe_dump(image_recipe(backbones["convnext"], image_folder, tmp_path / "out")))
+    assert cli.main(["train", str(path), "--dry-run", "task.crop_scale=[0.25, 1]"]) == 0
+    assert "  augmentation: RandomResizedCrop 32×32 scale [0.25, 1.0] bicubic, horizontal flip, no colour jitter" in capsys.readouterr().out
+    assert cli.main(["train", str(path), "--dry-run", "task.augment=false"]) == 0
+    assert "  augmentation: none: training images get the evaluation preprocessing" in capsys.readouterr().out
+    assert not (tmp_path / "out").exists()
