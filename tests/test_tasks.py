@@ -120,6 +120,17 @@ def test_no_augmentation_uses_the_eval_transform(kind, backbones):
     assert task.augmentation(processor) == {"augment": False, "description": "none: training images get the evaluation preprocessing"}
 
 
+def test_a_processor_that_does_not_normalise_is_followed():
+    class Plain:
+        size, do_normalize, resample, image_mean, image_std = {"height": 8, "width": 12}, False, 3, [0.5] * 3, [0.5] * 3
+
+    task = ImageClassification()
+    steps = _steps(task.train_transform(Plain()))
+    assert "Normalize" not in steps and tuple(steps["RandomResizedCrop"].size) == (8, 12)
+    assert task.augmentation(Plain())["description"].endswith("bicubic, horizontal flip, no colour jitter, no normalisation (torchvision)")
+    assert tuple(task.train_transform(Plain())(make_image((1, 2, 3), random.Random(0))).shape) == (3, 8, 12)
+
+
 def test_a_processor_without_input_size_is_a_config_error():
     class SizeLess:
         size, crop_size, image_mean, image_std = None, None, [0.5] * 3, [0.5] * 3

@@ -89,6 +89,14 @@ def output_size(processor: Any) -> tuple[int, int] | None:
     return (int(edge), int(edge)) if edge else None
 
 
+def _shown(size: Any) -> str:
+    """A processor's size setting without its unset fields (transformers' SizeDict lists them all)."""
+    try:
+        return repr({k: v for k, v in dict(size).items() if v is not None})
+    except (TypeError, ValueError):
+        return repr(size)
+
+
 def _interpolation(resample: Any) -> str:
     """A processor's ``resample`` (a PIL filter number or a torchvision mode) as an InterpolationMode value."""
     from PIL import Image
@@ -113,8 +121,8 @@ def resolve(processor: Any, crop_scale: list[float], horizontal_flip: bool, colo
     if size is None:
         raise ConfigError([
             f"backbone '{backbone or '?'}': its image processor ({type(processor).__name__}) gives no input size (expected "
-            f"'size' or 'crop_size' with height/width or shortest_edge, found size={getattr(processor, 'size', None)!r}, "
-            f"crop_size={getattr(processor, 'crop_size', None)!r}), and task.augment crops training images to that size; "
+            f"'size' or 'crop_size' with height/width or shortest_edge, found size={_shown(getattr(processor, 'size', None))}, "
+            f"crop_size={_shown(getattr(processor, 'crop_size', None))}), and task.augment crops training images to that size; "
             "add \"size\": {\"height\": H, \"width\": W} to the backbone's preprocessor_config.json, or set "
             "task.augment=false to train on the processor's own preprocessing"
         ])

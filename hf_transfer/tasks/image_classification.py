@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from ..errors import BackboneError
 from ..registry import TASKS
 from ..schema import field
 from . import Task
@@ -60,7 +61,15 @@ class ImageClassification(Task):
         from transformers import AutoImageProcessor
 
         self.check_backbone(backbone)
-        return AutoImageProcessor.from_pretrained(backbone.location, **backbone.load_kwargs())
+        try:
+            return AutoImageProcessor.from_pretrained(backbone.location, **backbone.load_kwargs())
+        except (OSError, ValueError) as e:  # no preprocessor_config.json, or one transformers cannot read
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise BackboneError(
+                f"backbone '{backbone.reference}': its image processor could not be loaded ({first}); an image backbone "
+                "needs one (preprocessor_config.json with the input size, mean and std it was trained with, as the image "
+                "processor's save_pretrained writes it): download the backbone again, or add or repair that file"
+            ) from None
 
     def training_defaults(self) -> dict[str, Any]:
         from ..precision import cpu_count
