@@ -98,6 +98,8 @@ def _dry_run_summary(result) -> None:
     _say(f"  labels ({len(result.labels)}): {', '.join(result.labels)}")
     for note in result.notes:
         _say(f"  note: {note}")
+    if result.augmentation is not None:
+        _say(f"  augmentation: {result.augmentation['description']}")
     for warning in result.warnings:
         _say(f"  warning: {warning}")
     _say("")

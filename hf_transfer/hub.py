@@ -295,6 +295,9 @@ def details_rows(run: RunFiles, shown_backbone: str, artifact: str) -> list[tupl
     precision = report.get("precision") or {}
     if precision.get("resolved"):
         rows.append(("Precision", f"{precision['resolved']} ({precision.get('reason', '')})"))
+    augmentation = strategy.get("augmentation")
+    if isinstance(augmentation, dict):
+        rows.append(("Augmentation", augmentation.get("description", "")))
     cache = strategy.get("feature_cache")
     if isinstance(cache, dict):
         rows.append(("Feature cache", f"the frozen backbone ran once per example; the head trained on cached features "

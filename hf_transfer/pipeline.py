@@ -39,6 +39,7 @@ class TrainResult:
     output_plan: list[str] = field(default_factory=list)  # what the run does with its output folder
     training_defaults: dict[str, dict] = field(default_factory=dict)  # key → value and reason, from the strategy
     warnings: list[str] = field(default_factory=list)  # e.g. a learning rate far outside the strategy's range
+    augmentation: dict[str, Any] | None = None  # what training images get (Task.augmentation)
 
 
 def recipe_record(recipe: Recipe) -> dict[str, Any]:
@@ -170,6 +171,9 @@ def train(
 
     backbone = resolve(recipe.backbone.name_or_path, recipe.backbone.revision, recipe.backbone.trust_remote_code)
     task.check_backbone(backbone)  # a Hub backbone of the wrong modality: found here, --dry-run included
+    processor = task.load_processor(backbone)
+    # A processor that cannot take the recipe's augmentation: found here too.
+    augmentation = _augmentation(recipe, task, processor, cached=getattr(recipe.strategy.options, "cache_features", False))
     from .strategy_defaults import plan_training_defaults
 
     defaults = plan_training_defaults(recipe, backbone)
@@ -177,9 +181,16 @@ def train(
         return TrainResult(
             output_dir=recipe.output_dir, metrics={}, recipe=recipe, labels=data.labels, dry_run=True,
             data_sizes=data.sizes(), notes=data.notes, output_plan=plan.describe() if plan else [],
-            training_defaults=defaults.values, warnings=defaults.warnings,
+            training_defaults=defaults.values, warnings=defaults.warnings, augmentation=augmentation,
         )
-    return _run(recipe, task, data, backbone, plan, resume_hint, defaults)
+    return _run(recipe, task, data, backbone, processor, plan, resume_hint, defaults)
+
+
+def _augmentation(recipe: Recipe, task: Any, processor: Any, cached: bool) -> dict[str, Any] | None:
+    """What training images get: the task's augmentation, unless the frozen strategy's feature cache keeps one
+    eval-preprocessed view of each (``cache_augmented_views: 0``). ConfigError when the backbone cannot take it."""
+    views = getattr(recipe.strategy.options, "cache_augmented_views", 0)
+    return task.augmentation(processor, recipe.backbone.name_or_path, augment_train=not cached or views > 0)
 
 
 @dataclass
@@ -194,7 +205,8 @@ class _TrainerInputs:
     cache: Any = None  # features.CachedTraining when the feature cache is used
 
 
-def _run(recipe: Recipe, task: Any, data: PreparedData, backbone: Any, plan: Any, resume_hint: str, defaults: Any) -> TrainResult:
+def _run(recipe: Recipe, task: Any, data: PreparedData, backbone: Any, processor: Any, plan: Any, resume_hint: str,
+         defaults: Any) -> TrainResult:
     from accelerate import PartialState
 
     from .interrupt import Interruption, signals_handled
@@ -213,8 +225,8 @@ def _run(recipe: Recipe, task: Any, data: PreparedData, backbone: Any, plan: Any
     interruption = Interruption(bool(recipe.training.get("save_on_interrupt", True)))
     try:
         with signals_handled(interruption):
-            return _train_in_folder(recipe, task, data, backbone, plan, resume_hint, args, precision, state, folder,
-                                    interruption, defaults)
+            return _train_in_folder(recipe, task, data, backbone, processor, plan, resume_hint, args, precision, state,
+                                    folder, interruption, defaults)
     except RunInterrupted as error:
         if folder:
             folder.finish("interrupted", interrupted={"signal": interruption.name, "message": str(error)})
@@ -225,7 +237,8 @@ def _run(recipe: Recipe, task: Any, data: PreparedData, backbone: Any, plan: Any
         raise
 
 
-def _train_in_folder(recipe, task, data, backbone, plan, resume_hint, args, precision, state, folder, interruption, defaults):
+def _train_in_folder(recipe, task, data, backbone, processor, plan, resume_hint, args, precision, state, folder, interruption,
+                     defaults):
     """The run once its output folder is locked: model, strategy, Trainer, artifacts, push."""
     from transformers import set_seed
 
@@ -241,7 +254,6 @@ def _train_in_folder(recipe, task, data, backbone, plan, resume_hint, args, prec
         batch["global"], batch["per_device"], batch["processes"], batch["accumulation_steps"],
     )
     set_seed(args.seed)
-    processor = task.load_processor(backbone)
     splits = task.preprocess(data, processor, backbone.config)
     collate = task.collator(processor)
     if data.streamed:
@@ -253,6 +265,10 @@ def _train_in_folder(recipe, task, data, backbone, plan, resume_hint, args, prec
     inputs = _trainer_inputs(recipe, task, data, backbone, bundle, model, args, splits, collate, processor, report)
     if inputs.cache is not None:  # the engine gets a copy of the head alone
         head_ids = {id(p) for p in inputs.model.parameters()}
+    augmentation = _augmentation(recipe, task, processor, cached=inputs.cache is not None)
+    if augmentation is not None:
+        logger.info("augmentation: %s", augmentation["description"])
+        report.details["augmentation"] = augmentation
     solved = _solve_head(recipe, inputs, report, plan)
     learning_rates = parameter_learning_rates(inputs.model, backbone_module, head_ids, inputs.args.learning_rate, recipe.strategy)
     launch.check_optimizer(inputs.args, inputs.model, learning_rates)

@@ -142,6 +142,48 @@ def test_text_backbone_for_an_image_task(backbones, image_folder, tmp_path, caps
     )
 
 
+def test_image_processor_without_an_input_size(backbones, image_folder, tmp_path, capsys):
+    folder = tmp_path / "vit-copy"
+    shutil.copytree(backbones["vit"], folder)
+    config = folder / "preprocessor_config.json"
+    config.write_text(json.dumps({**json.loads(config.read_text()), "size": None}))
+    recipe = image_recipe(folder, image_folder, tmp_path / "out")
+    refused(
+        tmp_path, recipe,
+        ["1 problem", f"backbone '{folder}'", "(ViTImageProcessor) gives no input size", "found size=None",
+         "add \"size\": {\"height\": H, \"width\": W} to the backbone's preprocessor_config.json", "task.augment=false"],
+        user_files=[folder, image_folder], capsys=capsys, code=2,
+    )
+
+
+@pytest.mark.parametrize("damage", ["no file", "empty size"])
+def test_image_processor_that_cannot_be_loaded(damage, backbones, image_folder, tmp_path, capsys):
+    folder = tmp_path / "vit-copy"
+    shutil.copytree(backbones["vit"], folder)
+    config = folder / "preprocessor_config.json"
+    if damage == "no file":
+        config.unlink()
+    else:
+        config.write_text(json.dumps({**json.loads(config.read_text()), "size": {}}))
+    recipe = image_recipe(folder, image_folder, tmp_path / "out")
+    refused(
+        tmp_path, recipe,
+        [f"backbone '{folder}': its image processor could not be loaded", "preprocessor_config.json" if damage == "no file"
+         else "size must have one of the following set of keys", "download the backbone again, or add or repair that file"],
+        user_files=[folder, image_folder], capsys=capsys, code=1,
+    )
+
+
+def test_augmentation_values_out_of_range_are_one_config_error(backbones, image_folder, tmp_path, capsys):
+    recipe = image_recipe(backbones["vit"], image_folder, tmp_path / "out", task={"crop_scale": [0.0, 1.5], "color_jitter": -0.1})
+    refused(
+        tmp_path, recipe,
+        ["2 problems", "'task.crop_scale' must be [low, high] with 0 < low <= high <= 1", "found [0.0, 1.5]",
+         "task.crop_scale=[0.08, 1.0]", "'task.color_jitter' must be 0 (none) or more, found -0.1", "task.color_jitter=0.4"],
+        user_files=[image_folder], capsys=capsys, code=2,
+    )
+
+
 # ---------------------------------------------------------------- data files
 
 

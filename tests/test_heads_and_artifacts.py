@@ -66,6 +66,9 @@ def test_keras_style_mlp_head_on_images_loads_through_pipeline(kind, backbones, 
     recipe["strategy"] = {"name": "frozen", "head": "mlp", "head_hidden_sizes": [32], "head_activation": "relu"}
     recipe["training"].update(optim="sgd", optim_args="momentum=0.9", learning_rate=1e-2)
     result = hf_transfer.train(recipe)
+    # The feature cache keeps one eval-preprocessed view of each training image: no augmentation, and it says so.
+    assert result.strategy.details["augmentation"]["augment"] is False
+    assert "| Augmentation | none: training images get the evaluation preprocessing |" in (tmp_path / "out" / "README.md").read_text()
     head = hf_transfer.load_model(tmp_path / "out").head
     assert [type(m).__name__ for m in head] == ["Linear", "ReLU", "Linear"]
     assert head[0].out_features == 32 and head[-1].out_features == 3

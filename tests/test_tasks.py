@@ -9,7 +9,9 @@ import torch
 from conftest import COLORS, image_recipe, make_image
 
 from hf_transfer.backbone import resolve
-from hf_transfer.tasks.image_classification import ImageClassification, _output_size
+from hf_transfer.errors import ConfigError
+from hf_transfer.tasks.augmentation import output_size
+from hf_transfer.tasks.image_classification import ImageClassification
 from hf_transfer.tasks.text_classification import TextClassification
 
 
@@ -61,11 +63,85 @@ def test_output_size_reads_height_width_and_shortest_edge():
         crop_size = None
         size = {"shortest_edge": 48}
 
-    assert _output_size(P()) == (48, 48)
+    assert output_size(P()) == (48, 48)
     P.size = {"height": 20, "width": 30}
-    assert _output_size(P()) == (20, 30)
+    assert output_size(P()) == (20, 30)
     P.do_center_crop, P.crop_size = True, {"height": 16, "width": 16}
-    assert _output_size(P()) == (16, 16)
+    assert output_size(P()) == (16, 16)
+    P.do_center_crop, P.size = False, None
+    assert output_size(P()) is None
+
+
+def _steps(transform) -> dict[str, object]:
+    """A composed transform's steps by class name (timm's crop is RandomResizedCropAndInterpolation)."""
+    return {type(t).__name__.replace("AndInterpolation", ""): t for t in transform.transforms}
+
+
+def _backbone_input(processor) -> tuple[tuple[int, int], str, list[float], list[float]]:
+    """Size, interpolation, mean and std as the backbone's own processor states them."""
+    if hasattr(processor, "data_config"):
+        c = processor.data_config
+        return tuple(c["input_size"][1:]), c["interpolation"], list(c["mean"]), list(c["std"])
+    from PIL import Image
+
+    size = (processor.size["height"], processor.size["width"]) if processor.size.get("height") else (processor.size["shortest_edge"],) * 2
+    return size, Image.Resampling(processor.resample).name.lower(), list(processor.image_mean), list(processor.image_std)
+
+
+@pytest.mark.parametrize("kind", ["vit", "convnext", "timm"])
+@pytest.mark.parametrize("flip, jitter", [(True, 0.0), (False, 0.3)])
+def test_recipe_augmentation_reaches_the_composed_transform(kind, flip, jitter, backbones):
+    task = ImageClassification(crop_scale=[0.3, 0.9], horizontal_flip=flip, color_jitter=jitter)
+    processor = task.load_processor(resolve(str(backbones[kind])))
+    steps = _steps(task.train_transform(processor))
+    size, interpolation, mean, std = _backbone_input(processor)
+    crop = steps["RandomResizedCrop"]
+    assert tuple(crop.scale) == (0.3, 0.9), "the recipe's crop_scale, not the library's default"
+    assert tuple(crop.size) == size and getattr(crop.interpolation, "value", crop.interpolation) == interpolation
+    assert ("RandomHorizontalFlip" in steps) is flip
+    if jitter:
+        assert [tuple(getattr(steps["ColorJitter"], k)) for k in ("brightness", "contrast", "saturation")] == [(0.7, 1.3)] * 3
+    else:
+        assert "ColorJitter" not in steps, "no colour jitter unless the recipe asks (timm's default 0.4 is not used)"
+    normalize = steps["Normalize"]
+    assert torch.as_tensor(normalize.mean).tolist() == pytest.approx(mean)
+    assert torch.as_tensor(normalize.std).tolist() == pytest.approx(std)
+    record = task.augmentation(processor, "bb")
+    assert record["augment"] and record["library"] == ("timm" if kind == "timm" else "torchvision")
+    assert record["crop_scale"] == (0.3, 0.9) and record["size"] == size and record["horizontal_flip"] is flip
+    assert f"RandomResizedCrop {size[0]}×{size[1]} scale [0.3, 0.9] {interpolation}" in record["description"]
+
+
+@pytest.mark.parametrize("kind", ["vit", "timm"])
+def test_no_augmentation_uses_the_eval_transform(kind, backbones):
+    task = ImageClassification(augment=False, crop_scale=[0.5, 1.0])
+    processor = task.load_processor(resolve(str(backbones[kind])))
+    assert task.train_transform(processor) is getattr(processor, "val_transforms", None)
+    assert task.augmentation(processor) == {"augment": False, "description": "none: training images get the evaluation preprocessing"}
+
+
+def test_a_processor_that_does_not_normalise_is_followed():
+    class Plain:
+        size, do_normalize, resample, image_mean, image_std = {"height": 8, "width": 12}, False, 3, [0.5] * 3, [0.5] * 3
+
+    task = ImageClassification()
+    steps = _steps(task.train_transform(Plain()))
+    assert "Normalize" not in steps and tuple(steps["RandomResizedCrop"].size) == (8, 12)
+    assert task.augmentation(Plain())["description"].endswith("bicubic, horizontal flip, no colour jitter, no normalisation (torchvision)")
+    assert tuple(task.train_transform(Plain())(make_image((1, 2, 3), random.Random(0))).shape) == (3, 8, 12)
+
+
+def test_a_processor_without_input_size_is_a_config_error():
+    class SizeLess:
+        size, crop_size, image_mean, image_std = None, None, [0.5] * 3, [0.5] * 3
+
+    with pytest.raises(ConfigError) as e:
+        ImageClassification().augmentation(SizeLess(), "my/backbone")
+    message = str(e.value)
+    for fragment in ("backbone 'my/backbone'", "(SizeLess) gives no input size", "found size=None",
+                     "preprocessor_config.json", "task.augment=false"):
+        assert fragment in message, message
+    assert ImageClassification(augment=False).augmentation(SizeLess())["augment"] is False
 
 
 def test_text_is_truncated_and_padded_per_batch(backbones):
@@ -148,3 +224,35 @@ def test_a_finished_run_leaves_no_dataloader_workers_behind(backbones, image_fol
     hf_transfer.train(recipe)
     assert kept, "the run's Trainer is still alive"
     assert multiprocessing.active_children() == []
+
+
+def test_the_run_logs_records_and_shows_its_augmentation(backbones, image_folder, tmp_path, caplog):
+    import json
+    import logging
+
+    import hf_transfer
+
+    recipe = image_recipe(backbones["timm"], image_folder, tmp_path / "out",
+                          task={"crop_scale": [0.5, 1.0], "horizontal_flip": False, "color_jitter": 0.2})
+    recipe["training"].update(max_steps=1, dataloader_num_workers=0, dataloader_persistent_workers=False)
+    with caplog.at_level(logging.INFO, logger="hf_transfer"):
+        hf_transfer.train(recipe)
+    expected = "RandomResizedCrop 32×32 scale [0.5, 1.0] bilinear, no flip, colour jitter 0.2, normalise mean [0.5, 0.5, 0.5] std [0.5, 0.5, 0.5] (timm)"
+    assert [r.getMessage() for r in caplog.records if r.getMessage().startswith("augmentation:")] == [f"augmentation: {expected}"]
+    record = json.loads((tmp_path / "out" / "training_report.json").read_text())["strategy"]["augmentation"]
+    assert record["library"] == "timm" and record["crop_scale"] == [0.5, 1.0] and record["description"] == expected
+    assert f"| Augmentation | {expected} |" in (tmp_path / "out" / "README.md").read_text()
+
+
+def test_dry_run_shows_the_augmentation(backbones, image_folder, tmp_path, capsys):
+    import yaml
+
+    from hf_transfer import cli
+
+    path = tmp_path / "recipe.yaml"
+    path.write_text(yaml.safe_dump(image_recipe(backbones["convnext"], image_folder, tmp_path / "out")))
+    assert cli.main(["train", str(path), "--dry-run", "task.crop_scale=[0.25, 1]"]) == 0
+    assert "  augmentation: RandomResizedCrop 32×32 scale [0.25, 1.0] bicubic, horizontal flip, no colour jitter" in capsys.readouterr().out
+    assert cli.main(["train", str(path), "--dry-run", "task.augment=false"]) == 0
+    assert "  augmentation: none: training images get the evaluation preprocessing" in capsys.readouterr().out
+    assert not (tmp_path / "out").exists()

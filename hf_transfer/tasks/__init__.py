@@ -51,6 +51,12 @@ class Task(abc.ABC):
         """TrainingArguments this task needs unless the recipe says otherwise."""
         return {}
 
+    def augmentation(self, processor: Any, backbone: str = "", augment_train: bool = True) -> dict[str, Any] | None:
+        """The train-time augmentation as the run logs and records it (``description`` is the log line);
+        None for a task without any. Raises ConfigError when the backbone's processor cannot take the
+        recipe's augmentation, so ``train()`` calls it before anything is written."""
+        return None
+
     def training_stats(self, args: Any, train_dataset: Any) -> dict[str, float]:
         """Task-specific figures about the training input (e.g. padding efficiency) for the results."""
         return {}

@@ -1,11 +1,10 @@
 """Task ``image-classification``: single-label classification of images.
 
-Train-time augmentation is a random resized crop to the backbone's input size and
-a horizontal flip, normalised with the backbone's own mean/std; evaluation uses
-the backbone's own image processor unchanged (resize/center-crop as it was
-pretrained). timm backbones use timm's own train and eval transforms.
-Transforms run lazily (``with_transform``), so with ``dataloader_num_workers`` > 0
-they run in DataLoader workers.
+Train-time augmentation is what the recipe says (``crop_scale``, ``horizontal_flip``, ``color_jitter``)
+at the backbone's input size, interpolation and mean/std, built by the backbone's own library (timm or
+torchvision; see :mod:`.augmentation`); evaluation uses the backbone's own image processor unchanged
+(resize/center-crop as it was pretrained). Transforms run lazily (``with_transform``), so with
+``dataloader_num_workers`` > 0 they run in DataLoader workers.
 """
 
 from __future__ import annotations
@@ -13,19 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from ..errors import BackboneError
 from ..registry import TASKS
 from ..schema import field
 from . import Task
-
-
-def _output_size(processor) -> tuple[int, int]:
-    """Height and width of the tensors the backbone's processor produces."""
-    size = processor.crop_size if getattr(processor, "do_center_crop", False) and getattr(processor, "crop_size", None) else processor.size
-    size = dict(size) if not isinstance(size, int) else {"height": size, "width": size}
-    if size.get("height") and size.get("width"):
-        return int(size["height"]), int(size["width"])
-    edge = size.get("shortest_edge") or size.get("longest_edge")
-    return int(edge), int(edge)
+from .augmentation import NO_AUGMENTATION, Augmentation, resolve
 
 
 def to_rgb(img) -> Any:
@@ -41,19 +32,25 @@ def to_rgb(img) -> Any:
 @TASKS.register("image-classification")
 @dataclass
 class ImageClassification(Task):
-    augment: bool = field(True, help="random resized crop and horizontal flip on training images")
+    augment: bool = field(True, help="random resized crop (and flip, colour jitter) on training images")
     crop_scale: list[float] = field([0.08, 1.0], help="area range of the random resized crop")
     horizontal_flip: bool = field(True, help="flip training images left-right at random")
+    color_jitter: float = field(0.0, help="random brightness, contrast and saturation change, e.g. 0.4 (timm's); 0: none")
 
     pipeline_tag = "image-classification"
     modality = "image"
     roles = {"image": (("image", "img", "pixel_values"), True)}
 
     def validate(self, prefix: str) -> list[str]:
+        problems = []
         lo_hi = self.crop_scale
         if len(lo_hi) != 2 or not 0 < lo_hi[0] <= lo_hi[1] <= 1:
-            return [f"'{prefix}.crop_scale' must be [low, high] with 0 < low <= high <= 1, found {lo_hi}"]
-        return []
+            problems.append(f"'{prefix}.crop_scale' must be [low, high] with 0 < low <= high <= 1 (fractions of the "
+                            f"image area), found {lo_hi}; e.g. {prefix}.crop_scale=[0.08, 1.0], the default")
+        if self.color_jitter < 0:
+            problems.append(f"'{prefix}.color_jitter' must be 0 (none) or more, found {self.color_jitter}; e.g. "
+                            f"{prefix}.color_jitter=0.4 (timm's ImageNet recipe)")
+        return problems
 
     def auto_model_class(self) -> type:
         from transformers import AutoModelForImageClassification
@@ -64,7 +61,15 @@ class ImageClassification(Task):
         from transformers import AutoImageProcessor
 
         self.check_backbone(backbone)
-        return AutoImageProcessor.from_pretrained(backbone.location, **backbone.load_kwargs())
+        try:
+            return AutoImageProcessor.from_pretrained(backbone.location, **backbone.load_kwargs())
+        except (OSError, ValueError) as e:  # no preprocessor_config.json, or one transformers cannot read
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise BackboneError(
+                f"backbone '{backbone.reference}': its image processor could not be loaded ({first}); an image backbone "
+                "needs one (preprocessor_config.json with the input size, mean and std it was trained with, as the image "
+                "processor's save_pretrained writes it): download the backbone again, or add or repair that file"
+            ) from None
 
     def training_defaults(self) -> dict[str, Any]:
         from ..precision import cpu_count
@@ -78,28 +83,29 @@ class ImageClassification(Task):
             "dataloader_persistent_workers": workers > 0,
         }
 
-    def _train_transform(self, processor):
-        if hasattr(processor, "train_transforms"):  # timm backbones carry timm's own pipeline
-            return processor.train_transforms if self.augment else processor.val_transforms
+    def augmentation(self, processor, backbone: str = "", augment_train: bool = True) -> dict[str, Any]:
+        """The augmentation training images get, as the run records it; ConfigError when this backbone's
+        processor cannot take it."""
         if not self.augment:
-            return None
-        from torchvision.transforms import v2
+            return dict(NO_AUGMENTATION)
+        resolved = self._resolved(processor, backbone)  # checked even when unused: preprocess() builds it
+        return resolved.as_dict() if augment_train else dict(NO_AUGMENTATION)
 
-        import torch
+    def _resolved(self, processor, backbone: str = "") -> Augmentation:
+        return resolve(processor, self.crop_scale, self.horizontal_flip, self.color_jitter, backbone)
 
-        steps = [v2.RandomResizedCrop(_output_size(processor), scale=tuple(self.crop_scale), antialias=True)]
-        if self.horizontal_flip:
-            steps.append(v2.RandomHorizontalFlip())
-        steps += [v2.ToImage(), v2.ToDtype(torch.float32, scale=True)]
-        if getattr(processor, "do_normalize", True):
-            steps.append(v2.Normalize(mean=list(processor.image_mean), std=list(processor.image_std)))
-        return v2.Compose(steps)
+    def train_transform(self, processor) -> Any:
+        """The per-image transform of training images: the recipe's augmentation, or with ``augment: false``
+        the evaluation one (None where that is the processor called on a batch: transformers processors)."""
+        if self.augment:
+            return self._resolved(processor).transform()
+        return getattr(processor, "val_transforms", None)  # timm processors carry their eval transform
 
     def batch_transform(self, processor, train: bool):
         """A ``with_transform`` function turning raw images into ``pixel_values``."""
         import torch
 
-        per_image = self._train_transform(processor) if train else getattr(processor, "val_transforms", None)
+        per_image = self.train_transform(processor) if train else getattr(processor, "val_transforms", None)
 
         def transform(batch: dict[str, list]) -> dict[str, Any]:
             images = [to_rgb(img) for img in batch["image"]]
