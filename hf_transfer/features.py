@@ -93,7 +93,7 @@ def make_key(backbone_fp: dict, task: Any, processor: Any, bundle: Any, split: s
     return CacheKey(
         {
             "backbone": backbone_fp,
-            "task": {"name": task.name, **to_dict(task)},
+            "task": {"name": task.name, "preprocessing_version": task.preprocessing_version, **to_dict(task)},
             "processor": _processor_settings(processor),
             "head_input": {
                 "model": type(bundle.model).__name__,

@@ -433,6 +433,23 @@ def test_odd_but_valid_images_pass_the_check_and_become_rgb(mode, tmp_path):
         assert rgb.getpixel((0, 0)) == (156, 156, 156)
 
 
+def test_transparency_is_composited_onto_white_as_transformers_processors_do():
+    from PIL import Image
+    from transformers.image_transforms import convert_to_rgb
+
+    from hf_transfer.tasks.image_classification import to_rgb
+
+    img = Image.new("RGBA", (4, 2), (10, 20, 30, 0))  # invisible dark pixels …
+    img.putpixel((0, 0), (200, 0, 0, 255))  # … one opaque red one, one half-transparent blue one
+    img.putpixel((1, 0), (0, 0, 200, 128))
+    rgb = to_rgb(img)
+    assert rgb.getpixel((0, 0)) == (200, 0, 0) and rgb.getpixel((3, 1)) == (255, 255, 255)
+    expected = convert_to_rgb(img, return_numpy=True).reshape(-1, 3).tolist()
+    assert [list(p) for p in rgb.getdata()] == expected
+    grey = Image.new("LA", (2, 1), (0, 0))
+    assert to_rgb(grey).getpixel((0, 0)) == (255, 255, 255)
+
+
 def test_training_on_images_of_every_odd_mode(backbones, tmp_path, capsys):
     root = small_image_folder(tmp_path / "images", per_class=2)
     for i, (mode, make) in enumerate(ODD_MODES.items()):

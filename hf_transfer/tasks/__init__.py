@@ -29,6 +29,8 @@ class Task(abc.ABC):
     roles: ClassVar[dict[str, tuple[tuple[str, ...], bool]]]
     # What kind of backbone the task needs ("text" or "image"); recipes are checked against it.
     modality: ClassVar[str | None] = None
+    # Part of the feature-cache key: raise it when the task's preprocessing changes what a backbone sees.
+    preprocessing_version: ClassVar[int] = 1
 
     @abc.abstractmethod
     def auto_model_class(self) -> type:

@@ -21,11 +21,16 @@ from .augmentation import NO_AUGMENTATION, Augmentation, resolve
 
 def to_rgb(img) -> Any:
     """An RGB copy of any PIL image: 16-bit greyscale is scaled to 8 bits (a plain convert would clip
-    it to white) and palette images with transparency go through RGBA (as PIL asks)."""
+    it to white), and transparency (RGBA, LA, palette or greyscale with a transparent colour) is
+    composited onto white, as transformers' image processors do: a plain convert would keep the colours
+    of invisible pixels (often black), which icons and logos are full of."""
     if img.mode.startswith("I;16"):
         img = img.convert("I").point(lambda v: v * (1 / 256)).convert("L")
-    elif img.mode == "P" and "transparency" in img.info:
+    if "A" in img.getbands() or "transparency" in img.info:
+        from PIL import Image
+
         img = img.convert("RGBA")
+        return Image.alpha_composite(Image.new("RGBA", img.size, (255, 255, 255, 255)), img).convert("RGB")
     return img.convert("RGB")
 
 
@@ -39,6 +44,7 @@ class ImageClassification(Task):
 
     pipeline_tag = "image-classification"
     modality = "image"
+    preprocessing_version = 2  # 2: transparency composited onto white (to_rgb)
     roles = {"image": (("image", "img", "pixel_values"), True)}
 
     def validate(self, prefix: str) -> list[str]:
