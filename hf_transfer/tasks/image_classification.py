@@ -15,7 +15,7 @@ from typing import Any
 
 from ..registry import TASKS
 from ..schema import field
-from . import Task
+from . import ClassificationTask
 
 
 def _output_size(processor) -> tuple[int, int]:
@@ -40,7 +40,7 @@ def to_rgb(img) -> Any:
 
 @TASKS.register("image-classification")
 @dataclass
-class ImageClassification(Task):
+class ImageClassification(ClassificationTask):
     augment: bool = field(True, help="random resized crop and horizontal flip on training images")
     crop_scale: list[float] = field([0.08, 1.0], help="area range of the random resized crop")
     horizontal_flip: bool = field(True, help="flip training images left-right at random")
@@ -50,10 +50,11 @@ class ImageClassification(Task):
     roles = {"image": (("image", "img", "pixel_values"), True)}
 
     def validate(self, prefix: str) -> list[str]:
+        problems = super().validate(prefix)
         lo_hi = self.crop_scale
         if len(lo_hi) != 2 or not 0 < lo_hi[0] <= lo_hi[1] <= 1:
-            return [f"'{prefix}.crop_scale' must be [low, high] with 0 < low <= high <= 1, found {lo_hi}"]
-        return []
+            problems.append(f"'{prefix}.crop_scale' must be [low, high] with 0 < low <= high <= 1, found {lo_hi}")
+        return problems
 
     def auto_model_class(self) -> type:
         from transformers import AutoModelForImageClassification
