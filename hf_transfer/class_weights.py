@@ -77,10 +77,12 @@ def describe_weights(resolved: dict[str, Any]) -> str:
     return f"{', '.join(f'{label} {w:.4g}' for label, w in resolved['weights'].items())} ({how})"
 
 
-def weighted_cross_entropy(logits: Any, labels: Any, weights: Any) -> Any:
-    """1/N · Σ_i weights[labels_i] · CE(logits_i, labels_i), computed in float32."""
+def weighted_cross_entropy(logits: Any, labels: Any, weights: Any, label_smoothing: float = 0.0) -> Any:
+    """1/N · Σ_i weights[labels_i] · CE(logits_i, labels_i), computed in float32; ``label_smoothing`` as
+    ``training.label_smoothing_factor`` (torch's formula is the one of transformers' LabelSmoother)."""
     import torch
 
     weights = torch.as_tensor(weights, dtype=torch.float32, device=logits.device)
-    per_example = torch.nn.functional.cross_entropy(logits.float(), labels, reduction="none")
+    per_example = torch.nn.functional.cross_entropy(logits.float(), labels, reduction="none",
+                                                    label_smoothing=label_smoothing)
     return (per_example * weights[labels]).mean()

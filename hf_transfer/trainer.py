@@ -55,7 +55,7 @@ class TransferTrainer(Trainer):
         inputs = dict(inputs)
         labels = inputs.pop("labels")
         outputs = model(**inputs)
-        loss = weighted_cross_entropy(outputs["logits"], labels, self.class_weights)
+        loss = weighted_cross_entropy(outputs["logits"], labels, self.class_weights, self.args.label_smoothing_factor)
         return (loss, outputs) if return_outputs else loss
 
     def _get_train_sampler(self, train_dataset=None):

@@ -34,6 +34,11 @@ def test_weighted_cross_entropy_by_hand():
     assert weighted_cross_entropy(logits, labels, [1.0, 1.0]).item() == pytest.approx(plain.item(), rel=1e-6)
     # a batch of one class keeps its weight (torch's weight= would divide it away)
     assert weighted_cross_entropy(logits[:1], labels[:1], weights).item() == pytest.approx(3.0 * ce([2, 0], 0), rel=1e-6)
+    # training.label_smoothing_factor is kept: with unit weights, transformers' own LabelSmoother
+    from transformers.trainer_pt_utils import LabelSmoother
+
+    smoothed = LabelSmoother(epsilon=0.1)({"logits": logits}, labels)
+    assert weighted_cross_entropy(logits, labels, [1.0, 1.0], 0.1).item() == pytest.approx(smoothed.item(), rel=1e-6)
 
 
 def test_auto_weights_by_hand():
