@@ -22,6 +22,7 @@ from .registry import did_you_mean
 from .schema import describe
 
 AUTO = "auto"
+SHOWN = 20  # labels listed in the log line and the card row
 
 
 def problems(value: Any, key: str) -> list[str]:
@@ -74,7 +75,9 @@ def vector(resolved: dict[str, Any] | None) -> list[float] | None:
 def describe_weights(resolved: dict[str, Any]) -> str:
     """One line for the log and the model card."""
     how = "auto: n_samples / (n_classes × count) on the training split" if resolved["mode"] == AUTO else "from the recipe"
-    return f"{', '.join(f'{label} {w:.4g}' for label, w in resolved['weights'].items())} ({how})"
+    shown = [f"{label} {w:.4g}" for label, w in list(resolved["weights"].items())[:SHOWN]]
+    more = len(resolved["weights"]) - SHOWN
+    return ", ".join(shown) + (f", … ({more} more in training_report.json)" if more > 0 else "") + f" ({how})"
 
 
 def weighted_cross_entropy(logits: Any, labels: Any, weights: Any, label_smoothing: float = 0.0) -> Any:
