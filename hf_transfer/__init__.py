@@ -23,7 +23,8 @@ def train(recipe: Any, **kwargs: Any) -> TrainResult:
     """Train ``recipe`` (a path, shipped recipe name, dict or Recipe) and return a :class:`TrainResult`.
 
     Keyword arguments: ``dataset`` (an in-memory Dataset/DatasetDict for ``data.source: memory``),
-    ``overwrite``, ``dry_run``, ``overrides`` (list of "key=value" or a dict), and dotted
+    ``overwrite``, ``dry_run``, ``callbacks`` (extra ``transformers.TrainerCallback`` objects),
+    ``overrides`` (list of "key=value" or a dict), and dotted
     overrides such as ``**{"training.learning_rate": 3e-5}`` or section dicts such as
     ``training={"learning_rate": 3e-5}``.
     """

@@ -59,7 +59,7 @@ def _versions() -> dict[str, str]:
 
 def write_run_files(
     out: Path, recipe, metrics, reports, data, strategy_report, backbone, task, log_history=None, precision=None,
-    global_batch_size=None, defaults=None,
+    global_batch_size=None, defaults=None, class_weights=None, early_stopping=None,
 ) -> None:
     from . import __version__
     from .hub import write_model_card
@@ -81,6 +81,8 @@ def write_run_files(
         "global_batch_size": global_batch_size or {},
         "defaults": defaults.values if defaults else {},  # training values the strategy supplied, with reasons
         "warnings": defaults.warnings if defaults else [],
+        "class_weights": class_weights,  # task.class_weights resolved (None: unweighted loss)
+        "early_stopping": early_stopping,  # where training stopped and the checkpoint it kept (None: not asked)
         "log_history": log_history or [],
         "versions": _versions(),
     }

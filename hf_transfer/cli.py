@@ -76,6 +76,14 @@ def _summary(result) -> None:
             _say(f"  {key:16s} {result.metrics[key]:.4f}")
     if result.strategy is not None:
         _say(f"  {result.strategy.summary()}")
+    if result.class_weights is not None:
+        from .class_weights import describe_weights
+
+        _say(f"  class weights    {describe_weights(result.class_weights)}")
+    if result.early_stopping is not None:
+        from .early_stopping import summary
+
+        _say(f"  {summary(result.early_stopping)}")
     for warning in getattr(result, "warnings", []):
         _say(f"  warning: {warning}")
     _say(f"  output folder    {out.resolve()}")
@@ -96,6 +104,10 @@ def _dry_run_summary(result) -> None:
     _say("# data")
     _say(f"  splits: {', '.join(f'{k} {v}' for k, v in result.data_sizes.items())}")
     _say(f"  labels ({len(result.labels)}): {', '.join(result.labels)}")
+    if result.class_weights is not None:
+        from .class_weights import describe_weights
+
+        _say(f"  class weights: {describe_weights(result.class_weights)}")
     for note in result.notes:
         _say(f"  note: {note}")
     if result.augmentation is not None:
