@@ -13,7 +13,7 @@ from .config import Recipe, load_recipe
 from .errors import ConfigError, HfTransferError
 
 __version__ = "0.1.0"
-__all__ = ["train", "compare", "rank", "predict", "load_recipe", "load_model", "Recipe", "TrainResult", "HfTransferError", "ConfigError", "__version__"]
+__all__ = ["train", "compare", "rank", "predict", "evaluate", "load_recipe", "load_model", "Recipe", "TrainResult", "HfTransferError", "ConfigError", "__version__"]
 
 if TYPE_CHECKING:
     from .pipeline import TrainResult
@@ -56,6 +56,15 @@ def predict(model: Any, inputs: str, output: Any = None, **kwargs: Any) -> Any:
     from .inference import predict as _predict
 
     return _predict(model, inputs, output, **kwargs)
+
+
+def evaluate(model: Any, data: str, **kwargs: Any) -> Any:
+    """Score a trained model folder on labelled ``data`` (a file with a label column, an image folder of class
+    folders, or ``hub:<dataset>:<split>``); ``against=OTHER`` adds a paired comparison. Returns an
+    :class:`~hf_transfer.inference.evaluation.Evaluation`; see :func:`hf_transfer.inference.evaluation.evaluate`."""
+    from .inference.evaluation import evaluate as _evaluate
+
+    return _evaluate(model, data, **kwargs)
 
 
 def load_model(path: Any) -> Any:

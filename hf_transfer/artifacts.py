@@ -22,12 +22,15 @@ RELOAD_ATOL = 1e-4
 
 
 def classification_report(prediction: Any, labels: list[str]) -> dict[str, Any]:
+    logits = prediction.predictions[0] if isinstance(prediction.predictions, tuple) else prediction.predictions
+    return report_from_predictions(logits.argmax(-1), prediction.label_ids, labels)
+
+
+def report_from_predictions(predicted: Any, references: Any, labels: list[str]) -> dict[str, Any]:
+    """Accuracy, macro F1, per-class precision/recall/F1/support and the confusion matrix (rows: true label)."""
     from .metrics import load_metric
 
-    logits = prediction.predictions[0] if isinstance(prediction.predictions, tuple) else prediction.predictions
-    report = load_metric().compute(
-        predictions=logits.argmax(-1), references=prediction.label_ids, num_labels=len(labels)
-    )
+    report = load_metric().compute(predictions=predicted, references=references, num_labels=len(labels))
     per_class = {
         name: {
             "precision": report["per_class_precision"][i],
