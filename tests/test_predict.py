@@ -97,6 +97,19 @@ def test_plain_model_matches_transformers_pipeline(text_models, tmp_path):
         assert all(abs(ours[s["label"]] - s["score"]) < 1e-5 for s in scores)
 
 
+def test_a_transformers_folder_without_a_run_recipe_is_read_from_its_architecture(text_models, tmp_path):
+    import shutil
+
+    plain = tmp_path / "plain"
+    shutil.copytree(text_models["full"], plain, ignore=shutil.ignore_patterns("recipe.yaml", ".hf_transfer", "*.json.bak"))
+    short = tmp_path / "in.jsonl"  # shorter than the run's max_length (32), which only its recipe knows
+    short.write_text("".join(json.dumps({"text": t}) + "\n" for t in ["alpha beta", "river stone cloud", "apple"]))
+    a, b = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    hf_transfer.predict(plain, str(short), a, progress=False)
+    hf_transfer.predict(text_models["full"], str(short), b, progress=False)
+    assert not (plain / "recipe.yaml").exists() and a.read_text() == b.read_text() and len(a.read_text().splitlines()) == 3
+
+
 def test_output_formats_round_trip(text_models, tmp_path):
     import pyarrow.parquet as pq
 
