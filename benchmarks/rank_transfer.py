@@ -152,7 +152,7 @@ def main() -> int:
              "| backbone | LogME | " + " | ".join(f"{s} val. accuracy" for s in strategies) + " |",
              "|---|---|" + "---|" * len(strategies)]
     for item in record["backbones"]:
-        name = Path(item["backbone"]).name if item["backbone"] in derived else item["backbone"]
+        name = Path(item["backbone"]).name if Path(item["backbone"]).is_dir() else item["backbone"]
         lines.append(f"| {name}{' (derived)' if item['backbone'] in derived else ''} | {item['logme']:.4f} | "
                      + " | ".join(f"{item[f'{s}_validation_accuracy']:.4f}" for s in strategies) + " |")
     lines += ["", "Spearman ρ (LogME rank vs accuracy rank): "
