@@ -13,7 +13,7 @@ from .config import Recipe, load_recipe
 from .errors import ConfigError, HfTransferError
 
 __version__ = "0.1.0"
-__all__ = ["train", "compare", "rank", "predict", "load_recipe", "load_model", "Recipe", "TrainResult", "HfTransferError", "ConfigError", "__version__"]
+__all__ = ["train", "compare", "rank", "predict", "export", "load_recipe", "load_model", "Recipe", "TrainResult", "HfTransferError", "ConfigError", "__version__"]
 
 if TYPE_CHECKING:
     from .pipeline import TrainResult
@@ -55,6 +55,15 @@ def predict(model: Any, inputs: str, output: Any = None, **kwargs: Any) -> Any:
     from .inference import predict as _predict
 
     return _predict(model, inputs, output, **kwargs)
+
+
+def export(model: Any, output_dir: Any = None, **kwargs: Any) -> Any:
+    """Export a trained model folder to ONNX (``output_dir``: default ``<model>-onnx``), checked against PyTorch;
+    ``quantize="dynamic-int8"`` also writes an int8 model. Needs the onnx extra. Returns an
+    :class:`~hf_transfer.onnx_export.ExportResult`; see :func:`hf_transfer.onnx_export.export`."""
+    from .onnx_export import export as _export
+
+    return _export(model, output_dir, **kwargs)
 
 
 def load_model(path: Any) -> Any:
