@@ -13,7 +13,8 @@ from .config import Recipe, load_recipe
 from .errors import ConfigError, HfTransferError
 
 __version__ = "0.1.0"
-__all__ = ["train", "compare", "rank", "predict", "export", "load_recipe", "load_model", "Recipe", "TrainResult", "HfTransferError", "ConfigError", "__version__"]
+__all__ = ["train", "compare", "rank", "predict", "evaluate", "export", "load_recipe", "load_model", "Recipe", "TrainResult",
+           "HfTransferError", "ConfigError", "__version__"]
 
 if TYPE_CHECKING:
     from .pipeline import TrainResult
@@ -23,7 +24,8 @@ def train(recipe: Any, **kwargs: Any) -> TrainResult:
     """Train ``recipe`` (a path, shipped recipe name, dict or Recipe) and return a :class:`TrainResult`.
 
     Keyword arguments: ``dataset`` (an in-memory Dataset/DatasetDict for ``data.source: memory``),
-    ``overwrite``, ``dry_run``, ``overrides`` (list of "key=value" or a dict), and dotted
+    ``overwrite``, ``dry_run``, ``callbacks`` (extra ``transformers.TrainerCallback`` objects),
+    ``overrides`` (list of "key=value" or a dict), and dotted
     overrides such as ``**{"training.learning_rate": 3e-5}`` or section dicts such as
     ``training={"learning_rate": 3e-5}``.
     """
@@ -55,6 +57,15 @@ def predict(model: Any, inputs: str, output: Any = None, **kwargs: Any) -> Any:
     from .inference import predict as _predict
 
     return _predict(model, inputs, output, **kwargs)
+
+
+def evaluate(model: Any, data: str, **kwargs: Any) -> Any:
+    """Score a trained model folder on labelled ``data`` (a file with a label column, an image folder of class
+    folders, or ``hub:<dataset>:<split>``); ``against=OTHER`` adds a paired comparison. Returns an
+    :class:`~hf_transfer.inference.evaluation.Evaluation`; see :func:`hf_transfer.inference.evaluation.evaluate`."""
+    from .inference.evaluation import evaluate as _evaluate
+
+    return _evaluate(model, data, **kwargs)
 
 
 def export(model: Any, output_dir: Any = None, **kwargs: Any) -> Any:

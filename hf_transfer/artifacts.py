@@ -22,12 +22,15 @@ RELOAD_ATOL = 1e-4
 
 
 def classification_report(prediction: Any, labels: list[str]) -> dict[str, Any]:
+    logits = prediction.predictions[0] if isinstance(prediction.predictions, tuple) else prediction.predictions
+    return report_from_predictions(logits.argmax(-1), prediction.label_ids, labels)
+
+
+def report_from_predictions(predicted: Any, references: Any, labels: list[str]) -> dict[str, Any]:
+    """Accuracy, macro F1, per-class precision/recall/F1/support and the confusion matrix (rows: true label)."""
     from .metrics import load_metric
 
-    logits = prediction.predictions[0] if isinstance(prediction.predictions, tuple) else prediction.predictions
-    report = load_metric().compute(
-        predictions=logits.argmax(-1), references=prediction.label_ids, num_labels=len(labels)
-    )
+    report = load_metric().compute(predictions=predicted, references=references, num_labels=len(labels))
     per_class = {
         name: {
             "precision": report["per_class_precision"][i],
@@ -59,7 +62,7 @@ def _versions() -> dict[str, str]:
 
 def write_run_files(
     out: Path, recipe, metrics, reports, data, strategy_report, backbone, task, log_history=None, precision=None,
-    global_batch_size=None, defaults=None,
+    global_batch_size=None, defaults=None, class_weights=None, early_stopping=None,
 ) -> None:
     from . import __version__
     from .hub import write_model_card
@@ -81,6 +84,8 @@ def write_run_files(
         "global_batch_size": global_batch_size or {},
         "defaults": defaults.values if defaults else {},  # training values the strategy supplied, with reasons
         "warnings": defaults.warnings if defaults else [],
+        "class_weights": class_weights,  # task.class_weights resolved (None: unweighted loss)
+        "early_stopping": early_stopping,  # where training stopped and the checkpoint it kept (None: not asked)
         "log_history": log_history or [],
         "versions": _versions(),
     }

@@ -76,6 +76,14 @@ def _summary(result) -> None:
             _say(f"  {key:16s} {result.metrics[key]:.4f}")
     if result.strategy is not None:
         _say(f"  {result.strategy.summary()}")
+    if result.class_weights is not None:
+        from .class_weights import describe_weights
+
+        _say(f"  class weights    {describe_weights(result.class_weights)}")
+    if result.early_stopping is not None:
+        from .early_stopping import summary
+
+        _say(f"  {summary(result.early_stopping)}")
     for warning in getattr(result, "warnings", []):
         _say(f"  warning: {warning}")
     _say(f"  output folder    {out.resolve()}")
@@ -96,6 +104,10 @@ def _dry_run_summary(result) -> None:
     _say("# data")
     _say(f"  splits: {', '.join(f'{k} {v}' for k, v in result.data_sizes.items())}")
     _say(f"  labels ({len(result.labels)}): {', '.join(result.labels)}")
+    if result.class_weights is not None:
+        from .class_weights import describe_weights
+
+        _say(f"  class weights: {describe_weights(result.class_weights)}")
     for note in result.notes:
         _say(f"  note: {note}")
     if result.augmentation is not None:
@@ -250,6 +262,19 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from .inference.evaluation import evaluate, summary
+
+    result = evaluate(args.model, args.data, split=args.split, label_column=args.label_column,
+                      text_column=args.text_column, image_column=args.image_column, output_dir=args.output_dir,
+                      against=args.against, batch_size=args.batch_size, precision=args.precision,
+                      num_workers=args.workers, overwrite=args.overwrite, progress=not args.quiet)
+    _say(summary(result))
+    _say("")
+    _say(f"written to {result.folder}: {', '.join(p.name for p in result.files)}")
+    return 0
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     from .onnx_export import export
 
@@ -330,6 +355,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser(
+        "evaluate", help="score a trained model on labelled data (metrics, per-class report, confusion matrix)",
+        description="Score MODEL on labelled DATA: a CSV/TSV/JSON/JSONL/parquet file with a label column, "
+        "hub:<dataset>[:<config>]:<split>, or a folder of images in the imagefolder layout (<class>/<image>, "
+        "optionally under train/ validation/ test/; test/ by default). Writes metrics.json, predictions.jsonl, "
+        "confusion_matrix.png and report.md to a folder of its own. --against OTHER scores a second model on the "
+        "same rows and prints each metric's difference with a paired bootstrap 95%% confidence interval.",
+    )
+    p.add_argument("model", help="an hf_transfer output folder or a transformers classification model folder")
+    p.add_argument("data", help="labelled file, image folder, or hub:<dataset>[:<config>]:<split>")
+    p.add_argument("--split", help="for a folder with train/validation/test sub-folders: which one (default: test)")
+    p.add_argument("--label-column", help="column with the true labels (default: the training recipe's, else label)")
+    p.add_argument("--text-column", help="column holding the text (default: the training recipe's, else text/sentence/…)")
+    p.add_argument("--image-column", help="column holding images or image paths")
+    p.add_argument("--against", metavar="OTHER_MODEL", help="a second model to compare on the same rows")
+    p.add_argument("--output-dir", help="where the evaluation goes (default: evaluations/<model>__<data>)")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"), default="auto")
+    p.add_argument("--workers", type=int, help="image decoding processes (default: cores - 1, at most 4)")
+    p.add_argument("--overwrite", action="store_true", help="replace an earlier evaluation's files in --output-dir")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser(
         "export", help="export a trained model to ONNX, checked against PyTorch (optionally int8 too)",

@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 import yaml
 
-from . import schema
+from . import early_stopping, schema
 from .errors import ConfigError
 from .registry import DATA_SOURCES, STRATEGIES, TASKS, Registry, did_you_mean
 from .schema import field
@@ -338,6 +338,14 @@ def _training_section(raw: Any, problems: list[str]) -> dict[str, Any]:
             else:
                 out[key] = flag
             continue
+        if key in early_stopping.KEYS:
+            tp = early_stopping.KEYS[key]
+            coerced = schema.coerce(value.parsed if isinstance(value, schema.Override) else value, tp | None)
+            if coerced is schema._INVALID:
+                problems.append(f"'training.{key}' must be {schema.type_name(tp)}, found {schema.describe(value)}")
+            elif coerced is not None:
+                out[key] = coerced
+            continue
         if key in EXTRA_TRAINING_KEYS:
             choices = EXTRA_TRAINING_KEYS[key]
             if value not in choices:
@@ -350,7 +358,7 @@ def _training_section(raw: Any, problems: list[str]) -> dict[str, Any]:
             continue
         if key not in fields:
             problems.append(
-                f"unknown key 'training.{key}'{did_you_mean(key, list(fields) + list(EXTRA_TRAINING_KEYS))}: the training section takes "
+                f"unknown key 'training.{key}'{did_you_mean(key, [*fields, *EXTRA_TRAINING_KEYS, *early_stopping.KEYS])}: the training section takes "
                 "transformers.TrainingArguments options (see its documentation for the list)"
             )
             continue
@@ -366,6 +374,7 @@ def _training_section(raw: Any, problems: list[str]) -> dict[str, Any]:
             continue
         out[key] = coerced
     problems += value_problems(out)
+    problems += early_stopping.problems(out)
     if out.get("precision") not in (None, "auto") and (out.get("bf16") or out.get("fp16")):
         problems.append("set either 'training.precision' or 'training.bf16'/'training.fp16', not both")
     return out
@@ -443,6 +452,9 @@ def load_recipe(
             problems.append("data.streaming is true, so training.max_steps must be set (a stream has no length to count epochs by)")
         if strategy is not None and getattr(strategy.options, "cache_features", False):
             problems.append("the feature cache needs data it can index; with data.streaming set strategy.cache_features=false")
+        if task is not None and getattr(task.options, "class_weights", None) == "auto":
+            problems.append("'task.class_weights' auto counts the training labels, which a stream cannot do before "
+                            "training; with data.streaming give the weights: task.class_weights={<label>: <weight>}")
     if strategy is not None and getattr(strategy.options, "head_solver", None) == "lbfgs" and strategy.head != "linear":
         problems.append(f"'strategy.head_solver' lbfgs fits a linear head only, found head: {strategy.head}; an "
                         "mlp head trains with the Trainer loop: set strategy.head_solver=sgd (or auto), or strategy.head=linear")

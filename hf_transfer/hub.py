@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from .charts import confusion_matrix_png, curves_png
+from .class_weights import describe_weights
+from .early_stopping import summary as early_stopping_summary
 from .errors import OutputError
 from .rundir import RUN_DIR
 
@@ -305,6 +307,12 @@ def details_rows(run: RunFiles, shown_backbone: str, artifact: str) -> list[tupl
     solver = strategy.get("head_solver")
     if isinstance(solver, dict) and solver.get("solver") == "lbfgs":
         rows.append(("Head fit", _lbfgs_row(solver)))
+    weights = report.get("class_weights")
+    if isinstance(weights, dict):
+        rows.append(("Class weights", _cell(describe_weights(weights))))
+    stopped = report.get("early_stopping")
+    if isinstance(stopped, dict):
+        rows.append(("Early stopping", _cell(early_stopping_summary(stopped))))
     if backbone.get("trust_remote_code"):
         rows.append(("Remote code", "the backbone was loaded with `trust_remote_code: true`"))
     rows.append(("Files", artifact))

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import launch
+from . import class_weights as class_weighting
+from . import early_stopping, launch
 from .config import Recipe, load_recipe
 from .data import LoadContext, PreparedData, prepare
 from .errors import ConfigError, OutputError, RunInterrupted
@@ -40,6 +41,8 @@ class TrainResult:
     training_defaults: dict[str, dict] = field(default_factory=dict)  # key → value and reason, from the strategy
     warnings: list[str] = field(default_factory=list)  # e.g. a learning rate far outside the strategy's range
     augmentation: dict[str, Any] | None = None  # what training images get (Task.augmentation)
+    class_weights: dict[str, Any] | None = None  # task.class_weights resolved: mode and weight per label
+    early_stopping: dict[str, Any] | None = None  # where early stopping stopped and what it kept
 
 
 def recipe_record(recipe: Recipe) -> dict[str, Any]:
@@ -116,6 +119,7 @@ def _training_arguments(recipe: Recipe, task: Any, strategy_defaults: dict[str, 
     # Ours, not TrainingArguments': the run decides where to resume from (see rundir.plan_output).
     kwargs.pop("save_on_interrupt", None)
     kwargs.pop("resume_from_checkpoint", None)
+    early_stopping.fill_training_kwargs(kwargs)
     hardware = detect_hardware(use_cpu=bool(kwargs.get("use_cpu")))
     if kwargs.get("bf16") or kwargs.get("fp16"):
         resolved = "bf16" if kwargs.get("bf16") else "fp16"
@@ -147,10 +151,12 @@ def train(
     resume: bool = False,
     dry_run: bool = False,
     overrides: list[str] | dict | None = None,
+    callbacks: list[Any] | None = None,
     **kw_overrides: Any,
 ) -> TrainResult:
     """Train a recipe; see the README. Overrides: ``train(r, **{"training.learning_rate": 3e-5})``
-    or ``train(r, training={"learning_rate": 3e-5})``."""
+    or ``train(r, training={"learning_rate": 3e-5})``. ``callbacks``: extra ``transformers.TrainerCallback``
+    objects for the Trainer (after hf_transfer's own)."""
     all_overrides = dict(kw_overrides)
     if isinstance(overrides, dict):
         all_overrides = {**overrides, **all_overrides}
@@ -167,6 +173,7 @@ def train(
     plan = check_output_dir(recipe, overwrite, _resume_request(recipe, resume), resume_hint) if _main_process() else None
     task = recipe.task.options
     data = load_data(recipe, dataset)
+    weights = task.resolve_class_weights(data)  # a label the data lacks: found here, --dry-run included
     from .backbone import resolve
 
     backbone = resolve(recipe.backbone.name_or_path, recipe.backbone.revision, recipe.backbone.trust_remote_code)
@@ -182,8 +189,9 @@ def train(
             output_dir=recipe.output_dir, metrics={}, recipe=recipe, labels=data.labels, dry_run=True,
             data_sizes=data.sizes(), notes=data.notes, output_plan=plan.describe() if plan else [],
             training_defaults=defaults.values, warnings=defaults.warnings, augmentation=augmentation,
+            class_weights=weights,
         )
-    return _run(recipe, task, data, backbone, processor, plan, resume_hint, defaults)
+    return _run(recipe, task, data, backbone, processor, plan, resume_hint, defaults, weights, list(callbacks or []))
 
 
 def _augmentation(recipe: Recipe, task: Any, processor: Any, cached: bool) -> dict[str, Any] | None:
@@ -206,7 +214,7 @@ class _TrainerInputs:
 
 
 def _run(recipe: Recipe, task: Any, data: PreparedData, backbone: Any, processor: Any, plan: Any, resume_hint: str,
-         defaults: Any) -> TrainResult:
+         defaults: Any, weights: dict[str, Any] | None, callbacks: list[Any]) -> TrainResult:
     from accelerate import PartialState
 
     from .interrupt import Interruption, signals_handled
@@ -226,7 +234,7 @@ def _run(recipe: Recipe, task: Any, data: PreparedData, backbone: Any, processor
     try:
         with signals_handled(interruption):
             return _train_in_folder(recipe, task, data, backbone, processor, plan, resume_hint, args, precision, state,
-                                    folder, interruption, defaults)
+                                    folder, interruption, defaults, weights, callbacks)
     except RunInterrupted as error:
         if folder:
             folder.finish("interrupted", interrupted={"signal": interruption.name, "message": str(error)})
@@ -238,7 +246,7 @@ def _run(recipe: Recipe, task: Any, data: PreparedData, backbone: Any, processor
 
 
 def _train_in_folder(recipe, task, data, backbone, processor, plan, resume_hint, args, precision, state, folder, interruption,
-                     defaults):
+                     defaults, weights, callbacks):
     """The run once its output folder is locked: model, strategy, Trainer, artifacts, push."""
     from transformers import set_seed
 
@@ -253,6 +261,8 @@ def _train_in_folder(recipe, task, data, backbone, processor, plan, resume_hint,
         "global batch size %d = %d per device × %d processes × %d accumulation steps",
         batch["global"], batch["per_device"], batch["processes"], batch["accumulation_steps"],
     )
+    if weights is not None:
+        logger.info("class weights: %s", class_weighting.describe_weights(weights))
     set_seed(args.seed)
     splits = task.preprocess(data, processor, backbone.config)
     collate = task.collator(processor)
@@ -269,7 +279,7 @@ def _train_in_folder(recipe, task, data, backbone, processor, plan, resume_hint,
     if augmentation is not None:
         logger.info("augmentation: %s", augmentation["description"])
         report.details["augmentation"] = augmentation
-    solved = _solve_head(recipe, inputs, report, plan)
+    solved = _solve_head(recipe, inputs, report, plan, class_weighting.vector(weights))
     learning_rates = parameter_learning_rates(inputs.model, backbone_module, head_ids, inputs.args.learning_rate, recipe.strategy)
     launch.check_optimizer(inputs.args, inputs.model, learning_rates)
 
@@ -277,6 +287,9 @@ def _train_in_folder(recipe, task, data, backbone, processor, plan, resume_hint,
         folder.start()
     state.wait_for_everyone()
     out = Path(args.output_dir)
+    stopper = None if solved else early_stopping.callback(recipe.training)
+    if solved and recipe.training.get("early_stopping_patience") is not None:
+        logger.warning("early stopping does not apply: the L-BFGS head fit (head_solver lbfgs) runs no training loop")
     with launch.fsdp_wrap(recipe.training, backbone_module if inputs.cache is None else None):
         trainer = TransferTrainer(
             model=inputs.model,
@@ -287,7 +300,9 @@ def _train_in_folder(recipe, task, data, backbone, processor, plan, resume_hint,
             processing_class=inputs.processor,
             compute_metrics=task.compute_metrics(len(data.labels)),
             learning_rates=learning_rates,
-            callbacks=[InterruptCallback(interruption)] + ([ManifestCallback(folder)] if folder else []),
+            class_weights=class_weighting.vector(weights),
+            callbacks=[InterruptCallback(interruption)] + ([ManifestCallback(folder)] if folder else [])
+            + ([stopper] if stopper else []) + callbacks,
         )
     batch["engine"] = launch.engine(trainer)
     logger.info("engine: %s%s", batch["engine"], f" ({batch['processes']} processes)" if batch["processes"] > 1 else "")
@@ -297,13 +312,17 @@ def _train_in_folder(recipe, task, data, backbone, processor, plan, resume_hint,
         train_output = solved or trainer.train(resume_from_checkpoint=str(plan.checkpoint) if plan.checkpoint else None)
         if interruption.signum is not None:
             raise _interrupted(interruption, trainer, out, resume_hint)
+        stopped = early_stopping.record(trainer.state, trainer.args, stopper) if stopper else None
+        if stopped:
+            logger.info(early_stopping.summary(stopped))
         metrics, reports = _metrics(trainer, train_output, inputs, task, data, args, splits, batch)
         # The final artifacts are written aside and renamed into place: a crash or a full disk never leaves a
         # folder that looks complete.
         staging = folder.staging if folder else out / RUN_DIR / STAGING
         try:
             _save_and_check(trainer, inputs, model, processor, staging, recipe, task, data, backbone, splits,
-                            collate, metrics, reports, report, precision, batch, defaults)
+                            collate, metrics, reports, report, precision, batch, defaults,
+                            {"class_weights": weights, "early_stopping": stopped})
             if folder:
                 folder.publish()
         except OSError as error:
@@ -324,7 +343,7 @@ def _train_in_folder(recipe, task, data, backbone, processor, plan, resume_hint,
     return TrainResult(
         output_dir=out, metrics=metrics, recipe=recipe, labels=data.labels, strategy=report,
         data_sizes=data.sizes(), notes=data.notes, hub_url=hub_url, training_defaults=defaults.values,
-        warnings=defaults.warnings,
+        warnings=defaults.warnings, class_weights=weights, early_stopping=stopped,
     )
 
 
@@ -363,7 +382,7 @@ def _trainer_inputs(recipe, task, data, backbone, bundle, model, args, splits, c
     return _TrainerInputs(model, args, splits, collate, processor)
 
 
-def _solve_head(recipe, inputs, report, plan) -> Any:
+def _solve_head(recipe, inputs, report, plan, class_weights: list[float] | None = None) -> Any:
     """``head_solver`` lbfgs (auto's choice for a linear head on cached features): fit the head exactly
     (hf_transfer.probe) instead of the Trainer loop; its TrainOutput, or None when the Trainer trains."""
     from .probe import linear_layer, solve_head
@@ -388,7 +407,7 @@ def _solve_head(recipe, inputs, report, plan) -> Any:
         return None
     if plan.checkpoint is not None:
         logger.info("head_solver lbfgs fits the head in seconds: no checkpoint to resume from, fitting it again")
-    return solve_head(inputs.cache, report)
+    return solve_head(inputs.cache, report, class_weights)
 
 
 def _metrics(trainer, train_output, inputs, task, data, args, splits, batch) -> tuple[dict[str, float], dict[str, dict]]:
@@ -411,7 +430,7 @@ def _metrics(trainer, train_output, inputs, task, data, args, splits, batch) -> 
 
 
 def _save_and_check(trainer, inputs, model, processor, out, recipe, task, data, backbone, splits, collate,
-                    metrics, reports, report, precision, batch, defaults) -> None:
+                    metrics, reports, report, precision, batch, defaults, loss_and_stopping) -> None:
     """artifacts stop: save, write the run's files and card, reload every artifact and compare."""
     from accelerate.utils import extract_model_from_parallel
 
@@ -431,7 +450,7 @@ def _save_and_check(trainer, inputs, model, processor, out, recipe, task, data, 
     if trainer.is_world_process_zero():
         artifacts.write_run_files(
             out, recipe, metrics, reports, data, report, backbone, task, trainer.state.log_history, precision, batch,
-            defaults,
+            defaults, **loss_and_stopping,
         )
         for path, load in strategy.artifacts(task, out):
             artifacts.reload_check(checked_batch, expected, load, path)

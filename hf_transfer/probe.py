@@ -101,13 +101,23 @@ def _accuracy(weight: Any, bias: Any, x: Any, y: Any) -> float:
 
 
 def fit_logistic(x: Any, y: Any, num_classes: int, x_val: Any = None, y_val: Any = None,
-                 l2_grid: tuple[float, ...] = L2_GRID, max_iter: int = 100, patience: int = 3) -> ProbeFit:
+                 l2_grid: tuple[float, ...] = L2_GRID, max_iter: int = 100, patience: int = 3,
+                 class_weights: list[float] | None = None) -> ProbeFit:
     """Full-batch L-BFGS fits over ``l2_grid`` (strongest first, each warm-started from the previous one);
     the fit with the best validation accuracy wins, ties going to the stronger penalty; the sweep stops after
     ``patience`` strengths in a row without a better one (weak penalties are the slow fits). Without validation
     rows the median strength is used. Features are standardised for conditioning (a constant feature is only
-    centred) and the result folded back so it reads raw features; the solve runs in float32."""
+    centred) and the result folded back so it reads raw features; the solve runs in float32. ``class_weights``
+    (one per class) weight the cross-entropy as :func:`hf_transfer.class_weights.weighted_cross_entropy` does
+    (scikit-learn's ``class_weight`` at the same ``C``)."""
     import torch
+
+    from .class_weights import weighted_cross_entropy
+
+    def cross_entropy(logits: Any) -> Any:
+        if class_weights is None:
+            return torch.nn.functional.cross_entropy(logits, y)
+        return weighted_cross_entropy(logits, y, class_weights)
 
     start = time.perf_counter()
     x = x.float()
@@ -128,13 +138,13 @@ def fit_logistic(x: Any, y: Any, num_classes: int, x_val: Any = None, y_val: Any
 
         def closure():
             optimizer.zero_grad()
-            loss = torch.nn.functional.cross_entropy(z @ weight.T + bias, y) + 0.5 * l2 * weight.pow(2).sum()
+            loss = cross_entropy(z @ weight.T + bias) + 0.5 * l2 * weight.pow(2).sum()
             loss.backward()
             return loss
 
         optimizer.step(closure)
         with torch.no_grad():
-            loss = float(torch.nn.functional.cross_entropy(z @ weight.T + bias, y))
+            loss = float(cross_entropy(z @ weight.T + bias))
             accuracy = _accuracy(weight, bias, zv, y_val) if zv is not None else float("nan")
         sweep.append({"l2": l2, "validation_accuracy": accuracy, "train_loss": loss})
         if best is None or accuracy > best[0]:
@@ -151,7 +161,7 @@ def fit_logistic(x: Any, y: Any, num_classes: int, x_val: Any = None, y_val: Any
     return ProbeFit(raw_w, raw_b, l2, None if zv is None else accuracy, best[4], time.perf_counter() - start, sweep)
 
 
-def solve_head(cache: Any, report: Any) -> Any:
+def solve_head(cache: Any, report: Any, class_weights: list[float] | None = None) -> Any:
     """Fit the cached-feature head (a single ``nn.Linear``) with :func:`fit_logistic`, write it into the head
     copy the Trainer evaluates and the full model's head, and return a ``TrainOutput`` for the run's metrics.
 
@@ -168,7 +178,8 @@ def solve_head(cache: Any, report: Any) -> Any:
     xv, yv = _split_tensors(val) if val is not None else (None, None)
     start = time.time()
     fit = fit_logistic(x.to(device), y.to(device), linear.out_features,
-                       None if xv is None else xv.to(device), None if yv is None else yv.to(device))
+                       None if xv is None else xv.to(device), None if yv is None else yv.to(device),
+                       class_weights=class_weights)
     state = PartialState()
     weight, bias = fit.weight.to(state.device), fit.bias.to(state.device)
     if state.num_processes > 1:

@@ -1,4 +1,5 @@
-"""The Trainer hf_transfer runs: transformers' own, with per-parameter learning rates when the recipe asks.
+"""The Trainer hf_transfer runs: transformers' own, with per-parameter learning rates and class weights when
+the recipe asks.
 
 Overriding ``create_optimizer`` is the extension point Trainer documents; passing a ready
 optimizer through ``optimizers=`` would be refused under FSDP and bypass DeepSpeed's
@@ -13,6 +14,7 @@ import torch
 from transformers import Trainer
 from transformers.trainer_pt_utils import LengthGroupedSampler
 
+from .class_weights import weighted_cross_entropy
 from .optim import parameter_groups
 
 logger = logging.getLogger("hf_transfer")
@@ -37,9 +39,24 @@ class EpochSeededLengthGroupedSampler(LengthGroupedSampler):
 
 
 class TransferTrainer(Trainer):
-    def __init__(self, *args, learning_rates: dict[str, float] | None = None, **kwargs):
+    def __init__(self, *args, learning_rates: dict[str, float] | None = None,
+                 class_weights: list[float] | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         self.learning_rates = learning_rates
+        self.class_weights = class_weights
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        """With ``task.class_weights``, the weighted cross-entropy of :mod:`hf_transfer.class_weights` on the
+        model's logits, whatever the head (a transformers head, an hf_transfer head, a head on cached features);
+        the loss the model computes itself otherwise. A batch mean, like the models' own loss (Trainer divides it
+        by the accumulation steps: ``compute_loss_func`` would make it assume a token-count loss)."""
+        if self.class_weights is None or "labels" not in inputs:
+            return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+        inputs = dict(inputs)
+        labels = inputs.pop("labels")
+        outputs = model(**inputs)
+        loss = weighted_cross_entropy(outputs["logits"], labels, self.class_weights, self.args.label_smoothing_factor)
+        return (loss, outputs) if return_outputs else loss
 
     def _get_train_sampler(self, train_dataset=None):
         sampler = super()._get_train_sampler(train_dataset)

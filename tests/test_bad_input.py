@@ -98,6 +98,27 @@ def test_negative_learning_rate_from_the_command_line(backbones, text_files, tmp
     assert code == 2 and "'training.learning_rate' must not be negative" in err and "Traceback" not in err
 
 
+@pytest.mark.parametrize("weights, fragments", [
+    ("balanced", ["'task.class_weights' must be auto or a mapping of label to weight, found string 'balanced'",
+                  "fix: task.class_weights=auto"]),
+    ({"sports": 0, "music": "heavy"}, ["'task.class_weights' weights must be positive finite numbers",
+                                       "sports: integer 0", "music: string 'heavy'"]),
+])
+def test_class_weights_that_are_not_weights(weights, fragments, backbones, text_files, tmp_path, capsys):
+    recipe = text_recipe(backbones["bert"], text_files, tmp_path / "out", task={"class_weights": weights})
+    recipe["training"]["early_stopping_patience"] = 2  # collected with the other problems: one message
+    refused(tmp_path, recipe, ["2 problems", *fragments, "'training.early_stopping_patience' needs evaluations",
+                               "set training.eval_strategy=epoch"],
+            user_files=list(text_files.values()), capsys=capsys, code=2)
+
+
+def test_class_weights_for_a_label_the_data_lacks(backbones, image_folder, tmp_path, capsys):
+    recipe = image_recipe(backbones["vit"], image_folder, tmp_path / "out", task={"class_weights": {"red": 2, "yellow": 3}})
+    refused(tmp_path, recipe, ["'task.class_weights' names label(s) the data lacks: yellow",
+                               "the data's labels are: blue, green, red"],
+            user_files=[image_folder], capsys=capsys, code=2)
+
+
 # ---------------------------------------------------------------- backbones
 
 

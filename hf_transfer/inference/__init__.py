@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -113,10 +113,6 @@ def predict(model: str | Path | LoadedModel, inputs: str, output: str | Path | N
     """Predict every row of ``inputs`` and write them to ``output`` (JSONL on standard output when None).
 
     ``top_k``: 1 gives the label and its score; N adds the N best labels with scores; None adds every label."""
-    import torch
-
-    from ..precision import cpu_count, detect_hardware, resolve_precision
-
     if on_error not in ("skip", "fail"):
         raise HfTransferError(f"on_error must be 'skip' or 'fail', found {on_error!r}")
     if top_k is not None and top_k < 1:
@@ -126,39 +122,23 @@ def predict(model: str | Path | LoadedModel, inputs: str, output: str | Path | N
     out = check_output(output, overwrite)
     loaded = model if isinstance(model, LoadedModel) else open_model(model, text_column, image_column)
     source = open_source(inputs, loaded.columns, loaded.task.modality, keep_columns)
-    hardware = detect_hardware()
-    resolved, _ = resolve_precision(precision, hardware)
-    if getattr(loaded.model, "onnx", False):  # onnxruntime on the CPU, in the export's own precision
-        hardware, resolved = replace(hardware, device="cpu"), "onnx"
-    net = loaded.model.to(hardware.device).eval()
-    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(resolved)
-    workers = max(min(4, cpu_count() - 1), 0) if num_workers is None else num_workers
-
-    def run(batch: dict[str, Any]) -> Any:
-        batch = {k: v.to(hardware.device) for k, v in batch.items()}
-        with torch.inference_mode(), torch.autocast(hardware.device, dtype=dtype, enabled=dtype is not None):
-            return net(**batch).logits.float().cpu()
-
+    runner = Runner(loaded, precision, batch_size, num_workers)
     sink = Sink(out)
     fields = loaded.task.prediction_fields(top_k)
     rows = errors = 0
     start = time.perf_counter()
     bar = _progress(progress, source.total)
     try:
-        units = (_image_units(source, loaded, batch_size, workers) if loaded.task.modality == "image"
-                 else _text_units(source, loaded, batch_size))
-        for items, parts in units:
-            predicted: dict[int, dict[str, Any]] = {}
-            for positions, batch in parts:
-                predicted.update(zip(positions, loaded.task.predictions(run(batch), loaded.id2label, top_k)))
+        for pairs in runner.logits(source):
+            done = [(item, p) for (item, _), p in zip(pairs, _rows(loaded, [lg for _, lg in pairs], top_k))]
             written = []
-            for i, item in enumerate(items):
+            for item, prediction in done:
                 if item.error is not None:
                     if on_error == "fail":
                         raise DataError(f"input row {item.id}: {item.error}; fix that row, or pass --on-error skip to "
                                         "write it with an error field and go on")
                     errors += 1
-                row = {"id": item.id, **predicted.get(i, dict.fromkeys(fields)), "error": item.error}
+                row = {"id": item.id, **(prediction or dict.fromkeys(fields)), "error": item.error}
                 # kept input columns keep their names unless a prediction column has it (then input_<name>)
                 row.update({f"input_{k}" if k in row else k: v for k, v in item.extra.items()})
                 written.append(row)
@@ -172,7 +152,56 @@ def predict(model: str | Path | LoadedModel, inputs: str, output: str | Path | N
     bar.close()
     sink.close(ok=True)
     seconds = time.perf_counter() - start
-    return PredictSummary(rows, errors, seconds, out, hardware.device, resolved)
+    return PredictSummary(rows, errors, seconds, out, runner.device, runner.precision)
+
+
+def _rows(loaded: LoadedModel, logits: list[Any], top_k: int | None) -> list[dict[str, Any] | None]:
+    """The task's prediction rows for the rows that have logits (None for the others), in order."""
+    import torch
+
+    have = [i for i, lg in enumerate(logits) if lg is not None]
+    out: list[dict[str, Any] | None] = [None] * len(logits)
+    if have:
+        predicted = loaded.task.predictions(torch.stack([logits[i] for i in have]), loaded.id2label, top_k)
+        for i, row in zip(have, predicted):
+            out[i] = row
+    return out
+
+
+class Runner:
+    """Runs a loaded model over a source: on the GPU when there is one, in the resolved precision, under
+    ``inference_mode``; yields, per chunk of rows in input order, (item, logits or None) pairs."""
+
+    def __init__(self, loaded: LoadedModel, precision: str = "auto", batch_size: int = 32, num_workers: int | None = None):
+        import torch
+
+        from ..precision import cpu_count, detect_hardware, resolve_precision
+
+        hardware = detect_hardware()
+        self.loaded, self.batch_size, self.device = loaded, batch_size, hardware.device
+        self.precision, _ = resolve_precision(precision, hardware)
+        if getattr(loaded.model, "onnx", False):  # an export: onnxruntime on the CPU, in the export's precision
+            self.device, self.precision = "cpu", "onnx"
+        self.dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(self.precision)
+        self.workers = max(min(4, cpu_count() - 1), 0) if num_workers is None else num_workers
+        self.net = loaded.model.to(self.device).eval()
+
+    def forward(self, batch: dict[str, Any]) -> Any:
+        import torch
+
+        batch = {k: v.to(self.device) for k, v in batch.items()}
+        with torch.inference_mode(), torch.autocast(self.device, dtype=self.dtype, enabled=self.dtype is not None):
+            return self.net(**batch).logits.float().cpu()
+
+    def logits(self, source) -> Any:
+        loaded = self.loaded
+        units = (_image_units(source, loaded, self.batch_size, self.workers) if loaded.task.modality == "image"
+                 else _text_units(source, loaded, self.batch_size))
+        for items, parts in units:
+            found: dict[int, Any] = {}
+            for positions, batch in parts:
+                found.update(zip(positions, self.forward(batch)))
+            yield [(item, found.get(i)) for i, item in enumerate(items)]
 
 
 def _progress(enabled: bool, total: int | None) -> Any:

@@ -9,9 +9,12 @@ images.
 from __future__ import annotations
 
 import abc
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from .. import class_weights
 from ..errors import BackboneError
+from ..schema import field
 
 if TYPE_CHECKING:
     from ..backbone import Backbone
@@ -95,6 +98,10 @@ class Task(abc.ABC):
                 "interrupted the files are damaged or truncated: download the backbone again"
             ) from None
 
+    def resolve_class_weights(self, data: PreparedData) -> dict[str, Any] | None:
+        """Per-class loss weights for this data (classification tasks: ``task.class_weights``); None: unweighted."""
+        return None
+
     def compute_metrics(self, num_labels: int):
         """A Trainer ``compute_metrics`` function returning scalar metrics."""
         from ..metrics import load_metric
@@ -134,3 +141,22 @@ class Task(abc.ABC):
             rows.append(row)
         return rows
 
+
+@dataclass
+class ClassificationTask(Task):
+    """Keys every single-label classification task takes (text and image alike)."""
+
+    class_weights: Any = field(
+        None, help="weights in the loss: auto (n_samples / (n_classes * count) on the training split) or {label: weight}"
+    )
+
+    def validate(self, prefix: str) -> list[str]:
+        return class_weights.problems(self.class_weights, f"{prefix}.class_weights")
+
+    def resolve_class_weights(self, data: PreparedData) -> dict[str, Any] | None:
+        """The weights of ``data.labels`` (see :mod:`hf_transfer.class_weights`); a label the data lacks is a
+        ConfigError."""
+        if self.class_weights is None:
+            return None
+        ids = data.train.with_format("numpy")["label"] if self.class_weights == class_weights.AUTO else ()
+        return class_weights.resolve(self.class_weights, data.labels, ids)

@@ -15,7 +15,7 @@ from typing import Any
 from ..errors import BackboneError
 from ..registry import TASKS
 from ..schema import field
-from . import Task
+from . import ClassificationTask
 from .augmentation import NO_AUGMENTATION, Augmentation, resolve
 
 
@@ -36,7 +36,7 @@ def to_rgb(img) -> Any:
 
 @TASKS.register("image-classification")
 @dataclass
-class ImageClassification(Task):
+class ImageClassification(ClassificationTask):
     augment: bool = field(True, help="random resized crop (and flip, colour jitter) on training images")
     crop_scale: list[float] = field([0.08, 1.0], help="area range of the random resized crop")
     horizontal_flip: bool = field(True, help="flip training images left-right at random")
@@ -48,7 +48,7 @@ class ImageClassification(Task):
     roles = {"image": (("image", "img", "pixel_values"), True)}
 
     def validate(self, prefix: str) -> list[str]:
-        problems = []
+        problems = super().validate(prefix)
         lo_hi = self.crop_scale
         if len(lo_hi) != 2 or not 0 < lo_hi[0] <= lo_hi[1] <= 1:
             problems.append(f"'{prefix}.crop_scale' must be [low, high] with 0 < low <= high <= 1 (fractions of the "

@@ -8,7 +8,7 @@ from typing import Any
 
 from ..registry import TASKS
 from ..schema import field
-from . import Task
+from . import ClassificationTask
 
 logger = logging.getLogger(__name__)
 MAX_LENGTH_CAP = 512
@@ -16,7 +16,7 @@ MAX_LENGTH_CAP = 512
 
 @TASKS.register("text-classification")
 @dataclass
-class TextClassification(Task):
+class TextClassification(ClassificationTask):
     max_length: int | None = field(None, help="truncate inputs to this many tokens (default: the backbone's limit, at most 512)")
 
     pipeline_tag = "text-classification"
@@ -24,9 +24,10 @@ class TextClassification(Task):
     roles = {"text": (("text", "sentence", "content", "sentence1"), True), "text_pair": ((), False)}
 
     def validate(self, prefix: str) -> list[str]:
+        problems = super().validate(prefix)
         if self.max_length is not None and self.max_length < 2:
-            return [f"'{prefix}.max_length' must be at least 2, found {self.max_length}"]
-        return []
+            problems.append(f"'{prefix}.max_length' must be at least 2, found {self.max_length}")
+        return problems
 
     def auto_model_class(self) -> type:
         from transformers import AutoModelForSequenceClassification

@@ -34,26 +34,32 @@ class Classification(evaluate.Metric):
         )
 
     def _compute(self, predictions, references, num_labels=None):
-        pred = np.asarray(predictions, dtype=np.int64)
-        ref = np.asarray(references, dtype=np.int64)
-        n = int(num_labels or (max(pred.max(initial=-1), ref.max(initial=-1)) + 1))
-        cm = np.zeros((n, n), dtype=np.int64)
-        np.add.at(cm, (ref, pred), 1)
-        tp = np.diag(cm).astype(np.float64)
-        support = cm.sum(axis=1).astype(np.float64)
-        predicted = cm.sum(axis=0).astype(np.float64)
-        precision = np.divide(tp, predicted, out=np.zeros(n), where=predicted > 0)
-        recall = np.divide(tp, support, out=np.zeros(n), where=support > 0)
-        denom = precision + recall
-        f1 = np.divide(2 * precision * recall, denom, out=np.zeros(n), where=denom > 0)
-        return {
-            "accuracy": float(tp.sum() / max(len(ref), 1)),
-            "macro_precision": float(precision.mean()),
-            "macro_recall": float(recall.mean()),
-            "macro_f1": float(f1.mean()),
-            "per_class_precision": precision.tolist(),
-            "per_class_recall": recall.tolist(),
-            "per_class_f1": f1.tolist(),
-            "per_class_support": support.astype(int).tolist(),
-            "confusion_matrix": cm.tolist(),
-        }
+        return scores(predictions, references, num_labels)
+
+
+def scores(predictions, references, num_labels=None) -> dict:
+    """The metric's figures from label ids with plain numpy (also used directly where thousands of resamples
+    are scored, e.g. the paired bootstrap of ``hf-transfer evaluate --against``)."""
+    pred = np.asarray(predictions, dtype=np.int64)
+    ref = np.asarray(references, dtype=np.int64)
+    n = int(num_labels or (max(pred.max(initial=-1), ref.max(initial=-1)) + 1))
+    cm = np.zeros((n, n), dtype=np.int64)
+    np.add.at(cm, (ref, pred), 1)
+    tp = np.diag(cm).astype(np.float64)
+    support = cm.sum(axis=1).astype(np.float64)
+    predicted = cm.sum(axis=0).astype(np.float64)
+    precision = np.divide(tp, predicted, out=np.zeros(n), where=predicted > 0)
+    recall = np.divide(tp, support, out=np.zeros(n), where=support > 0)
+    denom = precision + recall
+    f1 = np.divide(2 * precision * recall, denom, out=np.zeros(n), where=denom > 0)
+    return {
+        "accuracy": float(tp.sum() / max(len(ref), 1)),
+        "macro_precision": float(precision.mean()),
+        "macro_recall": float(recall.mean()),
+        "macro_f1": float(f1.mean()),
+        "per_class_precision": precision.tolist(),
+        "per_class_recall": recall.tolist(),
+        "per_class_f1": f1.tolist(),
+        "per_class_support": support.astype(int).tolist(),
+        "confusion_matrix": cm.tolist(),
+    }
