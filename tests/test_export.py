@@ -89,6 +89,9 @@ def test_text_export_matches_pytorch_for_every_artifact_kind(kind, text_models, 
         assert 0 <= result.int8["label_agreement"] <= 1 and "accuracy_change" in result.int8
         assert set(result.accuracy) == {"pytorch", "onnx", "onnx_int8"}
     _same_predictions(text_models[kind], out, str(text_files["test"]), tmp_path, batch_size=3)
+    if kind == "full":  # evaluate runs an export too, and --against compares it with its source on the same rows
+        scored = hf_transfer.evaluate(out, str(text_files["test"]), output_dir=tmp_path / "eval", against=str(text_models[kind]))
+        assert scored.rows == 12 and scored.against["metrics"]["accuracy"] == scored.metrics["accuracy"]
 
 
 @needs_onnx
