@@ -392,9 +392,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=("onnx",), default="onnx", help="export format (default: onnx)")
     p.add_argument("--quantize", choices=("dynamic-int8",), help="also write model.int8.onnx (int8 weights) and report "
                    "its agreement with PyTorch")
-    p.add_argument("--opset", type=int, help="ONNX opset (default: torch.onnx's, 18 or newer)")
+    p.add_argument("--opset", type=int, help="ONNX opset (default: torch.onnx's own; an older one, e.g. 17, is "
+                   "converted down)")
     p.add_argument("--output-dir", help="where the export goes (default: <model>-onnx next to the model folder)")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing export folder")
+    p.add_argument("--overwrite", action="store_true", help="replace an earlier export in --output-dir")
     p.add_argument("--max-examples", type=int, default=64, help="validation examples the parity check runs (default 64)")
     p.add_argument("--tolerance", type=float, default=1e-4, help="largest allowed |logit difference| (default 1e-4)")
     p.set_defaults(func=cmd_export)

@@ -17,7 +17,7 @@ import logging
 import shutil
 import time
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -93,8 +93,12 @@ def export(model_dir: str | Path, output_dir: str | Path | None = None, *, forma
                               f"({json.loads((source / EXPORT_FILE).read_text()).get('source', 'see ' + EXPORT_FILE)})")
     if out.resolve() == source.resolve() or source.resolve() in out.resolve().parents:
         raise OutputError(f"the export folder '{out}' must not be the model folder or inside it; choose another --output-dir")
-    if out.exists() and (out.is_file() or any(out.iterdir())) and not overwrite:
-        raise OutputError(f"'{out}' already exists; choose another --output-dir or pass --overwrite to replace it")
+    if out.exists() and (out.is_file() or any(out.iterdir())):
+        if not overwrite:
+            raise OutputError(f"'{out}' already exists; choose another --output-dir or pass --overwrite to replace it")
+        if not (out / EXPORT_FILE).is_file():  # --overwrite replaces an earlier export, never other files
+            raise OutputError(f"'{out}' exists and is not an hf-transfer export (no {EXPORT_FILE}); --overwrite replaces "
+                              "only an earlier export: choose another --output-dir")
     require_onnx()
     from .inference import open_model
 
@@ -310,6 +314,7 @@ def _synthetic_payloads(loaded, n: int) -> list[dict[str, Any]]:
 
 def _write_files(tmp: Path, name: str, loaded, model, result: ExportResult) -> None:
     from . import __version__
+    from .onnx_card import render_card
 
     config = model.config
     config.architectures = [type(model).__name__]
@@ -330,7 +335,7 @@ def _write_files(tmp: Path, name: str, loaded, model, result: ExportResult) -> N
     (tmp / EXPORT_FILE).write_text(json.dumps(record, indent=2) + "\n")
     ours = {MODEL_FILE, INT8_FILE, EXPORT_FILE, "config.json", "README.md"}
     processor_files = sorted(p.name for p in tmp.iterdir() if p.name not in ours and not p.name.startswith(MODEL_FILE))
-    (tmp / "README.md").write_text(_card(record, config, name, processor_files))
+    (tmp / "README.md").write_text(render_card(record, config, name, processor_files))
 
 
 def _recipe_subset(folder: Path) -> dict[str, Any]:
@@ -360,68 +365,3 @@ def _finish(tmp: Path, out: Path) -> None:
     tmp.rename(out)
     if old is not None and old.exists():
         shutil.rmtree(old, ignore_errors=True)
-
-
-def summary_dict(result: ExportResult) -> dict[str, Any]:
-    return {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(result).items()}
-
-
-def _card(record: dict[str, Any], config: Any, folder: str, processor_files: list[str]) -> str:
-    """The export folder's README.md, from ``hub_cards/onnx_export.md``."""
-    from .hub import CARDS_DIR
-
-    id2label = {int(k): v for k, v in (getattr(config, "id2label", None) or {}).items()}
-    parity = record["parity"]
-    rows = ["| model | max abs logit difference | labels agree | accuracy |", "|---|---|---|---|",
-            f"| `{MODEL_FILE}` (fp32) | {parity['max_abs_diff']:.2e} | {parity['label_agreement']:.1%} | "
-            f"{_pct(parity['accuracy'].get('onnx'))} |"]
-    if parity["int8"]:
-        q = parity["int8"]
-        rows.append(f"| `{INT8_FILE}` (dynamic int8) | {q['max_abs_diff']:.2e} | {q['label_agreement']:.1%} | "
-                    f"{_pct(parity['accuracy'].get('onnx_int8'))} |")
-    if parity["accuracy"]:
-        rows.append(f"| PyTorch (reference) | 0 | 100% | {_pct(parity['accuracy'].get('pytorch'))} |")
-    files = [f"| `{MODEL_FILE}` | the model, fp32 |"]
-    if parity["int8"]:
-        files.append(f"| `{INT8_FILE}` | the model with int8 weights (onnxruntime dynamic quantization) |")
-    files += [f"| `config.json` | labels (id2label) |", f"| `{EXPORT_FILE}` | task, inputs, opset, source, parity figures |",
-              "| " + (", ".join(f"`{f}`" for f in processor_files) or "`config.json`") + " | the inputs' preprocessing "
-              "(tokenizer or image processor) |"]
-    image = record["modality"] == "image"
-    if image:
-        snippet = [
-            "import numpy as np, onnxruntime as ort",
-            "from PIL import Image",
-            "from transformers import AutoImageProcessor",
-            "",
-            f'processor = AutoImageProcessor.from_pretrained("{folder}")',
-            f'session = ort.InferenceSession("{folder}/{MODEL_FILE}")',
-            'pixels = processor(images=[Image.open("photo.jpg").convert("RGB")], return_tensors="pt")["pixel_values"]',
-            'logits = session.run(["logits"], {"pixel_values": pixels.numpy().astype(np.float32)})[0]',
-        ]
-    else:
-        feed = ", ".join(f'"{n}": batch["{n}"]' for n in record["inputs"])
-        snippet = [
-            "import onnxruntime as ort",
-            "from transformers import AutoTokenizer",
-            "",
-            f'tokenizer = AutoTokenizer.from_pretrained("{folder}")',
-            f'session = ort.InferenceSession("{folder}/{MODEL_FILE}")',
-            'batch = tokenizer(["first text", "another text"], padding=True, truncation=True, return_tensors="np")',
-            f'logits = session.run(["logits"], {{{feed}}})[0]',
-        ]
-    snippet.append(f"labels = [{dict(sorted(id2label.items()))!r}[i] for i in logits.argmax(-1)]")
-    source = "the run's validation examples" if parity["examples_source"] == "validation" else parity["examples_source"]
-    template = (CARDS_DIR / "onnx_export.md").read_text()
-    return template.format(
-        pipeline_tag=record["task"], name=Path(record["source"]).name, task=record["task"], source=record["source"],
-        opset=record["opset"], files="\n".join(files), inputs_md=", ".join(f"`{n}`" for n in record["inputs"]),
-        num_labels=len(id2label), dynamic_note="The batch axis is dynamic." if image else "The batch and sequence axes are dynamic.",
-        labels=", ".join(id2label[i] for i in sorted(id2label)), examples_note=f"{parity['examples']} examples ({source})",
-        parity_table="\n".join(rows), snippet="\n".join(snippet), folder_name=folder,
-        predict_input="photos/" if image else "texts.csv",
-    )
-
-
-def _pct(value: float | None) -> str:
-    return "–" if value is None else f"{value:.1%}"

@@ -142,8 +142,14 @@ def test_an_existing_export_is_replaced_only_with_overwrite(text_models, tmp_pat
     err = capsys.readouterr().err
     assert "already exists" in err and "--overwrite" in err and "Traceback" not in err
     assert [p.name for p in out.iterdir()] == ["mine.txt"]
-    assert cli.main(["export", str(text_models["full"]), "--output-dir", str(out), "--overwrite", "--max-examples", "3"]) == 0
-    assert not (out / "mine.txt").exists() and (out / "model.onnx").is_file()
+    # --overwrite replaces an earlier export, never a folder of other files
+    assert cli.main(["export", str(text_models["full"]), "--output-dir", str(out), "--overwrite"]) != 0
+    assert "is not an hf-transfer export" in capsys.readouterr().err and (out / "mine.txt").read_text() == "keep"
+    (out / "mine.txt").unlink()
+    assert cli.main(["export", str(text_models["full"]), "--output-dir", str(out), "--max-examples", "3"]) == 0
+    first = (out / "hf_transfer_export.json").read_text()
+    assert cli.main(["export", str(text_models["full"]), "--output-dir", str(out), "--overwrite"]) == 0
+    assert (out / "hf_transfer_export.json").read_text() != first and (out / "model.onnx").is_file()
     assert sorted(p.name for p in tmp_path.iterdir() if p.name != "cache") == ["out"]
     # an export folder is not a source for another export
     assert cli.main(["export", str(out), "--output-dir", str(tmp_path / "again")]) != 0
