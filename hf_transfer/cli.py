@@ -397,7 +397,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output-dir", help="where the export goes (default: <model>-onnx next to the model folder)")
     p.add_argument("--overwrite", action="store_true", help="replace an earlier export in --output-dir")
     p.add_argument("--max-examples", type=int, default=64, help="validation examples the parity check runs (default 64)")
-    p.add_argument("--tolerance", type=float, default=1e-4, help="largest allowed |logit difference| (default 1e-4)")
+    p.add_argument("--tolerance", type=float, default=1e-4, help="largest allowed |logit difference| per max(1, |logit|) (default 1e-4)")
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser(
