@@ -13,7 +13,8 @@ from .config import Recipe, load_recipe
 from .errors import ConfigError, HfTransferError
 
 __version__ = "0.1.0"
-__all__ = ["train", "compare", "rank", "predict", "evaluate", "load_recipe", "load_model", "Recipe", "TrainResult", "HfTransferError", "ConfigError", "__version__"]
+__all__ = ["train", "compare", "rank", "predict", "evaluate", "export", "load_recipe", "load_model", "Recipe", "TrainResult",
+           "HfTransferError", "ConfigError", "__version__"]
 
 if TYPE_CHECKING:
     from .pipeline import TrainResult
@@ -65,6 +66,15 @@ def evaluate(model: Any, data: str, **kwargs: Any) -> Any:
     from .inference.evaluation import evaluate as _evaluate
 
     return _evaluate(model, data, **kwargs)
+
+
+def export(model: Any, output_dir: Any = None, **kwargs: Any) -> Any:
+    """Export a trained model folder to ONNX (``output_dir``: default ``<model>-onnx``), checked against PyTorch;
+    ``quantize="dynamic-int8"`` also writes an int8 model. Needs the onnx extra. Returns an
+    :class:`~hf_transfer.onnx_export.ExportResult`; see :func:`hf_transfer.onnx_export.export`."""
+    from .onnx_export import export as _export
+
+    return _export(model, output_dir, **kwargs)
 
 
 def load_model(path: Any) -> Any:

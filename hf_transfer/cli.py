@@ -275,6 +275,25 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from .onnx_export import export
+
+    result = export(args.model, args.output_dir, format=args.format, quantize=args.quantize, opset=args.opset,
+                    overwrite=args.overwrite, max_examples=args.max_examples, tolerance=args.tolerance)
+    _say(f"== hf-transfer export: {result.task}, opset {result.opset}, inputs {', '.join(result.inputs)} ==")
+    _say(f"  checked on {result.examples} examples ({result.examples_source})")
+    _say(f"  fp32: max |logit difference| vs PyTorch {result.max_abs_diff:.2e}, labels agree on "
+         f"{result.label_agreement:.1%}")
+    if result.int8 is not None:
+        change = result.int8.get("accuracy_change")
+        acc = f", accuracy change {change:+.1%}" if change is not None else ""
+        _say(f"  int8: labels agree with PyTorch on {result.int8['label_agreement']:.1%}{acc} "
+             f"(max |logit difference| {result.int8['max_abs_diff']:.2e})")
+    _say(f"  written to       {result.folder.resolve()}")
+    _say(f"  run it with:     hf-transfer predict {result.folder} INPUT")
+    return 0
+
+
 def _top_k(text: str) -> str:
     if text != "all" and not (text.isdigit() and int(text) >= 1):
         raise argparse.ArgumentTypeError(f"expected a number of labels (1 or more) or 'all', found {text!r}")
@@ -359,6 +378,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="replace an earlier evaluation's files in --output-dir")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser(
+        "export", help="export a trained model to ONNX, checked against PyTorch (optionally int8 too)",
+        description="Export any model folder a run wrote (plain model, hf_transfer head, LoRA adapter merged in "
+        "memory, merged model) to ONNX: model.onnx with dynamic batch (and sequence) axes, the tokenizer or image "
+        "processor, config.json, a model card and hf_transfer_export.json. PyTorch and onnxruntime logits are "
+        "compared on the run's validation examples (synthetic inputs when its data cannot be read); a difference "
+        "above --tolerance is an error and leaves no export folder. Needs the onnx extra: "
+        "pip install 'hf-transfer-learning[onnx]'.",
+    )
+    p.add_argument("model", help="an hf_transfer output folder (any strategy) or a transformers classification model folder")
+    p.add_argument("--format", choices=("onnx",), default="onnx", help="export format (default: onnx)")
+    p.add_argument("--quantize", choices=("dynamic-int8",), help="also write model.int8.onnx (int8 weights) and report "
+                   "its agreement with PyTorch")
+    p.add_argument("--opset", type=int, help="ONNX opset (default: torch.onnx's own; an older one, e.g. 17, is "
+                   "converted down)")
+    p.add_argument("--output-dir", help="where the export goes (default: <model>-onnx next to the model folder)")
+    p.add_argument("--overwrite", action="store_true", help="replace an earlier export in --output-dir")
+    p.add_argument("--max-examples", type=int, default=64, help="validation examples the parity check runs (default 64)")
+    p.add_argument("--tolerance", type=float, default=1e-4, help="largest allowed |logit difference| per max(1, |logit|) (default 1e-4)")
+    p.set_defaults(func=cmd_export)
 
     p = sub.add_parser(
         "rank", help="score backbones for a task before training (LogME on cached features)",

@@ -51,3 +51,17 @@ def test_cache_checksum_benchmark_smoke():
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.splitlines()[3].startswith("| sha256 (used) |")
+
+
+def test_onnx_speed_benchmark_smoke(tmp_path):
+    import importlib.util
+
+    import pytest
+
+    if not all(importlib.util.find_spec(m) for m in ("onnx", "onnxruntime", "onnxscript")):
+        pytest.skip("the onnx extra is not installed")
+    proc = _run("onnx_speed.py", tmp_path)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    table = json.loads((tmp_path / "onnx_speed.json").read_text())["table"]
+    assert [r["engine"] for r in table] == ["PyTorch fp32", "ONNX Runtime fp32", "ONNX Runtime int8 (dynamic)"]
+    assert table[1]["label_agreement"] == 1.0

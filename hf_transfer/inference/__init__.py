@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import DataError, HfTransferError
+from .onnx_model import onnx_model, read_export
 from .sinks import Sink, check_output
 from .sources import Item, decode_image, open_source
 
@@ -85,11 +86,12 @@ def open_model(path: str | Path, text_column: str | None = None, image_column: s
         found = "does not exist" if not folder.exists() else "is a file" if folder.is_file() else "has no config.json"
         raise HfTransferError(f"model '{folder}' {found}; expected an hf_transfer output folder or a transformers "
                               "model folder (config.json and weights)")
+    export = read_export(folder)  # an `hf-transfer export` folder: the model runs in onnxruntime
     recipe_file = folder / "recipe.yaml"
-    recipe = yaml.safe_load(recipe_file.read_text()) if recipe_file.is_file() else None
+    recipe = export.get("recipe") if export else yaml.safe_load(recipe_file.read_text()) if recipe_file.is_file() else None
     config = _config(folder)
     task = _task_for(folder, config, recipe)
-    model = load_model(folder)
+    model = onnx_model(folder, config, export) if export else load_model(folder)
     processor = task.inference_processor(folder)
     named = ((recipe or {}).get("data") or {}).get("columns") or {}
     flag = text_column if task.modality == "text" else image_column
@@ -178,6 +180,8 @@ class Runner:
         hardware = detect_hardware()
         self.loaded, self.batch_size, self.device = loaded, batch_size, hardware.device
         self.precision, _ = resolve_precision(precision, hardware)
+        if getattr(loaded.model, "onnx", False):  # an export: onnxruntime on the CPU, in the export's precision
+            self.device, self.precision = "cpu", "onnx"
         self.dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(self.precision)
         self.workers = max(min(4, cpu_count() - 1), 0) if num_workers is None else num_workers
         self.net = loaded.model.to(self.device).eval()

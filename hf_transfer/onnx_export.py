@@ -1,0 +1,370 @@
+"""``hf-transfer export MODEL --format onnx``: any folder a run wrote as an ONNX model folder.
+
+The folder holds ``model.onnx`` (dynamic batch axis, and sequence axis for text; inputs named as the model
+takes them, output ``logits``), the tokenizer or image processor, ``config.json`` (labels), a model card and
+``hf_transfer_export.json`` (task, inputs, opset, source, parity figures). A LoRA adapter is merged into its
+base model in memory first. The export is made by ``torch.onnx.export(dynamo=True)`` (torch's recommended
+exporter; the TorchScript one mis-traces transformers' attention masks) and is proven before the folder is
+complete: PyTorch and onnxruntime logits on the run's own validation examples (from its ``recipe.yaml``;
+synthetic inputs when the data cannot be read) must agree within ``tolerance``. Everything is written to a
+temporary folder that is renamed into place at the end, so a failed export leaves nothing that looks done.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import HfTransferError, OutputError
+
+logger = logging.getLogger("hf_transfer")
+EXPORT_FILE = "hf_transfer_export.json"
+MODEL_FILE = "model.onnx"
+INT8_FILE = "model.int8.onnx"
+SINGLE_FILE_LIMIT = 1_800_000_000  # bytes of weights: protobuf files stop at 2 GiB
+FORMATS = ("onnx",)
+QUANTIZATIONS = ("dynamic-int8",)
+INSTALL_HINT = "pip install 'hf-transfer-learning[onnx]'"
+SYNTHETIC_TEXTS = (
+    "A short example.",
+    "This sentence is a little longer than the first one, with a few more words in it.",
+    "Transfer learning reuses what a backbone learned.",
+    "ok",
+    "Another example text, of middling length, to check the exported model on.",
+    "The quick brown fox jumps over the lazy dog while the cat watches from the window.",
+    "Numbers 12 34 and symbols !? are text too.",
+    "Last one.",
+)
+
+
+@dataclass
+class ExportResult:
+    folder: Path
+    task: str
+    inputs: list[str]
+    opset: int
+    examples: int
+    examples_source: str  # "validation" or "synthetic (…why…)"
+    max_abs_diff: float
+    label_agreement: float
+    int8: dict[str, Any] | None = None
+    accuracy: dict[str, float] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+def require_onnx() -> None:
+    """Raise one clear error naming the extra to install when onnx, onnxruntime or onnxscript is missing."""
+    missing = []
+    for module in ("onnx", "onnxruntime", "onnxscript"):
+        try:
+            __import__(module)
+        except ImportError:
+            missing.append(module)
+    if missing:
+        raise HfTransferError(f"export to ONNX needs {', '.join(missing)} (not installed); install the onnx extra: "
+                              f"{INSTALL_HINT}")
+
+
+def default_output_dir(model_dir: Path) -> Path:
+    return model_dir.parent / f"{model_dir.name}-onnx"
+
+
+def export(model_dir: str | Path, output_dir: str | Path | None = None, *, format: str = "onnx",
+           quantize: str | None = None, opset: int | None = None, overwrite: bool = False, max_examples: int = 64,
+           tolerance: float = 1e-4) -> ExportResult:
+    """Export the model folder ``model_dir`` (any artifact kind a run writes) to ``output_dir``
+    (default ``<model_dir>-onnx``) and prove it against the PyTorch model; see the module docstring."""
+    if format not in FORMATS:
+        raise HfTransferError(f"export format must be one of {', '.join(FORMATS)}, found {format!r}")
+    if quantize is not None and quantize not in QUANTIZATIONS:
+        raise HfTransferError(f"quantize must be one of {', '.join(QUANTIZATIONS)}, found {quantize!r}")
+    if max_examples < 1:
+        raise HfTransferError(f"max_examples must be 1 or more, found {max_examples}")
+    source = Path(model_dir)
+    out = Path(output_dir) if output_dir is not None else default_output_dir(source)
+    if (source / EXPORT_FILE).is_file():
+        raise HfTransferError(f"'{source}' is already an ONNX export; export the model folder it came from "
+                              f"({json.loads((source / EXPORT_FILE).read_text()).get('source', 'see ' + EXPORT_FILE)})")
+    if out.resolve() == source.resolve() or source.resolve() in out.resolve().parents:
+        raise OutputError(f"the export folder '{out}' must not be the model folder or inside it; choose another --output-dir")
+    if out.exists() and (out.is_file() or any(out.iterdir())):
+        if not overwrite:
+            raise OutputError(f"'{out}' already exists; choose another --output-dir or pass --overwrite to replace it")
+        if not (out / EXPORT_FILE).is_file():  # --overwrite replaces an earlier export, never other files
+            raise OutputError(f"'{out}' exists and is not an hf-transfer export (no {EXPORT_FILE}); --overwrite replaces "
+                              "only an earlier export: choose another --output-dir")
+    require_onnx()
+    from .inference import open_model
+
+    start = time.perf_counter()
+    loaded = open_model(source)  # the same errors as predict for a folder that is not a model
+    model = _plain_module(loaded.model)
+    batches, labels, examples_source = _example_batches(loaded, max_examples)
+    tmp = out.parent / f".{out.name}.partial"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir(parents=True)
+    try:
+        with _quiet_libraries():
+            result = _export_into(tmp, out.name, loaded, model, batches, labels, examples_source, quantize, opset,
+                                  tolerance)
+        _finish(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    result.folder, result.seconds = out, time.perf_counter() - start
+    return result
+
+
+@contextmanager
+def _quiet_libraries():
+    """Keep onnxscript's and onnx_ir's pass-by-pass INFO records and onnxruntime.quantization's (logged on
+    the root logger) out of the CLI's log; hf_transfer's own records still reach the root's handlers."""
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(max(level, logging.WARNING))
+    try:
+        yield
+    finally:
+        root.setLevel(level)
+
+
+def _export_into(tmp: Path, name: str, loaded, model, batches, labels, examples_source, quantize, opset,
+                 tolerance) -> ExportResult:
+    import numpy as np
+    import onnx
+    import torch
+
+    names = list(batches[0])
+    _torch_export(model, names, _sample(batches, names, loaded.task.modality), tmp / MODEL_FILE, opset)
+    opset_used = next(o.version for o in onnx.load(str(tmp / MODEL_FILE), load_external_data=False).opset_import
+                      if o.domain in ("", "ai.onnx"))
+    with torch.inference_mode():
+        reference = np.concatenate([model(**b).logits.float().numpy() for b in batches])
+    fp32 = _onnx_logits(tmp / MODEL_FILE, batches)
+    diff = float(np.abs(fp32 - reference).max())
+    agreement = float((fp32.argmax(-1) == reference.argmax(-1)).mean())
+    logger.info("ONNX vs PyTorch on %d examples (%s): max |logit difference| %.2e", len(reference), examples_source, diff)
+    # fp32 sums in another order differ in the last bits, which grow with the logits' size: the tolerance is
+    # absolute for logits up to 1 and relative above.
+    if not (np.abs(fp32 - reference) <= tolerance * np.maximum(1.0, np.abs(reference))).all():
+        raise HfTransferError(f"the ONNX model's logits differ from the PyTorch model's by up to {diff:.3g} on "
+                              f"{len(reference)} examples (tolerance {tolerance:g} × max(1, |logit|)); the export was "
+                              "not kept. This "
+                              "backbone does not export faithfully with this torch/onnxscript version; try another "
+                              "--opset, or report it with the backbone's name")
+    accuracy = {}
+    if labels is not None:
+        accuracy = {"pytorch": float((reference.argmax(-1) == labels).mean()),
+                    "onnx": float((fp32.argmax(-1) == labels).mean())}
+    int8 = None
+    if quantize == "dynamic-int8":
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+
+        root = logging.getLogger()
+        level = root.level
+        root.setLevel(logging.ERROR)  # its advice to pre-process first is for static quantization
+        try:
+            quantize_dynamic(str(tmp / MODEL_FILE), str(tmp / INT8_FILE), weight_type=QuantType.QInt8)
+        finally:
+            root.setLevel(level)
+        q = _onnx_logits(tmp / INT8_FILE, batches)
+        int8 = {"file": INT8_FILE, "method": "onnxruntime quantize_dynamic, QInt8 weights",
+                "label_agreement": float((q.argmax(-1) == reference.argmax(-1)).mean()),
+                "max_abs_diff": float(np.abs(q - reference).max())}
+        if labels is not None:
+            accuracy["onnx_int8"] = float((q.argmax(-1) == labels).mean())
+            int8["accuracy_change"] = accuracy["onnx_int8"] - accuracy["pytorch"]
+        logger.info("int8 vs PyTorch: labels agree on %.1f%% of examples", 100 * int8["label_agreement"])
+    result = ExportResult(tmp, loaded.task.name, names, opset_used, len(reference), examples_source, diff, agreement,
+                          int8, accuracy)
+    _write_files(tmp, name, loaded, model, result)
+    return result
+
+
+def _plain_module(model: Any) -> Any:
+    """A LoRA model merged into its base (in memory), in fp32 on the CPU, in eval mode."""
+    if hasattr(model, "merge_and_unload"):
+        model = model.merge_and_unload()
+    return model.float().cpu().eval()
+
+
+def _logits_module(model, names: list[str]) -> Any:
+    """Positional inputs → logits: torch.onnx sees named tensors in and one tensor out."""
+    import torch
+
+    class Logits(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.model = model
+
+        def forward(self, *tensors):
+            return self.model(**dict(zip(names, tensors))).logits
+
+    return Logits().eval()
+
+
+def _torch_export(model, names: list[str], sample: dict[str, Any], path: Path, opset: int | None) -> None:
+    import warnings
+
+    import torch
+
+    batch, sequence = torch.export.Dim("batch"), torch.export.Dim("sequence")
+    shapes = tuple({0: batch, 1: sequence} if n != "pixel_values" else {0: batch} for n in names)
+    kwargs = {"opset_version": opset} if opset is not None else {}
+    # One file unless the weights pass protobuf's 2 GiB limit (then model.onnx.data holds them).
+    kwargs["external_data"] = sum(p.numel() * p.element_size() for p in model.parameters()) > SINGLE_FILE_LIMIT
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(_logits_module(model, names), tuple(sample[n] for n in names), str(path), input_names=names,
+                              output_names=["logits"], dynamic_shapes=(shapes,), dynamo=True, verbose=False,
+                              **kwargs)
+    except Exception as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise HfTransferError(f"torch.onnx.export could not export this model ({type(e).__name__}: {first}); "
+                              "nothing was written") from e
+
+
+def _sample(batches, names, modality) -> dict[str, Any]:
+    """Export example inputs: batch and sequence lengths that differ (equal sizes would be tied together)."""
+    import torch
+
+    first = batches[0]
+    if modality == "image":
+        pixels = first["pixel_values"]
+        return {"pixel_values": torch.cat([pixels, pixels])[:2]}
+    rows = 2 if first[names[0]].shape[1] != 2 else 3
+    out = {}
+    for n in names:
+        t = first[n]
+        while len(t) < rows:
+            t = torch.cat([t, t])
+        out[n] = t[:rows]
+    return out
+
+
+def _onnx_logits(path: Path, batches) -> Any:
+    import numpy as np
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    wanted = [i.name for i in session.get_inputs()]
+    return np.concatenate([session.run(["logits"], {n: b[n].numpy() for n in wanted})[0] for b in batches])
+
+
+def _example_batches(loaded, max_examples: int, batch_size: int = 16):
+    """Model-ready batches of the run's validation examples (their labels too), else synthetic ones."""
+    import numpy as np
+
+    payloads, labels, why = _validation_payloads(loaded, max_examples)
+    source = "validation"
+    if payloads is None:
+        payloads, labels, source = _synthetic_payloads(loaded, max_examples), None, f"synthetic ({why})"
+    batches = []
+    for s in range(0, len(payloads), batch_size):
+        part = payloads[s:s + batch_size]
+        if loaded.task.modality == "image":
+            import torch
+
+            transform = loaded.task.inference_transform(loaded.processor)
+            batches.append({"pixel_values": torch.stack([transform(p["image"]) for p in part])})
+        else:
+            batches.append(loaded.task.encode_for_inference(loaded.processor, loaded.model.config, part))
+    return batches, (np.asarray(labels) if labels is not None else None), source
+
+
+def _validation_payloads(loaded, n: int):
+    recipe_file = loaded.folder / "recipe.yaml"
+    if not recipe_file.is_file():
+        return None, None, "no recipe.yaml next to the model"
+    try:
+        from .config import load_recipe
+        from .pipeline import load_data
+
+        data = load_data(load_recipe(recipe_file))
+        rows = []
+        for row in data.validation:
+            rows.append(row)
+            if len(rows) == n:
+                break
+    except Exception as e:  # data moved, Hub unreachable, …: synthetic inputs still prove the graph
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        return None, None, f"the run's validation data could not be read: {first[:200]}"
+    if not rows:
+        return None, None, "the run's validation split is empty"
+    roles = [r for r in loaded.task.roles if r in rows[0] and r != "label"]
+    return [{r: row[r] for r in roles} for row in rows], [row["label"] for row in rows], None
+
+
+def _synthetic_payloads(loaded, n: int) -> list[dict[str, Any]]:
+    if loaded.task.modality == "image":
+        import numpy as np
+        from PIL import Image
+
+        rng = np.random.default_rng(0)
+        sizes = [(224, 224), (320, 240), (64, 96), (500, 375)]
+        return [{"image": Image.fromarray(rng.integers(0, 256, (*sizes[i % 4][::-1], 3), dtype=np.uint8))}
+                for i in range(min(n, 8))]
+    return [{"text": t} for t in SYNTHETIC_TEXTS[:n]]
+
+
+def _write_files(tmp: Path, name: str, loaded, model, result: ExportResult) -> None:
+    from . import __version__
+    from .onnx_card import render_card
+
+    config = model.config
+    config.architectures = [type(model).__name__]
+    if type(loaded.processor).__name__ != "TimmWrapperImageProcessor":  # timm's settings live in config.json
+        loaded.processor.save_pretrained(str(tmp))
+    config.save_pretrained(str(tmp))
+    recipe = _recipe_subset(loaded.folder)
+    record = {
+        "format": "onnx", "hf_transfer_version": __version__, "source": str(loaded.folder.resolve()),
+        "task": result.task, "modality": loaded.task.modality, "inputs": result.inputs, "output": "logits",
+        "dynamic_axes": {n: (["batch"] if n == "pixel_values" else ["batch", "sequence"]) for n in result.inputs},
+        "opset": result.opset, "files": {"fp32": MODEL_FILE, **({"int8": INT8_FILE} if result.int8 else {})},
+        "parity": {"examples": result.examples, "examples_source": result.examples_source,
+                   "max_abs_diff": result.max_abs_diff, "label_agreement": result.label_agreement,
+                   "accuracy": result.accuracy, "int8": result.int8},
+        "recipe": recipe,
+    }
+    (tmp / EXPORT_FILE).write_text(json.dumps(record, indent=2) + "\n")
+    ours = {MODEL_FILE, INT8_FILE, EXPORT_FILE, "config.json", "README.md"}
+    processor_files = sorted(p.name for p in tmp.iterdir() if p.name not in ours and not p.name.startswith(MODEL_FILE))
+    (tmp / "README.md").write_text(render_card(record, config, name, processor_files))
+
+
+def _recipe_subset(folder: Path) -> dict[str, Any]:
+    """What predict reads from a run's recipe (task options and column names), without data paths."""
+    import yaml
+
+    path = folder / "recipe.yaml"
+    recipe = yaml.safe_load(path.read_text()) if path.is_file() else {}
+    recipe = recipe if isinstance(recipe, dict) else {}
+    out: dict[str, Any] = {}
+    if isinstance(recipe.get("task"), dict):
+        out["task"] = recipe["task"]
+    columns = (recipe.get("data") or {}).get("columns") if isinstance(recipe.get("data"), dict) else None
+    if columns:
+        out["data"] = {"columns": columns}
+    return out
+
+
+def _finish(tmp: Path, out: Path) -> None:
+    """Rename the finished folder into place; a replaced export is removed only after that succeeds."""
+    old = None
+    if out.exists():
+        old = out.parent / f".{out.name}.old"
+        if old.exists():
+            shutil.rmtree(old)
+        out.rename(old) if out.is_dir() else out.unlink()
+    tmp.rename(out)
+    if old is not None and old.exists():
+        shutil.rmtree(old, ignore_errors=True)
