@@ -121,7 +121,10 @@ class Task(abc.ABC):
 
     def inference_processor(self, folder: Any) -> Any:
         """The tokenizer or image processor saved with a trained model in ``folder``."""
-        raise NotImplementedError(f"task {self.name} does not support predict yet")
+        from ..errors import HfTransferError
+
+        raise HfTransferError(f"models of task '{self.name}' cannot be used by predict, evaluate or export yet; "
+                              "load them with hf_transfer.load_model(FOLDER) and run them yourself")
 
     def prediction_fields(self, top_k: int | None) -> list[str]:
         """The columns of a prediction row (a row whose input failed has them all empty)."""
