@@ -11,10 +11,14 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import ArtifactError
 from .launch import plain_loading
+from .outputs import METRICS_FILE, RECIPE_FILE, REPORT_FILE
+
+if TYPE_CHECKING:
+    from .run import Run
 
 logger = logging.getLogger("hf_transfer")
 RELOAD_EXAMPLES = 8
@@ -60,37 +64,35 @@ def _versions() -> dict[str, str]:
     return out
 
 
-def write_run_files(
-    out: Path, recipe, metrics, reports, data, strategy_report, backbone, task, log_history=None, precision=None,
-    global_batch_size=None, defaults=None, class_weights=None, early_stopping=None,
-) -> None:
+def write_run_files(out: Path, run: Run) -> None:
+    """The run's own files in ``out``: metrics, training report, resolved recipe, then the model card from them."""
     from . import __version__
     from .hub import write_model_card
-    from .pipeline import RECIPE_FILE
 
+    data, defaults = run.data, run.defaults
     out.mkdir(parents=True, exist_ok=True)
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
+    (out / METRICS_FILE).write_text(json.dumps(run.metrics, indent=2, sort_keys=True) + "\n")
     report = {
         "hf_transfer_version": __version__,
-        "backbone": backbone.reference,
-        "task": task.name,
+        "backbone": run.backbone.reference,
+        "task": run.task.name,
         "labels": data.labels,
         "columns": data.columns,
         "data_sizes": data.sizes(),
         "data_notes": data.notes,
-        "strategy": strategy_report.as_dict(),
-        "reports": reports,
-        "precision": precision or {},
-        "global_batch_size": global_batch_size or {},
+        "strategy": run.strategy_report.as_dict(),
+        "reports": run.reports,
+        "precision": run.precision or {},
+        "global_batch_size": run.global_batch_size or {},
         "defaults": defaults.values if defaults else {},  # training values the strategy supplied, with reasons
         "warnings": defaults.warnings if defaults else [],
-        "class_weights": class_weights,  # task.class_weights resolved (None: unweighted loss)
-        "early_stopping": early_stopping,  # where training stopped and the checkpoint it kept (None: not asked)
-        "log_history": log_history or [],
+        "class_weights": run.class_weights,  # task.class_weights resolved (None: unweighted loss)
+        "early_stopping": run.early_stopping,  # where training stopped and the checkpoint it kept (None: not asked)
+        "log_history": run.trainer.state.log_history or [],
         "versions": _versions(),
     }
-    (out / "training_report.json").write_text(json.dumps(report, indent=2) + "\n")
-    (out / RECIPE_FILE).write_text(recipe.to_yaml())
+    (out / REPORT_FILE).write_text(json.dumps(report, indent=2) + "\n")
+    (out / RECIPE_FILE).write_text(run.recipe.to_yaml())
     write_model_card(out)
 
 

@@ -23,14 +23,12 @@ from .charts import confusion_matrix_png, curves_png
 from .class_weights import describe_weights
 from .early_stopping import summary as early_stopping_summary
 from .errors import OutputError
+from .outputs import ADAPTER_CONFIG, CARD_FILE, CURVES_FILE, MERGED_DIR, METRICS_FILE, RECIPE_FILE, REPORT_FILE
 from .rundir import RUN_DIR
 
 _HERE = Path(__file__).resolve().parent
 # Installed wheels carry hub_cards inside the package; a source checkout has it next to it.
 CARDS_DIR = next((p for p in (_HERE / "hub_cards", _HERE.parent / "hub_cards") if p.is_dir()), _HERE / "hub_cards")
-CARD_FILE, RECIPE_FILE, REPORT_FILE, METRICS_FILE = "README.md", "recipe.yaml", "training_report.json", "metrics.json"
-ADAPTER_CONFIG, MERGED_DIR = "adapter_config.json", "merged"
-CURVES_FILE = "training_curves.png"
 LAYOUTS = ("model", "adapter", "merged", "both")
 SPLITS = (("eval", "validation"), ("test", "test"))  # metric prefix, split
 SCALARS = (("accuracy", "accuracy"), ("macro_f1", "macro F1"), ("macro_precision", "macro precision"),

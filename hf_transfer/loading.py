@@ -13,8 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import HfTransferError
-
-ADAPTER_CONFIG = "adapter_config.json"
+from .outputs import ADAPTER_CONFIG
 
 
 def auto_class_for(config: Any) -> type:

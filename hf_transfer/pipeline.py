@@ -18,10 +18,11 @@ from . import early_stopping, launch
 from .config import Recipe, load_recipe
 from .data import LoadContext, PreparedData, prepare
 from .errors import ConfigError, OutputError, RunInterrupted
+from .outputs import RECIPE_FILE  # noqa: F401 (where it was before outputs.py)
+from .run import Run, TrainerInputs
 from .rundir import RUN_DIR, STAGING
 
 logger = logging.getLogger("hf_transfer")
-RECIPE_FILE = "recipe.yaml"
 
 
 @dataclass
@@ -169,7 +170,7 @@ def train(
 
     resume_hint = _resume_hint(source, all_overrides)
     # The main process decides what happens to the output folder and tells the others once they are a group
-    # (in _run); another process checking on its own could see the main process's lock and manifest.
+    # (in _configure); another process checking on its own could see the main process's lock and manifest.
     plan = check_output_dir(recipe, overwrite, _resume_request(recipe, resume), resume_hint) if _main_process() else None
     task = recipe.task.options
     data = load_data(recipe, dataset)
@@ -183,15 +184,16 @@ def train(
     augmentation = _augmentation(recipe, task, processor, cached=getattr(recipe.strategy.options, "cache_features", False))
     from .strategy_defaults import plan_training_defaults
 
-    defaults = plan_training_defaults(recipe, backbone)
+    run = Run(recipe, task, data, backbone, processor, plan, resume_hint, plan_training_defaults(recipe, backbone),
+              weights, list(callbacks or []))
     if dry_run:
         return TrainResult(
             output_dir=recipe.output_dir, metrics={}, recipe=recipe, labels=data.labels, dry_run=True,
             data_sizes=data.sizes(), notes=data.notes, output_plan=plan.describe() if plan else [],
-            training_defaults=defaults.values, warnings=defaults.warnings, augmentation=augmentation,
+            training_defaults=run.defaults.values, warnings=run.defaults.warnings, augmentation=augmentation,
             class_weights=weights,
         )
-    return _run(recipe, task, data, backbone, processor, plan, resume_hint, defaults, weights, list(callbacks or []))
+    return _run(run)
 
 
 def _augmentation(recipe: Recipe, task: Any, processor: Any, cached: bool) -> dict[str, Any] | None:
@@ -201,278 +203,313 @@ def _augmentation(recipe: Recipe, task: Any, processor: Any, cached: bool) -> di
     return task.augmentation(processor, recipe.backbone.name_or_path, augment_train=not cached or views > 0)
 
 
-@dataclass
-class _TrainerInputs:
-    """What the Trainer trains on: the model and raw splits, or the head alone on cached features."""
+def _run(run: Run) -> TrainResult:
+    """The run from the config stop on; the output folder records how it ended."""
+    from .interrupt import signals_handled
 
-    model: Any
-    args: Any
-    splits: dict[str, Any]
-    collate: Any
-    processor: Any
-    cache: Any = None  # features.CachedTraining when the feature cache is used
-
-
-def _run(recipe: Recipe, task: Any, data: PreparedData, backbone: Any, processor: Any, plan: Any, resume_hint: str,
-         defaults: Any, weights: dict[str, Any] | None, callbacks: list[Any]) -> TrainResult:
-    from accelerate import PartialState
-
-    from .interrupt import Interruption, signals_handled
-
-    args, precision = _training_arguments(recipe, task, defaults.training_kwargs())
-    state = PartialState()
-    if state.num_processes > 1:
-        from accelerate.utils import broadcast_object_list
-
-        plan = broadcast_object_list([plan])[0]
-    folder = None
-    if state.is_main_process:  # the main process owns the output folder: lock, manifest, clearing
-        from .rundir import OutputFolder
-
-        folder = OutputFolder(plan, recipe_record(recipe)).lock_folder()
-    interruption = Interruption(bool(recipe.training.get("save_on_interrupt", True)))
+    _configure(run)
     try:
-        with signals_handled(interruption):
-            return _train_in_folder(recipe, task, data, backbone, processor, plan, resume_hint, args, precision, state,
-                                    folder, interruption, defaults, weights, callbacks)
+        with signals_handled(run.interruption):
+            return _train_in_folder(run)
     except RunInterrupted as error:
-        if folder:
-            folder.finish("interrupted", interrupted={"signal": interruption.name, "message": str(error)})
+        if run.folder:
+            run.folder.finish("interrupted", interrupted={"signal": run.interruption.name, "message": str(error)})
         raise
     except BaseException as error:
-        if folder:
-            folder.finish("failed", error=f"{type(error).__name__}: {error}"[:1000])
+        if run.folder:
+            run.folder.finish("failed", error=f"{type(error).__name__}: {error}"[:1000])
         raise
 
 
-def _train_in_folder(recipe, task, data, backbone, processor, plan, resume_hint, args, precision, state, folder, interruption,
-                     defaults, weights, callbacks):
-    """The run once its output folder is locked: model, strategy, Trainer, artifacts, push."""
+def _configure(run: Run) -> None:
+    """config stop, per process: adds the TrainingArguments and precision, the process state, the main process's
+    output plan (shared with the others), the locked output folder (main process) and the interruption watch."""
+    from accelerate import PartialState
+
+    from .interrupt import Interruption
+
+    run.args, run.precision = _training_arguments(run.recipe, run.task, run.defaults.training_kwargs())
+    run.state = PartialState()
+    if run.state.num_processes > 1:
+        from accelerate.utils import broadcast_object_list
+
+        run.plan = broadcast_object_list([run.plan])[0]
+    if run.state.is_main_process:  # the main process owns the output folder: lock, manifest, clearing
+        from .rundir import OutputFolder
+
+        run.folder = OutputFolder(run.plan, recipe_record(run.recipe)).lock_folder()
+    run.interruption = Interruption(bool(run.recipe.training.get("save_on_interrupt", True)))
+
+
+def _train_in_folder(run: Run) -> TrainResult:
+    """The run once its output folder is locked: data, model, strategy, Trainer, artifacts, push."""
+    _start_process(run)
+    _preprocess(run)
+    _model_and_strategy(run)
+    _trainer_inputs(run)
+    _record_augmentation(run)
+    _solve_head(run)
+    _optimizer_groups(run)
+    if run.folder:
+        run.folder.start()
+    run.state.wait_for_everyone()
+    _build_trainer(run)
+    try:
+        _fit(run)
+        _metrics(run)
+        # The final artifacts are written aside and renamed into place: a crash or a full disk never leaves a
+        # folder that looks complete.
+        staging = run.folder.staging if run.folder else run.out / RUN_DIR / STAGING
+        try:
+            _save_and_check(run, staging)
+            if run.folder:
+                run.folder.publish()
+        except OSError as error:
+            raise _save_failed(error, run) from None
+    finally:
+        try:
+            run.trainer.close_dataloader_workers()
+        except Exception as error:  # never hide the run's own error behind a clean-up one
+            logger.warning("could not stop the DataLoader workers: %s", error)
+    if run.folder:
+        run.folder.finish("finished")
+    run.state.wait_for_everyone()
+    _push(run)
+    return TrainResult(
+        output_dir=run.out, metrics=run.metrics, recipe=run.recipe, labels=run.data.labels,
+        strategy=run.strategy_report, data_sizes=run.data.sizes(), notes=run.data.notes, hub_url=run.hub_url,
+        training_defaults=run.defaults.values, warnings=run.defaults.warnings, class_weights=run.class_weights,
+        early_stopping=run.early_stopping,
+    )
+
+
+def _start_process(run: Run) -> None:
+    """Adds the global batch figures; logs precision, batch size and class weights, and seeds this process."""
     from transformers import set_seed
 
-    from .interrupt import InterruptCallback, ManifestCallback
-    from .optim import parameter_learning_rates
-    from .trainer import TransferTrainer
-
-    launch.quiet_other_processes(args, recipe.training)
-    batch = global_batch_size(args)
-    logger.info("precision: %s (%s)", precision["resolved"], precision["reason"])
+    launch.quiet_other_processes(run.args, run.recipe.training)
+    batch = run.global_batch_size = global_batch_size(run.args)
+    logger.info("precision: %s (%s)", run.precision["resolved"], run.precision["reason"])
     logger.info(
         "global batch size %d = %d per device × %d processes × %d accumulation steps",
         batch["global"], batch["per_device"], batch["processes"], batch["accumulation_steps"],
     )
-    if weights is not None:
-        logger.info("class weights: %s", class_weighting.describe_weights(weights))
-    set_seed(args.seed)
-    splits = task.preprocess(data, processor, backbone.config)
-    collate = task.collator(processor)
-    if data.streamed:
+    if run.class_weights is not None:
+        logger.info("class weights: %s", class_weighting.describe_weights(run.class_weights))
+    set_seed(run.args.seed)
+
+
+def _preprocess(run: Run) -> None:
+    """data stop, for the task: adds the preprocessed splits (a streamed train split shared out between the
+    processes) and the collator."""
+    run.splits = run.task.preprocess(run.data, run.processor, run.backbone.config)
+    run.collate = run.task.collator(run.processor)
+    if run.data.streamed:
         from datasets.distributed import split_dataset_by_node
 
         # Each process reads its own share of the stream, so every example is seen once per pass.
-        splits["train"] = split_dataset_by_node(splits["train"], rank=args.process_index, world_size=args.world_size)
-    bundle, model, report, head_ids, backbone_module = _model_and_strategy(recipe, task, data, backbone, splits, collate)
-    inputs = _trainer_inputs(recipe, task, data, backbone, bundle, model, args, splits, collate, processor, report)
-    if inputs.cache is not None:  # the engine gets a copy of the head alone
-        head_ids = {id(p) for p in inputs.model.parameters()}
-    augmentation = _augmentation(recipe, task, processor, cached=inputs.cache is not None)
+        run.splits["train"] = split_dataset_by_node(run.splits["train"], rank=run.args.process_index,
+                                                    world_size=run.args.world_size)
+
+
+def _model_and_strategy(run: Run) -> None:
+    """model stop + strategy stop: adds the model bundle (the backbone with its new head), the model as the
+    strategy prepared it, the strategy report, the head's parameter ids and the backbone module."""
+    from .model import build_model
+
+    first = next(iter(run.splits["train"])) if run.data.streamed else run.splits["train"][0]
+    example = run.collate([first])
+    example.pop("labels", None)
+    options = run.recipe.strategy
+    # With the feature cache the backbone computes features on every process; only a copy of the head is sharded.
+    cached = getattr(options.options, "cache_features", False)
+    with launch.plain_loading() if cached else nullcontext():
+        bundle = run.bundle = build_model(run.task, run.backbone, run.data, options, example)
+    run.head_ids = {id(p) for n, p in bundle.model.named_parameters() if n in bundle.head_param_names}
+    run.backbone_module = bundle.model.get_submodule(bundle.model.base_model_prefix)
+    head_modules = bundle.head_module_names
+    run.model, run.strategy_report = options.options.apply(bundle, options)
+    run.strategy_report.details.update(pooling=bundle.pooling, head=_head_summary(options), head_modules=head_modules)
+    logger.info(run.strategy_report.summary())
+
+
+def _trainer_inputs(run: Run) -> None:
+    """Adds what the Trainer trains on: the model on the preprocessed splits, or — the frozen strategy's feature
+    cache — the head alone on the backbone's cached features (and then the head's copy's parameter ids)."""
+    from .features import prepare_cached_training
+
+    strategy = run.recipe.strategy.options
+    run.inputs = TrainerInputs(run.model, run.args, run.splits, run.collate, run.processor)
+    if getattr(strategy, "cache_features", False):
+        cache = prepare_cached_training(run.bundle, run.task, run.processor, run.backbone, run.data, run.collate,
+                                        run.args, strategy.cache_augmented_views)
+        if cache is not None:
+            run.strategy_report.details["feature_cache"] = cache.info
+            from .probe import collate_rows
+
+            run.inputs = TrainerInputs(cache.model, cache.args, cache.splits, collate_rows, None, cache)
+            run.head_ids = {id(p) for p in cache.model.parameters()}  # the engine gets a copy of the head alone
+
+
+def _record_augmentation(run: Run) -> None:
+    """Logs what training images get and adds it to the strategy report (for the card)."""
+    augmentation = _augmentation(run.recipe, run.task, run.processor, cached=run.cache is not None)
     if augmentation is not None:
         logger.info("augmentation: %s", augmentation["description"])
-        report.details["augmentation"] = augmentation
-    solved = _solve_head(recipe, inputs, report, plan, class_weighting.vector(weights))
-    learning_rates = parameter_learning_rates(inputs.model, backbone_module, head_ids, inputs.args.learning_rate, recipe.strategy)
-    launch.check_optimizer(inputs.args, inputs.model, learning_rates)
+        run.strategy_report.details["augmentation"] = augmentation
 
-    if folder:
-        folder.start()
-    state.wait_for_everyone()
-    out = Path(args.output_dir)
-    stopper = None if solved else early_stopping.callback(recipe.training)
-    if solved and recipe.training.get("early_stopping_patience") is not None:
+
+def _solve_head(run: Run) -> None:
+    """``head_solver`` lbfgs (auto's choice for a linear head on cached features): fit the head exactly
+    (hf_transfer.probe) instead of the Trainer loop. Adds its TrainOutput, or leaves None when the Trainer trains."""
+    from .probe import linear_layer, solve_head
+
+    solver = getattr(run.recipe.strategy.options, "head_solver", "sgd")
+    report = run.strategy_report
+    if run.cache is None:
+        if solver == "lbfgs":
+            logger.warning("head_solver lbfgs needs the feature cache, unavailable for this head; the Trainer loop trains it")
+        return
+    if solver == "sgd" or run.recipe.strategy.head != "linear":
+        report.details["head_solver"] = {"solver": "sgd"}
+        return
+    if launch.uses_deepspeed(run.inputs.args):
+        # DeepSpeed evaluates only a model its engine prepared, and only Trainer.train prepares it (ZeRO-1/2).
+        logger.warning("head_solver lbfgs is not available under DeepSpeed; the Trainer loop trains the head")
+        report.details["head_solver"] = {"solver": "sgd"}
+        return
+    if linear_layer(run.cache.model.head) is None:
+        logger.warning("head_solver lbfgs: the head (%s) is not one Linear layer; the Trainer loop trains it",
+                       type(run.cache.model.head).__name__)
+        report.details["head_solver"] = {"solver": "sgd"}
+        return
+    if run.plan.checkpoint is not None:
+        logger.info("head_solver lbfgs fits the head in seconds: no checkpoint to resume from, fitting it again")
+    run.solved = solve_head(run.cache, report, class_weighting.vector(run.class_weights))
+
+
+def _optimizer_groups(run: Run) -> None:
+    """Adds the optimizer's parameter groups (backbone and head learning rates), checked against the launch."""
+    from .optim import parameter_learning_rates
+
+    run.learning_rates = parameter_learning_rates(run.inputs.model, run.backbone_module, run.head_ids,
+                                                  run.inputs.args.learning_rate, run.recipe.strategy)
+    launch.check_optimizer(run.inputs.args, run.inputs.model, run.learning_rates)
+
+
+def _build_trainer(run: Run) -> None:
+    """Trainer stop: adds the early-stopping callback and the Trainer; records the engine it runs on."""
+    from .interrupt import InterruptCallback, ManifestCallback
+    from .trainer import TransferTrainer
+
+    recipe, inputs = run.recipe, run.inputs
+    run.stopper = None if run.solved else early_stopping.callback(recipe.training)
+    if run.solved and recipe.training.get("early_stopping_patience") is not None:
         logger.warning("early stopping does not apply: the L-BFGS head fit (head_solver lbfgs) runs no training loop")
-    with launch.fsdp_wrap(recipe.training, backbone_module if inputs.cache is None else None):
-        trainer = TransferTrainer(
+    with launch.fsdp_wrap(recipe.training, run.backbone_module if run.cache is None else None):
+        run.trainer = TransferTrainer(
             model=inputs.model,
             args=inputs.args,
             train_dataset=inputs.splits["train"],
             eval_dataset=inputs.splits["validation"],
             data_collator=inputs.collate,
             processing_class=inputs.processor,
-            compute_metrics=task.compute_metrics(len(data.labels)),
-            learning_rates=learning_rates,
-            class_weights=class_weighting.vector(weights),
-            callbacks=[InterruptCallback(interruption)] + ([ManifestCallback(folder)] if folder else [])
-            + ([stopper] if stopper else []) + callbacks,
+            compute_metrics=run.task.compute_metrics(len(run.data.labels)),
+            learning_rates=run.learning_rates,
+            class_weights=class_weighting.vector(run.class_weights),
+            callbacks=[InterruptCallback(run.interruption)] + ([ManifestCallback(run.folder)] if run.folder else [])
+            + ([run.stopper] if run.stopper else []) + run.callbacks,
         )
-    batch["engine"] = launch.engine(trainer)
+    batch = run.global_batch_size
+    batch["engine"] = launch.engine(run.trainer)
     logger.info("engine: %s%s", batch["engine"], f" ({batch['processes']} processes)" if batch["processes"] > 1 else "")
-    if plan.checkpoint is not None:
-        logger.info("resuming from %s", plan.checkpoint)
-    try:
-        train_output = solved or trainer.train(resume_from_checkpoint=str(plan.checkpoint) if plan.checkpoint else None)
-        if interruption.signum is not None:
-            raise _interrupted(interruption, trainer, out, resume_hint)
-        stopped = early_stopping.record(trainer.state, trainer.args, stopper) if stopper else None
-        if stopped:
-            logger.info(early_stopping.summary(stopped))
-        metrics, reports = _metrics(trainer, train_output, inputs, task, data, args, splits, batch)
-        # The final artifacts are written aside and renamed into place: a crash or a full disk never leaves a
-        # folder that looks complete.
-        staging = folder.staging if folder else out / RUN_DIR / STAGING
-        try:
-            _save_and_check(trainer, inputs, model, processor, staging, recipe, task, data, backbone, splits,
-                            collate, metrics, reports, report, precision, batch, defaults,
-                            {"class_weights": weights, "early_stopping": stopped})
-            if folder:
-                folder.publish()
-        except OSError as error:
-            raise _save_failed(error, out, trainer, folder) from None
-    finally:
-        try:
-            trainer.close_dataloader_workers()
-        except Exception as error:  # never hide the run's own error behind a clean-up one
-            logger.warning("could not stop the DataLoader workers: %s", error)
-    if folder:
-        folder.finish("finished")
-    state.wait_for_everyone()
-    hub_url = None
-    if recipe.hub.push and state.is_main_process:
-        from .push import push_output
-
-        hub_url = push_output(out)  # settings come from the recipe.yaml just written
-    return TrainResult(
-        output_dir=out, metrics=metrics, recipe=recipe, labels=data.labels, strategy=report,
-        data_sizes=data.sizes(), notes=data.notes, hub_url=hub_url, training_defaults=defaults.values,
-        warnings=defaults.warnings, class_weights=weights, early_stopping=stopped,
-    )
+    if run.plan.checkpoint is not None:
+        logger.info("resuming from %s", run.plan.checkpoint)
 
 
-def _model_and_strategy(recipe: Recipe, task: Any, data: PreparedData, backbone: Any, splits: dict, collate: Any):
-    """model stop + strategy stop: the backbone with its new head, prepared by the strategy."""
-    from .model import build_model
-
-    first = next(iter(splits["train"])) if data.streamed else splits["train"][0]
-    example = collate([first])
-    example.pop("labels", None)
-    options = recipe.strategy
-    # With the feature cache the backbone computes features on every process; only a copy of the head is sharded.
-    cached = getattr(options.options, "cache_features", False)
-    with launch.plain_loading() if cached else nullcontext():
-        bundle = build_model(task, backbone, data, options, example)
-    head_ids = {id(p) for n, p in bundle.model.named_parameters() if n in bundle.head_param_names}
-    backbone_module = bundle.model.get_submodule(bundle.model.base_model_prefix)
-    head_modules = bundle.head_module_names
-    model, report = options.options.apply(bundle, options)
-    report.details.update(pooling=bundle.pooling, head=_head_summary(options), head_modules=head_modules)
-    logger.info(report.summary())
-    return bundle, model, report, head_ids, backbone_module
+def _fit(run: Run) -> None:
+    """Trains (or takes the head fit), from the plan's checkpoint; adds the TrainOutput and where early stopping
+    stopped. RunInterrupted when a signal stopped it."""
+    checkpoint = run.plan.checkpoint
+    run.train_output = run.solved or run.trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    if run.interruption.signum is not None:
+        raise _interrupted(run)
+    if run.stopper:
+        run.early_stopping = early_stopping.record(run.trainer.state, run.trainer.args, run.stopper)
+    if run.early_stopping:
+        logger.info(early_stopping.summary(run.early_stopping))
 
 
-def _trainer_inputs(recipe, task, data, backbone, bundle, model, args, splits, collate, processor, report) -> _TrainerInputs:
-    from .features import prepare_cached_training
-
-    strategy = recipe.strategy.options
-    if getattr(strategy, "cache_features", False):
-        cache = prepare_cached_training(bundle, task, processor, backbone, data, collate, args, strategy.cache_augmented_views)
-        if cache is not None:
-            report.details["feature_cache"] = cache.info
-            from .probe import collate_rows
-
-            return _TrainerInputs(cache.model, cache.args, cache.splits, collate_rows, None, cache)
-    return _TrainerInputs(model, args, splits, collate, processor)
-
-
-def _solve_head(recipe, inputs, report, plan, class_weights: list[float] | None = None) -> Any:
-    """``head_solver`` lbfgs (auto's choice for a linear head on cached features): fit the head exactly
-    (hf_transfer.probe) instead of the Trainer loop; its TrainOutput, or None when the Trainer trains."""
-    from .probe import linear_layer, solve_head
-
-    solver = getattr(recipe.strategy.options, "head_solver", "sgd")
-    if inputs.cache is None:
-        if solver == "lbfgs":
-            logger.warning("head_solver lbfgs needs the feature cache, unavailable for this head; the Trainer loop trains it")
-        return None
-    if solver == "sgd" or recipe.strategy.head != "linear":
-        report.details["head_solver"] = {"solver": "sgd"}
-        return None
-    if launch.uses_deepspeed(inputs.args):
-        # DeepSpeed evaluates only a model its engine prepared, and only Trainer.train prepares it (ZeRO-1/2).
-        logger.warning("head_solver lbfgs is not available under DeepSpeed; the Trainer loop trains the head")
-        report.details["head_solver"] = {"solver": "sgd"}
-        return None
-    if linear_layer(inputs.cache.model.head) is None:
-        logger.warning("head_solver lbfgs: the head (%s) is not one Linear layer; the Trainer loop trains it",
-                       type(inputs.cache.model.head).__name__)
-        report.details["head_solver"] = {"solver": "sgd"}
-        return None
-    if plan.checkpoint is not None:
-        logger.info("head_solver lbfgs fits the head in seconds: no checkpoint to resume from, fitting it again")
-    return solve_head(inputs.cache, report, class_weights)
-
-
-def _metrics(trainer, train_output, inputs, task, data, args, splits, batch) -> tuple[dict[str, float], dict[str, dict]]:
-    """Final training figures, and metrics + per-class reports on validation and test."""
+def _metrics(run: Run) -> None:
+    """Adds the final training figures, and metrics + per-class reports on validation and test."""
     from . import artifacts
 
-    metrics = {k if k.startswith("train_") else f"train_{k}": v for k, v in train_output.metrics.items()}
-    metrics["train_global_batch_size"] = batch["global"]
+    inputs = run.inputs
+    metrics = {k if k.startswith("train_") else f"train_{k}": v for k, v in run.train_output.metrics.items()}
+    metrics["train_global_batch_size"] = run.global_batch_size["global"]
     if inputs.cache is not None:  # Trainer timed the head alone; the backbone's pass over the data counts too
         metrics["train_feature_cache_seconds"] = inputs.cache.info["seconds"]
-    elif not data.streamed:
-        metrics.update(task.training_stats(args, splits["train"]))
+    elif not run.data.streamed:
+        metrics.update(run.task.training_stats(run.args, run.splits["train"]))
     reports: dict[str, dict] = {}
     for split, prefix in (("validation", "eval"), ("test", "test")):
         if inputs.splits.get(split) is not None:
-            prediction = trainer.predict(inputs.splits[split], metric_key_prefix=prefix)
+            prediction = run.trainer.predict(inputs.splits[split], metric_key_prefix=prefix)
             metrics.update(prediction.metrics)
-            reports[prefix] = artifacts.classification_report(prediction, data.labels)
-    return metrics, reports
+            reports[prefix] = artifacts.classification_report(prediction, run.data.labels)
+    run.metrics, run.reports = metrics, reports
 
 
-def _save_and_check(trainer, inputs, model, processor, out, recipe, task, data, backbone, splits, collate,
-                    metrics, reports, report, precision, batch, defaults, loss_and_stopping) -> None:
-    """artifacts stop: save, write the run's files and card, reload every artifact and compare."""
+def _save_and_check(run: Run, out: Path) -> None:
+    """artifacts stop: save into ``out``, write the run's files and card, reload every artifact and compare."""
     from accelerate.utils import extract_model_from_parallel
 
     from . import artifacts
 
-    strategy = recipe.strategy.options
+    strategy, trainer, inputs = run.recipe.strategy.options, run.trainer, run.inputs
     if inputs.cache is not None:
         inputs.cache.restore_head(trainer)
-        trained = model.to(inputs.args.device)  # the full model: frozen backbone + the head trained on features
+        trained = run.model.to(inputs.args.device)  # the full model: frozen backbone + the head trained on features
         if trainer.is_world_process_zero():
-            artifacts.save_model(trained, processor, out)
+            artifacts.save_model(trained, run.processor, out)
     else:
         strategy.save(trainer, out)
         # Compare in full precision: drop the autocast wrapper mixed-precision training put on forward().
         trained = extract_model_from_parallel(trainer.model, keep_fp32_wrapper=False)
-    checked_batch, expected = artifacts.reference_logits(trained, splits["validation"], collate)
+    checked_batch, expected = artifacts.reference_logits(trained, run.splits["validation"], run.collate)
     if trainer.is_world_process_zero():
-        artifacts.write_run_files(
-            out, recipe, metrics, reports, data, report, backbone, task, trainer.state.log_history, precision, batch,
-            defaults, **loss_and_stopping,
-        )
-        for path, load in strategy.artifacts(task, out):
+        artifacts.write_run_files(out, run)
+        for path, load in strategy.artifacts(run.task, out):
             artifacts.reload_check(checked_batch, expected, load, path)
 
 
-def _interrupted(interruption: Any, trainer: Any, out: Path, resume_hint: str) -> RunInterrupted:
+def _push(run: Run) -> None:
+    """hub stop (``hub.push``, main process): adds the pushed repository's URL."""
+    if run.recipe.hub.push and run.state.is_main_process:
+        from .push import push_output
+
+        run.hub_url = push_output(run.out)  # settings come from the recipe.yaml just written
+
+
+def _interrupted(run: Run) -> RunInterrupted:
+    interruption, trainer = run.interruption, run.trainer
     step, total = trainer.state.global_step, trainer.state.max_steps
-    kept = out / f"checkpoint-{step}"
+    kept = run.out / f"checkpoint-{step}"
     what = f"a checkpoint was saved in {kept}" if kept.is_dir() else "no checkpoint could be saved"
     return RunInterrupted(
-        f"interrupted by {interruption.name} at step {step} of {total}: {what}; resume with: {resume_hint}",
+        f"interrupted by {interruption.name} at step {step} of {total}: {what}; resume with: {run.resume_hint}",
         interruption.signum,
     )
 
 
-def _save_failed(error: OSError, out: Path, trainer: Any, folder: Any) -> OutputError:
+def _save_failed(error: OSError, run: Run) -> OutputError:
     """The final artifacts could not be written (a full disk, a quota): nothing half-written is left in place."""
     import errno
 
     from .rundir import complete_checkpoints
 
-    needed = sum(p.numel() * p.element_size() for p in trainer.model.parameters())
+    out, folder = run.out, run.folder
+    needed = sum(p.numel() * p.element_size() for p in run.trainer.model.parameters())
     try:
         free = shutil.disk_usage(out).free
     except OSError:

@@ -25,9 +25,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .errors import HfTransferError
-from .hub import (
-    ADAPTER_CONFIG, CARD_FILE, CURVES_FILE, MERGED_DIR, METRICS_FILE, RECIPE_FILE, REPORT_FILE, RunFiles, read_run, render_card,
-)
+from .hub import RunFiles, read_run, render_card
+from .outputs import ADAPTER_CONFIG, CARD_FILE, CURVES_FILE, MERGED_DIR, METRICS_FILE, RECIPE_FILE, REPORT_FILE
 
 logger = logging.getLogger("hf_transfer")
 ARTIFACTS = ("adapter", "merged", "both")

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError, OutputError
+from .outputs import ADAPTER_CONFIG, CARD_FILE, MERGED_DIR, METRICS_FILE, RECIPE_FILE, REPORT_FILE
 from .runlock import RUN_DIR, RunLock, in_use_error, lock_is_live, now, read_lock
 
 logger = logging.getLogger("hf_transfer")
@@ -43,8 +44,8 @@ RESUME_FREE_KEYS = {
 }
 # Top-level names a run writes into the output folder; a file of the user's under one of them blocks a run.
 ARTIFACT_NAMES = {
-    "model.safetensors", "config.json", "README.md", "metrics.json", "training_report.json", "recipe.yaml",
-    "adapter_model.safetensors", "adapter_config.json", "merged", "tokenizer.json", "tokenizer_config.json",
+    "model.safetensors", "config.json", CARD_FILE, METRICS_FILE, REPORT_FILE, RECIPE_FILE,
+    "adapter_model.safetensors", ADAPTER_CONFIG, MERGED_DIR, "tokenizer.json", "tokenizer_config.json",
     "special_tokens_map.json", "vocab.txt", "vocab.json", "merges.txt", "preprocessor_config.json",
     "processor_config.json", "training_args.bin",
 }
@@ -177,7 +178,7 @@ def plan_output(out: Path, recipe_dict: dict[str, Any], overwrite: bool, resume:
         return OutputPlan(out, "new", created=not out.exists())
     manifest = read_manifest(out)
     if manifest is None:
-        legacy = (out / "recipe.yaml").is_file() or any(out.glob("checkpoint-*"))
+        legacy = (out / RECIPE_FILE).is_file() or any(out.glob("checkpoint-*"))
         what = ("an hf_transfer run written without a run manifest (by an older version, or by hand), which "
                 "hf_transfer does not clear" if legacy else "files that are not an hf_transfer run")
         raise OutputError(

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import DataError, HfTransferError
+from ..outputs import RECIPE_FILE
 from .onnx_model import onnx_model, read_export
 from .sinks import Sink, check_output
 from .sources import Item, decode_image, open_source
@@ -87,7 +88,7 @@ def open_model(path: str | Path, text_column: str | None = None, image_column: s
         raise HfTransferError(f"model '{folder}' {found}; expected an hf_transfer output folder or a transformers "
                               "model folder (config.json and weights)")
     export = read_export(folder)  # an `hf-transfer export` folder: the model runs in onnxruntime
-    recipe_file = folder / "recipe.yaml"
+    recipe_file = folder / RECIPE_FILE
     recipe = export.get("recipe") if export else yaml.safe_load(recipe_file.read_text()) if recipe_file.is_file() else None
     config = _config(folder)
     task = _task_for(folder, config, recipe)

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import DataError, HfTransferError, OutputError
+from ..outputs import RECIPE_FILE
 from . import LoadedModel, Runner, _progress, open_model
 from .sources import IMAGE_SUFFIXES, open_source
 
@@ -70,7 +71,7 @@ def _labelled_source(loaded: LoadedModel, data: str, split: str | None, label_co
         raise HfTransferError("--split applies to a folder with train/validation/test sub-folders; for a Hub "
                               "dataset name the split in the input (hub:<dataset>:<split>)")
     recipe_label = None
-    recipe_file = loaded.folder / "recipe.yaml"
+    recipe_file = loaded.folder / RECIPE_FILE
     if recipe_file.is_file():
         import yaml
 

@@ -14,12 +14,12 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
+from ..outputs import MERGED_DIR
 from ..registry import STRATEGIES, did_you_mean
 from ..schema import field
 from . import Default, Strategy, keep_frozen_modules_in_eval, make_report
 
 logger = logging.getLogger("hf_transfer")
-MERGED_DIR = "merged"
 
 # Module-name suffixes to adapt, per backbone family (model_type): the first alternative whose names all
 # exist is used (module names differ between transformers versions, e.g. ViT's query/value vs q_proj/v_proj).

@@ -1,0 +1,16 @@
+"""The names of what a run writes into its output folder, in one place.
+
+The conductor writes them (artifacts.py), the run manifest guards them (rundir.py), the card and the push read
+them back (hub.py, push.py), loading finds adapters and merged models by them. Importing nothing, this module
+is safe for all of them.
+"""
+
+from __future__ import annotations
+
+RECIPE_FILE = "recipe.yaml"  # the fully resolved recipe
+REPORT_FILE = "training_report.json"  # labels, per-class scores, data sizes, strategy, log history
+METRICS_FILE = "metrics.json"  # the final scalar metrics
+CARD_FILE = "README.md"  # the model card
+CURVES_FILE = "training_curves.png"  # the card's loss and metric curves (written when pushing)
+ADAPTER_CONFIG = "adapter_config.json"  # a LoRA run's adapter, next to adapter_model.safetensors
+MERGED_DIR = "merged"  # a LoRA run's adapters merged into the backbone (hub.artifacts merged/both)
