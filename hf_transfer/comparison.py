@@ -21,6 +21,7 @@ from typing import Any
 
 from .config import Recipe, load_recipe
 from .errors import ConfigError, HfTransferError
+from .outputs import METRICS_FILE, REPORT_FILE
 
 logger = logging.getLogger("hf_transfer")
 LEADERBOARD = "leaderboard"
@@ -234,7 +235,7 @@ def compare(recipe: Any, overrides: list[str] | dict | None = None, *, strategie
     for i, cell in enumerate(cells, 1):
         if cell.state == "finished":
             logger.info("compare: cell %d/%d %s already finished; reading %s", i, len(cells), cell.name, cell.output_dir)
-            board.rows.append(_row(cell, _read_json(cell.output_dir / "metrics.json"), "finished", metric))
+            board.rows.append(_row(cell, _read_json(cell.output_dir / METRICS_FILE), "finished", metric))
             continue
         logger.info("compare: cell %d/%d %s (%s)", i, len(cells), cell.name, cell.state)
         result = train(cell.recipe, dataset=dataset, resume=cell.state == "resume")
@@ -242,7 +243,7 @@ def compare(recipe: Any, overrides: list[str] | dict | None = None, *, strategie
     board.rows.sort(key=lambda r: (r.metric is None, -(r.metric or 0.0)))
     if board.best is not None:
         best = next(c for c in cells if c.name == board.best.cell)
-        metrics = _read_json(best.output_dir / "metrics.json")
+        metrics = _read_json(best.output_dir / METRICS_FILE)
         board.best.test = {k: v for k, v in metrics.items() if k.startswith("test_") and isinstance(v, (int, float))}
         board.command = reproduce_command(recipe, overrides, best)
     from .pipeline import _main_process
@@ -286,7 +287,7 @@ def _row(cell: Cell, metrics: dict[str, Any] | None, state: str, metric: str) ->
     if "train_runtime" in metrics:
         seconds = float(metrics["train_runtime"]) + float(metrics.get("train_feature_cache_seconds", 0.0))
     trainable = None
-    report = cell.output_dir / "training_report.json"
+    report = cell.output_dir / REPORT_FILE
     if report.is_file():
         try:
             trainable = json.loads(report.read_text()).get("strategy", {}).get("trainable_params")

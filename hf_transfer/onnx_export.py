@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import HfTransferError, OutputError
+from .outputs import RECIPE_FILE
 
 logger = logging.getLogger("hf_transfer")
 EXPORT_FILE = "hf_transfer_export.json"
@@ -281,7 +282,7 @@ def _example_batches(loaded, max_examples: int, batch_size: int = 16):
 
 
 def _validation_payloads(loaded, n: int):
-    recipe_file = loaded.folder / "recipe.yaml"
+    recipe_file = loaded.folder / RECIPE_FILE
     if not recipe_file.is_file():
         return None, None, "no recipe.yaml next to the model"
     try:
@@ -345,7 +346,7 @@ def _recipe_subset(folder: Path) -> dict[str, Any]:
     """What predict reads from a run's recipe (task options and column names), without data paths."""
     import yaml
 
-    path = folder / "recipe.yaml"
+    path = folder / RECIPE_FILE
     recipe = yaml.safe_load(path.read_text()) if path.is_file() else {}
     recipe = recipe if isinstance(recipe, dict) else {}
     out: dict[str, Any] = {}
