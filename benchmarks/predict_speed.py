@@ -51,12 +51,22 @@ def child(args) -> None:
     if args.side == "pipeline":
         from transformers import pipeline
 
+        import hf_transfer.modeling  # noqa: F401  registers model_type hf_transfer (as the README says)
+
+        kwargs = {}
         if kind == "text":
-            run = pipeline("text-classification", model=args.model, device="cpu", truncation=True)
+            run = pipeline("text-classification", model=args.model, device="cpu")
+            # the same truncation as the run trained with (its recipe's task.max_length), as predict does
+            from hf_transfer.inference import open_model
+
+            loaded_model = open_model(args.model)
+            kwargs = {"truncation": True, "max_length": loaded_model.task.resolved_max_length(
+                loaded_model.processor, loaded_model.model.config)}
+            del loaded_model
         else:
             run = pipeline("image-classification", model=args.model, device="cpu")
         loaded = time.perf_counter()
-        out = run(inputs, batch_size=args.batch_size)
+        out = run(inputs, batch_size=args.batch_size, **kwargs)
         labels = [o["label"] if isinstance(o, dict) else o[0]["label"] for o in out]
     else:
         import hf_transfer

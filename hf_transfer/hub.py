@@ -283,8 +283,9 @@ def details_rows(run: RunFiles, shown_backbone: str, artifact: str) -> list[tupl
     if isinstance(lora, dict):
         targets = ", ".join(f"`{t}`" for t in lora.get("target_modules", []))
         flags = [name for key, name in (("use_rslora", "rsLoRA"), ("use_dora", "DoRA")) if lora.get(key)]
+        where = f" in {lora['blocks'].split(' (')[0]}" if lora.get("blocks") else ""
         rows.append(("LoRA", f"r={lora.get('r')}, alpha={lora.get('alpha')}, dropout={lora.get('dropout')} on {targets}"
-                             + (f"; {', '.join(flags)}" if flags else "")))
+                             + where + (f"; {', '.join(flags)}" if flags else "")))
     batch = report.get("global_batch_size")
     if isinstance(batch, dict):
         rows.append(("Global batch size", f"{batch['global']} = {batch['per_device']} per device × {batch['processes']} "

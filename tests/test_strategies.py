@@ -139,3 +139,45 @@ def test_frozen_backbone_batchnorm_statistics_do_not_drift(kind, backbones, imag
     buffers = dict(trainer.model.named_buffers())
     for name in stats:
         assert torch.equal(buffers[name], trainer.initial_buffers[name]), name
+
+
+def _block_of(name: str, blocks: list[str]) -> int | None:
+    name = name.replace("base_model.model.", "")
+    return next((i for i, b in enumerate(blocks) if name.startswith(b + ".")), None)
+
+
+@pytest.mark.parametrize("kind", ["resnet", "convnext", "timm"])
+def test_lora_last_blocks_puts_adapters_in_the_last_blocks_only(kind, backbones, image_folder, tmp_path, recorder):
+    from hf_transfer.blocks import find_blocks
+    from hf_transfer.errors import ConfigError
+
+    result = hf_transfer.train(_recipe(kind, backbones, {}, image_folder, tmp_path / "one", {"name": "lora", "last_blocks": 1}))
+    blocks = [name for name, _ in find_blocks(recorder[0].model.get_base_model())]
+    adapted = {n.split(".lora_")[0] for n, _ in recorder[0].model.named_parameters() if ".lora_A." in n}
+    assert adapted and {_block_of(n, blocks) for n in adapted} == {len(blocks) - 1}
+    assert result.strategy.details["lora"]["blocks"].startswith(f"the last 1 of {len(blocks)} blocks")
+    assert f"in the last 1 of {len(blocks)} blocks" in (tmp_path / "one" / "README.md").read_text()
+
+    hf_transfer.train(_recipe(kind, backbones, {}, image_folder, tmp_path / "all", {"name": "lora", "last_blocks": "all"}))
+    every = {n.split(".lora_")[0] for n, _ in recorder[1].model.named_parameters() if ".lora_A." in n}
+    assert adapted < every and 0 in {_block_of(n, blocks) for n in every}
+    with pytest.raises(ConfigError, match="last_blocks' is 99"):
+        hf_transfer.train(_recipe(kind, backbones, {}, image_folder, tmp_path / "many", {"name": "lora", "last_blocks": 99}))
+
+
+def test_lora_auto_on_a_convnet_takes_the_last_two_stages_and_every_block_of_a_transformer():
+    from transformers import AutoModelForImageClassification, ResNetConfig, ViTConfig
+
+    from hf_transfer.strategies.lora import Lora
+
+    resnet = AutoModelForImageClassification.from_config(ResNetConfig(
+        embedding_size=8, hidden_sizes=[8, 8, 16, 16], depths=[1, 1, 1, 1], num_labels=3))
+    lora = Lora()
+    targets = lora.resolve_targets(resnet, ["classifier"])
+    kept, where = lora._in_last_blocks(resnet, targets)
+    assert kept and all(t.startswith(("resnet.encoder.stages.2.", "resnet.encoder.stages.3.")) for t in kept)
+    assert set(targets) - set(kept) and "last_blocks auto on a convolutional backbone" in where
+    vit = AutoModelForImageClassification.from_config(ViTConfig(
+        hidden_size=16, num_hidden_layers=3, num_attention_heads=2, intermediate_size=16, image_size=8, patch_size=4))
+    targets = lora.resolve_targets(vit, ["classifier"])
+    assert lora._in_last_blocks(vit, targets) == (targets, None)
