@@ -300,6 +300,17 @@ def _top_k(text: str) -> str:
     return text
 
 
+def _model_run_arguments(p: argparse.ArgumentParser, overwrite: str) -> None:
+    """The options predict and evaluate share: which columns hold the inputs, and how the model runs."""
+    p.add_argument("--text-column", help="column holding the text (default: the training recipe's, else text/sentence/…)")
+    p.add_argument("--image-column", help="column holding images or image paths (default: the recipe's, else image/img)")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"), default="auto")
+    p.add_argument("--workers", type=int, help="image decoding processes (default: cores - 1, at most 4)")
+    p.add_argument("--overwrite", action="store_true", help=overwrite)
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="hf-transfer",
@@ -343,17 +354,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model", help="an hf_transfer output folder (any strategy) or a transformers classification model folder")
     p.add_argument("input", help="file, image, folder of images, hub:<dataset>[:<config>]:<split>, or - for stdin")
     p.add_argument("--output", "-o", help="predictions file (.jsonl, .csv, .tsv or .parquet); default: JSONL on stdout")
-    p.add_argument("--text-column", help="column holding the text (default: the training recipe's, else text/sentence/…)")
-    p.add_argument("--image-column", help="column holding images or image paths (default: the recipe's, else image/img)")
     p.add_argument("--top-k", type=_top_k, default="1", help="also write the N best labels with scores, or 'all'")
     p.add_argument("--keep-columns", help="comma-separated input columns to copy into the output")
-    p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--on-error", choices=("skip", "fail"), default="skip",
                    help="an unreadable row: write it with an error field and go on (skip), or stop (fail)")
-    p.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"), default="auto")
-    p.add_argument("--workers", type=int, help="image decoding processes (default: cores - 1, at most 4)")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    _model_run_arguments(p, overwrite="replace an existing output file")
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser(
@@ -368,15 +373,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("data", help="labelled file, image folder, or hub:<dataset>[:<config>]:<split>")
     p.add_argument("--split", help="for a folder with train/validation/test sub-folders: which one (default: test)")
     p.add_argument("--label-column", help="column with the true labels (default: the training recipe's, else label)")
-    p.add_argument("--text-column", help="column holding the text (default: the training recipe's, else text/sentence/…)")
-    p.add_argument("--image-column", help="column holding images or image paths")
     p.add_argument("--against", metavar="OTHER_MODEL", help="a second model to compare on the same rows")
     p.add_argument("--output-dir", help="where the evaluation goes (default: evaluations/<model>__<data>)")
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"), default="auto")
-    p.add_argument("--workers", type=int, help="image decoding processes (default: cores - 1, at most 4)")
-    p.add_argument("--overwrite", action="store_true", help="replace an earlier evaluation's files in --output-dir")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    _model_run_arguments(p, overwrite="replace an earlier evaluation's files in --output-dir")
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser(
