@@ -256,7 +256,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
                       on_error=args.on_error, precision=args.precision, overwrite=args.overwrite,
                       num_workers=args.workers, progress=not args.quiet)
     where = summary.output or "standard output"
-    skipped = f", {summary.errors} rows with an error field (unreadable input)" if summary.errors else ""
+    skipped = (f", {summary.errors} row{'s' if summary.errors != 1 else ''} with an error field (unreadable input)"
+               if summary.errors else "")
     print(f"hf-transfer: predicted {summary.rows} rows{skipped} in {summary.seconds:.1f}s "
           f"({summary.rows_per_second:.1f} rows/s, {summary.device}, {summary.precision}) → {where}", file=sys.stderr)
     return 0
