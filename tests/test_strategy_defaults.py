@@ -42,6 +42,17 @@ def test_defaults_fill_only_what_the_recipe_leaves_unset(backbones, text_files, 
     assert lora.training_defaults["learning_rate"]["value"] == 1e-3
 
 
+@pytest.mark.parametrize("kind", ["resnet", "convnext"])
+def test_lora_on_a_convnet_defaults_to_a_higher_rate(kind, backbones, image_folder, tmp_path):
+    from conftest import image_recipe
+
+    recipe = image_recipe(backbones[kind], image_folder, tmp_path / "out", strategy={"name": "lora"})
+    recipe["training"].pop("learning_rate")
+    result = hf_transfer.train(recipe, dry_run=True)
+    assert result.training_defaults["learning_rate"]["value"] == 3e-3
+    assert "convolutional" in result.training_defaults["learning_rate"]["reason"] and result.warnings == []
+
+
 def test_an_unusual_learning_rate_is_warned_about_once(backbones, text_files, tmp_path, caplog):
     # The exact solver (the default for a linear head on cached features) uses no rate: never warned about.
     solved = hf_transfer.train(_recipe(backbones, text_files, tmp_path / "s", "frozen", learning_rate=1e-4), dry_run=True)

@@ -89,9 +89,16 @@ class Lora(Strategy):
     auto_text_pooling = "mean"  # the backbone's pooler layer stays frozen: pool the token states it adapts
 
     def training_defaults(self, options, backbone):
+        from . import is_convnet
+
+        if is_convnet(backbone):
+            rate = Default(3e-3, "LoRA on a convolutional backbone with AdamW: 3x full fine-tuning's convnet rate; "
+                                 "measured on two real image sets (EfficientNet-Lite0), 3e-3 beat 1e-3 by 4 points")
+        else:
+            rate = Default(1e-3, "LoRA with AdamW: the adapters start at zero and want ~10x the full fine-tuning rate "
+                                 "(LoRA paper: 4e-4-5e-4 over 30+ epochs; fewer epochs here)")
         return {
-            "learning_rate": Default(1e-3, "LoRA with AdamW: the adapters start at zero and want ~10x the full "
-                                           "fine-tuning rate (LoRA paper: 4e-4-5e-4 over 30+ epochs; fewer epochs here)"),
+            "learning_rate": rate,
             "num_train_epochs": Default(5, "LoRA learns more slowly per step than full fine-tuning: a few more epochs"),
             "warmup_steps": Default(0.06, "6% linear warm-up, as in the LoRA paper"),
             "weight_decay": Default(0.01, "light decoupled weight decay (AdamW)"),
