@@ -182,6 +182,24 @@ def text_files(tmp_path_factory) -> dict[str, Path]:
 
 
 @pytest.fixture(scope="session")
+def text_models(backbones, text_files, tmp_path_factory) -> dict[str, Path]:
+    """Trained output folders of three artifact kinds, for the tests that use a finished model (predict,
+    evaluate, export): a plain transformers model (full), an hf_transfer head (frozen, mlp head), a LoRA adapter."""
+    import hf_transfer
+
+    root = tmp_path_factory.mktemp("text_models")
+    runs = {"full": {"name": "full"}, "mlp": {"name": "frozen", "head": "mlp", "head_hidden_sizes": [16]},
+            "lora": {"name": "lora"}}
+    out = {}
+    for name, strategy in runs.items():
+        recipe = text_recipe(backbones["bert"], text_files, root / name, strategy=strategy)
+        recipe["training"].update(max_steps=3, learning_rate=5e-2, precision="fp32")
+        hf_transfer.train(recipe)
+        out[name] = root / name
+    return out
+
+
+@pytest.fixture(scope="session")
 def image_folder(tmp_path_factory) -> Path:
     """imagefolder layout: train/<class>/*.png and validation/<class>/*.png."""
     root = tmp_path_factory.mktemp("image_data")

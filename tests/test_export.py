@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import image_recipe, text_recipe
+from conftest import image_recipe
 
 import hf_transfer
 from hf_transfer import cli
@@ -21,21 +21,6 @@ needs_onnx = pytest.mark.skipif(not HAVE_ONNX, reason="the onnx extra is not ins
 @pytest.fixture(autouse=True)
 def own_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_TRANSFER_CACHE", str(tmp_path / "cache"))
-
-
-@pytest.fixture(scope="module")
-def text_models(backbones, text_files, tmp_path_factory):
-    """A plain transformers model (full), an hf_transfer head (frozen, mlp head) and a LoRA adapter."""
-    root = tmp_path_factory.mktemp("export_models")
-    runs = {"full": {"name": "full"}, "mlp": {"name": "frozen", "head": "mlp", "head_hidden_sizes": [16]},
-            "lora": {"name": "lora"}}
-    out = {}
-    for name, strategy in runs.items():
-        recipe = text_recipe(backbones["bert"], text_files, root / name, strategy=strategy)
-        recipe["training"].update(max_steps=3, learning_rate=5e-2, precision="fp32")
-        hf_transfer.train(recipe)
-        out[name] = root / name
-    return out
 
 
 def _rows(path: Path) -> list[dict]:
