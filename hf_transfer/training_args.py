@@ -4,8 +4,11 @@ The section is passed straight to ``transformers.TrainingArguments``. To check i
 (and give "did you mean" on a typo) while validating a recipe in well under a
 second, we keep a snapshot of the dataclass fields and their kinds in
 ``training_args_schema.json``. The snapshot is used only when the installed
-transformers is the version it was taken from; otherwise we read the fields from
-``TrainingArguments`` itself (slower: it imports torch). Regenerate with
+transformers is the version it was taken from. With any other version (a user who
+upgraded transformers after installing us) the fields are read from
+``TrainingArguments`` itself once (slower: it imports torch) and kept in
+``$HF_TRANSFER_CACHE/training_args/transformers-<version>.json``, so every later
+validation with that version is fast again. Regenerate the shipped snapshot with
 ``python -m hf_transfer.training_args``.
 """
 
@@ -15,6 +18,8 @@ import dataclasses
 import enum
 import importlib.metadata
 import json
+import os
+import tempfile
 import types
 from functools import lru_cache
 from pathlib import Path
@@ -52,16 +57,54 @@ def introspect() -> dict[str, str]:
     }
 
 
+def version_cache_file(version: str) -> Path:
+    """Where the fields introspected from one transformers version are kept (same root as the feature cache)."""
+    root = os.environ.get("HF_TRANSFER_CACHE") or Path.home() / ".cache" / "hf_transfer"
+    safe = "".join(c if c.isalnum() or c in ".-+" else "_" for c in version)
+    return Path(root) / "training_args" / f"transformers-{safe}.json"
+
+
+def _read_fields(path: Path, version: str | None) -> dict[str, str] | None:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict) or data.get("transformers") != version:
+        return None
+    fields = data.get("fields")
+    return fields if isinstance(fields, dict) and "learning_rate" in fields else None
+
+
+def _write_fields(path: Path, version: str, fields: dict[str, str]) -> None:
+    """Best effort, atomic (several processes of one launch may write it at once); a read-only home only
+    means the next validation introspects again."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+        with os.fdopen(fd, "w") as f:
+            json.dump({"transformers": version, "fields": fields}, f, indent=1, sort_keys=True)
+        os.replace(tmp, path)
+    except OSError:
+        pass
+
+
 @lru_cache(maxsize=1)
 def training_fields() -> dict[str, str]:
     try:
         installed = importlib.metadata.version("transformers")
     except importlib.metadata.PackageNotFoundError:  # pragma: no cover - a broken install
         installed = None
-    snapshot = json.loads(SNAPSHOT.read_text())
-    if snapshot["transformers"] == installed:
-        return snapshot["fields"]
-    return introspect()
+    snapshot = _read_fields(SNAPSHOT, installed)
+    if snapshot is not None:
+        return snapshot
+    if installed is None:  # pragma: no cover - a broken install: importing transformers will say what is wrong
+        return introspect()
+    cached = _read_fields(version_cache_file(installed), installed)
+    if cached is not None:
+        return cached
+    fields = introspect()
+    _write_fields(version_cache_file(installed), installed, fields)
+    return fields
 
 
 # Numeric TrainingArguments that Trainer (or torch's optimizer) rejects only once training starts.

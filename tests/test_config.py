@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import warnings
 import tomllib
 from pathlib import Path
 
@@ -674,39 +675,52 @@ def introspected() -> dict[str, str]:
 
 
 @pytest.fixture
-def fresh_training_fields():
+def fresh_training_fields(monkeypatch, tmp_path):
+    """training_fields() with its in-process memo cleared and a private per-version cache folder."""
+    monkeypatch.setenv("HF_TRANSFER_CACHE", str(tmp_path / "cache"))
     training_args.training_fields.cache_clear()
     yield training_args.training_fields
     training_args.training_fields.cache_clear()
 
 
-def test_snapshot_matches_installed_transformers(introspected):
+def _pretend_transformers_version(monkeypatch, version):
+    real_version = importlib.metadata.version
+    monkeypatch.setattr(
+        training_args.importlib.metadata, "version", lambda name: version if name == "transformers" else real_version(name)
+    )
+
+
+def test_snapshot_fields_match_introspection(introspected):
+    """The shipped snapshot is exact for the version it names. CI installs the newest transformers, which may be
+    newer than the snapshot: then the snapshot is not used (see the fallback tests) and this only warns."""
     snapshot = json.loads(training_args.SNAPSHOT.read_text())
     installed = importlib.metadata.version("transformers")
     hint = "regenerate it with `python -m hf_transfer.training_args`"
-    assert snapshot["transformers"] == installed, f"snapshot is for transformers {snapshot['transformers']}; {hint}"
-    assert snapshot["fields"] == introspected, hint
-    # The snapshot covers the keys recipes rely on.
+    # The snapshot covers the keys recipes rely on, and so does the installed TrainingArguments.
     for key in ("learning_rate", "num_train_epochs", "output_dir", "eval_strategy", "hub_token", "push_to_hub"):
         assert key in snapshot["fields"]
+        assert key in introspected
+    if snapshot["transformers"] == installed:
+        assert snapshot["fields"] == introspected, hint
+    else:
+        warnings.warn(f"snapshot is for transformers {snapshot['transformers']}, {installed} is installed; {hint}")
 
 
 def test_snapshot_is_used_when_versions_match(fresh_training_fields, monkeypatch):
+    snapshot = json.loads(training_args.SNAPSHOT.read_text())
+    _pretend_transformers_version(monkeypatch, snapshot["transformers"])
+
     def boom():
         raise AssertionError("introspect() must not run when the snapshot matches the installed transformers")
 
     monkeypatch.setattr(training_args, "introspect", boom)
-    fields = fresh_training_fields()
-    assert fields == json.loads(training_args.SNAPSHOT.read_text())["fields"]
+    assert fresh_training_fields() == snapshot["fields"]
 
 
 def test_introspection_fallback_when_version_differs(fresh_training_fields, monkeypatch, introspected, base):
-    real_version = importlib.metadata.version
-    monkeypatch.setattr(
-        training_args.importlib.metadata,
-        "version",
-        lambda name: "0.0.1.not-the-snapshot" if name == "transformers" else real_version(name),
-    )
+    """Another transformers version: fields are read from TrainingArguments once, kept per version on disk, and
+    the next process (memo cleared) validates from that file without importing transformers."""
+    _pretend_transformers_version(monkeypatch, "0.0.1.not-the-snapshot")
     calls = []
 
     def spy():
@@ -716,11 +730,41 @@ def test_introspection_fallback_when_version_differs(fresh_training_fields, monk
     monkeypatch.setattr(training_args, "introspect", spy)
     assert fresh_training_fields() == introspected
     assert calls == [1]
-    # Cached: recipe validation reuses it rather than introspecting again.
+    cache_file = training_args.version_cache_file("0.0.1.not-the-snapshot")
+    assert json.loads(cache_file.read_text()) == {"transformers": "0.0.1.not-the-snapshot", "fields": introspected}
+    # Memoised: recipe validation reuses it rather than introspecting again.
     r = load_recipe(base, ["training.learning_rate=3e-5"])
     assert r.training["learning_rate"] == 3e-05
     assert calls == [1]
     assert "did you mean 'learning_rate'" in one_problem(base, ["training.learning_rat=1"])
+    # A new process: read from the per-version file.
+    fresh_training_fields.cache_clear()
+    assert fresh_training_fields() == introspected
+    assert calls == [1]
+    # Another version does not reuse that file.
+    _pretend_transformers_version(monkeypatch, "0.0.2")
+    fresh_training_fields.cache_clear()
+    fresh_training_fields()
+    assert calls == [1, 1]
+
+
+def test_damaged_version_cache_is_rebuilt(fresh_training_fields, monkeypatch, introspected):
+    _pretend_transformers_version(monkeypatch, "0.0.3")
+    cache_file = training_args.version_cache_file("0.0.3")
+    cache_file.parent.mkdir(parents=True)
+    for damaged in ("{not json", json.dumps({"transformers": "0.0.3", "fields": {}}), json.dumps([1, 2])):
+        cache_file.write_text(damaged)
+        fresh_training_fields.cache_clear()
+        assert fresh_training_fields() == introspected
+        assert json.loads(cache_file.read_text())["fields"] == introspected
+
+
+def test_unwritable_version_cache_still_validates(fresh_training_fields, monkeypatch, tmp_path, introspected):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the cache folder would go")
+    monkeypatch.setenv("HF_TRANSFER_CACHE", str(blocker))
+    _pretend_transformers_version(monkeypatch, "0.0.4")
+    assert fresh_training_fields() == introspected
 
 
 def test_stale_snapshot_fields_are_not_used(fresh_training_fields, monkeypatch, tmp_path, base):
@@ -738,7 +782,7 @@ def test_stale_snapshot_fields_are_not_used(fresh_training_fields, monkeypatch, 
 # ---------------------------------------------------------------- import cost, packaging, shipped recipes
 
 
-def test_recipe_validation_does_not_import_heavy_libraries():
+def test_recipe_validation_does_not_import_heavy_libraries(tmp_path):
     code = textwrap.dedent(
         """
         import sys
@@ -750,7 +794,12 @@ def test_recipe_validation_does_not_import_heavy_libraries():
         print("ok")
         """
     )
-    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
+    env = {**os.environ, "HF_TRANSFER_CACHE": str(tmp_path)}
+    # The first validation with a transformers the shipped snapshot is not for reads TrainingArguments once; every
+    # later one must be light. (With the snapshot's own version the first one is light too.)
+    warm = "import hf_transfer; hf_transfer.load_recipe('recipes/quickstart.yaml')"
+    subprocess.run([sys.executable, "-c", warm], cwd=REPO, env=env, check=True, capture_output=True, timeout=120)
+    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "ok"
 
