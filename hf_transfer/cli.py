@@ -111,7 +111,13 @@ def _dry_run_summary(result) -> None:
     for note in result.notes:
         _say(f"  note: {note}")
     if result.augmentation is not None:
-        _say(f"  augmentation: {result.augmentation['description']}")
+        from .tasks.augmentation import summary
+
+        _say(f"  augmentation: {summary(result.augmentation)}")
+    if result.training_defaults:
+        _say("# training values the recipe leaves to defaults")
+        for key, default in result.training_defaults.items():
+            _say(f"  training.{key} = {default['value']}: {default['reason']}")
     for warning in result.warnings:
         _say(f"  warning: {warning}")
     _say("")

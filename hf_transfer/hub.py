@@ -298,7 +298,9 @@ def details_rows(run: RunFiles, shown_backbone: str, artifact: str) -> list[tupl
         rows.append(("Precision", f"{precision['resolved']} ({precision.get('reason', '')})"))
     augmentation = strategy.get("augmentation")
     if isinstance(augmentation, dict):
-        rows.append(("Augmentation", augmentation.get("description", "")))
+        from .tasks.augmentation import summary
+
+        rows.append(("Augmentation", summary(augmentation)))
     cache = strategy.get("feature_cache")
     if isinstance(cache, dict):
         rows.append(("Feature cache", f"the frozen backbone ran once per example; the head trained on cached features "

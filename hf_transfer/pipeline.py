@@ -181,10 +181,12 @@ def train(
     task.check_backbone(backbone)  # a Hub backbone of the wrong modality: found here, --dry-run included
     processor = task.load_processor(backbone)
     # A processor that cannot take the recipe's augmentation: found here too.
-    augmentation = _augmentation(recipe, task, processor, cached=getattr(recipe.strategy.options, "cache_features", False))
+    augmentation = _augmentation(recipe, task, processor, data.train_rows,
+                                 cached=getattr(recipe.strategy.options, "cache_features", False))
     from .strategy_defaults import plan_training_defaults
 
-    run = Run(recipe, task, data, backbone, processor, plan, resume_hint, plan_training_defaults(recipe, backbone),
+    defaults = plan_training_defaults(recipe, backbone, data.train_rows)
+    run = Run(recipe, task, data, backbone, processor, plan, resume_hint, defaults,
               weights, list(callbacks or []))
     if dry_run:
         return TrainResult(
@@ -196,11 +198,12 @@ def train(
     return _run(run)
 
 
-def _augmentation(recipe: Recipe, task: Any, processor: Any, cached: bool) -> dict[str, Any] | None:
+def _augmentation(recipe: Recipe, task: Any, processor: Any, train_rows: int | None, cached: bool) -> dict[str, Any] | None:
     """What training images get: the task's augmentation, unless the frozen strategy's feature cache keeps one
     eval-preprocessed view of each (``cache_augmented_views: 0``). ConfigError when the backbone cannot take it."""
     views = getattr(recipe.strategy.options, "cache_augmented_views", 0)
-    return task.augmentation(processor, recipe.backbone.name_or_path, augment_train=not cached or views > 0)
+    return task.augmentation(processor, recipe.backbone.name_or_path, augment_train=not cached or views > 0,
+                             train_rows=train_rows)
 
 
 def _run(run: Run) -> TrainResult:
@@ -353,9 +356,11 @@ def _trainer_inputs(run: Run) -> None:
 
 def _record_augmentation(run: Run) -> None:
     """Logs what training images get and adds it to the strategy report (for the card)."""
-    augmentation = _augmentation(run.recipe, run.task, run.processor, cached=run.cache is not None)
+    augmentation = _augmentation(run.recipe, run.task, run.processor, run.data.train_rows, cached=run.cache is not None)
     if augmentation is not None:
-        logger.info("augmentation: %s", augmentation["description"])
+        from .tasks.augmentation import summary
+
+        logger.info("augmentation: %s", summary(augmentation))
         run.strategy_report.details["augmentation"] = augmentation
 
 

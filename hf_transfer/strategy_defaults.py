@@ -36,14 +36,28 @@ def _is_set(key: str, training: dict[str, Any]) -> bool:
     return key in training
 
 
-def plan_training_defaults(recipe: Any, backbone: Any) -> TrainingDefaults:
-    """The strategy's defaults for the keys ``recipe.training`` leaves unset, and learning-rate warnings."""
+def global_batch_size(training: dict[str, Any]) -> int:
+    """Examples per optimizer step as the recipe sets it up (TrainingArguments' own defaults underneath)."""
+    import os
+
+    per_device = int(training.get("per_device_train_batch_size") or 8)
+    accumulation = int(training.get("gradient_accumulation_steps") or 1)
+    return per_device * accumulation * max(int(os.environ.get("WORLD_SIZE", "1") or 1), 1)
+
+
+def plan_training_defaults(recipe: Any, backbone: Any, train_rows: int | None = None) -> TrainingDefaults:
+    """The strategy's defaults for the keys ``recipe.training`` leaves unset, then the task's defaults chosen
+    from the training-set size (``train_rows``; None: unknown) over them, and learning-rate warnings."""
     strategy, options = recipe.strategy.options, recipe.strategy
     out = TrainingDefaults()
-    for key, default in strategy.training_defaults(options, backbone).items():
+    planned = strategy.training_defaults(options, backbone)
+    sized = recipe.task.options.size_defaults(train_rows, global_batch_size(recipe.training), planned,
+                                              strategy.adapts_backbone)
+    for key, default in {**planned, **sized}.items():
         if not _is_set(key, recipe.training):
             out.values[key] = {"value": default.value, "reason": default.reason}
-            logger.info("training.%s = %s (default of strategy %s: %s)", key, default.value, options.name, default.reason)
+            source = f"task {recipe.task.name}, from the data size" if key in sized else f"strategy {options.name}"
+            logger.info("training.%s = %s (default of %s: %s)", key, default.value, source, default.reason)
     warning = learning_rate_warning(recipe, backbone)
     if warning:
         logger.warning(warning)

@@ -110,29 +110,40 @@ def build_text_backbone(kind: str, folder: Path) -> Path:
     return folder
 
 
+def build_timm_backbone(architecture: str, folder: Path) -> Path:
+    """A timm test architecture (``timm.list_models("test_*")``) as a Hub-style timm_wrapper folder, 32 px."""
+    import timm
+    import torch
+    from safetensors.torch import save_file
+
+    folder.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(0)
+    model_args = {"img_size": 32} if "vit" in architecture else {}
+    model = timm.create_model(architecture, pretrained=False, **model_args)
+    # Look like a trained network: timm zero-initialises each residual branch's last BatchNorm
+    # scale, which would leave those branches (and adapters in them) without gradients.
+    for module in model.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            torch.nn.init.uniform_(module.weight, 0.5, 1.5)
+            module.running_mean.uniform_(-0.1, 0.1)
+            module.running_var.uniform_(0.5, 1.5)
+    cfg = {k: v for k, v in model.pretrained_cfg.items() if k not in ("test_input_size", "hf_hub_id", "url")}
+    cfg.update(input_size=[3, 32, 32], crop_pct=1.0)
+    config = {"architecture": architecture, "model_type": "timm_wrapper", "num_classes": model.num_classes, "pretrained_cfg": cfg}
+    if model_args:
+        config["model_args"] = model_args
+    (folder / "config.json").write_text(json.dumps(config))
+    save_file(model.state_dict(), str(folder / "model.safetensors"))
+    return folder
+
+
 def build_image_backbone(kind: str, folder: Path) -> Path:
     import torch
 
     folder.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(0)
     if kind == "timm":
-        import timm
-        from safetensors.torch import save_file
-
-        model = timm.create_model("test_resnet", pretrained=False)
-        # Look like a trained network: timm zero-initialises each residual branch's last BatchNorm
-        # scale, which would leave those branches (and adapters in them) without gradients.
-        for module in model.modules():
-            if isinstance(module, torch.nn.BatchNorm2d):
-                torch.nn.init.uniform_(module.weight, 0.5, 1.5)
-                module.running_mean.uniform_(-0.1, 0.1)
-                module.running_var.uniform_(0.5, 1.5)
-        cfg = {k: v for k, v in model.pretrained_cfg.items() if k not in ("test_input_size", "hf_hub_id", "url")}
-        cfg.update(input_size=[3, 32, 32], crop_pct=1.0)
-        config = {"architecture": "test_resnet", "model_type": "timm_wrapper", "num_classes": model.num_classes, "pretrained_cfg": cfg}
-        (folder / "config.json").write_text(json.dumps(config))
-        save_file(model.state_dict(), str(folder / "model.safetensors"))
-        return folder
+        return build_timm_backbone("test_resnet", folder)
     from transformers import (
         ConvNextConfig,
         ConvNextImageProcessor,

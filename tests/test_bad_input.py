@@ -199,8 +199,8 @@ def test_augmentation_values_out_of_range_are_one_config_error(backbones, image_
     recipe = image_recipe(backbones["vit"], image_folder, tmp_path / "out", task={"crop_scale": [0.0, 1.5], "color_jitter": -0.1})
     refused(
         tmp_path, recipe,
-        ["2 problems", "'task.crop_scale' must be [low, high] with 0 < low <= high <= 1", "found [0.0, 1.5]",
-         "task.crop_scale=[0.08, 1.0]", "'task.color_jitter' must be 0 (none) or more, found -0.1", "task.color_jitter=0.4"],
+        ["2 problems", "'task.crop_scale' must be auto or [low, high] with 0 < low <= high <= 1", "found [0.0, 1.5]",
+         "task.crop_scale=[0.08, 1.0], or remove it for auto", "'task.color_jitter' must be 0 (none) or more, found -0.1", "task.color_jitter=0.4"],
         user_files=[image_folder], capsys=capsys, code=2,
     )
 

@@ -181,3 +181,45 @@ def test_lora_auto_on_a_convnet_takes_the_last_two_stages_and_every_block_of_a_t
         hidden_size=16, num_hidden_layers=3, num_attention_heads=2, intermediate_size=16, image_size=8, patch_size=4))
     targets = lora.resolve_targets(vit, ["classifier"])
     assert lora._in_last_blocks(vit, targets) == (targets, None)
+
+
+# What each vision family's LoRA preset adapts (module short names), transformers classes and timm architectures
+# (ViT's attention projections are query/value or q_proj/v_proj depending on the transformers version).
+LORA_PRESETS = {
+    "vit": ({"query", "value"}, {"q_proj", "v_proj"}), "convnext": ({"pwconv1", "pwconv2"},),
+    "resnet": ({"convolution"},), "timm:test_vit": ({"qkv"},), "timm:test_convnext": ({"fc1", "fc2"},),
+    "timm:test_resnet": ({"conv1", "conv2", "conv3"},), "timm:test_efficientnet": ({"conv_pw", "conv_pwl"},),
+}
+
+
+@pytest.mark.parametrize("family", list(LORA_PRESETS))
+def test_lora_preset_of_each_vision_family_trains_and_reloads(family, backbones, image_folder, tmp_path, recorder):
+    """Defaults only (no target_modules): the family's preset is adapted, its adapters train, and the saved
+    adapter and merged model reload with the trained model's predictions."""
+    from conftest import build_timm_backbone
+    from PIL import Image
+
+    backbone = build_timm_backbone(family.split(":")[1], tmp_path / "bb") if family.startswith("timm:") else backbones[family]
+    out = tmp_path / "out"
+    recipe = image_recipe(backbone, image_folder, out, strategy={"name": "lora", "last_blocks": "all", "merge": True})
+    recipe["training"].update(learning_rate=5e-2, dataloader_num_workers=0, dataloader_persistent_workers=False)
+    result = hf_transfer.train(recipe)
+    (trainer,) = recorder
+    lora = {n for n in trainer.trainable if ".lora_" in n}
+    adapted = {n.split(".lora_")[0].rsplit(".", 1)[-1] for n in lora}
+    assert adapted in LORA_PRESETS[family]
+    assert lora <= trainer.got_grad, "every adapter trains"
+    assert result.strategy.details["lora"]["target_modules"]
+
+    task = result.recipe.task.options
+    from hf_transfer.backbone import resolve
+
+    processor = task.load_processor(resolve(str(backbone)))
+    images = [Image.open(p) for p in sorted((image_folder / "validation").rglob("*.png"))[:6]]
+    pixels = task.batch_transform(processor, train=False)({"image": images, "label": [0] * len(images)})["pixel_values"]
+    trained = trainer.model.eval()
+    with torch.no_grad():
+        expected = trained(pixel_values=pixels).logits
+        for folder in (out, out / "merged"):
+            reloaded = hf_transfer.load_model(folder).eval()
+            assert torch.allclose(reloaded(pixel_values=pixels).logits, expected, atol=1e-4), folder

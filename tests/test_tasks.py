@@ -256,3 +256,74 @@ def test_dry_run_shows_the_augmentation(backbones, image_folder, tmp_path, capsy
     assert cli.main(["train", str(path), "--dry-run", "task.augment=false"]) == 0
     assert "  augmentation: none: training images get the evaluation preprocessing" in capsys.readouterr().out
     assert not (tmp_path / "out").exists()
+
+
+# ------------------------------------------------------------------ defaults chosen from the training-set size
+
+
+@pytest.mark.parametrize("kind", ["vit", "timm"])
+@pytest.mark.parametrize("rows, expected", [(654, (0.35, 1.0)), (4_999, (0.35, 1.0)), (5_000, (0.08, 1.0)), (None, (0.08, 1.0))])
+def test_auto_crop_scale_follows_the_training_set_size(kind, rows, expected, backbones):
+    task = ImageClassification()  # crop_scale: auto
+    processor = task.load_processor(resolve(str(backbones[kind])))
+    crop = _steps(task.train_transform(processor, rows))["RandomResizedCrop"]
+    assert tuple(crop.scale) == expected
+    record = task.augmentation(processor, "bb", train_rows=rows)
+    assert tuple(record["crop_scale"]) == expected and record["crop_scale_reason"].startswith("auto: ")
+    assert ("under 5,000" in record["crop_scale_reason"]) is (expected == (0.35, 1.0))
+    # The recipe's own range wins at any size.
+    chosen = ImageClassification(crop_scale=[0.3, 0.9])
+    assert tuple(_steps(chosen.train_transform(processor, rows))["RandomResizedCrop"].scale) == (0.3, 0.9)
+    assert chosen.augmentation(processor, "bb", train_rows=rows)["crop_scale_reason"] == "set in the recipe"
+
+
+def _plan(strategy: str, rows, **training):
+    from types import SimpleNamespace
+
+    from hf_transfer import load_recipe
+    from hf_transfer.strategy_defaults import plan_training_defaults
+
+    recipe = load_recipe({"backbone": {"name_or_path": "some/backbone"}, "data": {"source": "imagefolder", "data_dir": "d"},
+                          "task": {"name": "image-classification"},
+                          "strategy": {"name": strategy, **({"num_blocks": 2} if strategy == "partial" else {})},
+                          "training": {"output_dir": "out", "per_device_train_batch_size": 32, **training}})
+    convnet = SimpleNamespace(model_type="timm_wrapper", config=SimpleNamespace(architecture="efficientnet_lite0"))
+    return plan_training_defaults(recipe, convnet, rows).values
+
+
+@pytest.mark.parametrize("strategy", ["full", "lora", "partial"])
+def test_small_image_sets_get_more_fine_tuning_epochs(strategy):
+    values = _plan(strategy, 654)  # 21 steps per epoch at batch 32
+    assert values["num_train_epochs"]["value"] == 15  # ceil(300 / 21)
+    assert "654 training images make 21 steps per epoch at batch 32" in values["num_train_epochs"]["reason"]
+    assert _plan(strategy, 100)["num_train_epochs"]["value"] == 20  # capped
+    assert "training images" not in _plan(strategy, 20_000)["num_train_epochs"]["reason"]  # the strategy's own
+    assert _plan(strategy, None)["num_train_epochs"] == _plan(strategy, 20_000)["num_train_epochs"]  # a stream: unknown size
+    # Only where the recipe is silent.
+    assert "num_train_epochs" not in _plan(strategy, 654, num_train_epochs=2)
+    assert "num_train_epochs" not in _plan(strategy, 654, max_steps=50)
+    # The global batch counts accumulation.
+    assert _plan(strategy, 654, gradient_accumulation_steps=4)["num_train_epochs"]["value"] == 20  # 6 steps per epoch
+
+
+def test_a_frozen_backbone_keeps_its_strategys_epochs():
+    assert _plan("frozen", 654)["num_train_epochs"]["value"] == 30
+
+
+def test_dry_run_shows_defaults_chosen_from_the_data_size(backbones, image_folder, tmp_path, capsys):
+    import yaml
+
+    from hf_transfer import cli
+
+    recipe = image_recipe(backbones["convnext"], image_folder, tmp_path / "out")
+    del recipe["training"]["max_steps"]
+    path = tmp_path / "recipe.yaml"
+    path.write_text(yaml.safe_dump(recipe))
+    assert cli.main(["train", str(path), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "scale [0.35, 1.0]" in out and "crop scale auto: 24 training images (under 5,000)" in out
+    # 24 images at batch 8: 3 steps per epoch, so the cap of 20 epochs.
+    assert "training.num_train_epochs = 20: 24 training images make 3 steps per epoch at batch 8" in out
+    assert cli.main(["train", str(path), "--dry-run", "training.num_train_epochs=2", "task.crop_scale=[0.08, 1]"]) == 0
+    out = capsys.readouterr().out
+    assert "training.num_train_epochs =" not in out and "crop scale auto" not in out and "scale [0.08, 1.0]" in out

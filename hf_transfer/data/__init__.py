@@ -72,6 +72,11 @@ class PreparedData:
     def streamed(self) -> bool:
         return not hasattr(self.train, "__len__")
 
+    @property
+    def train_rows(self) -> int | None:
+        """How many training examples; None for a stream (its length is unknown until read)."""
+        return None if self.streamed else len(self.train)
+
     def sizes(self) -> dict[str, int]:
         out = {"validation": len(self.validation)} if self.streamed else {"train": len(self.train), "validation": len(self.validation)}
         if self.test is not None:

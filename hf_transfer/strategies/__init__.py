@@ -122,6 +122,9 @@ class Strategy(abc.ABC):
     # classification head's, e.g. BERT's pooler) suits training that reaches that layer; "mean" suits a
     # backbone whose pooler stays frozen (it may never have been trained on this objective).
     auto_text_pooling: ClassVar[str] = "native"
+    # Whether backbone weights (or adapters inside the backbone) train: defaults chosen from the data size
+    # (e.g. more epochs on a small image set) are for those strategies.
+    adapts_backbone: ClassVar[bool] = True
 
     def training_defaults(self, options: Any, backbone: Any) -> dict[str, Default]:
         """TrainingArguments values this strategy needs where the recipe is silent (``options``: the strategy section)."""

@@ -29,6 +29,7 @@ class Frozen(Strategy):
     )
 
     auto_text_pooling = "mean"  # the pooler layer stays frozen and may never have been trained for this task
+    adapts_backbone = False
 
     def training_defaults(self, options, backbone):
         linear = options.head == "linear"

@@ -56,10 +56,18 @@ class Task(abc.ABC):
         """TrainingArguments this task needs unless the recipe says otherwise."""
         return {}
 
-    def augmentation(self, processor: Any, backbone: str = "", augment_train: bool = True) -> dict[str, Any] | None:
+    def size_defaults(self, train_rows: int | None, global_batch: int, planned: dict[str, Any],
+                      adapts_backbone: bool) -> dict[str, Any]:
+        """Training values (key → :class:`~hf_transfer.strategies.Default`) chosen from the training-set size
+        (None: a stream), over the strategy's ``planned`` ones; only keys the recipe leaves unset are used."""
+        return {}
+
+    def augmentation(self, processor: Any, backbone: str = "", augment_train: bool = True,
+                     train_rows: int | None = None) -> dict[str, Any] | None:
         """The train-time augmentation as the run logs and records it (``description`` is the log line);
         None for a task without any. Raises ConfigError when the backbone's processor cannot take the
-        recipe's augmentation, so ``train()`` calls it before anything is written."""
+        recipe's augmentation, so ``train()`` calls it before anything is written. ``train_rows``: the
+        training-set size, for options chosen from it (None: unknown, a stream)."""
         return None
 
     def training_stats(self, args: Any, train_dataset: Any) -> dict[str, float]:

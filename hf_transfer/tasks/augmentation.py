@@ -73,6 +73,14 @@ class Augmentation:
         return {"augment": True, **asdict(self), "description": self.describe()}
 
 
+def summary(record: dict[str, Any]) -> str:
+    """A recorded augmentation in one line (log, CLI, card): its description, and why the crop range when it
+    was chosen automatically."""
+    reason = record.get("crop_scale_reason")
+    chosen = f"; crop scale {reason}" if reason and reason != "set in the recipe" else ""
+    return record.get("description", "") + chosen
+
+
 def _numbers(values: tuple[float, ...]) -> str:
     return "[" + ", ".join(f"{v:.4g}" for v in values) + "]"
 
