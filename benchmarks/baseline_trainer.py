@@ -32,7 +32,7 @@ def model_folder(name: str) -> str:
         return name
     import importlib.util
 
-    package, _, sub = name[len("pkg://"):].partition("/")
+    package, _, sub = name[len("pkg://") :].partition("/")
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
         raise SystemExit(f"package {package} is not installed (pip install {package.replace('_', '-')})")
@@ -51,7 +51,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--eval-batch-size", type=int, default=64)
     p.add_argument("--learning-rate", type=float, default=1e-4)
-    p.add_argument("--warmup", type=float, default=0.1, help="warm-up steps; a float in [0, 1) is a fraction of the steps")
+    p.add_argument(
+        "--warmup", type=float, default=0.1, help="warm-up steps; a float in [0, 1) is a fraction of the steps"
+    )
     p.add_argument("--weight-decay", type=float, default=0.01)
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--output-dir", type=Path, default=Path("baseline-output"))

@@ -52,12 +52,17 @@ def main() -> None:
     for width in args.width:
         ratios, rates = [], {"lists": [], "numpy": []}
         for _ in range(args.rounds):  # paired rounds: lists then numpy, ratio within the round
-            lists, arrays = write("lists", width, args.batch, args.batches), write("numpy", width, args.batch, args.batches)
+            lists, arrays = (
+                write("lists", width, args.batch, args.batches),
+                write("numpy", width, args.batch, args.batches),
+            )
             rates["lists"].append(lists)
             rates["numpy"].append(arrays)
             ratios.append(arrays / lists)
-        print(f"| {width} | {statistics.median(rates['lists']):,.0f} | {statistics.median(rates['numpy']):,.0f} "
-              f"| {statistics.median(ratios):.1f}× |")
+        print(
+            f"| {width} | {statistics.median(rates['lists']):,.0f} | {statistics.median(rates['numpy']):,.0f} "
+            f"| {statistics.median(ratios):.1f}× |"
+        )
 
 
 if __name__ == "__main__":

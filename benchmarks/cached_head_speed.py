@@ -22,9 +22,18 @@ def run(train, collate, args, tmp):
     torch.manual_seed(0)
     head = torch.nn.Sequential(torch.nn.Linear(args.dim, 1024), torch.nn.ReLU(), torch.nn.Linear(1024, args.classes))
     training = TrainingArguments(
-        output_dir=tmp, max_steps=args.steps, per_device_train_batch_size=args.batch, learning_rate=1e-3,
-        logging_steps=args.log_every, use_cpu=True, report_to="none", save_strategy="no", disable_tqdm=True, seed=0,
-        remove_unused_columns=False, dataloader_num_workers=0,
+        output_dir=tmp,
+        max_steps=args.steps,
+        per_device_train_batch_size=args.batch,
+        learning_rate=1e-3,
+        logging_steps=args.log_every,
+        use_cpu=True,
+        report_to="none",
+        save_strategy="no",
+        disable_tqdm=True,
+        seed=0,
+        remove_unused_columns=False,
+        dataloader_num_workers=0,
     )
     trainer = Trainer(model=head_only_model(head), args=training, train_dataset=train, data_collator=collate)
     start = time.perf_counter()  # the Trainer's train DataLoader alone: one pass
@@ -34,7 +43,12 @@ def run(train, collate, args, tmp):
     trainer.train()
     seconds = time.perf_counter() - start
     losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
-    return {"seconds": round(seconds, 3), "rows_per_s": round(args.steps * args.batch / seconds, 1), "losses": losses, "loader_rows_per_s": loader}
+    return {
+        "seconds": round(seconds, 3),
+        "rows_per_s": round(args.steps * args.batch / seconds, 1),
+        "losses": losses,
+        "loader_rows_per_s": loader,
+    }
 
 
 def main() -> None:
@@ -56,19 +70,27 @@ def main() -> None:
     rng = np.random.default_rng(0)
     schema = Features({"features": Sequence(Value("float32"), length=args.dim), "labels": Value("int64")})
     arrow = Dataset.from_dict(
-        {"features": rng.standard_normal((args.rows, args.dim), dtype=np.float32), "labels": rng.integers(0, args.classes, args.rows)},
+        {
+            "features": rng.standard_normal((args.rows, args.dim), dtype=np.float32),
+            "labels": rng.integers(0, args.classes, args.rows),
+        },
         features=schema,
     ).with_format("torch")  # what cached_split returns
     with tempfile.TemporaryDirectory() as tmp:
         before = run(arrow, None, args, tmp)  # the Trainer's default collator, row by row
         after = run(in_memory(arrow), collate_rows, args, tmp)
     result = {
-        "command": "benchmarks/cached_head_speed.py " + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items()),
-        "torch_threads": torch.get_num_threads(), "cpu": platform.processor() or platform.machine(),
-        "before_rows_per_s": before["rows_per_s"], "after_rows_per_s": after["rows_per_s"],
+        "command": "benchmarks/cached_head_speed.py "
+        + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items()),
+        "torch_threads": torch.get_num_threads(),
+        "cpu": platform.processor() or platform.machine(),
+        "before_rows_per_s": before["rows_per_s"],
+        "after_rows_per_s": after["rows_per_s"],
         "speedup": round(after["rows_per_s"] / before["rows_per_s"], 2),
-        "loader_before_rows_per_s": before["loader_rows_per_s"], "loader_after_rows_per_s": after["loader_rows_per_s"],
-        "same_losses": before["losses"] == after["losses"], "first_losses": after["losses"][:5],
+        "loader_before_rows_per_s": before["loader_rows_per_s"],
+        "loader_after_rows_per_s": after["loader_rows_per_s"],
+        "same_losses": before["losses"] == after["losses"],
+        "first_losses": after["losses"][:5],
     }
     print(json.dumps(result, indent=2))
 

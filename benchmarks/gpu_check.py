@@ -86,29 +86,55 @@ def main() -> int:
                 torch.cuda.reset_peak_memory_stats()
             recipe = {
                 "backbone": {"name_or_path": str(backbone)},
-                "data": {"source": "files", "train_file": str(DATA / "train.jsonl"), "validation_file": str(DATA / "validation.jsonl")},
+                "data": {
+                    "source": "files",
+                    "train_file": str(DATA / "train.jsonl"),
+                    "validation_file": str(DATA / "validation.jsonl"),
+                },
                 "task": {"name": "text-classification", "max_length": 128},
-                "strategy": {**strategy, "pooling": "native", **({"num_blocks": 1} if args.smoke and name == "partial" else {})},
+                "strategy": {
+                    **strategy,
+                    "pooling": "native",
+                    **({"num_blocks": 1} if args.smoke and name == "partial" else {}),
+                },
                 "training": {
-                    "output_dir": str(Path(tmp) / name), "max_steps": 2 if args.smoke else args.steps,
-                    "per_device_train_batch_size": 8 if args.smoke else 64, "learning_rate": 1e-4,
-                    "precision": "auto", "save_strategy": "no", "eval_strategy": "no", "logging_steps": 10,
-                    "report_to": "none", "disable_tqdm": True,
+                    "output_dir": str(Path(tmp) / name),
+                    "max_steps": 2 if args.smoke else args.steps,
+                    "per_device_train_batch_size": 8 if args.smoke else 64,
+                    "learning_rate": 1e-4,
+                    "precision": "auto",
+                    "save_strategy": "no",
+                    "eval_strategy": "no",
+                    "logging_steps": 10,
+                    "report_to": "none",
+                    "disable_tqdm": True,
                 },
             }
             result = hf_transfer.train(recipe)
             m = result.metrics
-            tokens_per_s = m["train_samples_per_second"] * _mean_tokens(backbone) * m.get("train_real_token_fraction", 1.0)
+            tokens_per_s = (
+                m["train_samples_per_second"] * _mean_tokens(backbone) * m.get("train_real_token_fraction", 1.0)
+            )
             flops = 6 * non_embedding * tokens_per_s if name == "full" else None
-            rows.append({
-                "strategy": name, "samples_per_s": round(m["train_samples_per_second"], 1),
-                "peak_gpu_mem_gib": round(torch.cuda.max_memory_allocated() / 2**30, 2) if device == "cuda" else None,
-                "trainable_percent": round(result.strategy.trainable_percent, 2),
-                "mfu_percent": round(100 * flops / peak, 1) if flops else None,
-            })
+            rows.append(
+                {
+                    "strategy": name,
+                    "samples_per_s": round(m["train_samples_per_second"], 1),
+                    "peak_gpu_mem_gib": round(torch.cuda.max_memory_allocated() / 2**30, 2)
+                    if device == "cuda"
+                    else None,
+                    "trainable_percent": round(result.strategy.trainable_percent, 2),
+                    "mfu_percent": round(100 * flops / peak, 1) if flops else None,
+                }
+            )
             print(rows[-1], flush=True)
-    info = {"device": torch.cuda.get_device_name() if device == "cuda" else "cpu", "bf16_matmul_peak_tflops": round(peak / 1e12, 1),
-            "non_embedding_params": non_embedding, "rows": rows, "date": time.strftime("%Y-%m-%d")}
+    info = {
+        "device": torch.cuda.get_device_name() if device == "cuda" else "cpu",
+        "bf16_matmul_peak_tflops": round(peak / 1e12, 1),
+        "non_embedding_params": non_embedding,
+        "rows": rows,
+        "date": time.strftime("%Y-%m-%d"),
+    }
     args.results_dir.mkdir(parents=True, exist_ok=True)
     (args.results_dir / "gpu_check.json").write_text(json.dumps(info, indent=2) + "\n")
     print(json.dumps(info, indent=2))

@@ -34,9 +34,12 @@ def sklearn_probe(x, y, xv, yv, xt, yt):
         accuracy = (model.predict(zv) == yv).mean()
         if best is None or accuracy > best[0]:
             best = (accuracy, l2, model)
-    return {"l2": best[1], "validation_accuracy": round(float(best[0]), 4),
-            "test_accuracy": round(float((best[2].predict(zt) == yt).mean()), 4),
-            "seconds": round(time.perf_counter() - start, 2)}
+    return {
+        "l2": best[1],
+        "validation_accuracy": round(float(best[0]), 4),
+        "test_accuracy": round(float((best[2].predict(zt) == yt).mean()), 4),
+        "seconds": round(time.perf_counter() - start, 2),
+    }
 
 
 def ours(x, y, xv, yv, xt, yt, classes):
@@ -46,8 +49,13 @@ def ours(x, y, xv, yv, xt, yt, classes):
 
     fit = fit_logistic(torch.from_numpy(x), torch.from_numpy(y), classes, torch.from_numpy(xv), torch.from_numpy(yv))
     test = float(((torch.from_numpy(xt) @ fit.weight.T + fit.bias).argmax(1).numpy() == yt).mean())
-    return {"l2": fit.l2, "validation_accuracy": round(fit.validation_accuracy, 4), "test_accuracy": round(test, 4),
-            "seconds": round(fit.seconds, 3), "strengths_fitted": len(fit.sweep)}
+    return {
+        "l2": fit.l2,
+        "validation_accuracy": round(fit.validation_accuracy, 4),
+        "test_accuracy": round(test, 4),
+        "seconds": round(fit.seconds, 3),
+        "strengths_fitted": len(fit.sweep),
+    }
 
 
 def quickstart(args) -> dict:
@@ -65,10 +73,16 @@ def recipe(args) -> dict:
 
     os.environ.setdefault("HF_TRANSFER_CACHE", tempfile.mkdtemp())
     out = Path(tempfile.mkdtemp()) / "out"
-    result = hf_transfer.train(args.recipe, overrides=[
-        *args.overrides, "strategy.name=frozen", "training.precision=fp32", f"training.output_dir={out}",
-        "training.eval_strategy=no",
-    ])
+    result = hf_transfer.train(
+        args.recipe,
+        overrides=[
+            *args.overrides,
+            "strategy.name=frozen",
+            "training.precision=fp32",
+            f"training.output_dir={out}",
+            "training.eval_strategy=no",
+        ],
+    )
     report = json.loads((out / "training_report.json").read_text())["strategy"]
     entries = {e["key"]: e for e in features.list_entries()}
     arrays = []
@@ -76,9 +90,16 @@ def recipe(args) -> dict:
         rows = Dataset.from_file(f"{entries[report['feature_cache'][split]['key']]['path']}/{features.DATA}")
         rows = rows.with_format("numpy")[:]
         arrays += [rows["features"].astype("float32"), rows["labels"]]
-    return {"pipeline": {"test_accuracy": round(result.metrics["test_accuracy"], 4), **report["head_solver"],
-                         "sweep": None, "train_runtime": result.metrics["train_runtime"]},
-            "ours": ours(*arrays, len(result.labels)), "sklearn": sklearn_probe(*arrays)}
+    return {
+        "pipeline": {
+            "test_accuracy": round(result.metrics["test_accuracy"], 4),
+            **report["head_solver"],
+            "sweep": None,
+            "train_runtime": result.metrics["train_runtime"],
+        },
+        "ours": ours(*arrays, len(result.labels)),
+        "sklearn": sklearn_probe(*arrays),
+    }
 
 
 def _idx(path: Path):
@@ -88,7 +109,7 @@ def _idx(path: Path):
 
     data = gzip.open(path).read()
     dims = data[3]
-    shape = [int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(dims)]
+    shape = [int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(dims)]
     return np.frombuffer(data, np.uint8, offset=4 + 4 * dims).reshape(shape)
 
 
@@ -103,25 +124,33 @@ def fashion(args) -> dict:
     images, labels = _idx(root / "train-images-idx3-ubyte.gz"), _idx(root / "train-labels-idx1-ubyte.gz")
     test_images, test_labels = _idx(root / "t10k-images-idx3-ubyte.gz"), _idx(root / "t10k-labels-idx1-ubyte.gz")
     n, m = args.train, args.eval
-    parts = [(images[:n], labels[:n]), (images[n:n + m], labels[n:n + m]), (test_images[:m], test_labels[:m])]
+    parts = [(images[:n], labels[:n]), (images[n : n + m], labels[n : n + m]), (test_images[:m], test_labels[:m])]
     model = timm.create_model("efficientnet_lite0", pretrained=False)
     state = {k: v for k, v in torch.load(args.weights, map_location="cpu").items() if "num_batches_tracked" not in k}
     keys = [k for k in model.state_dict() if "num_batches_tracked" not in k]
     model.load_state_dict(dict(zip(keys, state.values())), strict=False)
     model.eval()
-    mean, std = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1), torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+    mean, std = (
+        torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1),
+        torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1),
+    )
     arrays, start = [], time.perf_counter()
     with torch.inference_mode():
         for imgs, labs in parts:
             feats = []
             for s in range(0, len(imgs), 128):
-                x = torch.from_numpy(imgs[s:s + 128].copy()).float().div(255).unsqueeze(1).expand(-1, 3, -1, -1)
+                x = torch.from_numpy(imgs[s : s + 128].copy()).float().div(255).unsqueeze(1).expand(-1, 3, -1, -1)
                 x = torch.nn.functional.interpolate(x, size=args.size, mode="bilinear", align_corners=False)
                 feats.append(model.forward_head(model.forward_features((x - mean) / std), pre_logits=True))
             arrays += [torch.cat(feats).numpy(), labs.astype(np.int64)]
     extract = round(time.perf_counter() - start, 1)
-    return {"rows": [n, m, m], "image_size": args.size, "feature_seconds": extract,
-            "ours": ours(*arrays, 10), "sklearn": sklearn_probe(*arrays)}
+    return {
+        "rows": [n, m, m],
+        "image_size": args.size,
+        "feature_seconds": extract,
+        "ours": ours(*arrays, 10),
+        "sklearn": sklearn_probe(*arrays),
+    }
 
 
 def timing(args) -> dict:
@@ -137,8 +166,11 @@ def timing(args) -> dict:
     for threads in (1, torch.get_num_threads()):
         torch.set_num_threads(threads)
         fits = [fit_logistic(x, y, 10, xv, yv) for _ in range(2)]
-        runs[f"{threads}_threads"] = {"seconds": [round(f.seconds, 3) for f in fits], "strengths_fitted": len(fits[0].sweep),
-                                      "l2": fits[0].l2}
+        runs[f"{threads}_threads"] = {
+            "seconds": [round(f.seconds, 3) for f in fits],
+            "strengths_fitted": len(fits[0].sweep),
+            "l2": fits[0].l2,
+        }
     return runs
 
 

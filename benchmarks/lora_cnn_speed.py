@@ -67,8 +67,9 @@ def child(args) -> None:
             n = int(args.variant.rsplit("-", 1)[1])
             last = [name for name, _ in find_blocks(model)][-n:]
             targets = [t for t in targets if any(t.startswith(b + ".") for b in last)]
-        model = get_peft_model(model, LoraConfig(r=8, lora_alpha=16, lora_dropout=0.1, target_modules=targets,
-                                                 modules_to_save=head))
+        model = get_peft_model(
+            model, LoraConfig(r=8, lora_alpha=16, lora_dropout=0.1, target_modules=targets, modules_to_save=head)
+        )
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     model.train()
     if args.variant != "full":  # as the lora strategy leaves it: frozen BatchNorm layers in eval mode
@@ -96,9 +97,20 @@ def child(args) -> None:
         step()
         times.append(time.perf_counter() - t)
     peak = proc_status_kib("VmHWM")["VmHWM"]
-    print(json.dumps({"family": args.family, "variant": args.variant, "step_seconds": statistics.median(times),
-                      "times": times, "peak_delta_mib": (peak - before) / 1024, "trainable": trainable,
-                      "total": trainable_total, "threads": torch.get_num_threads()}))
+    print(
+        json.dumps(
+            {
+                "family": args.family,
+                "variant": args.variant,
+                "step_seconds": statistics.median(times),
+                "times": times,
+                "peak_delta_mib": (peak - before) / 1024,
+                "trainable": trainable,
+                "total": trainable_total,
+                "threads": torch.get_num_threads(),
+            }
+        )
+    )
 
 
 def main() -> int:
@@ -119,27 +131,58 @@ def main() -> int:
     rows = []
     for family in args.families.split(","):
         for variant in VARIANTS:
-            argv = [sys.executable, __file__, "--family", family, "--variant", variant, "--size", str(args.size),
-                    "--batch", str(args.batch), "--steps", str(args.steps), "--warmup", str(args.warmup)]
+            argv = [
+                sys.executable,
+                __file__,
+                "--family",
+                family,
+                "--variant",
+                variant,
+                "--size",
+                str(args.size),
+                "--batch",
+                str(args.batch),
+                "--steps",
+                str(args.steps),
+                "--warmup",
+                str(args.warmup),
+            ]
             log = work / f"{family}-{variant}.log"
             record = run_child(argv, child_env(work), log, what=f"{family} {variant}")
             line = next(ln for ln in reversed(log.read_text().splitlines()) if ln.startswith("{"))
             rows.append({**json.loads(line), "neighbour_cores": record.get("neighbour_cores")})
-            print(rows[-1]["family"], rows[-1]["variant"], f"{rows[-1]['step_seconds']:.3f}s",
-                  f"{rows[-1]['peak_delta_mib']:.0f} MiB", flush=True)
-    record = {"date": utc_now(), "command": command_line(), "machine": machine_facts(), "size": args.size,
-              "batch": args.batch, "rows": rows}
+            print(
+                rows[-1]["family"],
+                rows[-1]["variant"],
+                f"{rows[-1]['step_seconds']:.3f}s",
+                f"{rows[-1]['peak_delta_mib']:.0f} MiB",
+                flush=True,
+            )
+    record = {
+        "date": utc_now(),
+        "command": command_line(),
+        "machine": machine_facts(),
+        "size": args.size,
+        "batch": args.batch,
+        "rows": rows,
+    }
     args.results_dir.mkdir(parents=True, exist_ok=True)
     write_json(args.results_dir / "lora_cnn_speed.json", record)
     full = {r["family"]: r for r in rows if r["variant"] == "full"}
-    lines = [f"# LoRA vs full fine-tuning on CNNs, CPU ({args.size} px, batch {args.batch})", "",
-             f"Measured {record['date']}: `{record['command']}`", "",
-             "| family | variant | trainable params | s/step | vs full | peak memory Δ (MiB) | neighbours (cores) |",
-             "|---|---|---|---|---|---|---|"]
+    lines = [
+        f"# LoRA vs full fine-tuning on CNNs, CPU ({args.size} px, batch {args.batch})",
+        "",
+        f"Measured {record['date']}: `{record['command']}`",
+        "",
+        "| family | variant | trainable params | s/step | vs full | peak memory Δ (MiB) | neighbours (cores) |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
         ratio = r["step_seconds"] / full[r["family"]]["step_seconds"]
-        lines.append(f"| {r['family']} | {r['variant']} | {r['trainable']:,} | {r['step_seconds']:.3f} | {ratio:.2f}× | "
-                     f"{r['peak_delta_mib']:.0f} | {r['neighbour_cores'] or 0:.2f} |")
+        lines.append(
+            f"| {r['family']} | {r['variant']} | {r['trainable']:,} | {r['step_seconds']:.3f} | {ratio:.2f}× | "
+            f"{r['peak_delta_mib']:.0f} | {r['neighbour_cores'] or 0:.2f} |"
+        )
     (args.results_dir / "lora_cnn_speed.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     return 0

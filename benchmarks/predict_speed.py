@@ -60,8 +60,10 @@ def child(args) -> None:
             from hf_transfer.inference import open_model
 
             loaded_model = open_model(args.model)
-            kwargs = {"truncation": True, "max_length": loaded_model.task.resolved_max_length(
-                loaded_model.processor, loaded_model.model.config)}
+            kwargs = {
+                "truncation": True,
+                "max_length": loaded_model.task.resolved_max_length(loaded_model.processor, loaded_model.model.config),
+            }
             del loaded_model
         else:
             run = pipeline("image-classification", model=args.model, device="cpu")
@@ -82,9 +84,19 @@ def child(args) -> None:
             rows.sort(key=lambda r: r["id"])
         labels = [r["label"] for r in rows]
     end = time.perf_counter()
-    print(json.dumps({"side": args.side, "rows": len(inputs), "seconds": end - loaded, "load_seconds": loaded - start,
-                      "rows_per_second": len(inputs) / (end - loaded), "labels": labels,
-                      "threads": torch.get_num_threads()}))
+    print(
+        json.dumps(
+            {
+                "side": args.side,
+                "rows": len(inputs),
+                "seconds": end - loaded,
+                "load_seconds": loaded - start,
+                "rows_per_second": len(inputs) / (end - loaded),
+                "labels": labels,
+                "threads": torch.get_num_threads(),
+            }
+        )
+    )
 
 
 def main() -> int:
@@ -104,8 +116,20 @@ def main() -> int:
     runs = []
     for i in range(args.pairs):
         for side in ("pipeline", "predict"):
-            argv = [sys.executable, __file__, "--name", args.name, "--model", args.model, "--data", args.data,
-                    "--batch-size", str(args.batch_size), "--side", side]
+            argv = [
+                sys.executable,
+                __file__,
+                "--name",
+                args.name,
+                "--model",
+                args.model,
+                "--data",
+                args.data,
+                "--batch-size",
+                str(args.batch_size),
+                "--side",
+                side,
+            ]
             log = work / f"{side}-{i}.log"
             record = run_child(argv, child_env(work), log, what=side)
             line = next(ln for ln in reversed(log.read_text().splitlines()) if ln.startswith("{"))
@@ -115,20 +139,37 @@ def main() -> int:
     ratios = [b["rows_per_second"] / a["rows_per_second"] for a, b in zip(pipe, ours)]
     same = all(a["labels"] == b["labels"] for a, b in zip(pipe, ours))
     agree = sum(x == y for x, y in zip(pipe[0]["labels"], ours[0]["labels"])) / max(len(pipe[0]["labels"]), 1)
-    record = {"name": args.name, "date": utc_now(), "command": command_line(), "machine": machine_facts(),
-              "model": args.model, "data": args.data, "batch_size": args.batch_size,
-              "pipeline_rows_per_second": [round(r["rows_per_second"], 1) for r in pipe],
-              "predict_rows_per_second": [round(r["rows_per_second"], 1) for r in ours],
-              "median_ratio": median(ratios), "ratios": ratios, "same_labels": same, "label_agreement": agree,
-              "runs": [{k: v for k, v in r.items() if k != "labels"} for r in runs]}
+    record = {
+        "name": args.name,
+        "date": utc_now(),
+        "command": command_line(),
+        "machine": machine_facts(),
+        "model": args.model,
+        "data": args.data,
+        "batch_size": args.batch_size,
+        "pipeline_rows_per_second": [round(r["rows_per_second"], 1) for r in pipe],
+        "predict_rows_per_second": [round(r["rows_per_second"], 1) for r in ours],
+        "median_ratio": median(ratios),
+        "ratios": ratios,
+        "same_labels": same,
+        "label_agreement": agree,
+        "runs": [{k: v for k, v in r.items() if k != "labels"} for r in runs],
+    }
     args.results_dir.mkdir(parents=True, exist_ok=True)
     write_json(args.results_dir / f"predict_{args.name}.json", record)
-    lines = [f"# predict vs pipeline: {args.name}", "", f"Measured {record['date']}: `{record['command']}`", "",
-             "| | rows/s (each run) |", "|---|---|",
-             f"| `pipeline(..., batch_size={args.batch_size})` | {', '.join(map(str, record['pipeline_rows_per_second']))} |",
-             f"| `hf-transfer predict` | {', '.join(map(str, record['predict_rows_per_second']))} |", "",
-             f"Median ratio (predict / pipeline, paired): **{record['median_ratio']:.2f}×**; same labels: {same} "
-             f"(agreement {agree:.4f})."]
+    lines = [
+        f"# predict vs pipeline: {args.name}",
+        "",
+        f"Measured {record['date']}: `{record['command']}`",
+        "",
+        "| | rows/s (each run) |",
+        "|---|---|",
+        f"| `pipeline(..., batch_size={args.batch_size})` | {', '.join(map(str, record['pipeline_rows_per_second']))} |",
+        f"| `hf-transfer predict` | {', '.join(map(str, record['predict_rows_per_second']))} |",
+        "",
+        f"Median ratio (predict / pipeline, paired): **{record['median_ratio']:.2f}×**; same labels: {same} "
+        f"(agreement {agree:.4f}).",
+    ]
     (args.results_dir / f"predict_{args.name}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     return 0

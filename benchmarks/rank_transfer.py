@@ -28,6 +28,7 @@ RESULTS = REPO / "benchmarks" / "results"
 
 def spearman(a: list[float], b: list[float]) -> float | None:
     """Spearman's ρ (average ranks for ties); None for fewer than 3 pairs or a constant side."""
+
     def ranks(values: list[float]) -> list[float]:
         order = sorted(range(len(values)), key=lambda i: values[i])
         out = [0.0] * len(values)
@@ -126,8 +127,9 @@ def main() -> int:
     scores = hf_transfer.rank(args.recipe, args.overrides, backbones=backbones, max_examples=args.max_examples)
     rank_seconds = time.perf_counter() - start
     start = time.perf_counter()
-    board = hf_transfer.compare(args.recipe, args.overrides, strategies=strategies, backbones=backbones,
-                                output_dir=work / "compare")
+    board = hf_transfer.compare(
+        args.recipe, args.overrides, strategies=strategies, backbones=backbones, output_dir=work / "compare"
+    )
     compare_seconds = time.perf_counter() - start
 
     logme = {s.backbone: s.logme for s in scores}
@@ -137,29 +139,57 @@ def main() -> int:
     correlations = {s: spearman([logme[b] for b in backbones], [accuracy[s][b] for b in backbones]) for s in strategies}
 
     record = {
-        "name": args.name, "date": utc_now(), "command": command_line(), "machine": machine_facts(),
-        "recipe": args.recipe, "overrides": args.overrides, "max_examples": args.max_examples,
-        "derived_backbones": derived, "rank_seconds": round(rank_seconds, 1), "compare_seconds": round(compare_seconds, 1),
-        "backbones": [{"backbone": b, "logme": logme[b], **{f"{s}_validation_accuracy": accuracy[s][b] for s in strategies},
-                       "feature_dim": next(x.feature_dim for x in scores if x.backbone == b),
-                       "rank_seconds": next(x.seconds for x in scores if x.backbone == b)} for b in backbones],
+        "name": args.name,
+        "date": utc_now(),
+        "command": command_line(),
+        "machine": machine_facts(),
+        "recipe": args.recipe,
+        "overrides": args.overrides,
+        "max_examples": args.max_examples,
+        "derived_backbones": derived,
+        "rank_seconds": round(rank_seconds, 1),
+        "compare_seconds": round(compare_seconds, 1),
+        "backbones": [
+            {
+                "backbone": b,
+                "logme": logme[b],
+                **{f"{s}_validation_accuracy": accuracy[s][b] for s in strategies},
+                "feature_dim": next(x.feature_dim for x in scores if x.backbone == b),
+                "rank_seconds": next(x.seconds for x in scores if x.backbone == b),
+            }
+            for b in backbones
+        ],
         "spearman": correlations,
     }
     results = args.results_dir
     results.mkdir(parents=True, exist_ok=True)
     write_json(results / f"rank_{args.name}.json", record)
-    lines = [f"# LogME vs accuracy after training: {args.name}", "", f"Measured {record['date']}: `{record['command']}`", "",
-             "| backbone | LogME | " + " | ".join(f"{s} val. accuracy" for s in strategies) + " |",
-             "|---|---|" + "---|" * len(strategies)]
+    lines = [
+        f"# LogME vs accuracy after training: {args.name}",
+        "",
+        f"Measured {record['date']}: `{record['command']}`",
+        "",
+        "| backbone | LogME | " + " | ".join(f"{s} val. accuracy" for s in strategies) + " |",
+        "|---|---|" + "---|" * len(strategies),
+    ]
     for item in record["backbones"]:
         name = Path(item["backbone"]).name if Path(item["backbone"]).is_dir() else item["backbone"]
-        lines.append(f"| {name}{' (derived)' if item['backbone'] in derived else ''} | {item['logme']:.4f} | "
-                     + " | ".join(f"{item[f'{s}_validation_accuracy']:.4f}" for s in strategies) + " |")
-    lines += ["", "Spearman ρ (LogME rank vs accuracy rank): "
-              + ", ".join(f"{s} {'n/a' if c is None else f'{c:.2f}'}" for s, c in correlations.items())]
+        lines.append(
+            f"| {name}{' (derived)' if item['backbone'] in derived else ''} | {item['logme']:.4f} | "
+            + " | ".join(f"{item[f'{s}_validation_accuracy']:.4f}" for s in strategies)
+            + " |"
+        )
+    lines += [
+        "",
+        "Spearman ρ (LogME rank vs accuracy rank): "
+        + ", ".join(f"{s} {'n/a' if c is None else f'{c:.2f}'}" for s, c in correlations.items()),
+    ]
     if derived:
-        lines += ["", f"{len(derived)} of {len(backbones)} backbones are derived from one real backbone (truncated "
-                  "depth or random weights), not independent pretrained backbones."]
+        lines += [
+            "",
+            f"{len(derived)} of {len(backbones)} backbones are derived from one real backbone (truncated "
+            "depth or random weights), not independent pretrained backbones.",
+        ]
     (results / f"rank_{args.name}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     return 0

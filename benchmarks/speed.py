@@ -75,20 +75,32 @@ HEAVY_MODULES = ("torch", "transformers", "datasets", "peft", "accelerate")
 # Sizes of a normal run and of a --smoke run.
 NORMAL = {
     "docstrings_per_class": (334, 10, 80),  # train, validation, test examples per class (6 classes)
-    "frozen_train": 512, "frozen_epochs": 10,
-    "full_train": 512, "full_epochs": 2,
-    "batch": 32, "eval_batch": 64, "max_length": 64,
+    "frozen_train": 512,
+    "frozen_epochs": 10,
+    "full_train": 512,
+    "full_epochs": 2,
+    "batch": 32,
+    "eval_batch": 64,
+    "max_length": 64,
     "vision": {"train": 2000, "validation": 100, "test": 500, "image_size": 64, "batch": 64, "epochs": 1},
-    "startup_repeats": 3, "cli_train": 256, "cli_steps": 3,
+    "startup_repeats": 3,
+    "cli_train": 256,
+    "cli_steps": 3,
     "max_steps": None,
 }
 SMOKE = {
     "docstrings_per_class": (8, 2, 4),
-    "frozen_train": 32, "frozen_epochs": 2,
-    "full_train": 32, "full_epochs": 1,
-    "batch": 8, "eval_batch": 16, "max_length": 64,
+    "frozen_train": 32,
+    "frozen_epochs": 2,
+    "full_train": 32,
+    "full_epochs": 1,
+    "batch": 8,
+    "eval_batch": 16,
+    "max_length": 64,
     "vision": {"train": 64, "validation": 16, "test": 16, "image_size": 32, "batch": 16, "epochs": 1},
-    "startup_repeats": 1, "cli_train": 16, "cli_steps": 1,
+    "startup_repeats": 1,
+    "cli_train": 16,
+    "cli_steps": 1,
     "max_steps": 2,
 }
 LEARNING_RATES = {"full": 1e-4, "frozen": 1e-2, "lora": 1e-3}
@@ -98,7 +110,10 @@ TEXT_RUNS: dict[str, tuple[str, str]] = {
     "baseline-frozen": ("baseline", "baseline Trainer script, frozen (requires_grad off), backbone forward every step"),
     "frozen-cold": ("ours", "hf_transfer frozen + feature cache, cold (cache built in the run)"),
     "frozen-warm": ("ours", "hf_transfer frozen + feature cache, warm (the cold run's cache reused)"),
-    "frozen-native": ("ours", "hf_transfer frozen + feature cache, cold, pooling: native (BERT pooler, like the baseline)"),
+    "frozen-native": (
+        "ours",
+        "hf_transfer frozen + feature cache, cold, pooling: native (BERT pooler, like the baseline)",
+    ),
     "baseline-full": ("baseline", "baseline Trainer script, full fine-tuning, padding=max_length, fp32"),
     "full-same-batches": ("ours", "hf_transfer full, fp32, random order (no length grouping), pooling: native"),
     "full": ("ours", "hf_transfer full, fp32, defaults (dynamic padding + group_by_length, pooling: auto)"),
@@ -150,16 +165,27 @@ def _step_timer(launch_time: float):
 
         def result(self) -> dict:
             steps = len(self.ends)
-            out = {"steps": steps, "train_loop_s": self.t_end - self.t0 if hasattr(self, "t_end") else None,
-                   "non_embedding_params": self.non_embedding_params,
-                   "launch_to_first_step_begin_s": (self.first_step_begin_wall - launch_time) if self.first_step_begin_wall else None,
-                   "launch_to_first_step_end_s": (self.first_step_end_wall - launch_time) if self.first_step_end_wall else None}
+            out = {
+                "steps": steps,
+                "train_loop_s": self.t_end - self.t0 if hasattr(self, "t_end") else None,
+                "non_embedding_params": self.non_embedding_params,
+                "launch_to_first_step_begin_s": (self.first_step_begin_wall - launch_time)
+                if self.first_step_begin_wall
+                else None,
+                "launch_to_first_step_end_s": (self.first_step_end_wall - launch_time)
+                if self.first_step_end_wall
+                else None,
+            }
             if steps:
                 # Before step 1 (Trainer set-up, first batch) and between steps: the loop waiting for data (+ logging).
                 gaps = [self.begins[i + 1] - self.ends[i] for i in range(min(len(self.begins) - 1, steps - 1))]
                 busy = [e - b for b, e in zip(self.begins, self.ends)]
-                out.update(first_gap_s=self.begins[0] - self.t0, data_wait_s=sum(gaps), step_compute_s=sum(busy),
-                           first_step_s=busy[0])
+                out.update(
+                    first_gap_s=self.begins[0] - self.t0,
+                    data_wait_s=sum(gaps),
+                    step_compute_s=sum(busy),
+                    first_step_s=busy[0],
+                )
                 if steps > 4:  # steady state: from the end of step 2 to the end of the last step
                     span = self.ends[-1] - self.ends[1]
                     out["steady_steps_per_s"] = (steps - 2) / span if span > 0 else None
@@ -202,6 +228,7 @@ def _instrument_feature_cache() -> None:
                 return fn(*args, **kwargs)
             finally:
                 _FEATURE_TIMINGS[name] = _FEATURE_TIMINGS.get(name, 0.0) + time.perf_counter() - t
+
         return wrapper
 
     for name in ("prepare_cached_training", "backbone_fingerprint", "data_fingerprint"):
@@ -210,9 +237,8 @@ def _instrument_feature_cache() -> None:
 
 
 def _mean_real_tokens(texts_file: Path, limit: int, max_length: int) -> float:
-    from transformers import AutoTokenizer
-
     from baseline_trainer import model_folder
+    from transformers import AutoTokenizer
 
     texts = [json.loads(line)["text"] for line in texts_file.read_text().splitlines()[:limit]]
     tok = AutoTokenizer.from_pretrained(model_folder(TEXT_BACKBONE))
@@ -229,11 +255,16 @@ def worker_text_baseline(spec: dict) -> dict:
         metrics = baseline_trainer.main(spec["argv"])
     finally:
         inst.remove()
-    return {"metrics": metrics, "call_s": time.perf_counter() - t, "steps": inst.steps.result(),
-            "memory": inst.memory.result, "precision": inst.memory.precision,
-            "process_peak_rss": process_peak_rss(inst.memory),
-            "mean_real_tokens": metrics.get("train_mean_real_tokens"),
-            "real_token_fraction": metrics.get("train_real_token_fraction")}
+    return {
+        "metrics": metrics,
+        "call_s": time.perf_counter() - t,
+        "steps": inst.steps.result(),
+        "memory": inst.memory.result,
+        "precision": inst.memory.precision,
+        "process_peak_rss": process_peak_rss(inst.memory),
+        "mean_real_tokens": metrics.get("train_mean_real_tokens"),
+        "real_token_fraction": metrics.get("train_real_token_fraction"),
+    }
 
 
 def worker_text_ours(spec: dict) -> dict:
@@ -255,17 +286,27 @@ def worker_text_ours(spec: dict) -> dict:
     cache = report.details.get("feature_cache")
     if cache and "prepare_cached_training" not in _FEATURE_TIMINGS:
         # Otherwise the cache's preparation would silently drop out of the package's wall time.
-        raise RuntimeError("hf_transfer used a feature cache but hf_transfer.features.prepare_cached_training was not "
-                           "called through its module attribute; update _instrument_feature_cache in benchmarks/speed.py")
+        raise RuntimeError(
+            "hf_transfer used a feature cache but hf_transfer.features.prepare_cached_training was not "
+            "called through its module attribute; update _instrument_feature_cache in benchmarks/speed.py"
+        )
     train_file = Path(spec["recipe"]["data"]["train_file"])
-    return {"metrics": m, "call_s": call_s, "steps": inst.steps.result(), "memory": inst.memory.result,
-            "precision": inst.memory.precision, "sampling": inst.memory.sampling,
-            "process_peak_rss": process_peak_rss(inst.memory),
-            "feature_cache": cache, "feature_timings": dict(_FEATURE_TIMINGS),
-            "trainable_params": report.trainable_params, "total_params": report.total_params,
-            "pooling": report.details.get("pooling"),
-            "mean_real_tokens": _mean_real_tokens(train_file, spec["train_rows"], spec["max_length"]),
-            "real_token_fraction": m.get("train_real_token_fraction")}
+    return {
+        "metrics": m,
+        "call_s": call_s,
+        "steps": inst.steps.result(),
+        "memory": inst.memory.result,
+        "precision": inst.memory.precision,
+        "sampling": inst.memory.sampling,
+        "process_peak_rss": process_peak_rss(inst.memory),
+        "feature_cache": cache,
+        "feature_timings": dict(_FEATURE_TIMINGS),
+        "trainable_params": report.trainable_params,
+        "total_params": report.total_params,
+        "pooling": report.details.get("pooling"),
+        "mean_real_tokens": _mean_real_tokens(train_file, spec["train_rows"], spec["max_length"]),
+        "real_token_fraction": m.get("train_real_token_fraction"),
+    }
 
 
 def _write_fashion_mnist(root: Path, sizes: dict, source: Path) -> dict:
@@ -283,15 +324,17 @@ def _write_fashion_mnist(root: Path, sizes: dict, source: Path) -> dict:
     counts = {}
     train_images, train_labels = read("train")
     test_images, test_labels = read("t10k")
-    plan = {"train": (train_images, train_labels, 0, sizes["train"]),
-            "validation": (test_images, test_labels, 0, sizes["validation"]),
-            "test": (test_images, test_labels, sizes["validation"], sizes["validation"] + sizes["test"])}
+    plan = {
+        "train": (train_images, train_labels, 0, sizes["train"]),
+        "validation": (test_images, test_labels, 0, sizes["validation"]),
+        "test": (test_images, test_labels, sizes["validation"], sizes["validation"] + sizes["test"]),
+    }
     for split, (images, labels, start, stop) in plan.items():
         for i in range(start, stop):
             name = FASHION_CLASSES[labels[i]]
             folder = root / split / name
             folder.mkdir(parents=True, exist_ok=True)
-            Image.frombytes("L", (28, 28), images[i * 784:(i + 1) * 784]).save(folder / f"{i:05d}.png")
+            Image.frombytes("L", (28, 28), images[i * 784 : (i + 1) * 784]).save(folder / f"{i:05d}.png")
         counts[split] = stop - start
     return counts
 
@@ -302,15 +345,25 @@ def _vision_backbone(folder: Path, image_size: int) -> dict:
     from transformers import ResNetConfig, ResNetForImageClassification, ViTImageProcessor
 
     torch.manual_seed(0)
-    config = ResNetConfig(num_channels=3, embedding_size=32, hidden_sizes=[32, 64, 128, 256], depths=[2, 2, 2, 2],
-                          layer_type="basic", num_labels=len(FASHION_CLASSES))
+    config = ResNetConfig(
+        num_channels=3,
+        embedding_size=32,
+        hidden_sizes=[32, 64, 128, 256],
+        depths=[2, 2, 2, 2],
+        layer_type="basic",
+        num_labels=len(FASHION_CLASSES),
+    )
     model = ResNetForImageClassification(config)
     model.save_pretrained(folder)
     # Fashion-MNIST's own mean/std; images are upscaled from 28×28.
-    ViTImageProcessor(size={"height": image_size, "width": image_size}, image_mean=[0.286] * 3,
-                      image_std=[0.353] * 3).save_pretrained(folder)
-    return {"params": sum(p.numel() for p in model.parameters()), "architecture": "ResNet (basic blocks 2-2-2-2, "
-            "widths 32-64-128-256), random init", "image_size": image_size}
+    ViTImageProcessor(
+        size={"height": image_size, "width": image_size}, image_mean=[0.286] * 3, image_std=[0.353] * 3
+    ).save_pretrained(folder)
+    return {
+        "params": sum(p.numel() for p in model.parameters()),
+        "architecture": "ResNet (basic blocks 2-2-2-2, widths 32-64-128-256), random init",
+        "image_size": image_size,
+    }
 
 
 def _pipeline_images_per_s(dataset, collate, batch: int, workers: int) -> dict:
@@ -318,8 +371,9 @@ def _pipeline_images_per_s(dataset, collate, batch: int, workers: int) -> dict:
     transform and collator); the first includes starting the workers, the second is the steady rate."""
     from torch.utils.data import DataLoader
 
-    loader = DataLoader(dataset, batch_size=batch, shuffle=True, collate_fn=collate, num_workers=workers,
-                        persistent_workers=workers > 0)
+    loader = DataLoader(
+        dataset, batch_size=batch, shuffle=True, collate_fn=collate, num_workers=workers, persistent_workers=workers > 0
+    )
     passes = []
     for _ in range(2):
         t = time.perf_counter()
@@ -384,8 +438,10 @@ def worker_vision(spec: dict) -> dict:
     # 2. The model alone on one preprocessed batch in memory.
     batch = collate([splits["train"][i] for i in range(sizes["batch"])])
     steps = 3 if spec["smoke"] else 15
-    model_only = [_model_only_images_per_s(root / "backbone", batch["pixel_values"], batch["labels"], steps, p)
-                  for p in ("fp32", "bf16")]
+    model_only = [
+        _model_only_images_per_s(root / "backbone", batch["pixel_values"], batch["labels"], steps, p)
+        for p in ("fp32", "bf16")
+    ]
     # 3. Training through the package (Trainer, the default DataLoader workers), fp32 then precision: auto.
     training = []
     variants = [("fp32", None), ("auto", None)]
@@ -406,14 +462,30 @@ def worker_vision(spec: dict) -> dict:
         finally:
             inst.remove()
         m = res.metrics
-        training.append({"precision_requested": precision, "precision": inst.memory.precision,
-                         "workers": default_workers if workers is None else workers,
-                         "train_samples_per_second": m["train_samples_per_second"], "train_runtime": m["train_runtime"],
-                         "test_accuracy": m.get("test_accuracy"), "eval_accuracy": m.get("eval_accuracy"),
-                         "steps": inst.steps.result(), "memory": inst.memory.result})
-    return {"counts": counts, "sizes": sizes, "backbone": backbone_info, "write_s": write_s, "default_workers": default_workers,
-            "torch_threads": torch.get_num_threads(), "pipeline": pipeline, "model_only": model_only,
-            "training": training}
+        training.append(
+            {
+                "precision_requested": precision,
+                "precision": inst.memory.precision,
+                "workers": default_workers if workers is None else workers,
+                "train_samples_per_second": m["train_samples_per_second"],
+                "train_runtime": m["train_runtime"],
+                "test_accuracy": m.get("test_accuracy"),
+                "eval_accuracy": m.get("eval_accuracy"),
+                "steps": inst.steps.result(),
+                "memory": inst.memory.result,
+            }
+        )
+    return {
+        "counts": counts,
+        "sizes": sizes,
+        "backbone": backbone_info,
+        "write_s": write_s,
+        "default_workers": default_workers,
+        "torch_threads": torch.get_num_threads(),
+        "pipeline": pipeline,
+        "model_only": model_only,
+        "training": training,
+    }
 
 
 def worker_peak(spec: dict) -> dict:
@@ -477,13 +549,25 @@ def build_text_data(args, tmp: Path, sizes: dict) -> tuple[Path, dict]:
     train, validation, test = sizes["docstrings_per_class"]
     t = time.perf_counter()
     info = module.build(folder, train, validation, test, seed=42)
-    info.update(name="python-docstrings", source="built now by scripts/build_docstrings_dataset.py",
-                build_s=time.perf_counter() - t)
+    info.update(
+        name="python-docstrings",
+        source="built now by scripts/build_docstrings_dataset.py",
+        build_s=time.perf_counter() - t,
+    )
     return folder, info
 
 
-def ours_recipe(data_dir: Path, run_dir: Path, sizes: dict, strategy: dict, train_rows: int, epochs: float,
-                lr: float, precision: str, extra_training: dict | None = None) -> dict:
+def ours_recipe(
+    data_dir: Path,
+    run_dir: Path,
+    sizes: dict,
+    strategy: dict,
+    train_rows: int,
+    epochs: float,
+    lr: float,
+    precision: str,
+    extra_training: dict | None = None,
+) -> dict:
     training = {
         "output_dir": str(run_dir / "model"),
         "num_train_epochs": epochs,
@@ -506,19 +590,44 @@ def ours_recipe(data_dir: Path, run_dir: Path, sizes: dict, strategy: dict, trai
         training["logging_steps"] = 1
     return {
         "backbone": {"name_or_path": TEXT_BACKBONE},
-        "data": {"source": "files", "train_file": str(data_dir / "train.jsonl"),
-                 "validation_file": str(data_dir / "validation.jsonl"), "test_file": str(data_dir / "test.jsonl"),
-                 "train_split": f"train[:{train_rows}]"},
+        "data": {
+            "source": "files",
+            "train_file": str(data_dir / "train.jsonl"),
+            "validation_file": str(data_dir / "validation.jsonl"),
+            "test_file": str(data_dir / "test.jsonl"),
+            "train_split": f"train[:{train_rows}]",
+        },
         "task": {"name": "text-classification", "max_length": sizes["max_length"]},
         "strategy": strategy,
         "training": training,
     }
 
 
-def baseline_argv(data_dir: Path, run_dir: Path, sizes: dict, mode: str, train_rows: int, epochs: float, lr: float) -> list[str]:
-    argv = ["--data-dir", str(data_dir), "--mode", mode, "--train-limit", str(train_rows), "--epochs", str(epochs),
-            "--learning-rate", str(lr), "--batch-size", str(sizes["batch"]), "--eval-batch-size", str(sizes["eval_batch"]),
-            "--max-length", str(sizes["max_length"]), "--output-dir", str(run_dir / "model"), "--seed", "42"]
+def baseline_argv(
+    data_dir: Path, run_dir: Path, sizes: dict, mode: str, train_rows: int, epochs: float, lr: float
+) -> list[str]:
+    argv = [
+        "--data-dir",
+        str(data_dir),
+        "--mode",
+        mode,
+        "--train-limit",
+        str(train_rows),
+        "--epochs",
+        str(epochs),
+        "--learning-rate",
+        str(lr),
+        "--batch-size",
+        str(sizes["batch"]),
+        "--eval-batch-size",
+        str(sizes["eval_batch"]),
+        "--max-length",
+        str(sizes["max_length"]),
+        "--output-dir",
+        str(run_dir / "model"),
+        "--seed",
+        "42",
+    ]
     if sizes["max_steps"]:
         argv += ["--max-steps", str(sizes["max_steps"])]
     return argv
@@ -527,34 +636,73 @@ def baseline_argv(data_dir: Path, run_dir: Path, sizes: dict, mode: str, train_r
 def text_spec(name: str, rnd: int, data_dir: Path, tmp: Path, sizes: dict) -> dict:
     run_dir = tmp / f"{rnd}-{name}"
     kind = TEXT_RUNS[name][0]
-    spec = {"name": name, "kind": kind, "round": rnd, "run_dir": str(run_dir), "result_file": str(run_dir / "result.json")}
+    spec = {
+        "name": name,
+        "kind": kind,
+        "round": rnd,
+        "run_dir": str(run_dir),
+        "result_file": str(run_dir / "result.json"),
+    }
     frozen = dict(train_rows=sizes["frozen_train"], epochs=sizes["frozen_epochs"], lr=LEARNING_RATES["frozen"])
     full = dict(train_rows=sizes["full_train"], epochs=sizes["full_epochs"], lr=LEARNING_RATES["full"])
     if name == "baseline-frozen":
-        spec["argv"] = baseline_argv(data_dir, run_dir, sizes, "frozen", frozen["train_rows"], frozen["epochs"], frozen["lr"])
+        spec["argv"] = baseline_argv(
+            data_dir, run_dir, sizes, "frozen", frozen["train_rows"], frozen["epochs"], frozen["lr"]
+        )
     elif name == "baseline-full":
         spec["argv"] = baseline_argv(data_dir, run_dir, sizes, "full", full["train_rows"], full["epochs"], full["lr"])
     else:
         if name.startswith("frozen"):
-            strategy = {"name": "frozen", "cache_features": True, "head_solver": "sgd"}  # the Trainer loop, as the baseline
+            strategy = {
+                "name": "frozen",
+                "cache_features": True,
+                "head_solver": "sgd",
+            }  # the Trainer loop, as the baseline
             if name == "frozen-native":
                 strategy["pooling"] = "native"
-            recipe = ours_recipe(data_dir, run_dir, sizes, strategy, frozen["train_rows"], frozen["epochs"], frozen["lr"], "fp32")
+            recipe = ours_recipe(
+                data_dir, run_dir, sizes, strategy, frozen["train_rows"], frozen["epochs"], frozen["lr"], "fp32"
+            )
             spec["train_rows"] = frozen["train_rows"]
             # cold: an empty cache of its own; warm: the cold run's cache of the same round (set when it runs).
             spec["cache_dir"] = str(run_dir / "cache")
         elif name == "full-same-batches":
-            recipe = ours_recipe(data_dir, run_dir, sizes, {"name": "full", "pooling": "native"}, full["train_rows"],
-                                 full["epochs"], full["lr"], "fp32", {"train_sampling_strategy": "random"})
+            recipe = ours_recipe(
+                data_dir,
+                run_dir,
+                sizes,
+                {"name": "full", "pooling": "native"},
+                full["train_rows"],
+                full["epochs"],
+                full["lr"],
+                "fp32",
+                {"train_sampling_strategy": "random"},
+            )
             spec["train_rows"] = full["train_rows"]
         elif name == "lora":
-            recipe = ours_recipe(data_dir, run_dir, sizes, {"name": "lora", "r": 8}, full["train_rows"], full["epochs"],
-                                 LEARNING_RATES["lora"], "fp32")
+            recipe = ours_recipe(
+                data_dir,
+                run_dir,
+                sizes,
+                {"name": "lora", "r": 8},
+                full["train_rows"],
+                full["epochs"],
+                LEARNING_RATES["lora"],
+                "fp32",
+            )
             spec["train_rows"] = full["train_rows"]
         else:  # full, full-native, full-auto
             strategy = {"name": "full", "pooling": "native"} if name == "full-native" else {"name": "full"}
-            recipe = ours_recipe(data_dir, run_dir, sizes, strategy, full["train_rows"], full["epochs"], full["lr"],
-                                 "auto" if name == "full-auto" else "fp32")
+            recipe = ours_recipe(
+                data_dir,
+                run_dir,
+                sizes,
+                strategy,
+                full["train_rows"],
+                full["epochs"],
+                full["lr"],
+                "auto" if name == "full-auto" else "fp32",
+            )
             spec["train_rows"] = full["train_rows"]
         spec["recipe"] = recipe
         spec["max_length"] = sizes["max_length"]
@@ -569,21 +717,47 @@ def vision_spec(tmp: Path, sizes: dict, smoke: bool, source: Path) -> dict:
         "data": {"source": "imagefolder", "data_dir": str(run_dir / "images")},
         "task": {"name": "image-classification"},
         "strategy": {"name": "full"},
-        "training": {"output_dir": str(run_dir / "model"), "num_train_epochs": v["epochs"], "learning_rate": 1e-3,
-                     "per_device_train_batch_size": v["batch"], "per_device_eval_batch_size": 128, "eval_strategy": "no",
-                     "save_strategy": "no", "logging_steps": 50, "seed": 42, "report_to": "none", "disable_tqdm": True},
+        "training": {
+            "output_dir": str(run_dir / "model"),
+            "num_train_epochs": v["epochs"],
+            "learning_rate": 1e-3,
+            "per_device_train_batch_size": v["batch"],
+            "per_device_eval_batch_size": 128,
+            "eval_strategy": "no",
+            "save_strategy": "no",
+            "logging_steps": 50,
+            "seed": 42,
+            "report_to": "none",
+            "disable_tqdm": True,
+        },
     }
     if smoke:
         recipe["training"]["max_steps"] = 2
-    return {"name": "vision", "kind": "vision", "round": 1, "run_dir": str(run_dir), "root": str(run_dir),
-            "result_file": str(run_dir / "result.json"), "sizes": v, "recipe": recipe, "smoke": smoke, "source": str(source)}
+    return {
+        "name": "vision",
+        "kind": "vision",
+        "round": 1,
+        "run_dir": str(run_dir),
+        "root": str(run_dir),
+        "result_file": str(run_dir / "result.json"),
+        "sizes": v,
+        "recipe": recipe,
+        "smoke": smoke,
+        "source": str(source),
+    }
 
 
 def peak_spec(tmp: Path, which: str, smoke: bool) -> dict:
     run_dir = tmp / f"peak-{which}"
-    return {"name": f"peak-{which}", "kind": "peak", "round": 1, "run_dir": str(run_dir),
-            "result_file": str(run_dir / "result.json"),
-            "sizes": [256] if smoke else [1024, 2048], "repeats": 2 if smoke else 5}
+    return {
+        "name": f"peak-{which}",
+        "kind": "peak",
+        "round": 1,
+        "run_dir": str(run_dir),
+        "result_file": str(run_dir / "result.json"),
+        "sizes": [256] if smoke else [1024, 2048],
+        "repeats": 2 if smoke else 5,
+    }
 
 
 def launch(specs: list[dict], env: dict, job_dir: Path) -> dict:
@@ -595,8 +769,13 @@ def launch(specs: list[dict], env: dict, job_dir: Path) -> dict:
     job = job_dir / "job.json"
     write_json(job, {"specs": specs})
     what = ", ".join(f"{s['name']} (round {s.get('round')})" for s in specs)
-    contention = run_child([sys.executable, str(Path(__file__).resolve()), "--worker", str(job)], env,
-                           job_dir / "log.txt", cwd=job_dir, what=what)
+    contention = run_child(
+        [sys.executable, str(Path(__file__).resolve()), "--worker", str(job)],
+        env,
+        job_dir / "log.txt",
+        cwd=job_dir,
+        what=what,
+    )
     return contention
 
 
@@ -622,16 +801,22 @@ def run_measured(spec: dict, env: dict, args, log) -> dict:
                 s["cache_dir"] = str(run_dir / "cache")
         contention = launch([s], env, Path(s["run_dir"]))
         r = json.loads(Path(s["result_file"]).read_text())
-        r.update(contention=contention, waited_for_quiet_s=waited, process_wall_s=contention["wall_s"],
-                 cache_dir=s.get("cache_dir"))
+        r.update(
+            contention=contention,
+            waited_for_quiet_s=waited,
+            process_wall_s=contention["wall_s"],
+            cache_dir=s.get("cache_dir"),
+        )
         attempts.append(r)
         busy = contention.get("neighbour_cores", 0.0)
         if busy <= BUSY_CORES or len(attempts) > args.retry_busy:
             break
         log(f"(other processes used {busy:.2f} cores during {spec['name']}: running it again)")
     best = min(attempts, key=lambda a: a["contention"].get("neighbour_cores", 0.0))
-    best["attempts"] = [{"neighbour_cores": a["contention"].get("neighbour_cores"), "process_wall_s": a["process_wall_s"]}
-                        for a in attempts]
+    best["attempts"] = [
+        {"neighbour_cores": a["contention"].get("neighbour_cores"), "process_wall_s": a["process_wall_s"]}
+        for a in attempts
+    ]
     return best
 
 
@@ -648,7 +833,9 @@ def _timed(argv: list[str], env: dict, cwd: Path, expect_ok: bool = True) -> tup
     proc = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=str(cwd), timeout=300)
     wall = time.perf_counter() - t
     if expect_ok and proc.returncode != 0:
-        raise ChildFailed(f"{' '.join(argv)} exited with {proc.returncode}:\n{proc.stdout[-1500:]}\n{proc.stderr[-1500:]}")
+        raise ChildFailed(
+            f"{' '.join(argv)} exited with {proc.returncode}:\n{proc.stdout[-1500:]}\n{proc.stderr[-1500:]}"
+        )
     return wall, proc
 
 
@@ -667,8 +854,14 @@ def measure_startup(env: dict, tmp: Path, sizes: dict, args, log) -> dict:
         for _ in range(reps):
             wall, last = _timed(argv, env, cwd, expect_ok)
             walls.append(wall)
-        return {"median_s": statistics.median(walls), "min_s": min(walls), "max_s": max(walls), "runs": len(walls),
-                "returncode": last.returncode, "stderr_tail": last.stderr.strip().splitlines()[-1:] if last.stderr else []}
+        return {
+            "median_s": statistics.median(walls),
+            "min_s": min(walls),
+            "max_s": max(walls),
+            "runs": len(walls),
+            "returncode": last.returncode,
+            "stderr_tail": last.stderr.strip().splitlines()[-1:] if last.stderr else [],
+        }
 
     heavy = json.dumps(list(HEAVY_MODULES))
     # Untimed: with a transformers newer than the shipped TrainingArguments snapshot, the first validation reads
@@ -680,10 +873,12 @@ def measure_startup(env: dict, tmp: Path, sizes: dict, args, log) -> dict:
     bad = cli + ["train", "quickstart", "training.learning_rat=1e-4"]
     out["invalid_recipe"] = series(bad, expect_ok=False)
     out["invalid_recipe"]["argv"] = "hf-transfer train quickstart training.learning_rat=1e-4"
-    probe = ("import json, sys, time\nt = time.perf_counter()\nfrom hf_transfer.config import load_recipe\n"
-             "load_recipe('quickstart')\nv = time.perf_counter() - t\n"
-             "from hf_transfer.cli import main\ntry:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
-             f"print(json.dumps({{'validate_in_process_s': v, 'heavy_imported': [m for m in {heavy} if m in sys.modules]}}))")
+    probe = (
+        "import json, sys, time\nt = time.perf_counter()\nfrom hf_transfer.config import load_recipe\n"
+        "load_recipe('quickstart')\nv = time.perf_counter() - t\n"
+        "from hf_transfer.cli import main\ntry:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+        f"print(json.dumps({{'validate_in_process_s': v, 'heavy_imported': [m for m in {heavy} if m in sys.modules]}}))"
+    )
     wall, proc = _timed([sys.executable, "-c", probe], env, cwd)
     out["modules"] = json.loads(proc.stdout.strip().splitlines()[-1])
     out["modules"]["process_s"] = wall
@@ -693,15 +888,28 @@ def measure_startup(env: dict, tmp: Path, sizes: dict, args, log) -> dict:
     if args.wait_quiet > 0:
         wait_for_quiet(args.wait_quiet)
     run_dir = tmp / "cli-first-step"
-    argv = cli + ["train", "quickstart", f"training.output_dir={run_dir / 'model'}", f"data.train_split=train[:{sizes['cli_train']}]",
-                  "data.validation_split=validation[:32]", "data.test_split=test[:32]", f"training.max_steps={sizes['cli_steps']}",
-                  "training.logging_steps=1", "training.disable_tqdm=true", "training.eval_strategy=no",
-                  "training.report_to=none", "training.precision=fp32", "--overwrite"]
+    argv = cli + [
+        "train",
+        "quickstart",
+        f"training.output_dir={run_dir / 'model'}",
+        f"data.train_split=train[:{sizes['cli_train']}]",
+        "data.validation_split=validation[:32]",
+        "data.test_split=test[:32]",
+        f"training.max_steps={sizes['cli_steps']}",
+        "training.logging_steps=1",
+        "training.disable_tqdm=true",
+        "training.eval_strategy=no",
+        "training.report_to=none",
+        "training.precision=fp32",
+        "--overwrite",
+    ]
     cli_env = {**env, "PYTHONUNBUFFERED": "1", "HF_TRANSFER_CACHE": str(run_dir / "cache")}
     t = time.perf_counter()
     first = None
     lines = []
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=cli_env, cwd=str(cwd))
+    proc = subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=cli_env, cwd=str(cwd)
+    )
     for line in proc.stdout:
         lines.append(line)
         if first is None and "'loss'" in line:
@@ -709,13 +917,20 @@ def measure_startup(env: dict, tmp: Path, sizes: dict, args, log) -> dict:
     proc.wait()
     total = time.perf_counter() - t
     if proc.returncode != 0:
-        raise ChildFailed("hf-transfer train (first step) exited with %d:\n%s" % (proc.returncode, "".join(lines[-30:])))
-    out["cli_first_step"] = {"argv": "hf-transfer train quickstart data.train_split=train[:%d] training.max_steps=%d "
-                                     "training.logging_steps=1 …" % (sizes["cli_train"], sizes["cli_steps"]),
-                             "to_first_step_log_s": first, "total_s": total}
-    log(f"start-up: --help {out['help']['median_s']:.2f} s, invalid recipe {out['invalid_recipe']['median_s']:.2f} s, "
+        raise ChildFailed(
+            "hf-transfer train (first step) exited with %d:\n%s" % (proc.returncode, "".join(lines[-30:]))
+        )
+    out["cli_first_step"] = {
+        "argv": "hf-transfer train quickstart data.train_split=train[:%d] training.max_steps=%d "
+        "training.logging_steps=1 …" % (sizes["cli_train"], sizes["cli_steps"]),
+        "to_first_step_log_s": first,
+        "total_s": total,
+    }
+    log(
+        f"start-up: --help {out['help']['median_s']:.2f} s, invalid recipe {out['invalid_recipe']['median_s']:.2f} s, "
         f"heavy modules after --help/validation: {out['modules']['heavy_imported'] or 'none'}, "
-        f"command → first step {first if first is None else round(first, 1)} s")
+        f"command → first step {first if first is None else round(first, 1)} s"
+    )
     return out
 
 
@@ -778,9 +993,13 @@ def summarise(text: list[dict], sizes: dict, peak: list[dict], vision: dict | No
         first = runs[0]
         m = [r["metrics"] for r in runs]
         row = {
-            "name": name, "what": TEXT_RUNS[name][1], "runs": len(runs),
-            "precision": first.get("precision"), "sampling": first.get("sampling"),
-            "pooling": first.get("pooling") or ("BERT pooler (BertForSequenceClassification)" if name.startswith("baseline") else None),
+            "name": name,
+            "what": TEXT_RUNS[name][1],
+            "runs": len(runs),
+            "precision": first.get("precision"),
+            "sampling": first.get("sampling"),
+            "pooling": first.get("pooling")
+            or ("BERT pooler (BertForSequenceClassification)" if name.startswith("baseline") else None),
             "test_accuracy": median(x.get("test_accuracy") for x in m),
             "eval_accuracy": median(x.get("eval_accuracy") for x in m),
             "accuracy_varied": len({(x.get("test_accuracy"), x.get("eval_accuracy")) for x in m}) > 1,
@@ -793,12 +1012,24 @@ def summarise(text: list[dict], sizes: dict, peak: list[dict], vision: dict | No
             "samples_per_s_range": [min(samples_per_s(r) for r in runs), max(samples_per_s(r) for r in runs)],
             "steady_samples_per_s": median(steady_samples_per_s(r) for r in runs),
             "prepare_cache_s": median(r.get("feature_timings", {}).get("prepare_cached_training") for r in runs),
-            "fingerprint_s": median((r.get("feature_timings", {}).get("backbone_fingerprint", 0)
-                                     + r.get("feature_timings", {}).get("data_fingerprint", 0)) if r.get("feature_timings") else None
-                                    for r in runs),
-            "cache_hit": all(all(v.get("hit") for k, v in (r.get("feature_cache") or {}).items() if isinstance(v, dict))
-                             for r in runs) if first.get("feature_cache") else None,
-            "cache_built_s": median((r.get("feature_cache") or {}).get("seconds") for r in runs) if first.get("feature_cache") else None,
+            "fingerprint_s": median(
+                (
+                    r.get("feature_timings", {}).get("backbone_fingerprint", 0)
+                    + r.get("feature_timings", {}).get("data_fingerprint", 0)
+                )
+                if r.get("feature_timings")
+                else None
+                for r in runs
+            ),
+            "cache_hit": all(
+                all(v.get("hit") for k, v in (r.get("feature_cache") or {}).items() if isinstance(v, dict))
+                for r in runs
+            )
+            if first.get("feature_cache")
+            else None,
+            "cache_built_s": median((r.get("feature_cache") or {}).get("seconds") for r in runs)
+            if first.get("feature_cache")
+            else None,
             "real_token_fraction": median(r.get("real_token_fraction") for r in runs),
             "mean_real_tokens": median(r.get("mean_real_tokens") for r in runs),
             "trainable_params": first.get("trainable_params") or first["metrics"].get("trainable_params"),
@@ -807,8 +1038,12 @@ def summarise(text: list[dict], sizes: dict, peak: list[dict], vision: dict | No
             "process_peak_rss_mib": median(r["process_peak_rss"] / MIB for r in runs),
             "process_wall_s": median(r["process_wall_s"] for r in runs),
             "launch_to_first_step_s": median(r["steps"].get("launch_to_first_step_end_s") for r in runs),
-            "data_wait_fraction": median((r["steps"].get("data_wait_s", 0) / r["steps"]["train_loop_s"])
-                                         if r["steps"].get("train_loop_s") else None for r in runs),
+            "data_wait_fraction": median(
+                (r["steps"].get("data_wait_s", 0) / r["steps"]["train_loop_s"])
+                if r["steps"].get("train_loop_s")
+                else None
+                for r in runs
+            ),
             "non_embedding_params": first["steps"].get("non_embedding_params"),
             "neighbour_cores_max": max(r["contention"].get("neighbour_cores", 0.0) for r in runs),
         }
@@ -825,7 +1060,13 @@ def summarise(text: list[dict], sizes: dict, peak: list[dict], vision: dict | No
     for name in ("frozen-cold", "frozen-warm", "frozen-native"):
         ratio(f"{name}_vs_baseline_wall", name, "baseline-frozen", train_wall, invert=True)
         ratio(f"{name}_vs_baseline_job", name, "baseline-frozen", job_wall, invert=True)
-        ratio(f"{name}_vs_baseline_trainer_only", name, "baseline-frozen", lambda r: r["metrics"]["train_runtime"], invert=True)
+        ratio(
+            f"{name}_vs_baseline_trainer_only",
+            name,
+            "baseline-frozen",
+            lambda r: r["metrics"]["train_runtime"],
+            invert=True,
+        )
         ratio(f"{name}_vs_baseline_process", name, "baseline-frozen", lambda r: r["process_wall_s"], invert=True)
     # Full fine-tuning: throughput ratios (ours / baseline).
     for name in ("full-same-batches", "full", "full-native", "full-auto", "lora"):
@@ -836,8 +1077,14 @@ def summarise(text: list[dict], sizes: dict, peak: list[dict], vision: dict | No
     # Model FLOP utilisation.
     peak_fp32 = max((p["fp32_gflops"] for p in peak), default=None)
     peak_bf16 = max((p["bf16_gflops"] for p in peak), default=None)
-    n_params = next((rows[n]["non_embedding_params"] for n in ("full", "full-auto", "baseline-full") if n in rows
-                     and rows[n]["non_embedding_params"]), None)
+    n_params = next(
+        (
+            rows[n]["non_embedding_params"]
+            for n in ("full", "full-auto", "baseline-full")
+            if n in rows and rows[n]["non_embedding_params"]
+        ),
+        None,
+    )
     mfu = []
     for name in ("baseline-full", "full-same-batches", "full", "full-auto"):
         if name not in rows or not n_params:
@@ -847,13 +1094,28 @@ def summarise(text: list[dict], sizes: dict, peak: list[dict], vision: dict | No
         padded_tps = real_tps / row["real_token_fraction"] if row["real_token_fraction"] else None
         peak_gf = peak_bf16 if row["precision"] == "bf16" else peak_fp32
         model_gf = 6 * n_params * real_tps / 1e9
-        mfu.append({"name": name, "precision": row["precision"], "real_tokens_per_s": real_tps,
-                    "padded_tokens_per_s": padded_tps, "model_gflops": model_gf,
-                    "hardware_gflops": 6 * n_params * padded_tps / 1e9 if padded_tps else None,
-                    "peak_gflops": peak_gf, "mfu": model_gf / peak_gf if peak_gf else None,
-                    "hfu": 6 * n_params * padded_tps / 1e9 / peak_gf if peak_gf and padded_tps else None})
-    return {"rows": rows, "ratios": ratios, "peak": {"fp32_gflops": peak_fp32, "bf16_gflops": peak_bf16, "runs": peak},
-            "non_embedding_params": n_params, "mfu": mfu, "vision": vision, "startup": startup}
+        mfu.append(
+            {
+                "name": name,
+                "precision": row["precision"],
+                "real_tokens_per_s": real_tps,
+                "padded_tokens_per_s": padded_tps,
+                "model_gflops": model_gf,
+                "hardware_gflops": 6 * n_params * padded_tps / 1e9 if padded_tps else None,
+                "peak_gflops": peak_gf,
+                "mfu": model_gf / peak_gf if peak_gf else None,
+                "hfu": 6 * n_params * padded_tps / 1e9 / peak_gf if peak_gf and padded_tps else None,
+            }
+        )
+    return {
+        "rows": rows,
+        "ratios": ratios,
+        "peak": {"fp32_gflops": peak_fp32, "bf16_gflops": peak_bf16, "runs": peak},
+        "non_embedding_params": n_params,
+        "mfu": mfu,
+        "vision": vision,
+        "startup": startup,
+    }
 
 
 def _f(x, fmt="{:.2f}", none="–"):
@@ -865,31 +1127,47 @@ def _acc(row):
 
 
 def _x(r):
-    return "–" if r is None or r.get("median") is None else f"{r['median']:.1f}×" if r["median"] >= 10 else f"{r['median']:.2f}×"
+    return (
+        "–"
+        if r is None or r.get("median") is None
+        else f"{r['median']:.1f}×"
+        if r["median"] >= 10
+        else f"{r['median']:.2f}×"
+    )
 
 
 def tables(s: dict, sizes: dict) -> dict[str, str]:
     rows, ratios = s["rows"], s["ratios"]
     out = {}
-    lines = ["| run | pooling | test acc | training wall (s) | less training wall time than baseline | train + evaluate wall (s) | less than baseline | cache prep, all splits (s) | Trainer.train (s) | process wall (s) | peak RSS during training − before (MiB) |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| run | pooling | test acc | training wall (s) | less training wall time than baseline | train + evaluate wall (s) | less than baseline | cache prep, all splits (s) | Trainer.train (s) | process wall (s) | peak RSS during training − before (MiB) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for name in ("baseline-frozen", "frozen-cold", "frozen-warm", "frozen-native"):
         if name not in rows:
             continue
         r = rows[name]
         ref = name.startswith("baseline")
-        lines.append(f"| {name} | {r['pooling']} | {_acc(r)} | {r['train_wall']:.2f} "
-                     f"| {'1× (reference)' if ref else _x(ratios.get(f'{name}_vs_baseline_wall'))} | {r['job_wall']:.2f} "
-                     f"| {'1×' if ref else _x(ratios.get(f'{name}_vs_baseline_job'))} | {_f(r['prepare_cache_s'])} "
-                     f"| {r['train_runtime']:.2f} | {r['process_wall_s']:.1f} | {_f(r['train_delta_rss_mib'], '{:,.0f}')} |")
+        lines.append(
+            f"| {name} | {r['pooling']} | {_acc(r)} | {r['train_wall']:.2f} "
+            f"| {'1× (reference)' if ref else _x(ratios.get(f'{name}_vs_baseline_wall'))} | {r['job_wall']:.2f} "
+            f"| {'1×' if ref else _x(ratios.get(f'{name}_vs_baseline_job'))} | {_f(r['prepare_cache_s'])} "
+            f"| {r['train_runtime']:.2f} | {r['process_wall_s']:.1f} | {_f(r['train_delta_rss_mib'], '{:,.0f}')} |"
+        )
     out["frozen"] = "\n".join(lines)
 
-    lines = ["| run | precision | batches | real tokens | test acc | samples/s | vs baseline (paired median) | steady-state vs baseline | Trainer.train (s) | peak RSS during training − before (MiB) | peak RSS, process (MiB) |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
-    batches = {"baseline-full": "padding=max_length, random order", "full-same-batches": "dynamic padding, random order",
-               "full": "dynamic padding, group_by_length", "full-native": "dynamic padding, group_by_length",
-               "full-auto": "dynamic padding, group_by_length",
-               "lora": "dynamic padding, group_by_length"}
+    lines = [
+        "| run | precision | batches | real tokens | test acc | samples/s | vs baseline (paired median) | steady-state vs baseline | Trainer.train (s) | peak RSS during training − before (MiB) | peak RSS, process (MiB) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    batches = {
+        "baseline-full": "padding=max_length, random order",
+        "full-same-batches": "dynamic padding, random order",
+        "full": "dynamic padding, group_by_length",
+        "full-native": "dynamic padding, group_by_length",
+        "full-auto": "dynamic padding, group_by_length",
+        "lora": "dynamic padding, group_by_length",
+    }
     for name in ("baseline-full", "full-same-batches", "full", "full-native", "full-auto", "lora"):
         if name not in rows:
             continue
@@ -898,58 +1176,81 @@ def tables(s: dict, sizes: dict) -> dict[str, str]:
         rng = f" ({lo:.1f}–{hi:.1f})" if r["runs"] > 1 else ""
         acc = _acc(r)
         ref = name == "baseline-full"
-        lines.append(f"| {name} | {r['precision']} | {batches[name]} | {_f(r['real_token_fraction'], '{:.0%}')} | {acc} "
-                     f"| {r['samples_per_s']:.1f}{rng} | {'1.00× (reference)' if ref else _x(ratios.get(f'{name}_vs_baseline'))} "
-                     f"| {'–' if ref else _x(ratios.get(f'{name}_vs_baseline_steady'))} | {r['train_runtime']:.1f} "
-                     f"| {_f(r['train_delta_rss_mib'], '{:,.0f}')} | {_f(r['process_peak_rss_mib'], '{:,.0f}')} |")
+        lines.append(
+            f"| {name} | {r['precision']} | {batches[name]} | {_f(r['real_token_fraction'], '{:.0%}')} | {acc} "
+            f"| {r['samples_per_s']:.1f}{rng} | {'1.00× (reference)' if ref else _x(ratios.get(f'{name}_vs_baseline'))} "
+            f"| {'–' if ref else _x(ratios.get(f'{name}_vs_baseline_steady'))} | {r['train_runtime']:.1f} "
+            f"| {_f(r['train_delta_rss_mib'], '{:,.0f}')} | {_f(r['process_peak_rss_mib'], '{:,.0f}')} |"
+        )
     out["full"] = "\n".join(lines)
 
     if "lora" in rows and "full" in rows:
         f, lo = rows["full"], rows["lora"]
-        out["lora"] = "\n".join([
-            "| run | trainable params | test acc | samples/s | vs full (paired median) | peak RSS during training − before (MiB) | peak RSS, process (MiB) |",
-            "|---|---|---|---|---|---|---|",
-            f"| full | {f['trainable_params']:,} | {_acc(f)} | {f['samples_per_s']:.1f} | 1.00× | {f['train_delta_rss_mib']:,.0f} | {f['process_peak_rss_mib']:,.0f} |",
-            f"| lora | {lo['trainable_params']:,} | {_acc(lo)} | {lo['samples_per_s']:.1f} | {_x(ratios.get('lora_vs_full'))} | {lo['train_delta_rss_mib']:,.0f} | {lo['process_peak_rss_mib']:,.0f} |",
-        ])
+        out["lora"] = "\n".join(
+            [
+                "| run | trainable params | test acc | samples/s | vs full (paired median) | peak RSS during training − before (MiB) | peak RSS, process (MiB) |",
+                "|---|---|---|---|---|---|---|",
+                f"| full | {f['trainable_params']:,} | {_acc(f)} | {f['samples_per_s']:.1f} | 1.00× | {f['train_delta_rss_mib']:,.0f} | {f['process_peak_rss_mib']:,.0f} |",
+                f"| lora | {lo['trainable_params']:,} | {_acc(lo)} | {lo['samples_per_s']:.1f} | {_x(ratios.get('lora_vs_full'))} | {lo['train_delta_rss_mib']:,.0f} | {lo['process_peak_rss_mib']:,.0f} |",
+            ]
+        )
 
     if s["mfu"]:
-        lines = ["| run | precision | real tokens/s | model GFLOP/s (6·N·real tokens/s) | matmul peak (GFLOP/s) | MFU | incl. padding tokens (HFU) |",
-                 "|---|---|---|---|---|---|---|"]
+        lines = [
+            "| run | precision | real tokens/s | model GFLOP/s (6·N·real tokens/s) | matmul peak (GFLOP/s) | MFU | incl. padding tokens (HFU) |",
+            "|---|---|---|---|---|---|---|",
+        ]
         for m in s["mfu"]:
-            lines.append(f"| {m['name']} | {m['precision']} | {m['real_tokens_per_s']:,.0f} | {m['model_gflops']:.1f} | {_f(m['peak_gflops'], '{:.0f}')} "
-                         f"| {_f(m['mfu'], '{:.0%}')} | {_f(m['hfu'], '{:.0%}')} |")
+            lines.append(
+                f"| {m['name']} | {m['precision']} | {m['real_tokens_per_s']:,.0f} | {m['model_gflops']:.1f} | {_f(m['peak_gflops'], '{:.0f}')} "
+                f"| {_f(m['mfu'], '{:.0%}')} | {_f(m['hfu'], '{:.0%}')} |"
+            )
         out["mfu"] = "\n".join(lines)
 
     st = s.get("startup")
     if st:
-        out["startup"] = "\n".join([
-            "| what | wall time (s) |", "|---|---|",
-            f"| `python -c pass` (interpreter alone) | {st['python_startup']['median_s']:.2f} |",
-            f"| `hf-transfer --help` | {st['help']['median_s']:.2f} |",
-            f"| `{st['invalid_recipe']['argv']}` (validation error, exit {st['invalid_recipe']['returncode']}) | {st['invalid_recipe']['median_s']:.2f} |",
-            f"| `load_recipe('quickstart')` in process (validation of a valid recipe) | {st['modules']['validate_in_process_s']:.3f} |",
-            f"| heavy modules imported after validation + `--help` | {', '.join(st['modules']['heavy_imported']) or 'none'} |",
-            f"| `hf-transfer train quickstart --dry-run` (recipe + data + backbone config) | {st['dry_run']['median_s']:.2f} |",
-            f"| `hf-transfer train quickstart …` → first training step logged | {_f(st['cli_first_step']['to_first_step_log_s'])} |",
-        ] + [f"| {label} → end of first step (API, worker process) | {_f(rows[n]['launch_to_first_step_s'])} |"
-             for n, label in (("baseline-full", "baseline script, launch"), ("full", "hf_transfer.train full, launch"))
-             if n in rows])
+        out["startup"] = "\n".join(
+            [
+                "| what | wall time (s) |",
+                "|---|---|",
+                f"| `python -c pass` (interpreter alone) | {st['python_startup']['median_s']:.2f} |",
+                f"| `hf-transfer --help` | {st['help']['median_s']:.2f} |",
+                f"| `{st['invalid_recipe']['argv']}` (validation error, exit {st['invalid_recipe']['returncode']}) | {st['invalid_recipe']['median_s']:.2f} |",
+                f"| `load_recipe('quickstart')` in process (validation of a valid recipe) | {st['modules']['validate_in_process_s']:.3f} |",
+                f"| heavy modules imported after validation + `--help` | {', '.join(st['modules']['heavy_imported']) or 'none'} |",
+                f"| `hf-transfer train quickstart --dry-run` (recipe + data + backbone config) | {st['dry_run']['median_s']:.2f} |",
+                f"| `hf-transfer train quickstart …` → first training step logged | {_f(st['cli_first_step']['to_first_step_log_s'])} |",
+            ]
+            + [
+                f"| {label} → end of first step (API, worker process) | {_f(rows[n]['launch_to_first_step_s'])} |"
+                for n, label in (
+                    ("baseline-full", "baseline script, launch"),
+                    ("full", "hf_transfer.train full, launch"),
+                )
+                if n in rows
+            ]
+        )
 
     v = s.get("vision")
     if v and not v.get("skipped"):
         lines = ["| measurement | workers | precision | images/s |", "|---|---|---|---|"]
         for p in v["pipeline"]:
             tag = " (package default)" if p["workers"] == v["default_workers"] else ""
-            lines.append(f"| input pipeline alone (decode PNG + augment + collate; 2nd pass, 1st incl. start-up "
-                         f"{p['first_pass_images_per_s']:,.0f}) | {p['workers']}{tag} | – | {p['images_per_s']:,.0f} |")
+            lines.append(
+                f"| input pipeline alone (decode PNG + augment + collate; 2nd pass, 1st incl. start-up "
+                f"{p['first_pass_images_per_s']:,.0f}) | {p['workers']}{tag} | – | {p['images_per_s']:,.0f} |"
+            )
         for mo in v["model_only"]:
-            lines.append(f"| model alone (one batch in memory, fwd + bwd + AdamW) | – | {mo['precision']} | {mo['images_per_s']:,.0f} |")
+            lines.append(
+                f"| model alone (one batch in memory, fwd + bwd + AdamW) | – | {mo['precision']} | {mo['images_per_s']:,.0f} |"
+            )
         for (precision, workers), runs in _vision_groups(v).items():
             tag = " (package default)" if workers == v["default_workers"] else ""
             n = f"; median of {runs['runs']} runs" if runs["runs"] > 1 else ""
-            lines.append(f"| training through hf_transfer (Trainer; {_f(runs['wait'], '{:.1%}')} of the loop spent fetching batches{n}) "
-                         f"| {workers}{tag} | {precision} | {runs['samples_per_s']:,.0f} (steady {_f(runs['steady'], '{:,.0f}')}) |")
+            lines.append(
+                f"| training through hf_transfer (Trainer; {_f(runs['wait'], '{:.1%}')} of the loop spent fetching batches{n}) "
+                f"| {workers}{tag} | {precision} | {runs['samples_per_s']:,.0f} (steady {_f(runs['steady'], '{:,.0f}')}) |"
+            )
         out["vision"] = "\n".join(lines)
     return out
 
@@ -961,6 +1262,7 @@ def _vision_groups(v: dict) -> dict[tuple[str, int], dict]:
         groups.setdefault((t["precision"], t["workers"]), []).append(t)
     out = {}
     for key, runs in groups.items():
+
         def steady(t):
             s = t["steps"].get("steady_steps_per_s")
             return s * v["sizes"]["batch"] if s else None
@@ -969,9 +1271,13 @@ def _vision_groups(v: dict) -> dict[tuple[str, int], dict]:
             st = t["steps"]
             return st.get("data_wait_s", 0) / st["train_loop_s"] if st.get("train_loop_s") else None
 
-        out[key] = {"samples_per_s": median(t["train_samples_per_second"] for t in runs), "steady": median(steady(t) for t in runs),
-                    "wait": median(wait(t) for t in runs), "runs": len(runs),
-                    "all_samples_per_s": [t["train_samples_per_second"] for t in runs]}
+        out[key] = {
+            "samples_per_s": median(t["train_samples_per_second"] for t in runs),
+            "steady": median(steady(t) for t in runs),
+            "wait": median(wait(t) for t in runs),
+            "runs": len(runs),
+            "all_samples_per_s": [t["train_samples_per_second"] for t in runs],
+        }
     return out
 
 
@@ -987,7 +1293,10 @@ def targets(s: dict) -> list[tuple[str, str, str]]:
     def verdict(value, goal):
         return "–" if value is None else ("met" if value >= goal else "NOT met")
 
-    cold, warm = ratios.get("frozen-cold_vs_baseline_wall", {}).get("median"), ratios.get("frozen-warm_vs_baseline_wall", {}).get("median")
+    cold, warm = (
+        ratios.get("frozen-cold_vs_baseline_wall", {}).get("median"),
+        ratios.get("frozen-warm_vs_baseline_wall", {}).get("median"),
+    )
     cold_job = ratios.get("frozen-cold_vs_baseline_job", {}).get("median")
     warm_job = ratios.get("frozen-warm_vs_baseline_job", {}).get("median")
     out.append(("frozen + cache, cold: ≥ 10× less training wall time", _f(cold, "{:.1f}×"), verdict(cold, 10)))
@@ -995,44 +1304,85 @@ def targets(s: dict) -> list[tuple[str, str, str]]:
     out.append(("frozen + cache, warm: ≥ 100× less training wall time", _f(warm, "{:.1f}×"), verdict(warm, 100)))
     out.append(("… warm, training + evaluation (both sides)", _f(warm_job, "{:.1f}×"), verdict(warm_job, 100)))
     g_native, g_auto = acc_gap("frozen-native", "baseline-frozen"), acc_gap("frozen-cold", "baseline-frozen")
-    out.append(("frozen: accuracy within 1 point (like-for-like: pooling native)", _f(g_native, "{:+.1f} points"),
-                "–" if g_native is None else ("met" if abs(g_native) <= 1 else ("better" if g_native > 0 else "NOT met"))))
-    out.append(("frozen: accuracy, package default (mean pooling) vs baseline", _f(g_auto, "{:+.1f} points"),
-                "–" if g_auto is None else ("met" if g_auto >= -1 else "NOT met")))
+    out.append(
+        (
+            "frozen: accuracy within 1 point (like-for-like: pooling native)",
+            _f(g_native, "{:+.1f} points"),
+            "–" if g_native is None else ("met" if abs(g_native) <= 1 else ("better" if g_native > 0 else "NOT met")),
+        )
+    )
+    out.append(
+        (
+            "frozen: accuracy, package default (mean pooling) vs baseline",
+            _f(g_auto, "{:+.1f} points"),
+            "–" if g_auto is None else ("met" if g_auto >= -1 else "NOT met"),
+        )
+    )
     same = ratios.get("full-same-batches_vs_baseline", {}).get("median")
     out.append(("full: ≥ 1.0× on the same batches", _f(same, "{:.2f}×"), verdict(same, 1.0)))
     full = ratios.get("full_vs_baseline", {}).get("median")
     out.append(("full: ≥ 1.5× in fp32 (dynamic padding + length grouping)", _f(full, "{:.2f}×"), verdict(full, 1.5)))
     auto = ratios.get("full-auto_vs_baseline", {}).get("median")
     out.append(("full: ≥ 2.5× with precision: auto (bf16 here)", _f(auto, "{:.2f}×"), verdict(auto, 2.5)))
-    for name, what in (("full-same-batches", "fp32, same batches and pooling as the baseline"),
-                       ("full-native", "fp32, grouped batches, like-for-like pooling: native"), ("full", "fp32, package default pooling (mean)"),
-                       ("full-auto", "precision auto, package default pooling")):
+    for name, what in (
+        ("full-same-batches", "fp32, same batches and pooling as the baseline"),
+        ("full-native", "fp32, grouped batches, like-for-like pooling: native"),
+        ("full", "fp32, package default pooling (mean)"),
+        ("full-auto", "precision auto, package default pooling"),
+    ):
         g = acc_gap(name, "baseline-full")
-        out.append((f"full: accuracy within 1 point of the baseline ({what})", _f(g, "{:+.1f} points"),
-                    "–" if g is None else ("met" if abs(g) <= 1 else "better" if g > 0 else "NOT met")))
+        out.append(
+            (
+                f"full: accuracy within 1 point of the baseline ({what})",
+                _f(g, "{:+.1f} points"),
+                "–" if g is None else ("met" if abs(g) <= 1 else "better" if g > 0 else "NOT met"),
+            )
+        )
     g = acc_gap("full-auto", "full")
-    out.append(("full: precision auto vs fp32, same pooling (accuracy effect of bf16)", _f(g, "{:+.1f} points"),
-                "–" if g is None else ("met" if abs(g) <= 1 else "better" if g > 0 else "NOT met")))
+    out.append(
+        (
+            "full: precision auto vs fp32, same pooling (accuracy effect of bf16)",
+            _f(g, "{:+.1f} points"),
+            "–" if g is None else ("met" if abs(g) <= 1 else "better" if g > 0 else "NOT met"),
+        )
+    )
     st = s.get("startup")
     if st:
         ok = st["help"]["median_s"] < 1 and st["invalid_recipe"]["median_s"] < 1 and not st["modules"]["heavy_imported"]
-        out.append(("start-up: --help and validation well under 1 s, no torch import",
-                    f"{st['help']['median_s']:.2f} s / {st['invalid_recipe']['median_s']:.2f} s, heavy imports: "
-                    f"{', '.join(st['modules']['heavy_imported']) or 'none'}", "met" if ok else "NOT met"))
+        out.append(
+            (
+                "start-up: --help and validation well under 1 s, no torch import",
+                f"{st['help']['median_s']:.2f} s / {st['invalid_recipe']['median_s']:.2f} s, heavy imports: "
+                f"{', '.join(st['modules']['heavy_imported']) or 'none'}",
+                "met" if ok else "NOT met",
+            )
+        )
     v = s.get("vision")
     if v and not v.get("skipped"):
         g = _vision_groups(v)[("fp32", v["default_workers"])]
         pipe = next(p for p in v["pipeline"] if p["workers"] == v["default_workers"])
-        out.append(("images: input pipeline faster than training; loop not starved",
-                    f"pipeline {pipe['images_per_s']:,.0f} img/s vs training {g['samples_per_s']:,.0f} img/s; "
-                    f"{_f(g['wait'], '{:.1%}')} of the training loop spent fetching batches",
-                    "met" if pipe["images_per_s"] > g["samples_per_s"] and (g["wait"] or 0) < 0.1 else "NOT met"))
+        out.append(
+            (
+                "images: input pipeline faster than training; loop not starved",
+                f"pipeline {pipe['images_per_s']:,.0f} img/s vs training {g['samples_per_s']:,.0f} img/s; "
+                f"{_f(g['wait'], '{:.1%}')} of the training loop spent fetching batches",
+                "met" if pipe["images_per_s"] > g["samples_per_s"] and (g["wait"] or 0) < 0.1 else "NOT met",
+            )
+        )
     return out
 
 
-def write_results(out_dir: Path, command: str, facts: dict, args, sizes: dict, text_info: dict, s: dict,
-                  results: list[dict], total_s: float) -> tuple[Path, Path]:
+def write_results(
+    out_dir: Path,
+    command: str,
+    facts: dict,
+    args,
+    sizes: dict,
+    text_info: dict,
+    s: dict,
+    results: list[dict],
+    total_s: float,
+) -> tuple[Path, Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     t = tables(s, sizes)
     tg = targets(s)
@@ -1047,9 +1397,15 @@ def write_results(out_dir: Path, command: str, facts: dict, args, sizes: dict, t
     if reruns:
         note_wait += f"; {reruns} disturbed run(s) repeated (the least disturbed attempt counts)"
     rounds = args.rounds
-    data_line = (f"`{text_info['name']}` ({text_info['source']}; sizes {text_info.get('sizes', '')}"
-                 + (f", sha256 {text_info['sha256'][:16]}…, library versions {text_info['versions']}" if text_info.get("sha256") else "")
-                 + ")")
+    data_line = (
+        f"`{text_info['name']}` ({text_info['source']}; sizes {text_info.get('sizes', '')}"
+        + (
+            f", sha256 {text_info['sha256'][:16]}…, library versions {text_info['versions']}"
+            if text_info.get("sha256")
+            else ""
+        )
+        + ")"
+    )
     smoke = "**SMOKE RUN: tiny data and a couple of steps; the figures mean nothing.**\n\n" if args.smoke else ""
     target_lines = ["| target | measured | |", "|---|---|---|"] + [f"| {a} | {b} | {c} |" for a, b, c in tg]
     vis = s.get("vision")
@@ -1057,34 +1413,36 @@ def write_results(out_dir: Path, command: str, facts: dict, args, sizes: dict, t
     if vis and vis.get("skipped"):
         vision_text = f"**Images: skipped — {vis['skipped']}**"
     elif vis:
-        vision_text = (f"Fashion-MNIST ({vis['counts']}) written as PNG files (imagefolder layout) in {vis['write_s']:.1f} s; backbone: "
-                       f"{vis['backbone']['architecture']}, {vis['backbone']['params']:,} parameters, input "
-                       f"{vis['backbone']['image_size']}×{vis['backbone']['image_size']} (28×28 grey images upscaled by the random resized "
-                       f"crop); batch {vis['sizes']['batch']}, {vis['sizes']['epochs']} epoch; torch threads {vis['torch_threads']}, "
-                       f"DataLoader workers {vis['default_workers']} (package default, min(4, cores − 1)).\n\n{t.get('vision', '')}")
+        vision_text = (
+            f"Fashion-MNIST ({vis['counts']}) written as PNG files (imagefolder layout) in {vis['write_s']:.1f} s; backbone: "
+            f"{vis['backbone']['architecture']}, {vis['backbone']['params']:,} parameters, input "
+            f"{vis['backbone']['image_size']}×{vis['backbone']['image_size']} (28×28 grey images upscaled by the random resized "
+            f"crop); batch {vis['sizes']['batch']}, {vis['sizes']['epochs']} epoch; torch threads {vis['torch_threads']}, "
+            f"DataLoader workers {vis['default_workers']} (package default, min(4, cores − 1)).\n\n{t.get('vision', '')}"
+        )
     md = f"""# Speed: feature cache, precision, dynamic padding, input pipeline
 
 {smoke}Command: `{command}`
 
 Date: {utc_now()}. Total wall time: {total_s:.0f} s ({len(results)} measured processes{note_wait}).
 
-Machine: {facts['cpu_model']}, {facts['cpu_count']} CPUs ({facts['usable_cores']} usable), bf16 CPU flags: {', '.join(facts['cpu_bf16_flags']) or 'none'};
-Python {facts['python']}, torch {v['torch']}, transformers {v['transformers']}, peft {v['peft']}, datasets {v['datasets']}, accelerate {v['accelerate']}.
+Machine: {facts["cpu_model"]}, {facts["cpu_count"]} CPUs ({facts["usable_cores"]} usable), bf16 CPU flags: {", ".join(facts["cpu_bf16_flags"]) or "none"};
+Python {facts["python"]}, torch {v["torch"]}, transformers {v["transformers"]}, peft {v["peft"]}, datasets {v["datasets"]}, accelerate {v["accelerate"]}.
 {quiet_sentence(busy)}
 
-Text: backbone `{TEXT_BACKBONE}` (all-MiniLM-L6-v2), data {data_line}. Batch {sizes['batch']}, max_length {sizes['max_length']},
-seed 42, AdamW, warm-up 10%, weight decay 0.01; frozen runs: first {sizes['frozen_train']} training texts, {sizes['frozen_epochs']} epochs,
-LR {LEARNING_RATES['frozen']}; full/LoRA runs: first {sizes['full_train']} training texts, {sizes['full_epochs']} epochs, LR {LEARNING_RATES['full']} (LoRA {LEARNING_RATES['lora']}).
-{rounds} round(s); within a round the runs alternate baseline / package in the order {', '.join(TEXT_RUNS)}; ratios are
+Text: backbone `{TEXT_BACKBONE}` (all-MiniLM-L6-v2), data {data_line}. Batch {sizes["batch"]}, max_length {sizes["max_length"]},
+seed 42, AdamW, warm-up 10%, weight decay 0.01; frozen runs: first {sizes["frozen_train"]} training texts, {sizes["frozen_epochs"]} epochs,
+LR {LEARNING_RATES["frozen"]}; full/LoRA runs: first {sizes["full_train"]} training texts, {sizes["full_epochs"]} epochs, LR {LEARNING_RATES["full"]} (LoRA {LEARNING_RATES["lora"]}).
+{rounds} round(s); within a round the runs alternate baseline / package in the order {", ".join(TEXT_RUNS)}; ratios are
 computed within each round and the median over rounds is quoted.
 
 ## Targets
 
 {chr(10).join(target_lines)}
 
-## Frozen backbone: feature cache vs the baseline's frozen loop ({sizes['frozen_epochs']} epochs)
+## Frozen backbone: feature cache vs the baseline's frozen loop ({sizes["frozen_epochs"]} epochs)
 
-{t.get('frozen', '')}
+{t.get("frozen", "")}
 
 - Training wall time: the baseline's `Trainer.train`; for the package, `Trainer.train` of the head plus what preparing
   the training split's features cost before it (fingerprints, tokenising, and on a miss one backbone pass over the
@@ -1092,37 +1450,37 @@ computed within each round and the median over rounds is quoted.
   validation/test features it builds before training. Cache prep: the package's whole `prepare_cached_training`.
   Process wall: the whole worker process (imports, data, model, training, evaluation, save, reload check).
 - Ratios are medians over rounds of baseline ÷ package within a round; on `Trainer.train` alone and on whole processes:
-  {', '.join(f"{n} {_x(s['ratios'].get(f'{n}_vs_baseline_trainer_only'))} / {_x(s['ratios'].get(f'{n}_vs_baseline_process'))}" for n in ('frozen-cold', 'frozen-warm', 'frozen-native') if n in rows)}.
-- Cache built in {', '.join(f"{n} {_f(rows[n]['cache_built_s'])} s" for n in ('frozen-cold', 'frozen-native') if n in rows)} (train, validation and test);
-  the warm run hit every split: {rows.get('frozen-warm', {}).get('cache_hit')}; fingerprinting (backbone folder + data) took
-  {', '.join(f"{n} {_f(rows[n]['fingerprint_s'])} s" for n in ('frozen-cold', 'frozen-warm') if n in rows)}.
+  {", ".join(f"{n} {_x(s['ratios'].get(f'{n}_vs_baseline_trainer_only'))} / {_x(s['ratios'].get(f'{n}_vs_baseline_process'))}" for n in ("frozen-cold", "frozen-warm", "frozen-native") if n in rows)}.
+- Cache built in {", ".join(f"{n} {_f(rows[n]['cache_built_s'])} s" for n in ("frozen-cold", "frozen-native") if n in rows)} (train, validation and test);
+  the warm run hit every split: {rows.get("frozen-warm", {}).get("cache_hit")}; fingerprinting (backbone folder + data) took
+  {", ".join(f"{n} {_f(rows[n]['fingerprint_s'])} s" for n in ("frozen-cold", "frozen-warm") if n in rows)}.
 
 ## Full fine-tuning and LoRA vs the baseline
 
-{t.get('full', '')}
+{t.get("full", "")}
 
 - samples/s is Trainer's `train_samples_per_second`; "steady-state" excludes the first two steps (from step timestamps).
   The same-batches run differs from the baseline only in padding per batch: random order like the baseline's
-  sampler, and since nearly every random batch holds a text of ≥ {sizes['max_length']} tokens, the same padded shapes
+  sampler, and since nearly every random batch holds a text of ≥ {sizes["max_length"]} tokens, the same padded shapes
   (the real-token fractions match); it uses the BERT pooler like the baseline.
 - Real tokens: fraction of non-padding tokens in the training batches (baseline: padded to max_length).
 - Memory: peak RSS during `Trainer.train` minus RSS just before it, from the kernel's high-water mark reset at train begin.
 
 ### LoRA vs full fine-tuning
 
-{t.get('lora', '')}
+{t.get("lora", "")}
 
 ## Model FLOP utilisation
 
-Matmul peak measured in this run (square GEMMs, {', '.join(str(r['n']) for r in s['peak']['runs'][0]['results'] if r['dtype'] == 'fp32') if s['peak']['runs'] else ''};
-best of the runs at the start and end): fp32 {_f(s['peak']['fp32_gflops'], '{:.0f}')} GFLOP/s, bf16 {_f(s['peak']['bf16_gflops'], '{:.0f}')} GFLOP/s.
-N = {_f(s['non_embedding_params'], '{:,}')} non-embedding parameters; model FLOP/s = 6 · N · real tokens/s (attention-score FLOPs not counted).
+Matmul peak measured in this run (square GEMMs, {", ".join(str(r["n"]) for r in s["peak"]["runs"][0]["results"] if r["dtype"] == "fp32") if s["peak"]["runs"] else ""};
+best of the runs at the start and end): fp32 {_f(s["peak"]["fp32_gflops"], "{:.0f}")} GFLOP/s, bf16 {_f(s["peak"]["bf16_gflops"], "{:.0f}")} GFLOP/s.
+N = {_f(s["non_embedding_params"], "{:,}")} non-embedding parameters; model FLOP/s = 6 · N · real tokens/s (attention-score FLOPs not counted).
 
-{t.get('mfu', '')}
+{t.get("mfu", "")}
 
 ## Start-up
 
-{t.get('startup', '')}
+{t.get("startup", "")}
 
 ## Images: input pipeline vs training
 
@@ -1130,18 +1488,33 @@ N = {_f(s['non_embedding_params'], '{:,}')} non-embedding parameters; model FLOP
 
 ## Notes
 
-- Other processes used at most {busy:.2f} cores during any text run ({', '.join(f"{n} {r['neighbour_cores_max']:.2f}" for n, r in rows.items())}).
+- Other processes used at most {busy:.2f} cores during any text run ({", ".join(f"{n} {r['neighbour_cores_max']:.2f}" for n, r in rows.items())}).
 - † accuracy differed between rounds; the median is shown.
 """
     md_path = out_dir / "speed.md"
     md_path.write_text(md)
     json_path = out_dir / "speed.json"
-    write_json(json_path, {"command": command, "date": utc_now(), "total_wall_s": total_s, "machine": facts,
-                           "settings": {**sizes, "rounds": rounds, "smoke": args.smoke, "retry_busy": args.retry_busy,
-                                        "wait_quiet_s": args.wait_quiet, "learning_rates": LEARNING_RATES,
-                                        "text_data": text_info},
-                           "targets": [{"target": a, "measured": b, "verdict": c} for a, b, c in tg],
-                           "summary": s, "runs": results})
+    write_json(
+        json_path,
+        {
+            "command": command,
+            "date": utc_now(),
+            "total_wall_s": total_s,
+            "machine": facts,
+            "settings": {
+                **sizes,
+                "rounds": rounds,
+                "smoke": args.smoke,
+                "retry_busy": args.retry_busy,
+                "wait_quiet_s": args.wait_quiet,
+                "learning_rates": LEARNING_RATES,
+                "text_data": text_info,
+            },
+            "targets": [{"target": a, "measured": b, "verdict": c} for a, b, c in tg],
+            "summary": s,
+            "runs": results,
+        },
+    )
     return md_path, json_path
 
 
@@ -1150,17 +1523,35 @@ N = {_f(s['non_embedding_params'], '{:,}')} non-embedding parameters; model FLOP
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--smoke", action="store_true", help="tiny data, a couple of steps, runs in parallel: checks the script works")
+    p.add_argument(
+        "--smoke", action="store_true", help="tiny data, a couple of steps, runs in parallel: checks the script works"
+    )
     p.add_argument("--rounds", type=int, default=None, help="rounds of the text runs (default 2; smoke 1)")
     p.add_argument("--text-data", choices=("python-docstrings", "debian-sections"), default="python-docstrings")
-    p.add_argument("--only", default=None, help="comma-separated subset of: text, vision, startup, " + ", ".join(TEXT_RUNS))
+    p.add_argument(
+        "--only", default=None, help="comma-separated subset of: text, vision, startup, " + ", ".join(TEXT_RUNS)
+    )
     p.add_argument("--fashion-mnist-dir", type=Path, default=FASHION_MNIST)
-    p.add_argument("--results-dir", type=Path, default=None,
-                   help="where speed.md/json go (default: benchmarks/results; with --smoke only the temporary directory)")
-    p.add_argument("--wait-quiet", type=float, default=None, metavar="S",
-                   help="before each run wait up to S seconds for an idle machine (default 30; smoke 0)")
-    p.add_argument("--retry-busy", type=int, default=1, metavar="N",
-                   help=f"repeat a run up to N times when other processes used more than {BUSY_CORES} cores during it")
+    p.add_argument(
+        "--results-dir",
+        type=Path,
+        default=None,
+        help="where speed.md/json go (default: benchmarks/results; with --smoke only the temporary directory)",
+    )
+    p.add_argument(
+        "--wait-quiet",
+        type=float,
+        default=None,
+        metavar="S",
+        help="before each run wait up to S seconds for an idle machine (default 30; smoke 0)",
+    )
+    p.add_argument(
+        "--retry-busy",
+        type=int,
+        default=1,
+        metavar="N",
+        help=f"repeat a run up to N times when other processes used more than {BUSY_CORES} cores during it",
+    )
     p.add_argument("--keep", action="store_true", help="keep the temporary directory")
     p.add_argument("--worker", type=Path, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -1191,17 +1582,21 @@ def main(argv: list[str] | None = None) -> int:
     def log(msg: str) -> None:
         print(msg, flush=True)
 
-    log(f"speed benchmark{' [smoke]' if args.smoke else ''}: {args.rounds} round(s) of {len(text_names)} text runs"
-        f"{', vision' if do_vision else ''}{', start-up' if do_startup else ''}; temporary directory {tmp}")
+    log(
+        f"speed benchmark{' [smoke]' if args.smoke else ''}: {args.rounds} round(s) of {len(text_names)} text runs"
+        f"{', vision' if do_vision else ''}{', start-up' if do_startup else ''}; temporary directory {tmp}"
+    )
     t0 = time.perf_counter()
     text_dir, text_info = build_text_data(args, tmp, sizes)
     log(f"text data: {text_info['name']} {text_info.get('sizes', '')} ({text_info.get('build_s', 0):.1f} s)")
     vision_ok = args.fashion_mnist_dir.joinpath("train-images-idx3-ubyte.gz").is_file()
     vision_skip = None
     if do_vision and not vision_ok:
-        vision_skip = (f"Fashion-MNIST not found in {args.fashion_mnist_dir}: install it with "
-                       "`sudo apt-get install dataset-fashion-mnist` (Debian/Ubuntu), or pass --fashion-mnist-dir DIR "
-                       "holding the four *-ubyte.gz files")
+        vision_skip = (
+            f"Fashion-MNIST not found in {args.fashion_mnist_dir}: install it with "
+            "`sudo apt-get install dataset-fashion-mnist` (Debian/Ubuntu), or pass --fashion-mnist-dir DIR "
+            "holding the four *-ubyte.gz files"
+        )
         log(f"\n*** IMAGES SKIPPED: {vision_skip} ***\n")
 
     results: list[dict] = []
@@ -1230,8 +1625,12 @@ def main(argv: list[str] | None = None) -> int:
             for g, c in zip(groups, contentions):
                 for sp in g:
                     r = json.loads(Path(sp["result_file"]).read_text())
-                    r.update(contention={**c, "note": "smoke: runs shared one process and ran beside another"},
-                             process_wall_s=r["worker_wall_s"], waited_for_quiet_s=0.0, attempts=[{}])
+                    r.update(
+                        contention={**c, "note": "smoke: runs shared one process and ran beside another"},
+                        process_wall_s=r["worker_wall_s"],
+                        waited_for_quiet_s=0.0,
+                        attempts=[{}],
+                    )
                     if sp["kind"] == "peak":
                         peak.append(r)
                     elif sp["kind"] == "vision":
@@ -1258,13 +1657,22 @@ def main(argv: list[str] | None = None) -> int:
                         cold_cache = r["cache_dir"]
                     results.append(r)
                     m = r["metrics"]
-                    log(f"[round {rnd}] {name}: test acc {m.get('test_accuracy', float('nan')):.3f}, "
+                    log(
+                        f"[round {rnd}] {name}: test acc {m.get('test_accuracy', float('nan')):.3f}, "
                         f"{m['train_samples_per_second']:.1f} samples/s, training wall {train_wall(r):.2f} s, "
-                        f"process {r['process_wall_s']:.0f} s{neighbour_text(r['contention'])}")
+                        f"process {r['process_wall_s']:.0f} s{neighbour_text(r['contention'])}"
+                    )
             if do_vision and not vision_skip:
                 vision = run_measured(vision_spec(tmp, sizes, False, args.fashion_mnist_dir), env, args, log)
-                log("vision: pipeline " + ", ".join(f"{x['workers']} workers {x['images_per_s']:.0f} img/s" for x in vision["pipeline"])
-                    + "; training " + ", ".join(f"{x['precision']}/{x['workers']} workers {x['train_samples_per_second']:.0f} img/s" for x in vision["training"]))
+                log(
+                    "vision: pipeline "
+                    + ", ".join(f"{x['workers']} workers {x['images_per_s']:.0f} img/s" for x in vision["pipeline"])
+                    + "; training "
+                    + ", ".join(
+                        f"{x['precision']}/{x['workers']} workers {x['train_samples_per_second']:.0f} img/s"
+                        for x in vision["training"]
+                    )
+                )
             peak.append(run_measured(peak_spec(tmp, "end", False), env, args, log))
     except ChildFailed as e:
         print(f"FAILED\n{e}", file=sys.stderr)
@@ -1274,8 +1682,17 @@ def main(argv: list[str] | None = None) -> int:
 
     s = summarise(results, sizes, peak, vision, startup)
     out_dir = args.results_dir or (tmp / "results" if args.smoke else DEFAULT_RESULTS)
-    md_path, json_path = write_results(out_dir, command, facts, args, sizes, text_info, s,
-                                       results + peak + ([vision] if vision and not vision.get("skipped") else []), total)
+    md_path, json_path = write_results(
+        out_dir,
+        command,
+        facts,
+        args,
+        sizes,
+        text_info,
+        s,
+        results + peak + ([vision] if vision and not vision.get("skipped") else []),
+        total,
+    )
     print()
     print(md_path.read_text())
     print(f"total wall time {total:.0f} s; results: {md_path}, {json_path}")

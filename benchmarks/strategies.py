@@ -50,14 +50,20 @@ from _common import (  # noqa: E402  (shared with the other benchmarks)
     ChildFailed,
     command_line,
     machine_facts,
-    memory_probe as _memory_probe,
     neighbour_text,
-    proc_status_kib as _proc_status_kib,
     quiet_sentence,
-    rmtree as _rmtree,
     wait_for_quiet,
 )
 from _common import median as _median  # noqa: E402
+from _common import (
+    memory_probe as _memory_probe,
+)
+from _common import (
+    proc_status_kib as _proc_status_kib,
+)
+from _common import (
+    rmtree as _rmtree,
+)
 from _common import run_child as _run_child  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
@@ -71,10 +77,17 @@ STRATEGIES = ("full", "frozen", "frozen-nocache", "partial", "lora")
 STRATEGY_SETTINGS: dict[str, tuple[dict, float, str]] = {
     "full": ({"strategy.name": "full"}, 1e-4, "all weights"),
     # the Trainer loop on cached features (the exact solver, the default for linear heads, has no training loop to time)
-    "frozen": ({"strategy.name": "frozen", "strategy.head_solver": "sgd"}, 1e-2, "head only (package default: on cached features)"),
+    "frozen": (
+        {"strategy.name": "frozen", "strategy.head_solver": "sgd"},
+        1e-2,
+        "head only (package default: on cached features)",
+    ),
     # The same strategy with the backbone run at every step: the throughput comparable with the others.
-    "frozen-nocache": ({"strategy.name": "frozen", "strategy.cache_features": False}, 1e-2,
-                       "head only, backbone run every step (cache_features off)"),
+    "frozen-nocache": (
+        {"strategy.name": "frozen", "strategy.cache_features": False},
+        1e-2,
+        "head only, backbone run every step (cache_features off)",
+    ),
     "partial": ({"strategy.name": "partial", "strategy.num_blocks": 2}, 2e-4, "last 2 of 6 blocks + head"),
     "lora": ({"strategy.name": "lora", "strategy.r": 8}, 1e-3, "LoRA r=8 (default targets) + head"),
 }
@@ -96,8 +109,14 @@ def label(name: str) -> str:
 
 
 COMMON = {"epochs": 3, "batch_size": 32, "max_length": 64, "seed": 42}
-SMOKE = {"train_split": "train[:64]", "validation_split": "validation[:32]", "test_split": "test[:32]",
-         "epochs": 1, "max_steps": 2, "batch_size": 8}
+SMOKE = {
+    "train_split": "train[:64]",
+    "validation_split": "validation[:32]",
+    "test_split": "test[:32]",
+    "epochs": 1,
+    "max_steps": 2,
+    "batch_size": 8,
+}
 
 
 # ------------------------------------------------------------------------------------------ child
@@ -130,7 +149,9 @@ def run_worker(spec: dict) -> None:
     result = hf_transfer.train(str(RECIPE), overwrite=True, overrides=overrides)
     train_call_s = time.perf_counter() - t1
     if probe.result is None:
-        raise RuntimeError("the memory probe was not called: Trainer no longer uses transformers.trainer.DEFAULT_CALLBACKS")
+        raise RuntimeError(
+            "the memory probe was not called: Trainer no longer uses transformers.trainer.DEFAULT_CALLBACKS"
+        )
 
     status = _proc_status_kib("VmHWM")
     process_peak = max(probe.hwm_before_kib, status["VmHWM"]) * 1024
@@ -208,18 +229,29 @@ def build_specs(args: argparse.Namespace, tmp: Path) -> list[dict]:
                 "training.disable_tqdm": True,
             }
             if args.smoke:
-                o.update({
-                    "data.train_split": SMOKE["train_split"],
-                    "data.validation_split": SMOKE["validation_split"],
-                    "data.test_split": SMOKE["test_split"],
-                    "training.num_train_epochs": SMOKE["epochs"],
-                    "training.max_steps": SMOKE["max_steps"],
-                    "training.per_device_train_batch_size": SMOKE["batch_size"],
-                    "training.logging_steps": 1,
-                })
-            specs.append({"strategy": name, "round": rnd + 1, "learning_rate": lr, "overrides": o,
-                          "threads": args.threads, "precision": args.precision, "run_dir": str(run_dir),
-                          "result_file": str(run_dir / "result.json")})
+                o.update(
+                    {
+                        "data.train_split": SMOKE["train_split"],
+                        "data.validation_split": SMOKE["validation_split"],
+                        "data.test_split": SMOKE["test_split"],
+                        "training.num_train_epochs": SMOKE["epochs"],
+                        "training.max_steps": SMOKE["max_steps"],
+                        "training.per_device_train_batch_size": SMOKE["batch_size"],
+                        "training.logging_steps": 1,
+                    }
+                )
+            specs.append(
+                {
+                    "strategy": name,
+                    "round": rnd + 1,
+                    "learning_rate": lr,
+                    "overrides": o,
+                    "threads": args.threads,
+                    "precision": args.precision,
+                    "run_dir": str(run_dir),
+                    "result_file": str(run_dir / "result.json"),
+                }
+            )
     return specs
 
 
@@ -232,8 +264,9 @@ def run_child(spec: dict, env: dict) -> dict:
     # A feature cache of its own per run: no run reuses features another run (or an earlier benchmark) computed.
     env = {**env, "HF_TRANSFER_CACHE": str(run_dir / "cache")}
     what = f"{spec['strategy']} (round {spec['round']})"
-    contention = _run_child([sys.executable, str(Path(__file__).resolve()), "--worker", str(spec_file)],
-                            env, log, cwd=run_dir, what=what)
+    contention = _run_child(
+        [sys.executable, str(Path(__file__).resolve()), "--worker", str(spec_file)], env, log, cwd=run_dir, what=what
+    )
     if not Path(spec["result_file"]).is_file():
         tail = "\n".join(log.read_text().splitlines()[-30:])
         raise ChildFailed(f"{what} wrote no result; last lines of {log}:\n{tail}")
@@ -248,10 +281,13 @@ def run_all(specs: list[dict], env: dict, args: argparse.Namespace) -> list[dict
     """Run every spec; one at a time (measurement runs), or `args.jobs` at once (a smoke check only)."""
 
     def done(i: int, r: dict) -> None:
-        print(f"[{i}/{len(specs)}] {r['strategy']} (round {r['round']}, lr {r['learning_rate']:g}): "
-              f"val acc {r['eval_accuracy']:.3f}, test acc {r['test_accuracy']:.3f}, "
-              f"{r['train_samples_per_second']:.1f} samples/s, {r['process_wall_s']:.0f} s"
-              f"{neighbour_text(r['contention'])}", flush=True)
+        print(
+            f"[{i}/{len(specs)}] {r['strategy']} (round {r['round']}, lr {r['learning_rate']:g}): "
+            f"val acc {r['eval_accuracy']:.3f}, test acc {r['test_accuracy']:.3f}, "
+            f"{r['train_samples_per_second']:.1f} samples/s, {r['process_wall_s']:.0f} s"
+            f"{neighbour_text(r['contention'])}",
+            flush=True,
+        )
 
     if args.jobs > 1:
         from concurrent.futures import ThreadPoolExecutor
@@ -273,8 +309,12 @@ def run_all(specs: list[dict], env: dict, args: argparse.Namespace) -> list[dict
             attempt_spec = spec
             if attempts:
                 run_dir = Path(f"{spec['run_dir']}-try{len(attempts) + 1}")
-                attempt_spec = {**spec, "run_dir": str(run_dir), "result_file": str(run_dir / "result.json"),
-                                "overrides": {**spec["overrides"], "training.output_dir": str(run_dir / "model")}}
+                attempt_spec = {
+                    **spec,
+                    "run_dir": str(run_dir),
+                    "result_file": str(run_dir / "result.json"),
+                    "overrides": {**spec["overrides"], "training.output_dir": str(run_dir / "model")},
+                }
             r = run_child(attempt_spec, env)
             r["waited_for_quiet_s"] = waited
             attempts.append(r)
@@ -284,8 +324,13 @@ def run_all(specs: list[dict], env: dict, args: argparse.Namespace) -> list[dict
             print(f"(other processes used {busy:.2f} cores during {spec['strategy']}: running it again)", flush=True)
         # The least disturbed attempt counts; the others are kept in the JSON.
         best = min(attempts, key=lambda a: a["contention"].get("neighbour_cores", 0.0))
-        best["attempts"] = [{"neighbour_cores": a["contention"].get("neighbour_cores"),
-                             "train_samples_per_second": a["train_samples_per_second"]} for a in attempts]
+        best["attempts"] = [
+            {
+                "neighbour_cores": a["contention"].get("neighbour_cores"),
+                "train_samples_per_second": a["train_samples_per_second"],
+            }
+            for a in attempts
+        ]
         results.append(best)
         done(i, best)
     return results
@@ -315,8 +360,11 @@ def summarise(results: list[dict], strategies: list[str]) -> dict[str, dict]:
         runs = [r for r in results if r["strategy"] == name]
         tput = [r["train_samples_per_second"] for r in runs]
         # Paired ratio to full within the same round (FACTS.md: pair runs, quote medians of ratios).
-        ratios = [effective_throughput(rnd[name]) / effective_throughput(rnd["full"])
-                  for rnd in by_round.values() if name in rnd and "full" in rnd]
+        ratios = [
+            effective_throughput(rnd[name]) / effective_throughput(rnd["full"])
+            for rnd in by_round.values()
+            if name in rnd and "full" in rnd
+        ]
         first = runs[0]
         summary[name] = {
             "strategy": name,
@@ -353,8 +401,10 @@ def summarise(results: list[dict], strategies: list[str]) -> dict[str, dict]:
 
 def markdown_table(summary: dict[str, dict], repeats: int) -> str:
     med = " (median)" if repeats > 1 else ""
-    head = ("| strategy | what trains | LR | trainable params | trainable % | val acc | test acc | test macro F1 "
-            f"| train samples/s{med} | vs full | train time (s) | peak RSS, process (MiB) | peak RSS during training − RSS before (MiB) |")
+    head = (
+        "| strategy | what trains | LR | trainable params | trainable % | val acc | test acc | test macro F1 "
+        f"| train samples/s{med} | vs full | train time (s) | peak RSS, process (MiB) | peak RSS during training − RSS before (MiB) |"
+    )
     lines = [head, "|" + "---|" * 13]
     for s in summary.values():
         tput = f"{s['train_samples_per_second']:,.1f}"
@@ -376,7 +426,9 @@ def markdown_table(summary: dict[str, dict], repeats: int) -> str:
     return "\n".join(lines)
 
 
-def write_results(out_dir: Path, command: str, facts: dict, args, summary, results, table, total_s) -> tuple[Path, Path]:
+def write_results(
+    out_dir: Path, command: str, facts: dict, args, summary, results, table, total_s
+) -> tuple[Path, Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     first = results[0]
     sizes = first["data_sizes"]
@@ -391,38 +443,51 @@ def write_results(out_dir: Path, command: str, facts: dict, args, summary, resul
     waits = f", of which {waited:.0f} s waiting for other processes to leave the CPUs idle" if waited >= 1 else ""
     reruns = sum(len(r.get("attempts", [])) - 1 for r in results if r.get("attempts"))
     if reruns:
-        waits += (f"; {reruns} run(s) repeated because other processes used more than {BUSY_CORES} cores meanwhile, "
-                  "the least disturbed attempt reported")
+        waits += (
+            f"; {reruns} run(s) repeated because other processes used more than {BUSY_CORES} cores meanwhile, "
+            "the least disturbed attempt reported"
+        )
     cached = [x for x in summary.values() if x["cached_features"]]
     cache_note = ""
     if cached:
         cache_note = (
-            "\n- ‡ " + ", ".join(x["strategy"] for x in cached) + ": the package trains the head on features cached by one "
+            "\n- ‡ "
+            + ", ".join(x["strategy"] for x in cached)
+            + ": the package trains the head on features cached by one "
             "pass of the frozen backbone over each split before `Trainer.train`; Trainer's samples/s then counts the head "
             "alone. The figure in brackets is the same samples over caching + training time of the training split; the "
             "validation/test splits are cached too (not counted). The memory columns: caching happens before training, "
             "so it shows in the process peak, not in the training column."
         )
     sampling = ", ".join(f"{x['strategy']} {x['train_sampling_strategy']}" for x in summary.values())
-    tokens = ", ".join(f"{x['strategy']} {x['train_real_token_fraction']:.2f}" for x in summary.values()
-                       if x["train_real_token_fraction"] is not None) or "not reported"
-    settings = (f"{COMMON['epochs']} epochs, batch {COMMON['batch_size']}" if not args.smoke
-                else f"SMOKE RUN: max_steps {SMOKE['max_steps']}, batch {SMOKE['batch_size']}")
+    tokens = (
+        ", ".join(
+            f"{x['strategy']} {x['train_real_token_fraction']:.2f}"
+            for x in summary.values()
+            if x["train_real_token_fraction"] is not None
+        )
+        or "not reported"
+    )
+    settings = (
+        f"{COMMON['epochs']} epochs, batch {COMMON['batch_size']}"
+        if not args.smoke
+        else f"SMOKE RUN: max_steps {SMOKE['max_steps']}, batch {SMOKE['batch_size']}"
+    )
     md = f"""# Transfer strategies on all-MiniLM-L6-v2 (Debian sections)
 
 Command: `{command}`
 
 Date: {date}. Total wall time: {total_s:.0f} s ({len(results)} runs{waits}).
 
-Machine: {facts['cpu_model']}, {facts['cpu_count']} CPUs ({facts['usable_cores']} usable), torch threads {', '.join(map(str, threads))};
-Python {facts['python']}, torch {v['torch']}, transformers {v['transformers']}, peft {v['peft']}, accelerate {v['accelerate']}, datasets {v['datasets']}.
+Machine: {facts["cpu_model"]}, {facts["cpu_count"]} CPUs ({facts["usable_cores"]} usable), torch threads {", ".join(map(str, threads))};
+Python {facts["python"]}, torch {v["torch"]}, transformers {v["transformers"]}, peft {v["peft"]}, accelerate {v["accelerate"]}, datasets {v["datasets"]}.
 
 Setup: backbone `{BACKBONE}` (recipe `recipes/quickstart.yaml`, default `strategy.pooling: auto`, i.e. the
-{first['pooling']} pooling the sentence-transformers folder declares, {first['head']} head); data sizes
-{', '.join(f'{k} {n}' for k, n in sizes.items())}; {settings}, max_length {COMMON['max_length']}
-(dynamic padding), seed {COMMON['seed']}, {first.get('precision')}, AdamW with the recipe's warm-up and weight decay, per-strategy learning rate (LR column).
-Each strategy ran in its own fresh interpreter, in the order {', '.join(args.strategies)}
-{'(alternating) ' if args.repeats > 1 else ''}× {args.repeats} repeat(s){'; figures are medians over repeats, the throughput range in brackets' if args.repeats > 1 else ''}.
+{first["pooling"]} pooling the sentence-transformers folder declares, {first["head"]} head); data sizes
+{", ".join(f"{k} {n}" for k, n in sizes.items())}; {settings}, max_length {COMMON["max_length"]}
+(dynamic padding), seed {COMMON["seed"]}, {first.get("precision")}, AdamW with the recipe's warm-up and weight decay, per-strategy learning rate (LR column).
+Each strategy ran in its own fresh interpreter, in the order {", ".join(args.strategies)}
+{"(alternating) " if args.repeats > 1 else ""}× {args.repeats} repeat(s){"; figures are medians over repeats, the throughput range in brackets" if args.repeats > 1 else ""}.
 
 {table}
 
@@ -434,48 +499,97 @@ Each strategy ran in its own fresh interpreter, in the order {', '.join(args.str
 - Trainable % is of the model's parameters as the package counts them (for LoRA the total includes the adapters and
   peft's copy of the head).
 - Peak RSS, process: the child process's peak resident memory over its whole life (imports, data, model, training,
-  evaluation, saving, reload check). Peak RSS during training − RSS before: measured by {first['memory']['method']};
-  RSS just before training is {', '.join(f"{s['strategy']} {s['rss_before_train_mib']:,.0f}" for s in summary.values())} MiB.
+  evaluation, saving, reload check). Peak RSS during training − RSS before: measured by {first["memory"]["method"]};
+  RSS just before training is {", ".join(f"{s['strategy']} {s['rss_before_train_mib']:,.0f}" for s in summary.values())} MiB.
 - Other processes on the machine used on average {neighbours} CPU cores while each strategy ran (from /proc/stat minus
   the run's own CPU time; worst run per strategy). {quiet}
-{'- † accuracy differed between repeats; the median is shown.' if any_varied else ''}
-{f"- **{args.jobs} runs at a time (--jobs {args.jobs}): they competed for the CPUs, so throughput, times and the neighbour figures are not measurements.**" if args.jobs > 1 else ''}
+{"- † accuracy differed between repeats; the median is shown." if any_varied else ""}
+{f"- **{args.jobs} runs at a time (--jobs {args.jobs}): they competed for the CPUs, so throughput, times and the neighbour figures are not measurements.**" if args.jobs > 1 else ""}
 """
     md_path = out_dir / "strategies.md"
     md_path.write_text(md)
     json_path = out_dir / "strategies.json"
-    json_path.write_text(json.dumps({
-        "command": command, "date": date, "total_wall_s": total_s, "machine": facts,
-        "settings": {**COMMON, "smoke": SMOKE if args.smoke else None, "repeats": args.repeats,
-                     "threads": args.threads, "precision": args.precision, "retry_busy": args.retry_busy, "wait_quiet_s": args.wait_quiet,
-                     "jobs": args.jobs, "learning_rates": {n: STRATEGY_SETTINGS[n][1] for n in args.strategies}},
-        "summary": summary, "runs": results,
-    }, indent=2, default=str))
+    json_path.write_text(
+        json.dumps(
+            {
+                "command": command,
+                "date": date,
+                "total_wall_s": total_s,
+                "machine": facts,
+                "settings": {
+                    **COMMON,
+                    "smoke": SMOKE if args.smoke else None,
+                    "repeats": args.repeats,
+                    "threads": args.threads,
+                    "precision": args.precision,
+                    "retry_busy": args.retry_busy,
+                    "wait_quiet_s": args.wait_quiet,
+                    "jobs": args.jobs,
+                    "learning_rates": {n: STRATEGY_SETTINGS[n][1] for n in args.strategies},
+                },
+                "summary": summary,
+                "runs": results,
+            },
+            indent=2,
+            default=str,
+        )
+    )
     return md_path, json_path
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--smoke", action="store_true", help=f"tiny run ({SMOKE['train_split']}, max_steps {SMOKE['max_steps']}) to check the script")
-    p.add_argument("--repeats", type=int, default=1, help="rounds of all strategies, alternating A,B,C,D,A,…; medians reported")
-    p.add_argument("--strategies", default=None,
-                   help="comma-separated subset of " + ", ".join(STRATEGIES) + " (default: all; frozen-nocache only "
-                        "where the package's frozen strategy caches features)")
-    p.add_argument("--precision", choices=("fp32", "bf16", "auto"), default="fp32",
-                   help="training.precision for every run (default fp32; the package's own default is auto)")
+    p.add_argument(
+        "--smoke",
+        action="store_true",
+        help=f"tiny run ({SMOKE['train_split']}, max_steps {SMOKE['max_steps']}) to check the script",
+    )
+    p.add_argument(
+        "--repeats", type=int, default=1, help="rounds of all strategies, alternating A,B,C,D,A,…; medians reported"
+    )
+    p.add_argument(
+        "--strategies",
+        default=None,
+        help="comma-separated subset of " + ", ".join(STRATEGIES) + " (default: all; frozen-nocache only "
+        "where the package's frozen strategy caches features)",
+    )
+    p.add_argument(
+        "--precision",
+        choices=("fp32", "bf16", "auto"),
+        default="fp32",
+        help="training.precision for every run (default fp32; the package's own default is auto)",
+    )
     p.add_argument("--threads", type=int, default=None, help="torch threads in each run (default: torch's default)")
-    p.add_argument("--results-dir", type=Path, default=None,
-                   help="where strategies.md/json go (default: benchmarks/results; with --smoke: only the temporary "
-                        "directory, which is removed unless --keep)")
-    p.add_argument("--wait-quiet", type=float, default=None, metavar="S",
-                   help="before each run wait up to S seconds for other processes to leave the CPUs idle "
-                        "(default: 30, with --smoke 0)")
-    p.add_argument("--retry-busy", type=int, default=0, metavar="N",
-                   help=f"run a strategy again (up to N more times) when other processes used more than {BUSY_CORES} "
-                        "cores during it; the least disturbed attempt is reported")
-    p.add_argument("--jobs", type=int, default=None,
-                   help="runs at once (default: 1; with --smoke 2). Above 1 the runs disturb each other's "
-                        "throughput: only for checking that the script works")
+    p.add_argument(
+        "--results-dir",
+        type=Path,
+        default=None,
+        help="where strategies.md/json go (default: benchmarks/results; with --smoke: only the temporary "
+        "directory, which is removed unless --keep)",
+    )
+    p.add_argument(
+        "--wait-quiet",
+        type=float,
+        default=None,
+        metavar="S",
+        help="before each run wait up to S seconds for other processes to leave the CPUs idle "
+        "(default: 30, with --smoke 0)",
+    )
+    p.add_argument(
+        "--retry-busy",
+        type=int,
+        default=0,
+        metavar="N",
+        help=f"run a strategy again (up to N more times) when other processes used more than {BUSY_CORES} "
+        "cores during it; the least disturbed attempt is reported",
+    )
+    p.add_argument(
+        "--jobs",
+        type=int,
+        default=None,
+        help="runs at once (default: 1; with --smoke 2). Above 1 the runs disturb each other's "
+        "throughput: only for checking that the script works",
+    )
     p.add_argument("--keep", action="store_true", help="keep the temporary directory (models, logs)")
     p.add_argument("--worker", type=Path, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -505,14 +619,24 @@ def main(argv: list[str] | None = None) -> int:
     command = command_line()
     facts = machine_facts()
     tmp = Path(tempfile.mkdtemp(prefix="hf_transfer_bench_strategies_"))
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
-           "HF_DATASETS_CACHE": str(tmp / "datasets-cache"), "PYTHONPATH": os.pathsep.join(
-               [str(REPO), *([os.environ["PYTHONPATH"]] if os.environ.get("PYTHONPATH") else [])])}
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "HF_DATASETS_OFFLINE": "1",
+        "TOKENIZERS_PARALLELISM": "false",
+        "HF_DATASETS_CACHE": str(tmp / "datasets-cache"),
+        "PYTHONPATH": os.pathsep.join(
+            [str(REPO), *([os.environ["PYTHONPATH"]] if os.environ.get("PYTHONPATH") else [])]
+        ),
+    }
     if args.threads:
         env["OMP_NUM_THREADS"] = str(args.threads)
     specs = build_specs(args, tmp)
-    print(f"{len(specs)} runs ({', '.join(args.strategies)} × {args.repeats}){' [smoke]' if args.smoke else ''}; "
-          f"temporary directory {tmp}", flush=True)
+    print(
+        f"{len(specs)} runs ({', '.join(args.strategies)} × {args.repeats}){' [smoke]' if args.smoke else ''}; "
+        f"temporary directory {tmp}",
+        flush=True,
+    )
 
     t0 = time.perf_counter()
     try:

@@ -21,8 +21,14 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 STRATEGIES = {"full": {}, "frozen": {}, "lora": {}, "partial": {"num_blocks": 2}}
-SENTENCE_TRANSFORMERS_FILES = ("modules.json", "1_Pooling", "sentence_bert_config.json",
-                               "config_sentence_transformers.json", "2_Normalize", "README.md")
+SENTENCE_TRANSFORMERS_FILES = (
+    "modules.json",
+    "1_Pooling",
+    "sentence_bert_config.json",
+    "config_sentence_transformers.json",
+    "2_Normalize",
+    "README.md",
+)
 
 
 def plain_backbone(dest: Path) -> Path:
@@ -59,9 +65,13 @@ def run_strategy(backbone: Path, strategy: str, work: Path, sets: list[str]) -> 
     m = result.metrics
     report = json.loads((work / strategy / "training_report.json").read_text())
     return {
-        "method": strategy, "test_accuracy": m.get("test_accuracy"), "eval_accuracy": m.get("eval_accuracy"),
-        "train_seconds": m.get("train_runtime", 0.0) + m.get("train_feature_cache_seconds", 0.0), "wall_seconds": wall,
-        "pooling": report["strategy"].get("pooling"), "defaults": report.get("defaults", {}),
+        "method": strategy,
+        "test_accuracy": m.get("test_accuracy"),
+        "eval_accuracy": m.get("eval_accuracy"),
+        "train_seconds": m.get("train_runtime", 0.0) + m.get("train_feature_cache_seconds", 0.0),
+        "wall_seconds": wall,
+        "pooling": report["strategy"].get("pooling"),
+        "defaults": report.get("defaults", {}),
         "warnings": report.get("warnings", []),
     }
 
@@ -93,7 +103,9 @@ def probes(backbone: Path) -> list[dict]:
     max_length = recipe["task"].get("max_length", 64)
     splits = {}
     for split in ("train", "validation", "test"):
-        rows = [json.loads(line) for line in (REPO / "recipes" / recipe["data"][f"{split}_file"]).read_text().splitlines()]
+        rows = [
+            json.loads(line) for line in (REPO / "recipes" / recipe["data"][f"{split}_file"]).read_text().splitlines()
+        ]
         splits[split] = ([r["text"] for r in rows], [r["label"] for r in rows])
     start = time.perf_counter()
     feats = {s: features(backbone, texts, max_length) for s, (texts, _) in splits.items()}
@@ -108,19 +120,26 @@ def probes(backbone: Path) -> list[dict]:
             if best is None or val > best[0]:
                 best = (val, c, clf)
         val, c, clf = best
-        out.append({
-            "method": f"sklearn LogisticRegression ({pooling} features, C={c:.3g})", "pooling": pooling,
-            "test_accuracy": clf.score(feats["test"][pooling], splits["test"][1]), "eval_accuracy": val,
-            "train_seconds": feature_seconds + time.perf_counter() - t0, "wall_seconds": None,
-        })
+        out.append(
+            {
+                "method": f"sklearn LogisticRegression ({pooling} features, C={c:.3g})",
+                "pooling": pooling,
+                "test_accuracy": clf.score(feats["test"][pooling], splits["test"][1]),
+                "eval_accuracy": val,
+                "train_seconds": feature_seconds + time.perf_counter() - t0,
+                "wall_seconds": None,
+            }
+        )
     return out
 
 
 def table(rows: list[dict]) -> str:
     lines = ["| method | pooling | test accuracy | validation accuracy | train s |", "|---|---|---|---|---|"]
     for r in rows:
-        lines.append(f"| {r['method']} | {r.get('pooling') or ''} | {r['test_accuracy']:.4f} | {r['eval_accuracy']:.4f} "
-                     f"| {r['train_seconds']:.0f} |")
+        lines.append(
+            f"| {r['method']} | {r.get('pooling') or ''} | {r['test_accuracy']:.4f} | {r['eval_accuracy']:.4f} "
+            f"| {r['train_seconds']:.0f} |"
+        )
     return "\n".join(lines)
 
 
@@ -129,7 +148,9 @@ def main() -> None:
     parser.add_argument("--backbone", type=Path, default=Path(tempfile.gettempdir()) / "minilm-plain")
     parser.add_argument("--strategies", nargs="*", default=list(STRATEGIES))
     parser.add_argument("--no-probes", action="store_true")
-    parser.add_argument("--set", action="append", default=[], help="recipe override for every run, e.g. training.num_train_epochs=3")
+    parser.add_argument(
+        "--set", action="append", default=[], help="recipe override for every run, e.g. training.num_train_epochs=3"
+    )
     parser.add_argument("--label", default="run")
     parser.add_argument("--results-dir", type=Path, default=REPO / "benchmarks" / "results")
     args = parser.parse_args()
@@ -144,7 +165,9 @@ def main() -> None:
     text = table(rows)
     print(text)
     args.results_dir.mkdir(parents=True, exist_ok=True)
-    (args.results_dir / f"strategy_defaults_{args.label}.json").write_text(json.dumps({"sets": args.set, "rows": rows}, indent=2) + "\n")
+    (args.results_dir / f"strategy_defaults_{args.label}.json").write_text(
+        json.dumps({"sets": args.set, "rows": rows}, indent=2) + "\n"
+    )
     (args.results_dir / f"strategy_defaults_{args.label}.md").write_text(text + "\n")
 
 

@@ -48,20 +48,26 @@ print("RESULT " + json.dumps({
 
 
 def run(recipe: str, overrides: list[str], env: dict) -> dict:
-    proc = subprocess.run([sys.executable, "-c", CHILD, recipe, json.dumps(overrides)], capture_output=True, text=True,
-                          env=env, cwd=REPO)
+    proc = subprocess.run(
+        [sys.executable, "-c", CHILD, recipe, json.dumps(overrides)], capture_output=True, text=True, env=env, cwd=REPO
+    )
     lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
     if proc.returncode != 0 or not lines:
         raise SystemExit(f"run failed ({' '.join(overrides)}):\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}")
-    return json.loads(lines[-1][len("RESULT "):])
+    return json.loads(lines[-1][len("RESULT ") :])
 
 
 def probe(recipe: str, overrides: list[str], env: dict) -> dict:
-    proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / "linear_probe.py"), "recipe", recipe, *overrides],
-                          capture_output=True, text=True, env=env, cwd=REPO)
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "linear_probe.py"), "recipe", recipe, *overrides],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+    )
     if proc.returncode != 0:
         raise SystemExit(f"probe failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}")
-    return json.loads(proc.stdout[proc.stdout.index("{"):])
+    return json.loads(proc.stdout[proc.stdout.index("{") :])
 
 
 def main() -> None:
@@ -76,8 +82,12 @@ def main() -> None:
     parser.add_argument("--results-dir", type=Path, default=REPO / "benchmarks" / "results")
     args = parser.parse_args()
 
-    env = {**os.environ, "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1",
-           "HF_TRANSFER_CACHE": os.environ.get("HF_TRANSFER_CACHE") or tempfile.mkdtemp(prefix="hf_transfer_cache_")}
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(REPO),
+        "HF_HUB_OFFLINE": "1",
+        "HF_TRANSFER_CACHE": os.environ.get("HF_TRANSFER_CACHE") or tempfile.mkdtemp(prefix="hf_transfer_cache_"),
+    }
     variants = {} if args.no_defaults else {"defaults": []}
     for spec in args.variant:
         name, _, sets = spec.partition("=")
@@ -90,30 +100,51 @@ def main() -> None:
     for name, extra in variants.items():
         for strategy in args.strategies:
             out = work / f"{name}-{strategy}"
-            overrides = [*args.set, f"strategy.name={strategy}", *extra, f"training.output_dir={out}",
-                         "training.disable_tqdm=true", "training.report_to=none"]
+            overrides = [
+                *args.set,
+                f"strategy.name={strategy}",
+                *extra,
+                f"training.output_dir={out}",
+                "training.disable_tqdm=true",
+                "training.report_to=none",
+            ]
             t = time.strftime("%H:%M:%S")
-            row = {"variant": name, "strategy": strategy, "overrides": extra, "started": t, **run(args.recipe, overrides, env)}
+            row = {
+                "variant": name,
+                "strategy": strategy,
+                "overrides": extra,
+                "started": t,
+                **run(args.recipe, overrides, env),
+            }
             rows.append(row)
             print(json.dumps(row), flush=True)
 
     sk = probe_result["sklearn"]["test_accuracy"] if probe_result else None
-    md = ["| variant | strategy | test accuracy | vs scikit-learn probe | train samples/s | train s | peak RSS (MiB) "
-          "| largest worker (MiB) | defaults |", "|---|---|---|---|---|---|---|---|---|"]
+    md = [
+        "| variant | strategy | test accuracy | vs scikit-learn probe | train samples/s | train s | peak RSS (MiB) "
+        "| largest worker (MiB) | defaults |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
         delta = f"{100 * (r['test_accuracy'] - sk):+.1f} pts" if sk is not None else "–"
         defaults = ", ".join(f"{k} {v}" for k, v in r["training_defaults"].items())
-        md.append(f"| {r['variant']} | {r['strategy']} | {r['test_accuracy']:.3f} | {delta} | "
-                  f"{r['train_samples_per_second']:.1f} | {r['train_runtime_s']:.0f} | {r['peak_rss_mib']:.0f} | "
-                  f"{r['peak_worker_rss_mib']:.0f} | {defaults} |")
+        md.append(
+            f"| {r['variant']} | {r['strategy']} | {r['test_accuracy']:.3f} | {delta} | "
+            f"{r['train_samples_per_second']:.1f} | {r['train_runtime_s']:.0f} | {r['peak_rss_mib']:.0f} | "
+            f"{r['peak_worker_rss_mib']:.0f} | {defaults} |"
+        )
     if sk is not None:
         md.append(f"| | scikit-learn logistic regression on the frozen features | {sk:.3f} | | | | | | |")
     text = "\n".join(md)
     print(text)
     args.results_dir.mkdir(parents=True, exist_ok=True)
     stem = args.results_dir / f"vision_strategies-{args.label}"
-    stem.with_suffix(".json").write_text(json.dumps({"recipe": args.recipe, "set": args.set, "probe": probe_result,
-                                                     "rows": rows, "cpu": os.cpu_count()}, indent=1))
+    stem.with_suffix(".json").write_text(
+        json.dumps(
+            {"recipe": args.recipe, "set": args.set, "probe": probe_result, "rows": rows, "cpu": os.cpu_count()},
+            indent=1,
+        )
+    )
     stem.with_suffix(".md").write_text(text + "\n")
 
 

@@ -1,8 +1,8 @@
 """hf_transfer: transfer learning for Hugging Face backbones.
 
-    import hf_transfer
-    result = hf_transfer.train("recipes/quickstart.yaml", **{"training.num_train_epochs": 1})
-    print(result.output_dir, result.metrics["eval_accuracy"])
+import hf_transfer
+result = hf_transfer.train("recipes/quickstart.yaml", **{"training.num_train_epochs": 1})
+print(result.output_dir, result.metrics["eval_accuracy"])
 """
 
 from __future__ import annotations
@@ -13,8 +13,21 @@ from .config import Recipe, load_recipe
 from .errors import ConfigError, HfTransferError
 
 __version__ = "0.1.0"
-__all__ = ["train", "compare", "rank", "predict", "evaluate", "export", "load_recipe", "load_model", "Recipe", "TrainResult",
-           "HfTransferError", "ConfigError", "__version__"]
+__all__ = [
+    "train",
+    "compare",
+    "rank",
+    "predict",
+    "evaluate",
+    "export",
+    "load_recipe",
+    "load_model",
+    "Recipe",
+    "TrainResult",
+    "HfTransferError",
+    "ConfigError",
+    "__version__",
+]
 
 if TYPE_CHECKING:
     from .pipeline import TrainResult

@@ -17,7 +17,15 @@ from typing import Any
 from .errors import BackboneError
 
 PKG_SCHEME = "pkg://"
-TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "vocab.json", "spiece.model", "sentencepiece.bpe.model", "tokenizer.model")
+TOKENIZER_FILES = (
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "vocab.txt",
+    "vocab.json",
+    "spiece.model",
+    "sentencepiece.bpe.model",
+    "tokenizer.model",
+)
 NEEDS = {
     "text": "a text backbone (a language model with a tokenizer, e.g. google-bert/bert-base-uncased)",
     "image": "an image backbone (a vision model with an image processor, e.g. google/vit-base-patch16-224)",
@@ -62,7 +70,9 @@ def _package_folder(reference: str) -> Path:
     return folder
 
 
-def config_modality(config: dict[str, Any], has_tokenizer: bool = False, has_image_processor: bool = False) -> str | None:
+def config_modality(
+    config: dict[str, Any], has_tokenizer: bool = False, has_image_processor: bool = False
+) -> str | None:
     """'text', 'image', or None when a backbone's config.json (and processor files) do not say.
 
     Vision configs carry ``num_channels``, language-model configs ``vocab_size``; multimodal ones
@@ -97,7 +107,9 @@ def _folder_files(folder: Path) -> tuple[dict[str, Any], bool, bool]:
         processor = json.loads((folder / "preprocessor_config.json").read_text())
     except (OSError, ValueError):
         processor = {}
-    has_image_processor = isinstance(processor, dict) and any(k in processor for k in ("image_processor_type", "image_mean"))
+    has_image_processor = isinstance(processor, dict) and any(
+        k in processor for k in ("image_processor_type", "image_mean")
+    )
     has_tokenizer = any((folder / name).is_file() for name in TOKENIZER_FILES)
     return (config if isinstance(config, dict) else {}), has_tokenizer, has_image_processor
 
@@ -151,7 +163,9 @@ def check_weight_files(folder: Path) -> None:
         try:
             shards = set(json.loads(index.read_text()).get("weight_map", {}).values())
         except (OSError, ValueError, AttributeError):
-            raise BackboneError(f"backbone weight index '{index}' is not valid JSON; download the backbone again") from None
+            raise BackboneError(
+                f"backbone weight index '{index}' is not valid JSON; download the backbone again"
+            ) from None
     for name in sorted(shards):
         if not (folder / name).is_file():
             raise BackboneError(
@@ -159,8 +173,10 @@ def check_weight_files(folder: Path) -> None:
                 "the download is incomplete: download the backbone again"
             )
     for path in sorted(folder.glob("*.safetensors")) + sorted(folder.glob("pytorch_model*.bin")):
-        problem = _safetensors_problem(path) if path.suffix == ".safetensors" else (
-            "it is empty (0 bytes)" if path.stat().st_size == 0 else None
+        problem = (
+            _safetensors_problem(path)
+            if path.suffix == ".safetensors"
+            else ("it is empty (0 bytes)" if path.stat().st_size == 0 else None)
         )
         if problem:
             raise BackboneError(

@@ -42,8 +42,13 @@ def confusion_matrix_png(matrix: list[list[int]], labels: list[str], title: str,
             box = (left + j * cell, top + i * cell, left + (j + 1) * cell - 1, top + (i + 1) * cell - 1)
             draw.rectangle(box, fill=color, outline=(220, 220, 220))
             if cell >= 22:
-                draw.text(((box[0] + box[2]) / 2, (box[1] + box[3]) / 2), str(count), font=font, anchor="mm",
-                          fill="white" if f > 0.5 else "black")
+                draw.text(
+                    ((box[0] + box[2]) / 2, (box[1] + box[3]) / 2),
+                    str(count),
+                    font=font,
+                    anchor="mm",
+                    fill="white" if f > 0.5 else "black",
+                )
     for i, name in enumerate(names):
         draw.text((left - 4, top + i * cell + cell / 2), name, font=font, fill="black", anchor="rm")
         label = Image.new("RGB", (text_w, cell), "white")
@@ -60,8 +65,10 @@ def curves_png(history: list[dict[str, Any]], path: Path) -> bool:
     def series(key: str) -> list[tuple[float, float]]:
         return [(float(e["step"]), float(e[key])) for e in history if isinstance(e, dict) and key in e and "step" in e]
 
-    panels = [("loss", {"train loss": series("loss"), "validation loss": series("eval_loss")}),
-              ("validation metrics", {"accuracy": series("eval_accuracy"), "macro F1": series("eval_macro_f1")})]
+    panels = [
+        ("loss", {"train loss": series("loss"), "validation loss": series("eval_loss")}),
+        ("validation metrics", {"accuracy": series("eval_accuracy"), "macro F1": series("eval_macro_f1")}),
+    ]
     panels = [(t, {k: v for k, v in s.items() if v}) for t, s in panels]
     panels = [(t, s) for t, s in panels if sum(len(v) for v in s.values()) >= 2]
     if not panels:
@@ -76,8 +83,16 @@ def curves_png(history: list[dict[str, Any]], path: Path) -> bool:
     return True
 
 
-def axes(draw: Any, size: tuple[int, int], box: tuple[float, float, float, float],
-         ranges: tuple[float, float, float, float], title: str, title_font: Any, xlabel: str, font: Any):
+def axes(
+    draw: Any,
+    size: tuple[int, int],
+    box: tuple[float, float, float, float],
+    ranges: tuple[float, float, float, float],
+    title: str,
+    title_font: Any,
+    xlabel: str,
+    font: Any,
+):
     """Draw a chart's title, frame, grid and tick labels; return the data → pixel mapping."""
     x0, y0, x1, y1 = box
     xmin, xmax, ymin, ymax = ranges

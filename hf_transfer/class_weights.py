@@ -31,17 +31,26 @@ def problems(value: Any, key: str) -> list[str]:
         return []
     if not isinstance(value, dict):
         hint = did_you_mean(value, [AUTO]) if isinstance(value, str) else ""
-        return [f"'{key}' must be auto or a mapping of label to weight, found {describe(value)}{hint}; "
-                f"fix: {key}=auto (inverse class frequency) or {key}={{<label>: 2.0}}"]
-    bad = [f"{label}: {describe(w)}" for label, w in value.items()
-           if isinstance(w, bool) or not isinstance(w, (int, float)) or not math.isfinite(w) or w <= 0]
+        return [
+            f"'{key}' must be auto or a mapping of label to weight, found {describe(value)}{hint}; "
+            f"fix: {key}=auto (inverse class frequency) or {key}={{<label>: 2.0}}"
+        ]
+    bad = [
+        f"{label}: {describe(w)}"
+        for label, w in value.items()
+        if isinstance(w, bool) or not isinstance(w, (int, float)) or not math.isfinite(w) or w <= 0
+    ]
     if bad:
-        return [f"'{key}' weights must be positive finite numbers, found {', '.join(bad)}; "
-                "fix: give each label a weight > 0 such as 2.0 (labels not listed get 1.0)"]
+        return [
+            f"'{key}' weights must be positive finite numbers, found {', '.join(bad)}; "
+            "fix: give each label a weight > 0 such as 2.0 (labels not listed get 1.0)"
+        ]
     return []
 
 
-def resolve(value: Any, labels: list[str], train_label_ids: Any, key: str = "task.class_weights") -> dict[str, Any] | None:
+def resolve(
+    value: Any, labels: list[str], train_label_ids: Any, key: str = "task.class_weights"
+) -> dict[str, Any] | None:
     """The weights of ``labels`` (in id order) and how they were chosen, or None without class weights.
 
     ``train_label_ids`` are the training split's label ids (needed for ``auto`` only)."""
@@ -54,16 +63,22 @@ def resolve(value: Any, labels: list[str], train_label_ids: Any, key: str = "tas
         n, k = sum(counts), sum(1 for c in counts if c)
         # a class without training examples adds nothing to the training loss; its weight stays 1
         weights = [n / (k * c) if c else 1.0 for c in counts]
-        return {"mode": AUTO, "formula": "n_samples / (n_classes * count)", "weights": dict(zip(labels, weights)),
-                "train_counts": dict(zip(labels, counts))}
+        return {
+            "mode": AUTO,
+            "formula": "n_samples / (n_classes * count)",
+            "weights": dict(zip(labels, weights)),
+            "train_counts": dict(zip(labels, counts)),
+        }
     given = {str(label): float(w) for label, w in value.items()}
     unknown = [label for label in given if label not in labels]
     if unknown:
         hints = "".join(did_you_mean(label, labels) for label in unknown[:3])
-        raise ConfigError([
-            f"'{key}' names label(s) the data lacks: {', '.join(unknown)}{hints}; the data's labels are: "
-            f"{', '.join(labels)}; fix: use those names (labels not listed get weight 1.0)"
-        ])
+        raise ConfigError(
+            [
+                f"'{key}' names label(s) the data lacks: {', '.join(unknown)}{hints}; the data's labels are: "
+                f"{', '.join(labels)}; fix: use those names (labels not listed get weight 1.0)"
+            ]
+        )
     return {"mode": "mapping", "weights": {label: given.get(label, 1.0) for label in labels}}
 
 
@@ -74,7 +89,9 @@ def vector(resolved: dict[str, Any] | None) -> list[float] | None:
 
 def describe_weights(resolved: dict[str, Any]) -> str:
     """One line for the log and the model card."""
-    how = "auto: n_samples / (n_classes × count) on the training split" if resolved["mode"] == AUTO else "from the recipe"
+    how = (
+        "auto: n_samples / (n_classes × count) on the training split" if resolved["mode"] == AUTO else "from the recipe"
+    )
     shown = [f"{label} {w:.4g}" for label, w in list(resolved["weights"].items())[:SHOWN]]
     more = len(resolved["weights"]) - SHOWN
     return ", ".join(shown) + (f", … ({more} more in training_report.json)" if more > 0 else "") + f" ({how})"
@@ -86,6 +103,7 @@ def weighted_cross_entropy(logits: Any, labels: Any, weights: Any, label_smoothi
     import torch
 
     weights = torch.as_tensor(weights, dtype=torch.float32, device=logits.device)
-    per_example = torch.nn.functional.cross_entropy(logits.float(), labels, reduction="none",
-                                                    label_smoothing=label_smoothing)
+    per_example = torch.nn.functional.cross_entropy(
+        logits.float(), labels, reduction="none", label_smoothing=label_smoothing
+    )
     return (per_example * weights[labels]).mean()

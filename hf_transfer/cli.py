@@ -133,8 +133,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     load_recipe(args.recipe, args.overrides)  # validate before importing torch
     from .pipeline import train
 
-    result = train(args.recipe, overrides=args.overrides, overwrite=args.overwrite, resume=args.resume,
-                   dry_run=args.dry_run)
+    result = train(
+        args.recipe, overrides=args.overrides, overwrite=args.overwrite, resume=args.resume, dry_run=args.dry_run
+    )
     (_dry_run_summary if args.dry_run else _summary)(result)
     return 0
 
@@ -146,9 +147,16 @@ def _split_list(text: str | None) -> list[str] | None:
 def cmd_compare(args: argparse.Namespace) -> int:
     from .comparison import compare, parse_grid
 
-    board = compare(args.recipe, args.overrides, strategies=_split_list(args.strategies),
-                    backbones=_split_list(args.backbones), grid=parse_grid(args.grid), output_dir=args.output_dir,
-                    metric=args.metric, dry_run=args.dry_run)
+    board = compare(
+        args.recipe,
+        args.overrides,
+        strategies=_split_list(args.strategies),
+        backbones=_split_list(args.backbones),
+        grid=parse_grid(args.grid),
+        output_dir=args.output_dir,
+        metric=args.metric,
+        dry_run=args.dry_run,
+    )
     if args.dry_run:
         _say(f"# comparison plan: {len(board.rows)} cells under {board.folder}")
         for row in board.rows:
@@ -168,8 +176,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
 def cmd_rank(args: argparse.Namespace) -> int:
     from .ranking import rank, table
 
-    result = rank(args.recipe, args.overrides, backbones=_split_list(args.backbones) or [],
-                  max_examples=args.max_examples)
+    result = rank(
+        args.recipe, args.overrides, backbones=_split_list(args.backbones) or [], max_examples=args.max_examples
+    )
     _say(table(result).rstrip())
     return 0
 
@@ -205,8 +214,13 @@ def cmd_push(args: argparse.Namespace) -> int:
     from .push import push_output
 
     url = push_output(
-        args.output_dir, repo_id=args.repo_id, private=args.private, revision=args.revision,
-        create_pr=args.create_pr, commit_message=args.commit_message, artifacts=args.artifacts,
+        args.output_dir,
+        repo_id=args.repo_id,
+        private=args.private,
+        revision=args.revision,
+        create_pr=args.create_pr,
+        commit_message=args.commit_message,
+        artifacts=args.artifacts,
     )
     _say(f"pushed {args.output_dir} to {url}")
     return 0
@@ -230,9 +244,13 @@ def cmd_cache(args: argparse.Namespace) -> int:
             backbone = parts.get("backbone", {}).get("reference", "?")
             rows, dim = e.get("rows"), e.get("feature_dim", "?")
             rows = f"{rows:>8,}" if isinstance(rows, int) else f"{'?':>8}"
-            _say(f"  {e['key']}  {parts.get('split', '?'):10s} {rows} x {dim:<5} {mib}  {e.get('created', '?')}  {backbone}")
+            _say(
+                f"  {e['key']}  {parts.get('split', '?'):10s} {rows} x {dim:<5} {mib}  {e.get('created', '?')}  {backbone}"
+            )
             if e["damage"]:
-                _say(f"    DAMAGED: {e['damage']} (recomputed when next used; `hf-transfer cache rm {e['key']}` removes it)")
+                _say(
+                    f"    DAMAGED: {e['damage']} (recomputed when next used; `hf-transfer cache rm {e['key']}` removes it)"
+                )
         return 0
     if not args.keys and not args.all:
         raise HfTransferError("hf-transfer cache rm needs entry keys (see `hf-transfer cache ls`) or --all")
@@ -257,25 +275,53 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from .inference import predict
 
     top_k = None if args.top_k == "all" else int(args.top_k)
-    summary = predict(args.model, args.input, args.output, text_column=args.text_column, image_column=args.image_column,
-                      top_k=top_k, keep_columns=_split_list(args.keep_columns), batch_size=args.batch_size,
-                      on_error=args.on_error, precision=args.precision, overwrite=args.overwrite,
-                      num_workers=args.workers, progress=not args.quiet)
+    summary = predict(
+        args.model,
+        args.input,
+        args.output,
+        text_column=args.text_column,
+        image_column=args.image_column,
+        top_k=top_k,
+        keep_columns=_split_list(args.keep_columns),
+        batch_size=args.batch_size,
+        on_error=args.on_error,
+        precision=args.precision,
+        overwrite=args.overwrite,
+        num_workers=args.workers,
+        progress=not args.quiet,
+    )
     where = summary.output or "standard output"
-    skipped = (f", {summary.errors} row{'s' if summary.errors != 1 else ''} with an error field (unreadable input)"
-               if summary.errors else "")
-    print(f"hf-transfer: predicted {summary.rows} rows{skipped} in {summary.seconds:.1f}s "
-          f"({summary.rows_per_second:.1f} rows/s, {summary.device}, {summary.precision}) → {where}", file=sys.stderr)
+    skipped = (
+        f", {summary.errors} row{'s' if summary.errors != 1 else ''} with an error field (unreadable input)"
+        if summary.errors
+        else ""
+    )
+    print(
+        f"hf-transfer: predicted {summary.rows} rows{skipped} in {summary.seconds:.1f}s "
+        f"({summary.rows_per_second:.1f} rows/s, {summary.device}, {summary.precision}) → {where}",
+        file=sys.stderr,
+    )
     return 0
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from .inference.evaluation import evaluate, summary
 
-    result = evaluate(args.model, args.data, split=args.split, label_column=args.label_column,
-                      text_column=args.text_column, image_column=args.image_column, output_dir=args.output_dir,
-                      against=args.against, batch_size=args.batch_size, precision=args.precision,
-                      num_workers=args.workers, overwrite=args.overwrite, progress=not args.quiet)
+    result = evaluate(
+        args.model,
+        args.data,
+        split=args.split,
+        label_column=args.label_column,
+        text_column=args.text_column,
+        image_column=args.image_column,
+        output_dir=args.output_dir,
+        against=args.against,
+        batch_size=args.batch_size,
+        precision=args.precision,
+        num_workers=args.workers,
+        overwrite=args.overwrite,
+        progress=not args.quiet,
+    )
     _say(summary(result))
     _say("")
     _say(f"written to {result.folder}: {', '.join(p.name for p in result.files)}")
@@ -285,17 +331,29 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from .onnx_export import export
 
-    result = export(args.model, args.output_dir, format=args.format, quantize=args.quantize, opset=args.opset,
-                    overwrite=args.overwrite, max_examples=args.max_examples, tolerance=args.tolerance)
+    result = export(
+        args.model,
+        args.output_dir,
+        format=args.format,
+        quantize=args.quantize,
+        opset=args.opset,
+        overwrite=args.overwrite,
+        max_examples=args.max_examples,
+        tolerance=args.tolerance,
+    )
     _say(f"== hf-transfer export: {result.task}, opset {result.opset}, inputs {', '.join(result.inputs)} ==")
     _say(f"  checked on {result.examples} examples ({result.examples_source})")
-    _say(f"  fp32: max |logit difference| vs PyTorch {result.max_abs_diff:.2e}, labels agree on "
-         f"{result.label_agreement:.1%}")
+    _say(
+        f"  fp32: max |logit difference| vs PyTorch {result.max_abs_diff:.2e}, labels agree on "
+        f"{result.label_agreement:.1%}"
+    )
     if result.int8 is not None:
         change = result.int8.get("accuracy_change")
         acc = f", accuracy change {change:+.1%}" if change is not None else ""
-        _say(f"  int8: labels agree with PyTorch on {result.int8['label_agreement']:.1%}{acc} "
-             f"(max |logit difference| {result.int8['max_abs_diff']:.2e})")
+        _say(
+            f"  int8: labels agree with PyTorch on {result.int8['label_agreement']:.1%}{acc} "
+            f"(max |logit difference| {result.int8['max_abs_diff']:.2e})"
+        )
     _say(f"  written to       {result.folder.resolve()}")
     _say(f"  run it with:     hf-transfer predict {result.folder} INPUT")
     return 0
@@ -309,8 +367,12 @@ def _top_k(text: str) -> str:
 
 def _model_run_arguments(p: argparse.ArgumentParser, overwrite: str) -> None:
     """The options predict and evaluate share: which columns hold the inputs, and how the model runs."""
-    p.add_argument("--text-column", help="column holding the text (default: the training recipe's, else text/sentence/…)")
-    p.add_argument("--image-column", help="column holding images or image paths (default: the recipe's, else image/img)")
+    p.add_argument(
+        "--text-column", help="column holding the text (default: the training recipe's, else text/sentence/…)"
+    )
+    p.add_argument(
+        "--image-column", help="column holding images or image paths (default: the recipe's, else image/img)"
+    )
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"), default="auto")
     p.add_argument("--workers", type=int, help="image decoding processes (default: cores - 1, at most 4)")
@@ -327,16 +389,30 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="train a recipe", description="Train a recipe. Overrides: section.key=value.")
     p.add_argument("recipe", help="path to a recipe YAML, or a shipped recipe name (see `hf-transfer recipes`)")
-    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="e.g. training.learning_rate=3e-5 data.train_split=train[:2000]")
-    p.add_argument("--dry-run", action="store_true", help="validate the recipe and data, print the resolved recipe; train nothing")
-    p.add_argument("--overwrite", action="store_true",
-                   help="replace the run in the output folder (only the files that run wrote are removed)")
-    p.add_argument("--resume", action="store_true",
-                   help="continue the interrupted run in the output folder from its newest complete checkpoint")
+    p.add_argument(
+        "overrides",
+        nargs="*",
+        metavar="KEY=VALUE",
+        help="e.g. training.learning_rate=3e-5 data.train_split=train[:2000]",
+    )
+    p.add_argument(
+        "--dry-run", action="store_true", help="validate the recipe and data, print the resolved recipe; train nothing"
+    )
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the run in the output folder (only the files that run wrote are removed)",
+    )
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the interrupted run in the output folder from its newest complete checkpoint",
+    )
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser(
-        "compare", help="train a grid of strategies × backbones × recipe values and rank them",
+        "compare",
+        help="train a grid of strategies × backbones × recipe values and rank them",
         description="Train every cell of a grid, each a normal run in <output_dir>/compare/<cell>; finished cells are "
         "read back, interrupted ones resumed. Writes leaderboard.md/.json/.png and prints the best cell.",
     )
@@ -345,31 +421,41 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--strategies", help="comma-separated strategies, e.g. full,frozen,partial,lora")
     p.add_argument("--backbones", help="comma-separated backbones (Hub ids, folders or pkg:// references)")
     p.add_argument("--grid", action="append", metavar="KEY=V1,V2", help="a recipe key and its values (repeatable)")
-    p.add_argument("--output-dir", help="where the cells and the leaderboard go (default: <training.output_dir>/compare)")
+    p.add_argument(
+        "--output-dir", help="where the cells and the leaderboard go (default: <training.output_dir>/compare)"
+    )
     p.add_argument("--metric", default="accuracy", help="validation metric to rank by (default: accuracy)")
     p.add_argument("--dry-run", action="store_true", help="validate every cell and print the plan; train nothing")
     p.set_defaults(func=cmd_compare)
 
     p = sub.add_parser(
-        "predict", help="apply a trained model to new data (a table, images, a Hub split or stdin lines)",
+        "predict",
+        help="apply a trained model to new data (a table, images, a Hub split or stdin lines)",
         description="Predict every row of INPUT with a trained model folder and write one row per input, in input "
         "order: id, label, score (and the top-k labels' scores). INPUT: a CSV/TSV/JSON/JSONL/parquet file, an image, "
         "a folder of images (recursive; ids are relative paths), hub:<dataset>[:<config>]:<split>, or - for lines "
         "of text on standard input. The output format follows --output's suffix (.jsonl, .csv, .tsv, .parquet); "
         "without --output, JSON lines go to standard output.",
     )
-    p.add_argument("model", help="an hf_transfer output folder (any strategy) or a transformers classification model folder")
+    p.add_argument(
+        "model", help="an hf_transfer output folder (any strategy) or a transformers classification model folder"
+    )
     p.add_argument("input", help="file, image, folder of images, hub:<dataset>[:<config>]:<split>, or - for stdin")
     p.add_argument("--output", "-o", help="predictions file (.jsonl, .csv, .tsv or .parquet); default: JSONL on stdout")
     p.add_argument("--top-k", type=_top_k, default="1", help="also write the N best labels with scores, or 'all'")
     p.add_argument("--keep-columns", help="comma-separated input columns to copy into the output")
-    p.add_argument("--on-error", choices=("skip", "fail"), default="skip",
-                   help="an unreadable row: write it with an error field and go on (skip), or stop (fail)")
+    p.add_argument(
+        "--on-error",
+        choices=("skip", "fail"),
+        default="skip",
+        help="an unreadable row: write it with an error field and go on (skip), or stop (fail)",
+    )
     _model_run_arguments(p, overwrite="replace an existing output file")
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser(
-        "evaluate", help="score a trained model on labelled data (metrics, per-class report, confusion matrix)",
+        "evaluate",
+        help="score a trained model on labelled data (metrics, per-class report, confusion matrix)",
         description="Score MODEL on labelled DATA: a CSV/TSV/JSON/JSONL/parquet file with a label column, "
         "hub:<dataset>[:<config>]:<split>, or a folder of images in the imagefolder layout (<class>/<image>, "
         "optionally under train/ validation/ test/; test/ by default). Writes metrics.json, predictions.jsonl, "
@@ -386,7 +472,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser(
-        "export", help="export a trained model to ONNX, checked against PyTorch (optionally int8 too)",
+        "export",
+        help="export a trained model to ONNX, checked against PyTorch (optionally int8 too)",
         description="Export any model folder a run wrote (plain model, hf_transfer head, LoRA adapter merged in "
         "memory, merged model) to ONNX: model.onnx with dynamic batch (and sequence) axes, the tokenizer or image "
         "processor, config.json, a model card and hf_transfer_export.json. PyTorch and onnxruntime logits are "
@@ -394,20 +481,34 @@ def build_parser() -> argparse.ArgumentParser:
         "above --tolerance is an error and leaves no export folder. Needs the onnx extra: "
         "pip install 'hf-transfer-learning[onnx]'.",
     )
-    p.add_argument("model", help="an hf_transfer output folder (any strategy) or a transformers classification model folder")
+    p.add_argument(
+        "model", help="an hf_transfer output folder (any strategy) or a transformers classification model folder"
+    )
     p.add_argument("--format", choices=("onnx",), default="onnx", help="export format (default: onnx)")
-    p.add_argument("--quantize", choices=("dynamic-int8",), help="also write model.int8.onnx (int8 weights) and report "
-                   "its agreement with PyTorch")
-    p.add_argument("--opset", type=int, help="ONNX opset (default: torch.onnx's own; an older one, e.g. 17, is "
-                   "converted down)")
+    p.add_argument(
+        "--quantize",
+        choices=("dynamic-int8",),
+        help="also write model.int8.onnx (int8 weights) and report its agreement with PyTorch",
+    )
+    p.add_argument(
+        "--opset", type=int, help="ONNX opset (default: torch.onnx's own; an older one, e.g. 17, is converted down)"
+    )
     p.add_argument("--output-dir", help="where the export goes (default: <model>-onnx next to the model folder)")
     p.add_argument("--overwrite", action="store_true", help="replace an earlier export in --output-dir")
-    p.add_argument("--max-examples", type=int, default=64, help="validation examples the parity check runs (default 64)")
-    p.add_argument("--tolerance", type=float, default=1e-4, help="largest allowed |logit difference| per max(1, |logit|) (default 1e-4)")
+    p.add_argument(
+        "--max-examples", type=int, default=64, help="validation examples the parity check runs (default 64)"
+    )
+    p.add_argument(
+        "--tolerance",
+        type=float,
+        default=1e-4,
+        help="largest allowed |logit difference| per max(1, |logit|) (default 1e-4)",
+    )
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser(
-        "rank", help="score backbones for a task before training (LogME on cached features)",
+        "rank",
+        help="score backbones for a task before training (LogME on cached features)",
         description="One cached forward pass per backbone over a sample of the training split, then LogME "
         "(You et al., 2021): higher means the features fit the labels better. A later frozen run reuses the pass "
         "when the sample is the whole training split.",
@@ -415,7 +516,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("recipe", help="path to a recipe YAML, or a shipped recipe name")
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="overrides applied to every backbone")
     p.add_argument("--backbones", required=True, help="comma-separated candidate backbones")
-    p.add_argument("--max-examples", type=int, default=2000, help="training examples scored per backbone (default 2000)")
+    p.add_argument(
+        "--max-examples", type=int, default=2000, help="training examples scored per backbone (default 2000)"
+    )
     p.set_defaults(func=cmd_rank)
 
     p = sub.add_parser("merge", help="fold a LoRA adapter into its base model and save a plain model folder")
@@ -430,7 +533,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_card)
 
     p = sub.add_parser(
-        "push", help="push an output folder to the Hugging Face Hub",
+        "push",
+        help="push an output folder to the Hugging Face Hub",
         description="Push an output folder to the Hub. Options default to the recipe's hub: section; the token comes "
         "from HF_TOKEN or `hf auth login`, the Hub from HF_ENDPOINT.",
     )
@@ -438,9 +542,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--repo-id", help="<namespace>/<name> of the Hub repo (default: hub.repo_id)")
     p.add_argument("--private", action=argparse.BooleanOptionalAction, default=None, help="create the repo as private")
     p.add_argument("--revision", help="branch to push to (created if missing)")
-    p.add_argument("--create-pr", action=argparse.BooleanOptionalAction, default=None, help="open a pull request instead of committing")
+    p.add_argument(
+        "--create-pr",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="open a pull request instead of committing",
+    )
     p.add_argument("--commit-message", help="commit message")
-    p.add_argument("--artifacts", choices=["adapter", "merged", "both"], help="for LoRA runs: what to push (default: hub.artifacts)")
+    p.add_argument(
+        "--artifacts",
+        choices=["adapter", "merged", "both"],
+        help="for LoRA runs: what to push (default: hub.artifacts)",
+    )
     p.set_defaults(func=cmd_push)
 
     p = sub.add_parser("cache", help="list or remove cached frozen-backbone features")
@@ -459,7 +572,9 @@ def main(argv: list[str] | None = None) -> int:
     # Overrides may come after options too (`train R --overwrite a.b=1`), which argparse cannot split itself.
     args, extra = parser.parse_known_args(argv)
     if extra:
-        if getattr(args, "func", None) in (cmd_train, cmd_compare, cmd_rank) and all("=" in e and not e.startswith("-") for e in extra):
+        if getattr(args, "func", None) in (cmd_train, cmd_compare, cmd_rank) and all(
+            "=" in e and not e.startswith("-") for e in extra
+        ):
             args.overrides = list(args.overrides) + extra
         else:
             parser.error(f"unrecognized arguments: {' '.join(extra)}")

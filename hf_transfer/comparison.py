@@ -67,8 +67,12 @@ class Leaderboard:
         return self.rows[0] if self.rows and self.rows[0].metric is not None else None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"metric": self.metric, "best": self.best.cell if self.best else None, "command": self.command,
-                "rows": [asdict(r) for r in self.rows]}
+        return {
+            "metric": self.metric,
+            "best": self.best.cell if self.best else None,
+            "command": self.command,
+            "rows": [asdict(r) for r in self.rows],
+        }
 
 
 def parse_grid(items: list[str] | None) -> dict[str, list[str]]:
@@ -79,7 +83,9 @@ def parse_grid(items: list[str] | None) -> dict[str, list[str]]:
         key, sep, values = item.partition("=")
         parts = [v.strip() for v in values.split(",") if v.strip()]
         if not sep or not key.strip() or not parts:
-            problems.append(f"--grid '{item}' must look like section.key=value1,value2, e.g. training.learning_rate=1e-4,3e-4")
+            problems.append(
+                f"--grid '{item}' must look like section.key=value1,value2, e.g. training.learning_rate=1e-4,3e-4"
+            )
             continue
         grid[key.strip()] = parts
     if problems:
@@ -90,7 +96,7 @@ def parse_grid(items: list[str] | None) -> dict[str, list[str]]:
 def _slug(text: str, depth: int = 1) -> str:
     """A folder-safe short name: the last ``depth`` path parts (a pkg:// reference: its package)."""
     if text.startswith("pkg://"):
-        text = text[len("pkg://"):].split("/")[0]
+        text = text[len("pkg://") :].split("/")[0]
     tail = "-".join(text.rstrip("/").split("/")[-depth:])
     return re.sub(r"[^A-Za-z0-9._=-]+", "_", tail).strip("_") or "x"
 
@@ -116,9 +122,15 @@ def _cell_name(overrides: dict[str, str], short: dict[str, str]) -> str:
     return "__".join(parts) or "base"
 
 
-def plan_cells(recipe: Any, overrides: list[str] | dict | None = None, *, strategies: list[str] | None = None,
-               backbones: list[str] | None = None, grid: dict[str, list[Any]] | None = None,
-               output_dir: str | Path | None = None) -> list[Cell]:
+def plan_cells(
+    recipe: Any,
+    overrides: list[str] | dict | None = None,
+    *,
+    strategies: list[str] | None = None,
+    backbones: list[str] | None = None,
+    grid: dict[str, list[Any]] | None = None,
+    output_dir: str | Path | None = None,
+) -> list[Cell]:
     """Every cell of the grid with its validated recipe; one ConfigError lists the problems of all cells."""
     axes: dict[str, list[Any]] = {}
     if strategies:
@@ -126,7 +138,9 @@ def plan_cells(recipe: Any, overrides: list[str] | dict | None = None, *, strate
     if backbones:
         axes["backbone.name_or_path"] = list(backbones)
     axes.update(grid or {})
-    problems = [f"--grid key '{k}' sets where each cell writes; use --output-dir" for k in axes if k == "training.output_dir"]
+    problems = [
+        f"--grid key '{k}' sets where each cell writes; use --output-dir" for k in axes if k == "training.output_dir"
+    ]
     problems += [f"--grid key '{k}' has no values" for k, v in axes.items() if not v]
     if problems:
         raise ConfigError(problems)
@@ -209,22 +223,34 @@ def _folder_state(cell: Cell) -> str | None:
         return None
     diffs = recipe_differences(manifest.get("recipe", {}), recipe_record(cell.recipe), free=set())
     if diffs:
-        return (f"'{cell.output_dir}' holds a run of a different recipe ({'; '.join(diffs[:3])}); remove that folder "
-                "or choose another --output-dir")
+        return (
+            f"'{cell.output_dir}' holds a run of a different recipe ({'; '.join(diffs[:3])}); remove that folder "
+            "or choose another --output-dir"
+        )
     cell.state = "finished" if manifest.get("status") == "finished" else "resume"
     return None
 
 
-def compare(recipe: Any, overrides: list[str] | dict | None = None, *, strategies: list[str] | None = None,
-            backbones: list[str] | None = None, grid: dict[str, list[Any]] | None = None,
-            output_dir: str | Path | None = None, metric: str = "accuracy", dataset: Any = None,
-            dry_run: bool = False) -> Leaderboard:
+def compare(
+    recipe: Any,
+    overrides: list[str] | dict | None = None,
+    *,
+    strategies: list[str] | None = None,
+    backbones: list[str] | None = None,
+    grid: dict[str, list[Any]] | None = None,
+    output_dir: str | Path | None = None,
+    metric: str = "accuracy",
+    dataset: Any = None,
+    dry_run: bool = False,
+) -> Leaderboard:
     """Train every cell of the grid (skipping finished ones, resuming interrupted ones) and return the leaderboard.
 
     Under ``accelerate launch`` every process calls this: the cells run one after the other, each on all
     processes; the main process writes the leaderboard."""
-    cells = _same_on_every_process(plan_cells(recipe, overrides, strategies=strategies, backbones=backbones, grid=grid,
-                                              output_dir=output_dir), dry_run)
+    cells = _same_on_every_process(
+        plan_cells(recipe, overrides, strategies=strategies, backbones=backbones, grid=grid, output_dir=output_dir),
+        dry_run,
+    )
     folder = cells[0].output_dir.parent
     board = Leaderboard(metric, [], folder)
     if dry_run:
@@ -234,7 +260,9 @@ def compare(recipe: Any, overrides: list[str] | dict | None = None, *, strategie
 
     for i, cell in enumerate(cells, 1):
         if cell.state == "finished":
-            logger.info("compare: cell %d/%d %s already finished; reading %s", i, len(cells), cell.name, cell.output_dir)
+            logger.info(
+                "compare: cell %d/%d %s already finished; reading %s", i, len(cells), cell.name, cell.output_dir
+            )
             board.rows.append(_row(cell, _read_json(cell.output_dir / METRICS_FILE), "finished", metric))
             continue
         logger.info("compare: cell %d/%d %s (%s)", i, len(cells), cell.name, cell.state)
@@ -277,8 +305,10 @@ def _read_json(path: Path) -> dict[str, Any]:
     try:
         return json.loads(path.read_text())
     except (OSError, ValueError):
-        raise HfTransferError(f"'{path}' is missing or unreadable although the run there finished; remove "
-                              f"'{path.parent}' to train that cell again") from None
+        raise HfTransferError(
+            f"'{path}' is missing or unreadable although the run there finished; remove "
+            f"'{path.parent}' to train that cell again"
+        ) from None
 
 
 def _row(cell: Cell, metrics: dict[str, Any] | None, state: str, metric: str) -> Row:

@@ -22,9 +22,9 @@ import yaml
 
 from . import early_stopping, schema
 from .errors import ConfigError
+from .precision import PRECISIONS
 from .registry import DATA_SOURCES, STRATEGIES, TASKS, Registry, did_you_mean
 from .schema import field
-from .precision import PRECISIONS
 from .training_args import training_fields, value_problems
 
 _HERE = Path(__file__).resolve().parent
@@ -50,7 +50,8 @@ class BackboneConfig:
     revision: str | None = field(None, help="Hub branch, tag or commit")
     trust_remote_code: bool = field(False, help="run modelling code from the model repo (off unless you trust it)")
     hub_id: str | None = field(
-        None, help="the Hub id a local or pkg:// copy came from, for the model card's base_model (e.g. google-bert/bert-base-uncased)"
+        None,
+        help="the Hub id a local or pkg:// copy came from, for the model card's base_model (e.g. google-bert/bert-base-uncased)",
     )
 
     def validate(self, prefix: str) -> list[str]:
@@ -76,11 +77,16 @@ class DataConfig:
         None, help="split for evaluation; default: 'validation' if the data has it, else carved from train"
     )
     test_split: str | None = field(None, help="optional held-out split evaluated once at the end")
-    validation_size: float = field(0.1, help="fraction of train carved out (stratified) when there is no validation split")
+    validation_size: float = field(
+        0.1, help="fraction of train carved out (stratified) when there is no validation split"
+    )
     streaming: bool = field(False, help="stream the data (datasets IterableDataset): for data larger than disk or RAM")
-    labels: list[str] | None = field(None, help="class names in id order; needed for streamed data without a ClassLabel")
+    labels: list[str] | None = field(
+        None, help="class names in id order; needed for streamed data without a ClassLabel"
+    )
     on_bad_example: Literal["error", "skip"] = field(
-        "error", help="an unreadable image or an empty text: error (list them all and stop) or skip (drop them, with a note)"
+        "error",
+        help="an unreadable image or an empty text: error (list them all and stop) or skip (drop them, with a note)",
     )
     options: Any = field(None, init=False)
 
@@ -117,7 +123,9 @@ class StrategyConfig:
     def validate(self, prefix: str) -> list[str]:
         problems = []
         if self.head == "mlp" and (not self.head_hidden_sizes or any(h < 1 for h in self.head_hidden_sizes)):
-            problems.append(f"'{prefix}.head_hidden_sizes' must be a non-empty list of positive integers for an mlp head, found {self.head_hidden_sizes}")
+            problems.append(
+                f"'{prefix}.head_hidden_sizes' must be a non-empty list of positive integers for an mlp head, found {self.head_hidden_sizes}"
+            )
         if not 0.0 <= self.head_dropout < 1.0:
             problems.append(f"'{prefix}.head_dropout' must be in [0, 1), found {self.head_dropout}")
         if self.head_learning_rate is not None and self.head_learning_rate <= 0:
@@ -203,7 +211,9 @@ def find_recipe(name_or_path: str | Path) -> Path:
 def list_recipes() -> list[Path]:
     if not SHIPPED_RECIPES.is_dir():
         return []
-    return sorted(p for p in SHIPPED_RECIPES.rglob("*.yaml") if "accelerate" not in p.relative_to(SHIPPED_RECIPES).parts)
+    return sorted(
+        p for p in SHIPPED_RECIPES.rglob("*.yaml") if "accelerate" not in p.relative_to(SHIPPED_RECIPES).parts
+    )
 
 
 def read_yaml(path: Path) -> dict[str, Any]:
@@ -223,7 +233,9 @@ def read_yaml(path: Path) -> dict[str, Any]:
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
-        raise ConfigError([f"'{path}' must hold a mapping with sections {', '.join(SECTIONS)}, found {schema.describe(raw)}"])
+        raise ConfigError(
+            [f"'{path}' must hold a mapping with sections {', '.join(SECTIONS)}, found {schema.describe(raw)}"]
+        )
     return raw
 
 
@@ -234,8 +246,13 @@ def parse_overrides(overrides: list[str] | dict[str, Any] | None) -> tuple[dict[
     if not overrides:
         return flat, problems
     if isinstance(overrides, dict):
+
         def walk(prefix: str, value: Any) -> None:
-            if isinstance(value, dict) and prefix.split(".")[0] in SECTIONS and prefix != "training.lr_scheduler_kwargs":
+            if (
+                isinstance(value, dict)
+                and prefix.split(".")[0] in SECTIONS
+                and prefix != "training.lr_scheduler_kwargs"
+            ):
                 for k, v in value.items():
                     walk(f"{prefix}.{k}" if prefix else k, v)
             else:
@@ -261,7 +278,9 @@ def apply_overrides(raw: dict[str, Any], flat: dict[str, Any], problems: list[st
     for key, value in flat.items():
         parts = key.split(".")
         if parts[0] not in SECTIONS:
-            problems.append(f"override '{key}': unknown section '{parts[0]}'{did_you_mean(parts[0], SECTIONS)}; sections: {', '.join(SECTIONS)}")
+            problems.append(
+                f"override '{key}': unknown section '{parts[0]}'{did_you_mean(parts[0], SECTIONS)}; sections: {', '.join(SECTIONS)}"
+            )
             continue
         node = raw
         for i, part in enumerate(parts[:-1]):
@@ -269,7 +288,9 @@ def apply_overrides(raw: dict[str, Any], flat: dict[str, Any], problems: list[st
             if child is None:
                 child = node[part] = {}
             if not isinstance(child, dict):
-                problems.append(f"override '{key}': '{'.'.join(parts[: i + 1])}' is {schema.describe(child)}, not a section")
+                problems.append(
+                    f"override '{key}': '{'.'.join(parts[: i + 1])}' is {schema.describe(child)}, not a section"
+                )
                 break
             node = child
         else:
@@ -303,7 +324,9 @@ def _plugin_section(
     base = schema.build(cls, raw, section, problems, extra_keys=plugin_keys)
     if plugin is None:
         return None
-    opts = schema.build(plugin, {k: v for k, v in raw.items() if k in plugin_keys}, section, problems, extra_keys=tuple(common))
+    opts = schema.build(
+        plugin, {k: v for k, v in raw.items() if k in plugin_keys}, section, problems, extra_keys=tuple(common)
+    )
     if base is None or opts is None:
         return None
     base.options = opts
@@ -390,7 +413,9 @@ def _resume_value(value: Any, problems: list[str]) -> str | None:
     if value is True or (isinstance(value, str) and value.strip().lower() in ("true", "yes", "last")):
         return RESUME_LAST
     if not isinstance(value, str):
-        problems.append(f"'training.resume_from_checkpoint' must be true, last or a checkpoint folder, found {schema.describe(value)}")
+        problems.append(
+            f"'training.resume_from_checkpoint' must be true, last or a checkpoint folder, found {schema.describe(value)}"
+        )
         return None
     return value
 
@@ -436,28 +461,44 @@ def load_recipe(
 
     for key in raw:
         if key not in SECTIONS:
-            problems.append(f"unknown section '{key}'{did_you_mean(key, SECTIONS)}; a recipe has sections: {', '.join(SECTIONS)}")
+            problems.append(
+                f"unknown section '{key}'{did_you_mean(key, SECTIONS)}; a recipe has sections: {', '.join(SECTIONS)}"
+            )
     for required in ("backbone", "data", "task"):
         if required not in raw:
             problems.append(f"missing required section '{required}'")
 
     backbone = schema.build(BackboneConfig, raw.get("backbone"), "backbone", problems) if "backbone" in raw else None
-    data = _plugin_section(DataConfig, DATA_SOURCES, raw.get("data"), "data", "source", None, problems) if "data" in raw else None
-    task = _plugin_section(TaskConfig, TASKS, raw.get("task"), "task", "name", None, problems) if "task" in raw else None
+    data = (
+        _plugin_section(DataConfig, DATA_SOURCES, raw.get("data"), "data", "source", None, problems)
+        if "data" in raw
+        else None
+    )
+    task = (
+        _plugin_section(TaskConfig, TASKS, raw.get("task"), "task", "name", None, problems) if "task" in raw else None
+    )
     strategy = _plugin_section(StrategyConfig, STRATEGIES, raw.get("strategy"), "strategy", "name", "full", problems)
     training = _training_section(raw.get("training"), problems)
     hub = schema.build(HubConfig, raw.get("hub"), "hub", problems)
     if data is not None and data.streaming:
         if not isinstance(training.get("max_steps"), int) or training["max_steps"] <= 0:
-            problems.append("data.streaming is true, so training.max_steps must be set (a stream has no length to count epochs by)")
+            problems.append(
+                "data.streaming is true, so training.max_steps must be set (a stream has no length to count epochs by)"
+            )
         if strategy is not None and getattr(strategy.options, "cache_features", False):
-            problems.append("the feature cache needs data it can index; with data.streaming set strategy.cache_features=false")
+            problems.append(
+                "the feature cache needs data it can index; with data.streaming set strategy.cache_features=false"
+            )
         if task is not None and getattr(task.options, "class_weights", None) == "auto":
-            problems.append("'task.class_weights' auto counts the training labels, which a stream cannot do before "
-                            "training; with data.streaming give the weights: task.class_weights={<label>: <weight>}")
+            problems.append(
+                "'task.class_weights' auto counts the training labels, which a stream cannot do before "
+                "training; with data.streaming give the weights: task.class_weights={<label>: <weight>}"
+            )
     if strategy is not None and getattr(strategy.options, "head_solver", None) == "lbfgs" and strategy.head != "linear":
-        problems.append(f"'strategy.head_solver' lbfgs fits a linear head only, found head: {strategy.head}; an "
-                        "mlp head trains with the Trainer loop: set strategy.head_solver=sgd (or auto), or strategy.head=linear")
+        problems.append(
+            f"'strategy.head_solver' lbfgs fits a linear head only, found head: {strategy.head}; an "
+            "mlp head trains with the Trainer loop: set strategy.head_solver=sgd (or auto), or strategy.head=linear"
+        )
     if backbone is not None and task is not None:
         from .backbone import task_mismatch
 
@@ -470,4 +511,6 @@ def load_recipe(
     overridden = set(flat)
     _resolve_paths(data, "data", base_dir, overridden)
     training["output_dir"] = training.get("output_dir") or str(Path("outputs") / name)
-    return Recipe(backbone=backbone, data=data, task=task, strategy=strategy, training=training, hub=hub, name=name, path=path)
+    return Recipe(
+        backbone=backbone, data=data, task=task, strategy=strategy, training=training, hub=hub, name=name, path=path
+    )

@@ -22,8 +22,10 @@ def problems(training: dict[str, Any]) -> list[str]:
     patience, threshold = training.get("early_stopping_patience"), training.get("early_stopping_threshold")
     if patience is None:
         if threshold is not None:
-            return ["'training.early_stopping_threshold' is set but 'training.early_stopping_patience' is not; fix: "
-                    "set training.early_stopping_patience=<evaluations without improvement before stopping>, e.g. 3"]
+            return [
+                "'training.early_stopping_threshold' is set but 'training.early_stopping_patience' is not; fix: "
+                "set training.early_stopping_patience=<evaluations without improvement before stopping>, e.g. 3"
+            ]
         return []
     out = []
     if patience < 1:
@@ -32,17 +34,23 @@ def problems(training: dict[str, Any]) -> list[str]:
         out.append(f"'training.early_stopping_threshold' must not be negative, found {threshold}; e.g. 0.001, or 0")
     evaluation = training.get("eval_strategy") or "no"
     if evaluation == "no":
-        out.append("'training.early_stopping_patience' needs evaluations to stop on, found training.eval_strategy: no "
-                   "(the default); fix: set training.eval_strategy=epoch (or steps with training.eval_steps=N)")
+        out.append(
+            "'training.early_stopping_patience' needs evaluations to stop on, found training.eval_strategy: no "
+            "(the default); fix: set training.eval_strategy=epoch (or steps with training.eval_steps=N)"
+        )
         return out
     if training.get("load_best_model_at_end") is False:
-        out.append("'training.early_stopping_patience' keeps the best model, found training.load_best_model_at_end: "
-                   "false (the last model is patience evaluations past the best); fix: remove it or set it to true")
+        out.append(
+            "'training.early_stopping_patience' keeps the best model, found training.load_best_model_at_end: "
+            "false (the last model is patience evaluations past the best); fix: remove it or set it to true"
+        )
     save = training.get("save_strategy")
     if save is not None and save not in (evaluation, "best"):
-        out.append(f"'training.early_stopping_patience' keeps the best checkpoint, so training.save_strategy must "
-                   f"match training.eval_strategy ({evaluation}), found {save}; fix: set training.save_strategy="
-                   f"{evaluation} (or remove it)")
+        out.append(
+            f"'training.early_stopping_patience' keeps the best checkpoint, so training.save_strategy must "
+            f"match training.eval_strategy ({evaluation}), found {save}; fix: set training.save_strategy="
+            f"{evaluation} (or remove it)"
+        )
     return out
 
 
@@ -57,8 +65,10 @@ def fill_training_kwargs(kwargs: dict[str, Any]) -> dict[str, Any] | None:
     kwargs.setdefault("save_strategy", kwargs["eval_strategy"])
     if kwargs["save_strategy"] == "steps" and "save_steps" not in kwargs and kwargs.get("eval_steps"):
         kwargs["save_steps"] = kwargs["eval_steps"]
-    return {"early_stopping_patience": patience,
-            "early_stopping_threshold": THRESHOLD_DEFAULT if threshold is None else threshold}
+    return {
+        "early_stopping_patience": patience,
+        "early_stopping_threshold": THRESHOLD_DEFAULT if threshold is None else threshold,
+    }
 
 
 def callback(training: dict[str, Any]) -> Any:
@@ -94,6 +104,9 @@ def summary(record: dict[str, Any]) -> str:
     """One line for the log and the CLI summary."""
     where = f"epoch {record['epoch']:g}, step {record['step']} of {record['max_steps']}"
     stopped = f"stopped early at {where}" if record["stopped_early"] else f"ran to the end ({where})"
-    best = (f"; kept {record['best_checkpoint']} ({record['metric']} {record['best_metric']:.4g})"
-            if record.get("best_checkpoint") and record.get("best_metric") is not None else "")
+    best = (
+        f"; kept {record['best_checkpoint']} ({record['metric']} {record['best_metric']:.4g})"
+        if record.get("best_checkpoint") and record.get("best_metric") is not None
+        else ""
+    )
     return f"early stopping (patience {record['patience']}): {stopped}{best}"

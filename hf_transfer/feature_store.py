@@ -62,7 +62,10 @@ def check_entry(entry: Path, checksum: bool = True) -> tuple[Any | None, str | N
     if expected is not None and size != expected:
         return None, f"data file has {size:,} bytes, expected {expected:,}"
     if checksum and meta.get("data_sha256") and file_sha256(entry / DATA) != meta["data_sha256"]:
-        return None, f"data file's SHA-256 differs from the one recorded when it was written ({size:,} bytes, as expected)"
+        return (
+            None,
+            f"data file's SHA-256 differs from the one recorded when it was written ({size:,} bytes, as expected)",
+        )
     try:
         ds = Dataset.from_file(str(entry / DATA))
         width = ds.features["features"].length
@@ -95,8 +98,18 @@ def list_entries(verify: bool = False) -> list[dict[str, Any]]:
         if leftover:
             host, pid = leftover["host"], int(leftover["pid"])
             build = _build_state(host, pid)
-            out.append({"key": folder.name, "path": str(folder), "bytes": size, "kind": "leftover", "host": host,
-                        "pid": pid, "build": build, "status": _BUILD_WORDS[build].format(pid=pid, host=host)})
+            out.append(
+                {
+                    "key": folder.name,
+                    "path": str(folder),
+                    "bytes": size,
+                    "kind": "leftover",
+                    "host": host,
+                    "pid": pid,
+                    "build": build,
+                    "status": _BUILD_WORDS[build].format(pid=pid, host=host),
+                }
+            )
             continue
         try:
             meta = json.loads((folder / META).read_text())

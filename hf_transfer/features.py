@@ -86,8 +86,16 @@ class CacheKey:
         return hashlib.sha256(json.dumps(self.parts, sort_keys=True, default=str).encode()).hexdigest()[:24]
 
 
-def make_key(backbone_fp: dict, task: Any, processor: Any, bundle: Any, split: str, dataset: Any, views: int,
-             precision: str = "fp32") -> CacheKey:
+def make_key(
+    backbone_fp: dict,
+    task: Any,
+    processor: Any,
+    bundle: Any,
+    split: str,
+    dataset: Any,
+    views: int,
+    precision: str = "fp32",
+) -> CacheKey:
     from .schema import to_dict
 
     return CacheKey(
@@ -127,8 +135,18 @@ def _head_input(model: Any, head: Any, batch: dict, device: Any) -> Any:
     return feats if feats.dim() == 2 else None
 
 
-def _extract(model: Any, head: Any, dataset: Any, collate: Any, batch_size: int, workers: int, passes: int,
-             path: Path, desc: str, precision: str = "fp32") -> int | None:
+def _extract(
+    model: Any,
+    head: Any,
+    dataset: Any,
+    collate: Any,
+    batch_size: int,
+    workers: int,
+    passes: int,
+    path: Path,
+    desc: str,
+    precision: str = "fp32",
+) -> int | None:
     """Write (features, labels) rows to ``path``, ``passes`` times over ``dataset`` (augmented views differ
     per pass); return the feature width, or None if the head's input is not one vector per example.
 
@@ -258,8 +276,9 @@ def _everywhere(flag: bool) -> bool:
     return bool(gather(torch.tensor([int(flag)], device=state.device)).min().item())
 
 
-def cached_split(bundle, task, processor, backbone_fp, split, dataset, collate, batch_size, workers, views=0,
-                 precision="fp32") -> CachedSplit | None:
+def cached_split(
+    bundle, task, processor, backbone_fp, split, dataset, collate, batch_size, workers, views=0, precision="fp32"
+) -> CachedSplit | None:
     """The cached features of one split, computing them on a miss; None if this head cannot be cached.
 
     Every process calls this; on a miss they share the backbone pass and the local main process of each
@@ -287,15 +306,28 @@ def cached_split(bundle, task, processor, backbone_fp, split, dataset, collate, 
     start = time.perf_counter()
     try:
         width = _extract(
-            bundle.model, head, dataset, collate, batch_size, workers, max(views, 1), tmp / DATA,
-            f"caching {split} features", precision,
+            bundle.model,
+            head,
+            dataset,
+            collate,
+            batch_size,
+            workers,
+            max(views, 1),
+            tmp / DATA,
+            f"caching {split} features",
+            precision,
         )
         seconds = time.perf_counter() - start
         if writes and width is not None:
             rows = len(Dataset.from_file(str(tmp / DATA)))
             meta = {
-                "key": key.digest, "parts": key.parts, "rows": rows, "feature_dim": width,
-                "seconds": round(seconds, 3), "created": time.strftime("%Y-%m-%dT%H:%M:%S"), **data_record(tmp),
+                "key": key.digest,
+                "parts": key.parts,
+                "rows": rows,
+                "feature_dim": width,
+                "seconds": round(seconds, 3),
+                "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                **data_record(tmp),
             }
             (tmp / META).write_text(json.dumps(meta, indent=2, default=str) + "\n")
             # A damaged entry is replaced (checked again: another node sharing this disk may have replaced it).
@@ -313,7 +345,9 @@ def cached_split(bundle, task, processor, backbone_fp, split, dataset, collate, 
     if width is None:
         return None
     ds = Dataset.from_file(str(entry / DATA))
-    logger.info("feature cache miss for %s: %d rows of %d features in %.1fs → %s", split, len(ds), width, seconds, entry)
+    logger.info(
+        "feature cache miss for %s: %d rows of %d features in %.1fs → %s", split, len(ds), width, seconds, entry
+    )
     return CachedSplit(ds.with_format("torch"), key.digest, False, len(ds), seconds)
 
 
@@ -343,7 +377,7 @@ class CachedTraining:
         else:
             state = trainer.accelerator.get_state_dict(trainer.model_wrapped)
         if state:
-            self.head.load_state_dict({k[len("head."):]: v for k, v in state.items() if k.startswith("head.")})
+            self.head.load_state_dict({k[len("head.") :]: v for k, v in state.items() if k.startswith("head.")})
 
 
 def head_only_model(head: Any) -> Any:
@@ -369,7 +403,9 @@ def head_only_model(head: Any) -> Any:
     return HeadOnFeatures(head)
 
 
-def prepare_cached_training(bundle, task, processor, backbone, data, collate, args, views: int) -> CachedTraining | None:
+def prepare_cached_training(
+    bundle, task, processor, backbone, data, collate, args, views: int
+) -> CachedTraining | None:
     """Cache every split's features and set up head-only training; None when this head cannot be cached."""
     import dataclasses
 
@@ -384,31 +420,51 @@ def prepare_cached_training(bundle, task, processor, backbone, data, collate, ar
         if splits.get(split) is None:
             continue
         result = cached_split(
-            bundle, task, processor, fingerprint, split, splits[split], collate,
-            args.per_device_eval_batch_size, args.dataloader_num_workers, views if split == "train" else 0,
+            bundle,
+            task,
+            processor,
+            fingerprint,
+            split,
+            splits[split],
+            collate,
+            args.per_device_eval_batch_size,
+            args.dataloader_num_workers,
+            views if split == "train" else 0,
             precision,
         )
         if result is None:
             logger.warning(
                 "feature cache unavailable: the head (%s) does not read one feature vector per example; "
-                "training it through the frozen backbone instead", ", ".join(bundle.head_module_names),
+                "training it through the frozen backbone instead",
+                ", ".join(bundle.head_module_names),
             )
             return None
         cached[split] = result
     head_args = dataclasses.replace(
-        args, train_sampling_strategy="random", dataloader_num_workers=0, dataloader_persistent_workers=False,
-        gradient_checkpointing=False, remove_unused_columns=False,  # rows are features + labels only
+        args,
+        train_sampling_strategy="random",
+        dataloader_num_workers=0,
+        dataloader_persistent_workers=False,
+        gradient_checkpointing=False,
+        remove_unused_columns=False,  # rows are features + labels only
     )
     # FSDP wrap classes named in the recipe are the backbone's; the head copy has none of them.
     if head_args.fsdp_config:
         head_args.fsdp_config = {k: v for k, v in head_args.fsdp_config.items() if k != "transformer_layer_cls_to_wrap"}
     if getattr(head_args, "fsdp_plugin_args", None):
-        head_args.fsdp_plugin_args = {k: v for k, v in head_args.fsdp_plugin_args.items() if k != "transformer_cls_names_to_wrap"}
-    preprocessing = f"{views} augmented views per training example" if views else "eval-time preprocessing (no augmentation)"
+        head_args.fsdp_plugin_args = {
+            k: v for k, v in head_args.fsdp_plugin_args.items() if k != "transformer_cls_names_to_wrap"
+        }
+    preprocessing = (
+        f"{views} augmented views per training example" if views else "eval-time preprocessing (no augmentation)"
+    )
     info = {
         "preprocessing": preprocessing,
         "seconds": round(sum(c.seconds for c in cached.values()), 3),
-        **{split: {"key": c.key, "hit": c.hit, "rows": c.rows, "seconds": round(c.seconds, 3)} for split, c in cached.items()},
+        **{
+            split: {"key": c.key, "hit": c.hit, "rows": c.rows, "seconds": round(c.seconds, 3)}
+            for split, c in cached.items()
+        },
     }
     data.notes.append(f"frozen-backbone features cached ({preprocessing})")
     head = bundle.model.get_submodule(bundle.head_module_names[0])

@@ -31,8 +31,13 @@ _HERE = Path(__file__).resolve().parent
 CARDS_DIR = next((p for p in (_HERE / "hub_cards", _HERE.parent / "hub_cards") if p.is_dir()), _HERE / "hub_cards")
 LAYOUTS = ("model", "adapter", "merged", "both")
 SPLITS = (("eval", "validation"), ("test", "test"))  # metric prefix, split
-SCALARS = (("accuracy", "accuracy"), ("macro_f1", "macro F1"), ("macro_precision", "macro precision"),
-           ("macro_recall", "macro recall"), ("loss", "loss"))
+SCALARS = (
+    ("accuracy", "accuracy"),
+    ("macro_f1", "macro F1"),
+    ("macro_precision", "macro precision"),
+    ("macro_recall", "macro recall"),
+    ("loss", "loss"),
+)
 # model-index entries: our metric, Hub metric id, display name, metric args
 INDEX_METRICS = (
     ("accuracy", "accuracy", "Accuracy", None),
@@ -108,8 +113,9 @@ def is_hub_id(reference: str | None) -> bool:
     return bool(_HUB_ID.match(reference)) and not Path(reference).is_dir()
 
 
-def render_card(out: str | Path, *, dest: str | Path | None = None, repo_id: str | None = None,
-                layout: str | None = None) -> Path:
+def render_card(
+    out: str | Path, *, dest: str | Path | None = None, repo_id: str | None = None, layout: str | None = None
+) -> Path:
     """Write ``README.md`` and its PNG files for the run in ``out`` into ``dest`` (default ``out``)."""
     from huggingface_hub import ModelCard
 
@@ -185,10 +191,16 @@ def card_data(run: RunFiles, layout: str, repo_id: str | None) -> Any:
     splits = _split_names(run)
     results = [
         EvalResult(
-            task_type=task, dataset_type=dataset or "custom", dataset_name=dataset or f"custom {data.get('source', 'local')} data",
-            dataset_config=data.get("config_name") if dataset else None, dataset_split=splits[prefix],
+            task_type=task,
+            dataset_type=dataset or "custom",
+            dataset_name=dataset or f"custom {data.get('source', 'local')} data",
+            dataset_config=data.get("config_name") if dataset else None,
+            dataset_split=splits[prefix],
             dataset_revision=data.get("revision") if dataset else None,
-            metric_type=metric_type, metric_name=name, metric_args=args, metric_value=round(float(run.metrics[key]), 4),
+            metric_type=metric_type,
+            metric_name=name,
+            metric_args=args,
+            metric_value=round(float(run.metrics[key]), 4),
         )
         for prefix, _ in SPLITS
         for metric, metric_type, name, args in INDEX_METRICS
@@ -248,7 +260,8 @@ def card_sections(run: RunFiles, layout: str, repo_id: str | None, images: dict[
         "data_description": data_description(run),
         "hyperparameters": hyperparameters(run),
         "versions": "\n".join(
-            f"- {k} {v}" for k, v in [("hf_transfer", report.get("hf_transfer_version", "?")), *report.get("versions", {}).items()]
+            f"- {k} {v}"
+            for k, v in [("hf_transfer", report.get("hf_transfer_version", "?")), *report.get("versions", {}).items()]
         ),
         "recipe": run.recipe_text,
     }
@@ -268,12 +281,19 @@ def hyperparameters(run: RunFiles) -> str:
 def details_rows(run: RunFiles, shown_backbone: str, artifact: str) -> list[tuple[str, str]]:
     report, backbone = run.report, run.section("backbone")
     strategy = report.get("strategy", {})
-    rows = [("Backbone", shown_backbone + (f" (revision `{backbone['revision']}`)" if backbone.get("revision") else ""))]
+    rows = [
+        ("Backbone", shown_backbone + (f" (revision `{backbone['revision']}`)" if backbone.get("revision") else ""))
+    ]
     rows.append(("Task", f"`{report.get('task', '?')}`"))
     rows.append(("Strategy", f"`{strategy.get('name', '?')}`: {strategy.get('description', '')}"))
     if "trainable_params" in strategy:
-        rows.append(("Trainable parameters", f"{strategy['trainable_params']:,} of {strategy['total_params']:,} "
-                                             f"({strategy['trainable_percent']:.2f}%)"))
+        rows.append(
+            (
+                "Trainable parameters",
+                f"{strategy['trainable_params']:,} of {strategy['total_params']:,} "
+                f"({strategy['trainable_percent']:.2f}%)",
+            )
+        )
     if strategy.get("pooling"):
         rows.append(("Pooling", f"`{strategy['pooling']}`"))
     if strategy.get("head"):
@@ -284,12 +304,23 @@ def details_rows(run: RunFiles, shown_backbone: str, artifact: str) -> list[tupl
         targets = ", ".join(f"`{t}`" for t in lora.get("target_modules", []))
         flags = [name for key, name in (("use_rslora", "rsLoRA"), ("use_dora", "DoRA")) if lora.get(key)]
         where = f" in {lora['blocks'].split(' (')[0]}" if lora.get("blocks") else ""
-        rows.append(("LoRA", f"r={lora.get('r')}, alpha={lora.get('alpha')}, dropout={lora.get('dropout')} on {targets}"
-                             + where + (f"; {', '.join(flags)}" if flags else "")))
+        rows.append(
+            (
+                "LoRA",
+                f"r={lora.get('r')}, alpha={lora.get('alpha')}, dropout={lora.get('dropout')} on {targets}"
+                + where
+                + (f"; {', '.join(flags)}" if flags else ""),
+            )
+        )
     batch = report.get("global_batch_size")
     if isinstance(batch, dict):
-        rows.append(("Global batch size", f"{batch['global']} = {batch['per_device']} per device × {batch['processes']} "
-                                          f"processes × {batch['accumulation_steps']} accumulation steps"))
+        rows.append(
+            (
+                "Global batch size",
+                f"{batch['global']} = {batch['per_device']} per device × {batch['processes']} "
+                f"processes × {batch['accumulation_steps']} accumulation steps",
+            )
+        )
         if batch.get("engine"):
             n = batch["processes"]
             rows.append(("Distributed", batch["engine"] if n == 1 else f"{batch['engine']}, {n} processes"))
@@ -303,8 +334,13 @@ def details_rows(run: RunFiles, shown_backbone: str, artifact: str) -> list[tupl
         rows.append(("Augmentation", summary(augmentation)))
     cache = strategy.get("feature_cache")
     if isinstance(cache, dict):
-        rows.append(("Feature cache", f"the frozen backbone ran once per example; the head trained on cached features "
-                                      f"({cache.get('preprocessing', '')})"))
+        rows.append(
+            (
+                "Feature cache",
+                f"the frozen backbone ran once per example; the head trained on cached features "
+                f"({cache.get('preprocessing', '')})",
+            )
+        )
     solver = strategy.get("head_solver")
     if isinstance(solver, dict) and solver.get("solver") == "lbfgs":
         rows.append(("Head fit", _lbfgs_row(solver)))
@@ -322,12 +358,16 @@ def details_rows(run: RunFiles, shown_backbone: str, artifact: str) -> list[tupl
 
 def _lbfgs_row(solver: dict[str, Any]) -> str:
     """How the exact linear probe was fitted, in words a reader of the card can reproduce."""
-    text = ("multinomial logistic regression fitted to convergence by full-batch L-BFGS on the cached training "
-            f"features (`head_solver: lbfgs`); L2 strength {solver.get('l2', 0):.3g}")
+    text = (
+        "multinomial logistic regression fitted to convergence by full-batch L-BFGS on the cached training "
+        f"features (`head_solver: lbfgs`); L2 strength {solver.get('l2', 0):.3g}"
+    )
     sweep = solver.get("sweep") or []
     if solver.get("validation_accuracy") is not None:
-        text += (f", chosen from {len(sweep)} log-spaced strengths by validation accuracy "
-                 f"({solver['validation_accuracy']:.4f})")
+        text += (
+            f", chosen from {len(sweep)} log-spaced strengths by validation accuracy "
+            f"({solver['validation_accuracy']:.4f})"
+        )
     if solver.get("sklearn_C") is not None:
         text += f"; scikit-learn equivalent `C={solver['sklearn_C']:.3g}`"
     return text
@@ -348,7 +388,9 @@ def results_section(run: RunFiles, images: dict[str, str]) -> str:
     rows = ["| split | examples | " + " | ".join(name for _, name in SCALARS) + " |", "|---" * (len(SCALARS) + 2) + "|"]
     for prefix, split in SPLITS:
         if f"{prefix}_accuracy" in run.metrics:
-            cells = [f"{run.metrics[f'{prefix}_{m}']:.4f}" if f"{prefix}_{m}" in run.metrics else "" for m, _ in SCALARS]
+            cells = [
+                f"{run.metrics[f'{prefix}_{m}']:.4f}" if f"{prefix}_{m}" in run.metrics else "" for m, _ in SCALARS
+            ]
             rows.append(f"| {split} | {sizes.get(split, '')} | " + " | ".join(cells) + " |")
     parts = ["\n".join(rows) if len(rows) > 2 else "No evaluation metrics were recorded."]
     for prefix, split in SPLITS:
@@ -356,8 +398,10 @@ def results_section(run: RunFiles, images: dict[str, str]) -> str:
         if not per_class:
             continue
         table = ["| label | precision | recall | F1 | support |", "|---|---|---|---|---|"]
-        table += [f"| {_cell(name)} | {r['precision']:.4f} | {r['recall']:.4f} | {r['f1']:.4f} | {r['support']} |"
-                  for name, r in per_class.items()]
+        table += [
+            f"| {_cell(name)} | {r['precision']:.4f} | {r['recall']:.4f} | {r['f1']:.4f} | {r['support']} |"
+            for name, r in per_class.items()
+        ]
         parts.append(f"### Per-class results ({split})\n\n" + "\n".join(table))
         if split in images:
             parts.append(f"![Confusion matrix ({split}): rows are true labels, columns predicted]({images[split]})")
@@ -387,7 +431,9 @@ def data_description(run: RunFiles) -> str:
 
 
 def _task_and_ref(run: RunFiles, repo_id: str | None) -> tuple[str, str]:
-    return run.report.get("task", "text-classification"), repo_id or str(run.section("training").get("output_dir") or run.out)
+    return run.report.get("task", "text-classification"), repo_id or str(
+        run.section("training").get("output_dir") or run.out
+    )
 
 
 def usage_code(run: RunFiles, layout: str, repo_id: str | None) -> list[str]:
@@ -407,9 +453,14 @@ def usage(run: RunFiles, layout: str, repo_id: str | None) -> str:
         task, ref = _task_and_ref(run, repo_id)
         merged_type = run.model_type(run.out / MERGED_DIR)
         if repo_id:
-            snippet = _pipeline_snippet(task, 'f"{folder}/merged"', merged_type, quoted=False,
-                                        setup=["from huggingface_hub import snapshot_download"],
-                                        before=[f'folder = snapshot_download("{ref}", allow_patterns=["merged/*"])'])
+            snippet = _pipeline_snippet(
+                task,
+                'f"{folder}/merged"',
+                merged_type,
+                quoted=False,
+                setup=["from huggingface_hub import snapshot_download"],
+                before=[f'folder = snapshot_download("{ref}", allow_patterns=["merged/*"])'],
+            )
         else:
             snippet = _pipeline_snippet(task, f"{ref}/{MERGED_DIR}", merged_type)
         text += "\n\nThe merged model (adapters folded into the backbone) is in `merged/`:\n\n" + _code(snippet)
@@ -423,14 +474,24 @@ def _code(lines: list[str]) -> str:
 def _registers(model_type: str | None) -> list[str]:
     if model_type != "hf_transfer":
         return []
-    return ['import hf_transfer.modeling  # noqa: F401  registers model_type "hf_transfer" (pip install hf-transfer-learning)']
+    return [
+        'import hf_transfer.modeling  # noqa: F401  registers model_type "hf_transfer" (pip install hf-transfer-learning)'
+    ]
 
 
-def _pipeline_snippet(task: str, ref: str, model_type: str | None, *, quoted: bool = True,
-                      setup: list[str] = (), before: list[str] = ()) -> list[str]:
+def _pipeline_snippet(
+    task: str, ref: str, model_type: str | None, *, quoted: bool = True, setup: list[str] = (), before: list[str] = ()
+) -> list[str]:
     model = f'"{ref}"' if quoted else ref
-    return [*_registers(model_type), *setup, "from transformers import pipeline", "", *before,
-            f'classifier = pipeline("{task}", model={model})', f"print(classifier({_EXAMPLES.get(task, '...')}))"]
+    return [
+        *_registers(model_type),
+        *setup,
+        "from transformers import pipeline",
+        "",
+        *before,
+        f'classifier = pipeline("{task}", model={model})',
+        f"print(classifier({_EXAMPLES.get(task, '...')}))",
+    ]
 
 
 def _adapter_snippet(run: RunFiles, task: str, ref: str, is_repo: bool) -> list[str]:
@@ -439,30 +500,44 @@ def _adapter_snippet(run: RunFiles, task: str, ref: str, is_repo: bool) -> list[
     if run.model_type(run.out) == "hf_transfer":
         fetch = ["from huggingface_hub import snapshot_download"] if is_repo else []
         folder = f'snapshot_download("{ref}")' if is_repo else f'"{ref}"'
-        return [*_registers("hf_transfer"), "from hf_transfer import load_model", *fetch, "from transformers import pipeline", "",
-                f"folder = {folder}", "model = load_model(folder)  # the backbone with this adapter and head",
-                f'classifier = pipeline("{task}", model=model, {processor}=folder)', f"print(classifier({example}))"]
+        return [
+            *_registers("hf_transfer"),
+            "from hf_transfer import load_model",
+            *fetch,
+            "from transformers import pipeline",
+            "",
+            f"folder = {folder}",
+            "model = load_model(folder)  # the backbone with this adapter and head",
+            f'classifier = pipeline("{task}", model=model, {processor}=folder)',
+            f"print(classifier({example}))",
+        ]
     if task in _PEFT_AUTO:
         auto = _PEFT_AUTO[task]
-        return [f"from peft import {auto}", "from transformers import AutoConfig, AutoTokenizer, pipeline", "",
-                f'config = AutoConfig.from_pretrained("{ref}")  # this run\'s labels',
-                f'model = {auto}.from_pretrained("{ref}", id2label=config.id2label, label2id=config.label2id)',
-                f'classifier = pipeline("{task}", model=model, tokenizer=AutoTokenizer.from_pretrained("{ref}"))',
-                f"print(classifier({example}))"]
+        return [
+            f"from peft import {auto}",
+            "from transformers import AutoConfig, AutoTokenizer, pipeline",
+            "",
+            f'config = AutoConfig.from_pretrained("{ref}")  # this run\'s labels',
+            f'model = {auto}.from_pretrained("{ref}", id2label=config.id2label, label2id=config.label2id)',
+            f'classifier = pipeline("{task}", model=model, tokenizer=AutoTokenizer.from_pretrained("{ref}"))',
+            f"print(classifier({example}))",
+        ]
     # peft has no AutoPeftModel class for image classification: the base model is built from this run's config.
     adapter = json.loads((run.out / ADAPTER_CONFIG).read_text())
     base = adapter.get("base_model_name_or_path") or run.section("backbone").get("name_or_path")
-    return ["from peft import PeftModel",
-            "from transformers import AutoConfig, AutoImageProcessor, AutoModelForImageClassification, pipeline", "",
-            f'config = AutoConfig.from_pretrained("{ref}")  # this run\'s labels and head',
-            f'base = AutoModelForImageClassification.from_pretrained("{base}", config=config, ignore_mismatched_sizes=True)',
-            f'model = PeftModel.from_pretrained(base, "{ref}")',
-            f'classifier = pipeline("{task}", model=model, image_processor=AutoImageProcessor.from_pretrained("{ref}"))',
-            f"print(classifier({example}))"]
+    return [
+        "from peft import PeftModel",
+        "from transformers import AutoConfig, AutoImageProcessor, AutoModelForImageClassification, pipeline",
+        "",
+        f'config = AutoConfig.from_pretrained("{ref}")  # this run\'s labels and head',
+        f'base = AutoModelForImageClassification.from_pretrained("{base}", config=config, ignore_mismatched_sizes=True)',
+        f'model = PeftModel.from_pretrained(base, "{ref}")',
+        f'classifier = pipeline("{task}", model=model, image_processor=AutoImageProcessor.from_pretrained("{ref}"))',
+        f"print(classifier({example}))",
+    ]
 
 
 # ---------------------------------------------------------------- charts (Pillow; no matplotlib needed)
-
 
 
 def write_charts(run: RunFiles, dest: Path) -> dict[str, str]:

@@ -38,14 +38,20 @@ class Interruption:
 
     def handle(self, signum: int, frame: Any) -> None:
         if self.signum is not None or not self.training or not self.save_on_interrupt:
-            when = ("during training (a second signal: no checkpoint was saved)" if self.signum is not None else
-                    "during training (training.save_on_interrupt is false: no checkpoint was saved)" if self.training
-                    else "before training began (nothing to resume from yet)")
+            when = (
+                "during training (a second signal: no checkpoint was saved)"
+                if self.signum is not None
+                else "during training (training.save_on_interrupt is false: no checkpoint was saved)"
+                if self.training
+                else "before training began (nothing to resume from yet)"
+            )
             self.signum = signum
             raise RunInterrupted(f"stopped by {SIGNALS.get(signum, signum)} {when}", signum)
         self.signum = signum
-        logger.warning("%s received: saving a checkpoint at the end of this step, then stopping "
-                       "(send it again to stop at once)", self.name)
+        logger.warning(
+            "%s received: saving a checkpoint at the end of this step, then stopping (send it again to stop at once)",
+            self.name,
+        )
 
 
 @contextmanager

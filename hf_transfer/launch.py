@@ -66,7 +66,7 @@ def _fsdp_config(training: dict[str, Any]) -> dict[str, Any]:
     config = training.get("fsdp_config")
     if not isinstance(config, dict):
         return {}
-    return {k[len("fsdp_"):] if k.startswith("fsdp_") else k: v for k, v in config.items()}
+    return {k[len("fsdp_") :] if k.startswith("fsdp_") else k: v for k, v in config.items()}
 
 
 def uses_deepspeed(args: Any) -> bool:

@@ -19,22 +19,33 @@ def _fmt(value: Any, spec: str) -> str:
 
 def markdown(board: Any) -> str:
     """The table, best first; test figures for the chosen cell only (choosing on test would inflate them)."""
-    lines = [f"# Comparison: validation {board.metric}", "",
-             f"| # | cell | validation {board.metric} | training seconds | trainable parameters | run |",
-             "|---|---|---|---|---|---|"]
+    lines = [
+        f"# Comparison: validation {board.metric}",
+        "",
+        f"| # | cell | validation {board.metric} | training seconds | trainable parameters | run |",
+        "|---|---|---|---|---|---|",
+    ]
     for i, row in enumerate(board.rows, 1):
-        lines.append(f"| {i} | {row.cell} | {_fmt(row.metric, '.4f')} | {_fmt(row.seconds, '.1f')} | "
-                     f"{_fmt(row.trainable_params, ',')} | {row.state} |")
+        lines.append(
+            f"| {i} | {row.cell} | {_fmt(row.metric, '.4f')} | {_fmt(row.seconds, '.1f')} | "
+            f"{_fmt(row.trainable_params, ',')} | {row.state} |"
+        )
     best = board.best
     if best is not None:
         lines += ["", f"Chosen on validation {board.metric}: **{best.cell}** ({best.output_dir})."]
         if best.test:
-            shown = ", ".join(f"{k} {v:.4f}" for k, v in sorted(best.test.items()) if k != "test_runtime"
-                              and not k.endswith("_per_second"))
+            shown = ", ".join(
+                f"{k} {v:.4f}"
+                for k, v in sorted(best.test.items())
+                if k != "test_runtime" and not k.endswith("_per_second")
+            )
             lines.append(f"Test set, chosen cell only: {shown}.")
         lines += ["", "Reproduce it:", "", f"    {board.command}"]
-    lines += ["", "Test metrics are shown for the chosen cell only: the cell was chosen on validation, and picking "
-              "the best of many cells by their test scores would make the winner's test score an optimistic estimate."]
+    lines += [
+        "",
+        "Test metrics are shown for the chosen cell only: the cell was chosen on validation, and picking "
+        "the best of many cells by their test scores would make the winner's test score an optimistic estimate.",
+    ]
     return "\n".join(lines) + "\n"
 
 

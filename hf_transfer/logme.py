@@ -37,7 +37,7 @@ def _evidence_for_target(u: np.ndarray, s: np.ndarray, dim: int, y: np.ndarray, 
     z = u.T @ y  # y in the basis of F's left singular vectors
     outside = float(y @ y - z @ z)  # the part of y no combination of features reaches
     alpha, beta = 1.0, 1.0
-    for iteration in range(1, max_iter + 1):
+    for iteration in range(1, max_iter + 1):  # noqa: B007 - the count is returned after the loop
         shrink = beta / (alpha + beta * s**2)  # m = V diag(shrink · s) z
         m_sq = float(np.sum((shrink * s * z) ** 2))
         residual = float(np.sum(((1 - shrink * s**2) * z) ** 2)) + outside
@@ -52,8 +52,12 @@ def _evidence_for_target(u: np.ndarray, s: np.ndarray, dim: int, y: np.ndarray, 
     m_sq = float(np.sum((shrink * s * z) ** 2))
     residual = float(np.sum(((1 - shrink * s**2) * z) ** 2)) + outside
     evidence = (
-        n / 2 * math.log(beta) + dim / 2 * math.log(alpha) - n / 2 * math.log(2 * math.pi)
-        - beta / 2 * residual - alpha / 2 * m_sq - 0.5 * float(np.sum(np.log(alpha + beta * sigma)))
+        n / 2 * math.log(beta)
+        + dim / 2 * math.log(alpha)
+        - n / 2 * math.log(2 * math.pi)
+        - beta / 2 * residual
+        - alpha / 2 * m_sq
+        - 0.5 * float(np.sum(np.log(alpha + beta * sigma)))
     )
     return Evidence(evidence / n, alpha, beta, iteration)
 

@@ -91,8 +91,10 @@ def resolve_pooling(requested: str, backbone: Any, strategy: Any = None, text: b
         # must be 2-D", the embedding still partitioned); the backbone's own class works there.
         return "native", "strategy 'lora' under DeepSpeed ZeRO-3: the backbone's own classification pooling"
     if preferred != "native":
-        return preferred, (f"text backbone without a declared pooling, strategy '{strategy.name}' keeps its pooler "
-                           f"frozen (possibly never trained for this): {preferred} pooling over the token states")
+        return preferred, (
+            f"text backbone without a declared pooling, strategy '{strategy.name}' keeps its pooler "
+            f"frozen (possibly never trained for this): {preferred} pooling over the token states"
+        )
     return "native", "the backbone's own classification pooling"
 
 
@@ -125,12 +127,18 @@ def _reinit_loaded_head(model: Any, head_names: set[str], new: set[str]) -> None
 
 def _native(task: Any, backbone: Any, data: Any) -> ModelBundle:
     model, info = task.load_model(backbone, data, output_loading_info=True)
-    new = set(info.get("missing_keys", [])) | {k[0] if isinstance(k, tuple) else k for k in info.get("mismatched_keys", [])}
+    new = set(info.get("missing_keys", [])) | {
+        k[0] if isinstance(k, tuple) else k for k in info.get("mismatched_keys", [])
+    }
     names = {n for n, _ in model.named_parameters()}
     prefix = model.base_model_prefix
     head = {n for n in names if not n.startswith(prefix + ".")}
     if getattr(model.config, "model_type", "") == "timm_wrapper":
-        classifier = model.config.pretrained_cfg.get("classifier", "head") if getattr(model.config, "pretrained_cfg", None) else "head"
+        classifier = (
+            model.config.pretrained_cfg.get("classifier", "head")
+            if getattr(model.config, "pretrained_cfg", None)
+            else "head"
+        )
         head |= {n for n in names if n.startswith(f"{prefix}.{classifier}.")}
     head |= new & names
     _reinit_loaded_head(model, head, new)
@@ -198,6 +206,9 @@ def build_model(task: Any, backbone: Any, data: Any, options: Any, example: dict
     bundle.model.accepts_loss_kwargs = False
     logger.info(
         "model: %s (pooling %s, %s head: %s)",
-        type(bundle.model).__name__, bundle.pooling, options.head, ", ".join(bundle.head_module_names),
+        type(bundle.model).__name__,
+        bundle.pooling,
+        options.head,
+        ", ".join(bundle.head_module_names),
     )
     return bundle

@@ -14,21 +14,29 @@ def render_card(record: dict[str, Any], config: Any, folder: str, processor_file
 
     id2label = {int(k): v for k, v in (getattr(config, "id2label", None) or {}).items()}
     parity = record["parity"]
-    rows = ["| model | max abs logit difference | labels agree | accuracy |", "|---|---|---|---|",
-            f"| `{MODEL_FILE}` (fp32) | {parity['max_abs_diff']:.2e} | {parity['label_agreement']:.1%} | "
-            f"{_pct(parity['accuracy'].get('onnx'))} |"]
+    rows = [
+        "| model | max abs logit difference | labels agree | accuracy |",
+        "|---|---|---|---|",
+        f"| `{MODEL_FILE}` (fp32) | {parity['max_abs_diff']:.2e} | {parity['label_agreement']:.1%} | "
+        f"{_pct(parity['accuracy'].get('onnx'))} |",
+    ]
     if parity["int8"]:
         q = parity["int8"]
-        rows.append(f"| `{INT8_FILE}` (dynamic int8) | {q['max_abs_diff']:.2e} | {q['label_agreement']:.1%} | "
-                    f"{_pct(parity['accuracy'].get('onnx_int8'))} |")
+        rows.append(
+            f"| `{INT8_FILE}` (dynamic int8) | {q['max_abs_diff']:.2e} | {q['label_agreement']:.1%} | "
+            f"{_pct(parity['accuracy'].get('onnx_int8'))} |"
+        )
     if parity["accuracy"]:
         rows.append(f"| PyTorch (reference) | 0 | 100% | {_pct(parity['accuracy'].get('pytorch'))} |")
     files = [f"| `{MODEL_FILE}` | the model, fp32 |"]
     if parity["int8"]:
         files.append(f"| `{INT8_FILE}` | the model with int8 weights (onnxruntime dynamic quantization) |")
-    files += ["| `config.json` | labels (id2label) |", f"| `{EXPORT_FILE}` | task, inputs, opset, source, parity figures |",
-              "| " + (", ".join(f"`{f}`" for f in processor_files) or "`config.json`") + " | the inputs' preprocessing "
-              "(tokenizer or image processor) |"]
+    files += [
+        "| `config.json` | labels (id2label) |",
+        f"| `{EXPORT_FILE}` | task, inputs, opset, source, parity figures |",
+        "| " + (", ".join(f"`{f}`" for f in processor_files) or "`config.json`") + " | the inputs' preprocessing "
+        "(tokenizer or image processor) |",
+    ]
     image = record["modality"] == "image"
     if image:
         snippet = [
@@ -56,11 +64,20 @@ def render_card(record: dict[str, Any], config: Any, folder: str, processor_file
     source = "the run's validation examples" if parity["examples_source"] == "validation" else parity["examples_source"]
     template = (CARDS_DIR / "onnx_export.md").read_text()
     return template.format(
-        pipeline_tag=record["task"], name=Path(record["source"]).name, task=record["task"], source=record["source"],
-        opset=record["opset"], files="\n".join(files), inputs_md=", ".join(f"`{n}`" for n in record["inputs"]),
-        num_labels=len(id2label), dynamic_note="The batch axis is dynamic." if image else "The batch and sequence axes are dynamic.",
-        labels=", ".join(id2label[i] for i in sorted(id2label)), examples_note=f"{parity['examples']} examples ({source})",
-        parity_table="\n".join(rows), snippet="\n".join(snippet), folder_name=folder,
+        pipeline_tag=record["task"],
+        name=Path(record["source"]).name,
+        task=record["task"],
+        source=record["source"],
+        opset=record["opset"],
+        files="\n".join(files),
+        inputs_md=", ".join(f"`{n}`" for n in record["inputs"]),
+        num_labels=len(id2label),
+        dynamic_note="The batch axis is dynamic." if image else "The batch and sequence axes are dynamic.",
+        labels=", ".join(id2label[i] for i in sorted(id2label)),
+        examples_note=f"{parity['examples']} examples ({source})",
+        parity_table="\n".join(rows),
+        snippet="\n".join(snippet),
+        folder_name=folder,
         predict_input="photos/" if image else "texts.csv",
     )
 

@@ -68,17 +68,26 @@ def require_onnx() -> None:
         except ImportError:
             missing.append(module)
     if missing:
-        raise HfTransferError(f"export to ONNX needs {', '.join(missing)} (not installed); install the onnx extra: "
-                              f"{INSTALL_HINT}")
+        raise HfTransferError(
+            f"export to ONNX needs {', '.join(missing)} (not installed); install the onnx extra: {INSTALL_HINT}"
+        )
 
 
 def default_output_dir(model_dir: Path) -> Path:
     return model_dir.parent / f"{model_dir.name}-onnx"
 
 
-def export(model_dir: str | Path, output_dir: str | Path | None = None, *, format: str = "onnx",
-           quantize: str | None = None, opset: int | None = None, overwrite: bool = False, max_examples: int = 64,
-           tolerance: float = 1e-4) -> ExportResult:
+def export(
+    model_dir: str | Path,
+    output_dir: str | Path | None = None,
+    *,
+    format: str = "onnx",
+    quantize: str | None = None,
+    opset: int | None = None,
+    overwrite: bool = False,
+    max_examples: int = 64,
+    tolerance: float = 1e-4,
+) -> ExportResult:
     """Export the model folder ``model_dir`` (any artifact kind a run writes) to ``output_dir``
     (default ``<model_dir>-onnx``) and prove it against the PyTorch model; see the module docstring."""
     if format not in FORMATS:
@@ -90,16 +99,22 @@ def export(model_dir: str | Path, output_dir: str | Path | None = None, *, forma
     source = Path(model_dir)
     out = Path(output_dir) if output_dir is not None else default_output_dir(source)
     if (source / EXPORT_FILE).is_file():
-        raise HfTransferError(f"'{source}' is already an ONNX export; export the model folder it came from "
-                              f"({json.loads((source / EXPORT_FILE).read_text()).get('source', 'see ' + EXPORT_FILE)})")
+        raise HfTransferError(
+            f"'{source}' is already an ONNX export; export the model folder it came from "
+            f"({json.loads((source / EXPORT_FILE).read_text()).get('source', 'see ' + EXPORT_FILE)})"
+        )
     if out.resolve() == source.resolve() or source.resolve() in out.resolve().parents:
-        raise OutputError(f"the export folder '{out}' must not be the model folder or inside it; choose another --output-dir")
+        raise OutputError(
+            f"the export folder '{out}' must not be the model folder or inside it; choose another --output-dir"
+        )
     if out.exists() and (out.is_file() or any(out.iterdir())):
         if not overwrite:
             raise OutputError(f"'{out}' already exists; choose another --output-dir or pass --overwrite to replace it")
         if not (out / EXPORT_FILE).is_file():  # --overwrite replaces an earlier export, never other files
-            raise OutputError(f"'{out}' exists and is not an hf-transfer export (no {EXPORT_FILE}); --overwrite replaces "
-                              "only an earlier export: choose another --output-dir")
+            raise OutputError(
+                f"'{out}' exists and is not an hf-transfer export (no {EXPORT_FILE}); --overwrite replaces "
+                "only an earlier export: choose another --output-dir"
+            )
     require_onnx()
     from .inference import open_model
 
@@ -113,8 +128,9 @@ def export(model_dir: str | Path, output_dir: str | Path | None = None, *, forma
     tmp.mkdir(parents=True)
     try:
         with _quiet_libraries():
-            result = _export_into(tmp, out.name, loaded, model, batches, labels, examples_source, quantize, opset,
-                                  tolerance)
+            result = _export_into(
+                tmp, out.name, loaded, model, batches, labels, examples_source, quantize, opset, tolerance
+            )
         _finish(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -136,34 +152,44 @@ def _quiet_libraries():
         root.setLevel(level)
 
 
-def _export_into(tmp: Path, name: str, loaded, model, batches, labels, examples_source, quantize, opset,
-                 tolerance) -> ExportResult:
+def _export_into(
+    tmp: Path, name: str, loaded, model, batches, labels, examples_source, quantize, opset, tolerance
+) -> ExportResult:
     import numpy as np
     import onnx
     import torch
 
     names = list(batches[0])
     _torch_export(model, names, _sample(batches, names, loaded.task.modality), tmp / MODEL_FILE, opset)
-    opset_used = next(o.version for o in onnx.load(str(tmp / MODEL_FILE), load_external_data=False).opset_import
-                      if o.domain in ("", "ai.onnx"))
+    opset_used = next(
+        o.version
+        for o in onnx.load(str(tmp / MODEL_FILE), load_external_data=False).opset_import
+        if o.domain in ("", "ai.onnx")
+    )
     with torch.inference_mode():
         reference = np.concatenate([model(**b).logits.float().numpy() for b in batches])
     fp32 = _onnx_logits(tmp / MODEL_FILE, batches)
     diff = float(np.abs(fp32 - reference).max())
     agreement = float((fp32.argmax(-1) == reference.argmax(-1)).mean())
-    logger.info("ONNX vs PyTorch on %d examples (%s): max |logit difference| %.2e", len(reference), examples_source, diff)
+    logger.info(
+        "ONNX vs PyTorch on %d examples (%s): max |logit difference| %.2e", len(reference), examples_source, diff
+    )
     # fp32 sums in another order differ in the last bits, which grow with the logits' size: the tolerance is
     # absolute for logits up to 1 and relative above.
     if not (np.abs(fp32 - reference) <= tolerance * np.maximum(1.0, np.abs(reference))).all():
-        raise HfTransferError(f"the ONNX model's logits differ from the PyTorch model's by up to {diff:.3g} on "
-                              f"{len(reference)} examples (tolerance {tolerance:g} × max(1, |logit|)); the export was "
-                              "not kept. This "
-                              "backbone does not export faithfully with this torch/onnxscript version; try another "
-                              "--opset, or report it with the backbone's name")
+        raise HfTransferError(
+            f"the ONNX model's logits differ from the PyTorch model's by up to {diff:.3g} on "
+            f"{len(reference)} examples (tolerance {tolerance:g} × max(1, |logit|)); the export was "
+            "not kept. This "
+            "backbone does not export faithfully with this torch/onnxscript version; try another "
+            "--opset, or report it with the backbone's name"
+        )
     accuracy = {}
     if labels is not None:
-        accuracy = {"pytorch": float((reference.argmax(-1) == labels).mean()),
-                    "onnx": float((fp32.argmax(-1) == labels).mean())}
+        accuracy = {
+            "pytorch": float((reference.argmax(-1) == labels).mean()),
+            "onnx": float((fp32.argmax(-1) == labels).mean()),
+        }
     int8 = None
     if quantize == "dynamic-int8":
         from onnxruntime.quantization import QuantType, quantize_dynamic
@@ -176,15 +202,19 @@ def _export_into(tmp: Path, name: str, loaded, model, batches, labels, examples_
         finally:
             root.setLevel(level)
         q = _onnx_logits(tmp / INT8_FILE, batches)
-        int8 = {"file": INT8_FILE, "method": "onnxruntime quantize_dynamic, QInt8 weights",
-                "label_agreement": float((q.argmax(-1) == reference.argmax(-1)).mean()),
-                "max_abs_diff": float(np.abs(q - reference).max())}
+        int8 = {
+            "file": INT8_FILE,
+            "method": "onnxruntime quantize_dynamic, QInt8 weights",
+            "label_agreement": float((q.argmax(-1) == reference.argmax(-1)).mean()),
+            "max_abs_diff": float(np.abs(q - reference).max()),
+        }
         if labels is not None:
             accuracy["onnx_int8"] = float((q.argmax(-1) == labels).mean())
             int8["accuracy_change"] = accuracy["onnx_int8"] - accuracy["pytorch"]
         logger.info("int8 vs PyTorch: labels agree on %.1f%% of examples", 100 * int8["label_agreement"])
-    result = ExportResult(tmp, loaded.task.name, names, opset_used, len(reference), examples_source, diff, agreement,
-                          int8, accuracy)
+    result = ExportResult(
+        tmp, loaded.task.name, names, opset_used, len(reference), examples_source, diff, agreement, int8, accuracy
+    )
     _write_files(tmp, name, loaded, model, result)
     return result
 
@@ -224,13 +254,22 @@ def _torch_export(model, names: list[str], sample: dict[str, Any], path: Path, o
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            torch.onnx.export(_logits_module(model, names), tuple(sample[n] for n in names), str(path), input_names=names,
-                              output_names=["logits"], dynamic_shapes=(shapes,), dynamo=True, verbose=False,
-                              **kwargs)
+            torch.onnx.export(
+                _logits_module(model, names),
+                tuple(sample[n] for n in names),
+                str(path),
+                input_names=names,
+                output_names=["logits"],
+                dynamic_shapes=(shapes,),
+                dynamo=True,
+                verbose=False,
+                **kwargs,
+            )
     except Exception as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise HfTransferError(f"torch.onnx.export could not export this model ({type(e).__name__}: {first}); "
-                              "nothing was written") from e
+        raise HfTransferError(
+            f"torch.onnx.export could not export this model ({type(e).__name__}: {first}); nothing was written"
+        ) from e
 
 
 def _sample(batches, names, modality) -> dict[str, Any]:
@@ -270,7 +309,7 @@ def _example_batches(loaded, max_examples: int, batch_size: int = 16):
         payloads, labels, source = _synthetic_payloads(loaded, max_examples), None, f"synthetic ({why})"
     batches = []
     for s in range(0, len(payloads), batch_size):
-        part = payloads[s:s + batch_size]
+        part = payloads[s : s + batch_size]
         if loaded.task.modality == "image":
             import torch
 
@@ -311,8 +350,10 @@ def _synthetic_payloads(loaded, n: int) -> list[dict[str, Any]]:
 
         rng = np.random.default_rng(0)
         sizes = [(224, 224), (320, 240), (64, 96), (500, 375)]
-        return [{"image": Image.fromarray(rng.integers(0, 256, (*sizes[i % 4][::-1], 3), dtype=np.uint8))}
-                for i in range(min(n, 8))]
+        return [
+            {"image": Image.fromarray(rng.integers(0, 256, (*sizes[i % 4][::-1], 3), dtype=np.uint8))}
+            for i in range(min(n, 8))
+        ]
     return [{"text": t} for t in SYNTHETIC_TEXTS[:n]]
 
 
@@ -327,13 +368,24 @@ def _write_files(tmp: Path, name: str, loaded, model, result: ExportResult) -> N
     config.save_pretrained(str(tmp))
     recipe = _recipe_subset(loaded.folder)
     record = {
-        "format": "onnx", "hf_transfer_version": __version__, "source": str(loaded.folder.resolve()),
-        "task": result.task, "modality": loaded.task.modality, "inputs": result.inputs, "output": "logits",
+        "format": "onnx",
+        "hf_transfer_version": __version__,
+        "source": str(loaded.folder.resolve()),
+        "task": result.task,
+        "modality": loaded.task.modality,
+        "inputs": result.inputs,
+        "output": "logits",
         "dynamic_axes": {n: (["batch"] if n == "pixel_values" else ["batch", "sequence"]) for n in result.inputs},
-        "opset": result.opset, "files": {"fp32": MODEL_FILE, **({"int8": INT8_FILE} if result.int8 else {})},
-        "parity": {"examples": result.examples, "examples_source": result.examples_source,
-                   "max_abs_diff": result.max_abs_diff, "label_agreement": result.label_agreement,
-                   "accuracy": result.accuracy, "int8": result.int8},
+        "opset": result.opset,
+        "files": {"fp32": MODEL_FILE, **({"int8": INT8_FILE} if result.int8 else {})},
+        "parity": {
+            "examples": result.examples,
+            "examples_source": result.examples_source,
+            "max_abs_diff": result.max_abs_diff,
+            "label_agreement": result.label_agreement,
+            "accuracy": result.accuracy,
+            "int8": result.int8,
+        },
         "recipe": recipe,
     }
     (tmp / EXPORT_FILE).write_text(json.dumps(record, indent=2) + "\n")

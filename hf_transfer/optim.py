@@ -26,10 +26,12 @@ def clean_name(name: str) -> str:
     """A parameter name as the unwrapped model spells it."""
     for part in _WRAPPER_PARTS:
         name = name.replace(part, "")
-    return name[len("module."):] if name.startswith("module.") else name
+    return name[len("module.") :] if name.startswith("module.") else name
 
 
-def parameter_learning_rates(model: Any, backbone: Any, head_ids: set[int], base_lr: float, options: Any) -> dict[str, float] | None:
+def parameter_learning_rates(
+    model: Any, backbone: Any, head_ids: set[int], base_lr: float, options: Any
+) -> dict[str, float] | None:
     """Parameter name → learning rate for the trainable parameters, or None when every one uses ``base_lr``."""
     if options.head_learning_rate is None and options.layerwise_lr_decay in (None, 1.0):
         return None
@@ -49,7 +51,9 @@ def parameter_learning_rates(model: Any, backbone: Any, head_ids: set[int], base
             rates[name] = head_lr
         elif id(p) in depth:
             # top block: decay^0; each block below: one more factor; the stem: below the first block.
-            rates[name] = base_lr * decay ** (n_blocks - 1 - depth[id(p)]) if depth[id(p)] >= 0 else base_lr * decay**n_blocks
+            rates[name] = (
+                base_lr * decay ** (n_blocks - 1 - depth[id(p)]) if depth[id(p)] >= 0 else base_lr * decay**n_blocks
+            )
         else:
             rates[name] = base_lr
     return rates

@@ -95,7 +95,9 @@ def _resume_hint(source: Any, overrides: Any) -> str:
 
 def load_data(recipe: Recipe, dataset: Any = None) -> PreparedData:
     if dataset is not None and recipe.data.source != "memory":
-        raise ConfigError([f"a dataset was passed to train() but data.source is '{recipe.data.source}'; set data.source=memory"])
+        raise ConfigError(
+            [f"a dataset was passed to train() but data.source is '{recipe.data.source}'; set data.source=memory"]
+        )
     source = recipe.data.options
     task = recipe.task.options
     dsdict = source.load(LoadContext(dataset=dataset, streaming=recipe.data.streaming))
@@ -103,7 +105,9 @@ def load_data(recipe: Recipe, dataset: Any = None) -> PreparedData:
     return prepare(dsdict, recipe.data, task.roles, seed)
 
 
-def _training_arguments(recipe: Recipe, task: Any, strategy_defaults: dict[str, Any] | None = None) -> tuple[Any, dict[str, str]]:
+def _training_arguments(
+    recipe: Recipe, task: Any, strategy_defaults: dict[str, Any] | None = None
+) -> tuple[Any, dict[str, str]]:
     """TrainingArguments from the recipe (task and strategy defaults underneath) and the precision decision."""
     from transformers import TrainingArguments
 
@@ -162,7 +166,9 @@ def train(
     if isinstance(overrides, dict):
         all_overrides = {**overrides, **all_overrides}
     elif overrides:
-        all_overrides = overrides if not all_overrides else list(overrides) + [f"{k}={v}" for k, v in all_overrides.items()]
+        all_overrides = (
+            overrides if not all_overrides else list(overrides) + [f"{k}={v}" for k, v in all_overrides.items()]
+        )
     if dataset is not None and isinstance(recipe, dict) and "data" not in recipe:
         recipe = {**recipe, "data": {"source": "memory"}}
     source = recipe
@@ -171,7 +177,9 @@ def train(
     resume_hint = _resume_hint(source, all_overrides)
     # The main process decides what happens to the output folder and tells the others once they are a group
     # (in _configure); another process checking on its own could see the main process's lock and manifest.
-    plan = check_output_dir(recipe, overwrite, _resume_request(recipe, resume), resume_hint) if _main_process() else None
+    plan = (
+        check_output_dir(recipe, overwrite, _resume_request(recipe, resume), resume_hint) if _main_process() else None
+    )
     task = recipe.task.options
     data = load_data(recipe, dataset)
     weights = task.resolve_class_weights(data)  # a label the data lacks: found here, --dry-run included
@@ -181,29 +189,40 @@ def train(
     task.check_backbone(backbone)  # a Hub backbone of the wrong modality: found here, --dry-run included
     processor = task.load_processor(backbone)
     # A processor that cannot take the recipe's augmentation: found here too.
-    augmentation = _augmentation(recipe, task, processor, data.train_rows,
-                                 cached=getattr(recipe.strategy.options, "cache_features", False))
+    augmentation = _augmentation(
+        recipe, task, processor, data.train_rows, cached=getattr(recipe.strategy.options, "cache_features", False)
+    )
     from .strategy_defaults import plan_training_defaults
 
     defaults = plan_training_defaults(recipe, backbone, data.train_rows)
-    run = Run(recipe, task, data, backbone, processor, plan, resume_hint, defaults,
-              weights, list(callbacks or []))
+    run = Run(recipe, task, data, backbone, processor, plan, resume_hint, defaults, weights, list(callbacks or []))
     if dry_run:
         return TrainResult(
-            output_dir=recipe.output_dir, metrics={}, recipe=recipe, labels=data.labels, dry_run=True,
-            data_sizes=data.sizes(), notes=data.notes, output_plan=plan.describe() if plan else [],
-            training_defaults=run.defaults.values, warnings=run.defaults.warnings, augmentation=augmentation,
+            output_dir=recipe.output_dir,
+            metrics={},
+            recipe=recipe,
+            labels=data.labels,
+            dry_run=True,
+            data_sizes=data.sizes(),
+            notes=data.notes,
+            output_plan=plan.describe() if plan else [],
+            training_defaults=run.defaults.values,
+            warnings=run.defaults.warnings,
+            augmentation=augmentation,
             class_weights=weights,
         )
     return _run(run)
 
 
-def _augmentation(recipe: Recipe, task: Any, processor: Any, train_rows: int | None, cached: bool) -> dict[str, Any] | None:
+def _augmentation(
+    recipe: Recipe, task: Any, processor: Any, train_rows: int | None, cached: bool
+) -> dict[str, Any] | None:
     """What training images get: the task's augmentation, unless the frozen strategy's feature cache keeps one
     eval-preprocessed view of each (``cache_augmented_views: 0``). ConfigError when the backbone cannot take it."""
     views = getattr(recipe.strategy.options, "cache_augmented_views", 0)
-    return task.augmentation(processor, recipe.backbone.name_or_path, augment_train=not cached or views > 0,
-                             train_rows=train_rows)
+    return task.augmentation(
+        processor, recipe.backbone.name_or_path, augment_train=not cached or views > 0, train_rows=train_rows
+    )
 
 
 def _run(run: Run) -> TrainResult:
@@ -279,9 +298,17 @@ def _train_in_folder(run: Run) -> TrainResult:
     run.state.wait_for_everyone()
     _push(run)
     return TrainResult(
-        output_dir=run.out, metrics=run.metrics, recipe=run.recipe, labels=run.data.labels,
-        strategy=run.strategy_report, data_sizes=run.data.sizes(), notes=run.data.notes, hub_url=run.hub_url,
-        training_defaults=run.defaults.values, warnings=run.defaults.warnings, class_weights=run.class_weights,
+        output_dir=run.out,
+        metrics=run.metrics,
+        recipe=run.recipe,
+        labels=run.data.labels,
+        strategy=run.strategy_report,
+        data_sizes=run.data.sizes(),
+        notes=run.data.notes,
+        hub_url=run.hub_url,
+        training_defaults=run.defaults.values,
+        warnings=run.defaults.warnings,
+        class_weights=run.class_weights,
         early_stopping=run.early_stopping,
     )
 
@@ -295,7 +322,10 @@ def _start_process(run: Run) -> None:
     logger.info("precision: %s (%s)", run.precision["resolved"], run.precision["reason"])
     logger.info(
         "global batch size %d = %d per device × %d processes × %d accumulation steps",
-        batch["global"], batch["per_device"], batch["processes"], batch["accumulation_steps"],
+        batch["global"],
+        batch["per_device"],
+        batch["processes"],
+        batch["accumulation_steps"],
     )
     if run.class_weights is not None:
         logger.info("class weights: %s", class_weighting.describe_weights(run.class_weights))
@@ -311,8 +341,9 @@ def _preprocess(run: Run) -> None:
         from datasets.distributed import split_dataset_by_node
 
         # Each process reads its own share of the stream, so every example is seen once per pass.
-        run.splits["train"] = split_dataset_by_node(run.splits["train"], rank=run.args.process_index,
-                                                    world_size=run.args.world_size)
+        run.splits["train"] = split_dataset_by_node(
+            run.splits["train"], rank=run.args.process_index, world_size=run.args.world_size
+        )
 
 
 def _model_and_strategy(run: Run) -> None:
@@ -344,8 +375,16 @@ def _trainer_inputs(run: Run) -> None:
     strategy = run.recipe.strategy.options
     run.inputs = TrainerInputs(run.model, run.args, run.splits, run.collate, run.processor)
     if getattr(strategy, "cache_features", False):
-        cache = prepare_cached_training(run.bundle, run.task, run.processor, run.backbone, run.data, run.collate,
-                                        run.args, strategy.cache_augmented_views)
+        cache = prepare_cached_training(
+            run.bundle,
+            run.task,
+            run.processor,
+            run.backbone,
+            run.data,
+            run.collate,
+            run.args,
+            strategy.cache_augmented_views,
+        )
         if cache is not None:
             run.strategy_report.details["feature_cache"] = cache.info
             from .probe import collate_rows
@@ -373,7 +412,9 @@ def _solve_head(run: Run) -> None:
     report = run.strategy_report
     if run.cache is None:
         if solver == "lbfgs":
-            logger.warning("head_solver lbfgs needs the feature cache, unavailable for this head; the Trainer loop trains it")
+            logger.warning(
+                "head_solver lbfgs needs the feature cache, unavailable for this head; the Trainer loop trains it"
+            )
         return
     if solver == "sgd" or run.recipe.strategy.head != "linear":
         report.details["head_solver"] = {"solver": "sgd"}
@@ -384,8 +425,10 @@ def _solve_head(run: Run) -> None:
         report.details["head_solver"] = {"solver": "sgd"}
         return
     if linear_layer(run.cache.model.head) is None:
-        logger.warning("head_solver lbfgs: the head (%s) is not one Linear layer; the Trainer loop trains it",
-                       type(run.cache.model.head).__name__)
+        logger.warning(
+            "head_solver lbfgs: the head (%s) is not one Linear layer; the Trainer loop trains it",
+            type(run.cache.model.head).__name__,
+        )
         report.details["head_solver"] = {"solver": "sgd"}
         return
     if run.plan.checkpoint is not None:
@@ -397,8 +440,9 @@ def _optimizer_groups(run: Run) -> None:
     """Adds the optimizer's parameter groups (backbone and head learning rates), checked against the launch."""
     from .optim import parameter_learning_rates
 
-    run.learning_rates = parameter_learning_rates(run.inputs.model, run.backbone_module, run.head_ids,
-                                                  run.inputs.args.learning_rate, run.recipe.strategy)
+    run.learning_rates = parameter_learning_rates(
+        run.inputs.model, run.backbone_module, run.head_ids, run.inputs.args.learning_rate, run.recipe.strategy
+    )
     launch.check_optimizer(run.inputs.args, run.inputs.model, run.learning_rates)
 
 
@@ -422,8 +466,10 @@ def _build_trainer(run: Run) -> None:
             compute_metrics=run.task.compute_metrics(len(run.data.labels)),
             learning_rates=run.learning_rates,
             class_weights=class_weighting.vector(run.class_weights),
-            callbacks=[InterruptCallback(run.interruption)] + ([ManifestCallback(run.folder)] if run.folder else [])
-            + ([run.stopper] if run.stopper else []) + run.callbacks,
+            callbacks=[InterruptCallback(run.interruption)]
+            + ([ManifestCallback(run.folder)] if run.folder else [])
+            + ([run.stopper] if run.stopper else [])
+            + run.callbacks,
         )
     batch = run.global_batch_size
     batch["engine"] = launch.engine(run.trainer)
@@ -519,10 +565,15 @@ def _save_failed(error: OSError, run: Run) -> OutputError:
         free = shutil.disk_usage(out).free
     except OSError:
         free = None
-    space = f"it needs about {needed / 2**20:,.0f} MiB" + (f" and {free / 2**20:,.0f} MiB are free" if free is not None else "")
+    space = f"it needs about {needed / 2**20:,.0f} MiB" + (
+        f" and {free / 2**20:,.0f} MiB are free" if free is not None else ""
+    )
     checkpoints = complete_checkpoints(out, folder.manifest) if folder else []
-    kept = (f"the trained weights are still in {checkpoints[-1]} (kept)" if checkpoints else
-            "no checkpoint holds the trained weights (training.save_strategy is 'no')")
+    kept = (
+        f"the trained weights are still in {checkpoints[-1]} (kept)"
+        if checkpoints
+        else "no checkpoint holds the trained weights (training.save_strategy is 'no')"
+    )
     cause = "the disk is full" if error.errno in (errno.ENOSPC, errno.EDQUOT) else f"{error.strerror or error}"
     return OutputError(
         f"could not write the final model to '{out}': {cause} ({error.filename or out}); {space}; {kept}. "
@@ -531,9 +582,17 @@ def _save_failed(error: OSError, run: Run) -> OutputError:
 
 
 def global_batch_size(args: Any) -> dict[str, int]:
-    per_device, processes, accumulation = args.per_device_train_batch_size, args.world_size, args.gradient_accumulation_steps
-    return {"global": per_device * processes * accumulation, "per_device": per_device, "processes": processes,
-            "accumulation_steps": accumulation}
+    per_device, processes, accumulation = (
+        args.per_device_train_batch_size,
+        args.world_size,
+        args.gradient_accumulation_steps,
+    )
+    return {
+        "global": per_device * processes * accumulation,
+        "per_device": per_device,
+        "processes": processes,
+        "accumulation_steps": accumulation,
+    }
 
 
 def _head_summary(options: Any) -> str:

@@ -77,8 +77,12 @@ def in_memory(dataset: Any) -> Any:
     (memory-mapped Arrow rows, read per row)."""
     width = dataset.features["features"].length
     if len(dataset) * max(width, 1) * 4 > IN_MEMORY_LIMIT:
-        logger.info("cached features (%d × %d) exceed %d GiB: the Trainer reads them per row", len(dataset), width,
-                    IN_MEMORY_LIMIT >> 30)
+        logger.info(
+            "cached features (%d × %d) exceed %d GiB: the Trainer reads them per row",
+            len(dataset),
+            width,
+            IN_MEMORY_LIMIT >> 30,
+        )
         return dataset
     return InMemoryRows(*tensors(dataset))
 
@@ -100,9 +104,17 @@ def _accuracy(weight: Any, bias: Any, x: Any, y: Any) -> float:
     return float(((x @ weight.T + bias).argmax(1) == y).float().mean())
 
 
-def fit_logistic(x: Any, y: Any, num_classes: int, x_val: Any = None, y_val: Any = None,
-                 l2_grid: tuple[float, ...] = L2_GRID, max_iter: int = 100, patience: int = 3,
-                 class_weights: list[float] | None = None) -> ProbeFit:
+def fit_logistic(
+    x: Any,
+    y: Any,
+    num_classes: int,
+    x_val: Any = None,
+    y_val: Any = None,
+    l2_grid: tuple[float, ...] = L2_GRID,
+    max_iter: int = 100,
+    patience: int = 3,
+    class_weights: list[float] | None = None,
+) -> ProbeFit:
     """Full-batch L-BFGS fits over ``l2_grid`` (strongest first, each warm-started from the previous one);
     the fit with the best validation accuracy wins, ties going to the stronger penalty; the sweep stops after
     ``patience`` strengths in a row without a better one (weak penalties are the slow fits). Without validation
@@ -133,10 +145,17 @@ def fit_logistic(x: Any, y: Any, num_classes: int, x_val: Any = None, y_val: Any
     sweep = []
     worse = 0
     for l2 in grid:
-        optimizer = torch.optim.LBFGS([weight, bias], lr=1, max_iter=max_iter, history_size=20,
-                                      tolerance_grad=1e-5, tolerance_change=1e-9, line_search_fn="strong_wolfe")
+        optimizer = torch.optim.LBFGS(
+            [weight, bias],
+            lr=1,
+            max_iter=max_iter,
+            history_size=20,
+            tolerance_grad=1e-5,
+            tolerance_change=1e-9,
+            line_search_fn="strong_wolfe",
+        )
 
-        def closure():
+        def closure(optimizer=optimizer, l2=l2):  # bound now: L-BFGS calls it within this iteration only
             optimizer.zero_grad()
             loss = cross_entropy(z @ weight.T + bias) + 0.5 * l2 * weight.pow(2).sum()
             loss.backward()
@@ -177,9 +196,14 @@ def solve_head(cache: Any, report: Any, class_weights: list[float] | None = None
     val = cache.splits.get("validation")
     xv, yv = _split_tensors(val) if val is not None else (None, None)
     start = time.time()
-    fit = fit_logistic(x.to(device), y.to(device), linear.out_features,
-                       None if xv is None else xv.to(device), None if yv is None else yv.to(device),
-                       class_weights=class_weights)
+    fit = fit_logistic(
+        x.to(device),
+        y.to(device),
+        linear.out_features,
+        None if xv is None else xv.to(device),
+        None if yv is None else yv.to(device),
+        class_weights=class_weights,
+    )
     state = PartialState()
     weight, bias = fit.weight.to(state.device), fit.bias.to(state.device)
     if state.num_processes > 1:
@@ -193,14 +217,25 @@ def solve_head(cache: Any, report: Any, class_weights: list[float] | None = None
     cache.solved = True
     runtime = time.time() - start
     report.details["head_solver"] = {
-        "solver": "lbfgs", "l2": fit.l2, "sklearn_C": 1.0 / (fit.l2 * len(y)),
-        "validation_accuracy": fit.validation_accuracy, "seconds": round(fit.seconds, 3),
+        "solver": "lbfgs",
+        "l2": fit.l2,
+        "sklearn_C": 1.0 / (fit.l2 * len(y)),
+        "validation_accuracy": fit.validation_accuracy,
+        "seconds": round(fit.seconds, 3),
         "sweep": [{k: round(v, 6) for k, v in s.items()} for s in fit.sweep],
     }
-    logger.info("lbfgs linear probe: l2 %.3g chosen on validation (accuracy %.4f) from %d strengths in %.2fs",
-                fit.l2, fit.validation_accuracy or float("nan"), len(fit.sweep), fit.seconds)
-    metrics = {"train_runtime": round(runtime, 4), "train_samples_per_second": round(len(y) / max(runtime, 1e-9), 3),
-               "train_loss": fit.train_loss}
+    logger.info(
+        "lbfgs linear probe: l2 %.3g chosen on validation (accuracy %.4f) from %d strengths in %.2fs",
+        fit.l2,
+        fit.validation_accuracy or float("nan"),
+        len(fit.sweep),
+        fit.seconds,
+    )
+    metrics = {
+        "train_runtime": round(runtime, 4),
+        "train_samples_per_second": round(len(y) / max(runtime, 1e-9), 3),
+        "train_loss": fit.train_loss,
+    }
     return TrainOutput(0, fit.train_loss, metrics)
 
 

@@ -70,8 +70,15 @@ def push_output(
     """
     out = Path(output_dir)
     run = read_run(out)
-    settings = resolve_settings(run, repo_id=repo_id, private=private, revision=revision, create_pr=create_pr,
-                                commit_message=commit_message, artifacts=artifacts)
+    settings = resolve_settings(
+        run,
+        repo_id=repo_id,
+        private=private,
+        revision=revision,
+        create_pr=create_pr,
+        commit_message=commit_message,
+        artifacts=artifacts,
+    )
     token = _token(settings)
     try:
         with tempfile.TemporaryDirectory(prefix="hf-transfer-push-") as tmp:
@@ -126,8 +133,9 @@ def resolve_settings(run: RunFiles, **given: Any) -> PushSettings:
         f"Upload {report.get('task', 'model')} {'adapter' if layout in ('adapter', 'both') else 'model'} "
         f"trained with hf_transfer ({report.get('strategy', {}).get('name', '?')} strategy)"
     )
-    settings = PushSettings(repo_id, bool(pick["private"]), None if revision == "main" else revision, create_pr,
-                            message, layout, "")
+    settings = PushSettings(
+        repo_id, bool(pick["private"]), None if revision == "main" else revision, create_pr, message, layout, ""
+    )
     settings.retry_command = retry_command(run, settings, given)
     return settings
 
@@ -233,8 +241,14 @@ def _with_retries(call: Callable[[], Any], what: str) -> Any:
             transient = isinstance(e, httpx2.TransportError) or status in TRANSIENT_STATUS
             if not transient or delay is None:
                 raise
-            logger.warning("%s failed (%s); retrying in %gs [retry %d/%d]", what, status or type(e).__name__, delay,
-                           attempt, len(RETRY_DELAYS))
+            logger.warning(
+                "%s failed (%s); retrying in %gs [retry %d/%d]",
+                what,
+                status or type(e).__name__,
+                delay,
+                attempt,
+                len(RETRY_DELAYS),
+            )
             time.sleep(delay)
 
 
@@ -249,15 +263,25 @@ def _upload(staging: Path, settings: PushSettings, token: str) -> str:
     try:
         url = _with_retries(lambda: api.create_repo(repo, private=settings.private, exist_ok=True), f"creating {repo}")
         if settings.revision:
-            _with_retries(lambda: api.create_branch(repo, branch=settings.revision, exist_ok=True),
-                          f"creating branch {settings.revision}")
-        info = api.upload_folder(repo_id=repo, folder_path=staging, commit_message=settings.commit_message,
-                                 revision=settings.revision, create_pr=settings.create_pr or None)
+            _with_retries(
+                lambda: api.create_branch(repo, branch=settings.revision, exist_ok=True),
+                f"creating branch {settings.revision}",
+            )
+        info = api.upload_folder(
+            repo_id=repo,
+            folder_path=staging,
+            commit_message=settings.commit_message,
+            revision=settings.revision,
+            create_pr=settings.create_pr or None,
+        )
     except HfHubHTTPError as e:
         raise _failure(settings, _http_message(e, settings, endpoint)) from None
     except (httpx2.TransportError, OfflineModeIsEnabled, OSError) as e:
-        raise _failure(settings, f"could not reach the Hub at {endpoint} ({type(e).__name__}: {e}); check the network "
-                                 "connection (and HF_ENDPOINT if you set it)") from None
+        raise _failure(
+            settings,
+            f"could not reach the Hub at {endpoint} ({type(e).__name__}: {e}); check the network "
+            "connection (and HF_ENDPOINT if you set it)",
+        ) from None
     except ValueError as e:  # e.g. the card's metadata rejected by /api/validate-yaml
         raise _failure(settings, f"the Hub rejected the push of '{repo}': {e}") from None
     if info.pr_url:
@@ -271,12 +295,16 @@ def _http_message(e: Any, settings: PushSettings, endpoint: str) -> str:
     namespace, name = repo.split("/")
     said = f": {e.server_message}" if getattr(e, "server_message", None) else ""
     if status == 401:
-        return (f"the Hub at {endpoint} rejected your token (401 Unauthorized{said}); set HF_TOKEN to a valid token "
-                "with write access or run `hf auth login` again")
+        return (
+            f"the Hub at {endpoint} rejected your token (401 Unauthorized{said}); set HF_TOKEN to a valid token "
+            "with write access or run `hf auth login` again"
+        )
     if status == 403:
-        return (f"you are not allowed to write to '{repo}' (403 Forbidden{said}): the namespace '{namespace}' belongs to "
-                f"someone else or your token is read-only; push to your own namespace (--repo-id <your-username>/{name}) "
-                f"or use a token with write access to '{namespace}'")
+        return (
+            f"you are not allowed to write to '{repo}' (403 Forbidden{said}): the namespace '{namespace}' belongs to "
+            f"someone else or your token is read-only; push to your own namespace (--repo-id <your-username>/{name}) "
+            f"or use a token with write access to '{namespace}'"
+        )
     if status == 404 and settings.revision:
         return f"'{repo}' or its branch '{settings.revision}' was not found on the Hub (404{said})"
     if status in TRANSIENT_STATUS:

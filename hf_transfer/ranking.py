@@ -43,8 +43,15 @@ def _frozen_recipe(recipe: Any, overrides: Any, backbone: str) -> Any:
     return load_recipe(raw)
 
 
-def rank(recipe: Any, overrides: list[str] | dict | None = None, *, backbones: list[str], max_examples: int = 2000,
-         dataset: Any = None, seed: int = 0) -> list[BackboneScore]:
+def rank(
+    recipe: Any,
+    overrides: list[str] | dict | None = None,
+    *,
+    backbones: list[str],
+    max_examples: int = 2000,
+    dataset: Any = None,
+    seed: int = 0,
+) -> list[BackboneScore]:
     """LogME of each backbone's features on up to ``max_examples`` training examples; best first.
 
     Every recipe and backbone is checked before the first forward pass."""
@@ -77,8 +84,10 @@ def rank(recipe: Any, overrides: list[str] | dict | None = None, *, backbones: l
         raise ConfigError(["rank needs data it can index (the feature cache does); set data.streaming=false"])
     data = load_data(first, dataset)  # the same data for every backbone: the backbone does not change it
     if len(data.labels) < 2:
-        raise HfTransferError(f"rank scores how well features separate the labels; expected at least 2 classes in "
-                              f"the training split, found {len(data.labels)} ({', '.join(data.labels)})")
+        raise HfTransferError(
+            f"rank scores how well features separate the labels; expected at least 2 classes in "
+            f"the training split, found {len(data.labels)} ({', '.join(data.labels)})"
+        )
     scores = [_score(recipes[name], resolved[name], data, max_examples, seed) for name in backbones]
     return sorted(scores, key=lambda s: -s.logme)
 
@@ -119,25 +128,42 @@ def _score(recipe: Any, backbone: Any, data: Any, max_examples: int, seed: int) 
         bundle = build_model(task, backbone, data, dataclasses.replace(options, pooling="mean"), example)
         cached = features(bundle)
     if cached is None:
-        raise HfTransferError(f"backbone '{backbone.reference}': no single feature vector per example could be read "
-                              "for its head; set strategy.pooling=mean or cls")
+        raise HfTransferError(
+            f"backbone '{backbone.reference}': no single feature vector per example could be read "
+            "for its head; set strategy.pooling=mean or cls"
+        )
     rows = cached.dataset[:]
     feats, labels = rows["features"].to(torch.float64).numpy(), rows["labels"].numpy()
     score = logme(feats, labels)
     parameters = sum(p.numel() for _, p in bundle.backbone_parameters())
     seconds = time.perf_counter() - start
     logger.info("rank: %s LogME %.4f (%d × %d features, %.1fs)", backbone.reference, score, *feats.shape, seconds)
-    return BackboneScore(backbone.reference, score, int(feats.shape[1]), int(parameters), round(seconds, 2),
-                         int(feats.shape[0]), cached.hit, bundle.pooling)
+    return BackboneScore(
+        backbone.reference,
+        score,
+        int(feats.shape[1]),
+        int(parameters),
+        round(seconds, 2),
+        int(feats.shape[0]),
+        cached.hit,
+        bundle.pooling,
+    )
 
 
 def table(scores: list[BackboneScore]) -> str:
     """The ranking as a markdown table, best first."""
-    lines = ["| # | backbone | LogME | feature dim | parameters | seconds | examples | pooling |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| # | backbone | LogME | feature dim | parameters | seconds | examples | pooling |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for i, s in enumerate(scores, 1):
-        lines.append(f"| {i} | {s.backbone} | {s.logme:.4f} | {s.feature_dim} | {s.parameters:,} | {s.seconds:.1f} | "
-                     f"{s.examples}{' (cached)' if s.cache_hit else ''} | {s.pooling} |")
-    lines += ["", "LogME (You et al., 2021): the evidence of a Bayesian linear model on the frozen features, per "
-              "example, averaged over one-vs-rest class targets; higher predicts better transfer."]
+        lines.append(
+            f"| {i} | {s.backbone} | {s.logme:.4f} | {s.feature_dim} | {s.parameters:,} | {s.seconds:.1f} | "
+            f"{s.examples}{' (cached)' if s.cache_hit else ''} | {s.pooling} |"
+        )
+    lines += [
+        "",
+        "LogME (You et al., 2021): the evidence of a Bayesian linear model on the frozen features, per "
+        "example, averaged over one-vs-rest class targets; higher predicts better transfer.",
+    ]
     return "\n".join(lines) + "\n"

@@ -34,20 +34,51 @@ STAGING = "staging"
 CHECKPOINT = re.compile(r"checkpoint-\d+")
 # Keys that cannot change what a run computes: a resumed run may change them.
 RESUME_FREE_KEYS = {
-    "training.logging_steps", "training.logging_strategy", "training.logging_first_step", "training.logging_dir",
-    "training.logging_nan_inf_filter", "training.report_to", "training.disable_tqdm", "training.log_level",
-    "training.log_level_replica", "training.run_name", "training.dataloader_num_workers",
-    "training.dataloader_pin_memory", "training.dataloader_persistent_workers", "training.dataloader_prefetch_factor",
-    "training.resume_from_checkpoint", "training.save_on_interrupt", "training.save_total_limit",
-    "training.save_steps", "training.save_strategy", "training.eval_steps", "training.eval_strategy",
-    "training.per_device_eval_batch_size", "training.eval_accumulation_steps", "training.eval_on_start",
+    "training.logging_steps",
+    "training.logging_strategy",
+    "training.logging_first_step",
+    "training.logging_dir",
+    "training.logging_nan_inf_filter",
+    "training.report_to",
+    "training.disable_tqdm",
+    "training.log_level",
+    "training.log_level_replica",
+    "training.run_name",
+    "training.dataloader_num_workers",
+    "training.dataloader_pin_memory",
+    "training.dataloader_persistent_workers",
+    "training.dataloader_prefetch_factor",
+    "training.resume_from_checkpoint",
+    "training.save_on_interrupt",
+    "training.save_total_limit",
+    "training.save_steps",
+    "training.save_strategy",
+    "training.eval_steps",
+    "training.eval_strategy",
+    "training.per_device_eval_batch_size",
+    "training.eval_accumulation_steps",
+    "training.eval_on_start",
 }
 # Top-level names a run writes into the output folder; a file of the user's under one of them blocks a run.
 ARTIFACT_NAMES = {
-    "model.safetensors", "config.json", CARD_FILE, METRICS_FILE, REPORT_FILE, RECIPE_FILE,
-    "adapter_model.safetensors", ADAPTER_CONFIG, MERGED_DIR, "tokenizer.json", "tokenizer_config.json",
-    "special_tokens_map.json", "vocab.txt", "vocab.json", "merges.txt", "preprocessor_config.json",
-    "processor_config.json", "training_args.bin",
+    "model.safetensors",
+    "config.json",
+    CARD_FILE,
+    METRICS_FILE,
+    REPORT_FILE,
+    RECIPE_FILE,
+    "adapter_model.safetensors",
+    ADAPTER_CONFIG,
+    MERGED_DIR,
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "vocab.txt",
+    "vocab.json",
+    "merges.txt",
+    "preprocessor_config.json",
+    "processor_config.json",
+    "training_args.bin",
 }
 
 
@@ -115,14 +146,18 @@ class OutputPlan:
         if self.action == "new":
             lines.append(f"a new run in {'a new folder' if self.created else 'the empty folder'} {self.out}")
         elif self.action == "replace":
-            lines.append(f"replace the previous run in {self.out}: remove {len(self.remove)} entries it wrote "
-                         f"({', '.join(self.remove[:8])}{', …' if len(self.remove) > 8 else ''})")
+            lines.append(
+                f"replace the previous run in {self.out}: remove {len(self.remove)} entries it wrote "
+                f"({', '.join(self.remove[:8])}{', …' if len(self.remove) > 8 else ''})"
+            )
         else:
             where = f"from {self.checkpoint.name}" if self.checkpoint else "from the start (no complete checkpoint)"
             lines.append(f"resume the interrupted run in {self.out} {where}")
         if self.keep:
-            lines.append(f"keep {len(self.keep)} entr{'y' if len(self.keep) == 1 else 'ies'} hf_transfer did not write: "
-                         f"{', '.join(self.keep)}")
+            lines.append(
+                f"keep {len(self.keep)} entr{'y' if len(self.keep) == 1 else 'ies'} hf_transfer did not write: "
+                f"{', '.join(self.keep)}"
+            )
         return lines
 
 
@@ -135,7 +170,12 @@ def owned_entries(out: Path, manifest: dict[str, Any]) -> list[str]:
         name = entry.name
         if name == RUN_DIR or name in preexisting:
             continue
-        if name in listed or (CHECKPOINT.fullmatch(name) and entry.is_dir()) or name == "runs" and manifest.get("wrote_runs"):
+        if (
+            name in listed
+            or (CHECKPOINT.fullmatch(name) and entry.is_dir())
+            or name == "runs"
+            and manifest.get("wrote_runs")
+        ):
             owned.append(name)
     return owned
 
@@ -152,21 +192,32 @@ def _check_creatable(out: Path) -> None:
     while not p.exists() and p != p.parent:
         p = p.parent
     if p != out and not p.is_dir():
-        raise OutputError(f"training.output_dir '{out}' cannot be created: '{p}' is a file, not a folder; choose "
-                          "another training.output_dir")
+        raise OutputError(
+            f"training.output_dir '{out}' cannot be created: '{p}' is a file, not a folder; choose "
+            "another training.output_dir"
+        )
     if p.is_dir() and not os.access(p, os.W_OK | os.X_OK):
-        raise OutputError(f"training.output_dir '{out}' cannot be written: '{p}' is not writable by this user; "
-                          "choose a folder you can write with training.output_dir=<folder>")
+        raise OutputError(
+            f"training.output_dir '{out}' cannot be written: '{p}' is not writable by this user; "
+            "choose a folder you can write with training.output_dir=<folder>"
+        )
 
 
-def plan_output(out: Path, recipe_dict: dict[str, Any], overwrite: bool, resume: bool | str,
-                resume_hint: str) -> OutputPlan:
+def plan_output(
+    out: Path, recipe_dict: dict[str, Any], overwrite: bool, resume: bool | str, resume_hint: str
+) -> OutputPlan:
     """Decide what a run does with ``out``; raise OutputError when it must not touch it. Writes nothing."""
     if overwrite and resume:
-        raise ConfigError(["--overwrite and --resume (training.resume_from_checkpoint) exclude each other: "
-                           "--resume continues the interrupted run, --overwrite replaces it; choose one"])
+        raise ConfigError(
+            [
+                "--overwrite and --resume (training.resume_from_checkpoint) exclude each other: "
+                "--resume continues the interrupted run, --overwrite replaces it; choose one"
+            ]
+        )
     if out.exists() and not out.is_dir():
-        raise OutputError(f"training.output_dir '{out}' is a file, expected a folder; choose another training.output_dir")
+        raise OutputError(
+            f"training.output_dir '{out}' is a file, expected a folder; choose another training.output_dir"
+        )
     _check_creatable(out)
     lock = read_lock(out) if out.is_dir() else None
     if lock is not None and lock_is_live(lock):
@@ -179,8 +230,12 @@ def plan_output(out: Path, recipe_dict: dict[str, Any], overwrite: bool, resume:
     manifest = read_manifest(out)
     if manifest is None:
         legacy = (out / RECIPE_FILE).is_file() or any(out.glob("checkpoint-*"))
-        what = ("an hf_transfer run written without a run manifest (by an older version, or by hand), which "
-                "hf_transfer does not clear" if legacy else "files that are not an hf_transfer run")
+        what = (
+            "an hf_transfer run written without a run manifest (by an older version, or by hand), which "
+            "hf_transfer does not clear"
+            if legacy
+            else "files that are not an hf_transfer run"
+        )
         raise OutputError(
             f"training.output_dir '{out}' already holds {what}; choose an empty or new folder with "
             "training.output_dir=<folder> (or move those files away yourself)"
@@ -193,13 +248,16 @@ def plan_output(out: Path, recipe_dict: dict[str, Any], overwrite: bool, resume:
     keep = [p.name for p in sorted(out.iterdir()) if p.name != RUN_DIR and p.name not in owned]
     if resume:
         if status == "finished":
-            raise OutputError(f"training.output_dir '{out}' holds a finished run (finished {manifest.get('updated')}); "
-                              "there is nothing to resume. To train it again pass --overwrite instead of --resume")
+            raise OutputError(
+                f"training.output_dir '{out}' holds a finished run (finished {manifest.get('updated')}); "
+                "there is nothing to resume. To train it again pass --overwrite instead of --resume"
+            )
         diffs = recipe_differences(manifest.get("recipe", {}), recipe_dict)
         if diffs:
             raise OutputError(
                 f"cannot resume the run in '{out}': the recipe differs from the interrupted run's in "
-                f"{len(diffs)} key{'s' if len(diffs) > 1 else ''}:\n    " + "\n    ".join(diffs)
+                f"{len(diffs)} key{'s' if len(diffs) > 1 else ''}:\n    "
+                + "\n    ".join(diffs)
                 + "\n  resume with the interrupted run's recipe (saved in "
                 f"{out / RUN_DIR / MANIFEST}), or pass --overwrite to start a new run"
             )
@@ -208,8 +266,12 @@ def plan_output(out: Path, recipe_dict: dict[str, Any], overwrite: bool, resume:
             checkpoint = Path(resume)
         else:
             checkpoint = checkpoints[-1] if checkpoints else None
-            skipped = [n for n in owned if CHECKPOINT.fullmatch(n) and (checkpoint is None or
-                       int(n.split("-")[1]) > int(checkpoint.name.split("-")[1]))]
+            skipped = [
+                n
+                for n in owned
+                if CHECKPOINT.fullmatch(n)
+                and (checkpoint is None or int(n.split("-")[1]) > int(checkpoint.name.split("-")[1]))
+            ]
             if skipped:
                 logger.warning("skipping %s: written when the run was interrupted, not complete", ", ".join(skipped))
         return OutputPlan(out, "resume", manifest, keep=keep, checkpoint=checkpoint)
@@ -282,12 +344,21 @@ class OutputFolder:
                     path.unlink(missing_ok=True)
             if plan.remove:
                 logger.info("removed %d entries the previous run wrote in %s", len(plan.remove), out)
-            manifest = {"format": 1, "run_id": uuid.uuid4().hex[:12], "created": now(),
-                        "preexisting": sorted(p.name for p in out.iterdir() if p.name != RUN_DIR),
-                        "checkpoints": [], "written": []}
+            manifest = {
+                "format": 1,
+                "run_id": uuid.uuid4().hex[:12],
+                "created": now(),
+                "preexisting": sorted(p.name for p in out.iterdir() if p.name != RUN_DIR),
+                "checkpoints": [],
+                "written": [],
+            }
         if plan.keep:
-            logger.info("kept %d entr%s that hf_transfer did not write: %s", len(plan.keep),
-                        "y" if len(plan.keep) == 1 else "ies", ", ".join(plan.keep))
+            logger.info(
+                "kept %d entr%s that hf_transfer did not write: %s",
+                len(plan.keep),
+                "y" if len(plan.keep) == 1 else "ies",
+                ", ".join(plan.keep),
+            )
         manifest.update(status="running", recipe=self.recipe_dict, pid=os.getpid(), host=socket.gethostname())
         shutil.rmtree(out / RUN_DIR / STAGING, ignore_errors=True)
         self.manifest = manifest

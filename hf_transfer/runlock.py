@@ -85,8 +85,12 @@ class RunLock:
 
     def acquire(self) -> RunLock:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        me = {"pid": os.getpid(), "host": socket.gethostname(), "started": now(),
-              "process_start": _process_start(os.getpid())}
+        me = {
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "started": now(),
+            "process_start": _process_start(os.getpid()),
+        }
         for _ in range(2):
             try:
                 fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
@@ -94,8 +98,11 @@ class RunLock:
                 held = read_lock(self.path.parent.parent)
                 if held is not None and lock_is_live(held):
                     raise in_use_error(self.path.parent.parent, held) from None
-                logger.warning("removing a stale lock of pid %s on host %s (that process is no longer running)",
-                               (held or {}).get("pid"), (held or {}).get("host"))
+                logger.warning(
+                    "removing a stale lock of pid %s on host %s (that process is no longer running)",
+                    (held or {}).get("pid"),
+                    (held or {}).get("host"),
+                )
                 self.path.unlink(missing_ok=True)
                 continue
             with os.fdopen(fd, "w") as f:

@@ -212,4 +212,3 @@ def to_dict(instance: Any) -> dict[str, Any]:
 
 def path_fields(cls: type) -> list[str]:
     return [f.name for f in dataclasses.fields(cls) if f.metadata.get("path")]
-

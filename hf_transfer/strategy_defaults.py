@@ -51,8 +51,9 @@ def plan_training_defaults(recipe: Any, backbone: Any, train_rows: int | None = 
     strategy, options = recipe.strategy.options, recipe.strategy
     out = TrainingDefaults()
     planned = strategy.training_defaults(options, backbone)
-    sized = recipe.task.options.size_defaults(train_rows, global_batch_size(recipe.training), planned,
-                                              strategy.adapts_backbone)
+    sized = recipe.task.options.size_defaults(
+        train_rows, global_batch_size(recipe.training), planned, strategy.adapts_backbone
+    )
     for key, default in {**planned, **sized}.items():
         if not _is_set(key, recipe.training):
             out.values[key] = {"value": default.value, "reason": default.reason}
@@ -84,6 +85,8 @@ def learning_rate_warning(recipe: Any, backbone: Any) -> str | None:
     fix = f"remove it to use the strategy's default {default.value:g}" if default and key.startswith("training") else ""
     return (
         f"{key} {rate:g} is far {side} the usual range for strategy '{options.name}' (expected {low:g}-{high:g} with "
-        f"AdamW, found {rate:g}): " + ("training may barely move" if rate < low else "training may diverge")
-        + "; fix: " + (fix + ", or set one in that range" if fix else "set one in that range")
+        f"AdamW, found {rate:g}): "
+        + ("training may barely move" if rate < low else "training may diverge")
+        + "; fix: "
+        + (fix + ", or set one in that range" if fix else "set one in that range")
     )

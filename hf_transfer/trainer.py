@@ -39,8 +39,9 @@ class EpochSeededLengthGroupedSampler(LengthGroupedSampler):
 
 
 class TransferTrainer(Trainer):
-    def __init__(self, *args, learning_rates: dict[str, float] | None = None,
-                 class_weights: list[float] | None = None, **kwargs):
+    def __init__(
+        self, *args, learning_rates: dict[str, float] | None = None, class_weights: list[float] | None = None, **kwargs
+    ):
         super().__init__(*args, **kwargs)
         self.learning_rates = learning_rates
         self.class_weights = class_weights
@@ -74,8 +75,13 @@ class TransferTrainer(Trainer):
         optimizer_cls, kwargs = self.get_optimizer_cls_and_kwargs(self.args, opt_model)
         kwargs.pop("lr", None)
         rates = [g["lr"] for g in groups]
-        logger.info("optimizer %s with %d parameter groups, learning rates %.3g … %.3g",
-                    optimizer_cls.__name__, len(groups), min(rates), max(rates))
+        logger.info(
+            "optimizer %s with %d parameter groups, learning rates %.3g … %.3g",
+            optimizer_cls.__name__,
+            len(groups),
+            min(rates),
+            max(rates),
+        )
         self.optimizer = optimizer_cls(groups, **kwargs)
         return self.optimizer
 

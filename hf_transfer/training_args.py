@@ -114,7 +114,11 @@ NON_NEGATIVE_TRAINING_KEYS = {
     "warmup_steps": "a step count, or a fraction of the training steps below 1, e.g. 0.1",
     "num_train_epochs": "e.g. 3",
 }
-AT_LEAST_ONE_TRAINING_KEYS = ("per_device_train_batch_size", "per_device_eval_batch_size", "gradient_accumulation_steps")
+AT_LEAST_ONE_TRAINING_KEYS = (
+    "per_device_train_batch_size",
+    "per_device_eval_batch_size",
+    "gradient_accumulation_steps",
+)
 
 
 def value_problems(values: dict[str, Any]) -> list[str]:

@@ -27,7 +27,7 @@ SIZES = ("256x256", "128x128", "64x64", "48x48")
 
 def split_of(name: str, validation: float, test: float) -> str:
     """A stable split for an icon name: its SHA-1 as a number in [0, 1)."""
-    u = int(hashlib.sha1(name.encode()).hexdigest()[:8], 16) / 2 ** 32
+    u = int(hashlib.sha1(name.encode()).hexdigest()[:8], 16) / 2**32
     return "test" if u < test else "validation" if u < test + validation else "train"
 
 
@@ -51,8 +51,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--test", type=float, default=0.2)
     args = parser.parse_args(argv)
     if not args.source.is_dir():
-        print(f"error: icon theme not found at {args.source}. Fix: apt-get install oxygen-icon-theme, or pass "
-              "--source <theme>/base", file=sys.stderr)
+        print(
+            f"error: icon theme not found at {args.source}. Fix: apt-get install oxygen-icon-theme, or pass "
+            "--source <theme>/base",
+            file=sys.stderr,
+        )
         return 2
     if args.output_dir.exists() and any(args.output_dir.iterdir()):
         print(f"error: {args.output_dir} is not empty; choose an empty or new folder", file=sys.stderr)

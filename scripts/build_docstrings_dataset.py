@@ -71,8 +71,11 @@ SECTION = re.compile(
     re.IGNORECASE | re.MULTILINE,
 )
 CODE = re.compile(r">>>|::|^\s*\.\. |^\s{4,}\S|```|^\s*[-=~]{3,}\s*$", re.MULTILINE)
-NAMES = re.compile(r"\b(networkx|nx\.|numpy|np\.|ndarray|pandas|pd\.|dataframe|sympy|torch|pytorch|transformers|"
-                   r"hugging ?face|🤗)", re.IGNORECASE)
+NAMES = re.compile(
+    r"\b(networkx|nx\.|numpy|np\.|ndarray|pandas|pd\.|dataframe|sympy|torch|pytorch|transformers|"
+    r"hugging ?face|🤗)",
+    re.IGNORECASE,
+)
 
 
 def site_packages() -> Path:
@@ -104,7 +107,9 @@ def docstrings(folder: Path, enough: int | None = None) -> set[str]:
         except (SyntaxError, ValueError):
             continue
         for node in ast.walk(tree):
-            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and not node.name.startswith("_"):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and not node.name.startswith(
+                "_"
+            ):
                 doc = ast.get_docstring(node)
                 if not doc:
                     continue
@@ -114,8 +119,14 @@ def docstrings(folder: Path, enough: int | None = None) -> set[str]:
     return texts
 
 
-def build(output_dir: Path, train_per_class: int, validation_per_class: int, test_per_class: int, seed: int,
-          root: Path | None = None) -> dict:
+def build(
+    output_dir: Path,
+    train_per_class: int,
+    validation_per_class: int,
+    test_per_class: int,
+    seed: int,
+    root: Path | None = None,
+) -> dict:
     root = root or site_packages()
     found: dict[str, set[str]] = {}
     need = train_per_class + validation_per_class + test_per_class
@@ -123,8 +134,10 @@ def build(output_dir: Path, train_per_class: int, validation_per_class: int, tes
     for label, (folder, dist) in LIBRARIES.items():
         path = root / folder
         if not path.is_dir():
-            raise SystemExit(f"build_docstrings_dataset: package folder {path} not found; install {dist} "
-                             f"(pip install {dist}) or pass --site-packages DIR")
+            raise SystemExit(
+                f"build_docstrings_dataset: package folder {path} not found; install {dist} "
+                f"(pip install {dist}) or pass --site-packages DIR"
+            )
         found[label] = docstrings(path, enough=2 * need + 200)
         try:
             versions[dist] = metadata.version(dist)
@@ -140,14 +153,17 @@ def build(output_dir: Path, train_per_class: int, validation_per_class: int, tes
     for label, texts in found.items():
         unique = sorted(t for t in texts if counts[t] == 1)
         if len(unique) < need:
-            raise SystemExit(f"build_docstrings_dataset: only {len(unique)} usable docstrings in {label}, need {need}; "
-                             "ask for fewer per class")
+            raise SystemExit(
+                f"build_docstrings_dataset: only {len(unique)} usable docstrings in {label}, need {need}; "
+                "ask for fewer per class"
+            )
         rng.shuffle(unique)
         chosen = unique[:need]
         splits["train"] += [{"text": t, "label": label} for t in chosen[:train_per_class]]
-        splits["validation"] += [{"text": t, "label": label}
-                                 for t in chosen[train_per_class:train_per_class + validation_per_class]]
-        splits["test"] += [{"text": t, "label": label} for t in chosen[train_per_class + validation_per_class:]]
+        splits["validation"] += [
+            {"text": t, "label": label} for t in chosen[train_per_class : train_per_class + validation_per_class]
+        ]
+        splits["test"] += [{"text": t, "label": label} for t in chosen[train_per_class + validation_per_class :]]
     output_dir.mkdir(parents=True, exist_ok=True)
     digest = hashlib.sha256()
     for name, rows in splits.items():
@@ -180,8 +196,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--site-packages", type=Path, default=None, help="where the libraries are (default: this Python's)")
     args = p.parse_args(argv)
-    info = build(args.output_dir, args.train_per_class, args.validation_per_class, args.test_per_class, args.seed,
-                 args.site_packages)
+    info = build(
+        args.output_dir,
+        args.train_per_class,
+        args.validation_per_class,
+        args.test_per_class,
+        args.seed,
+        args.site_packages,
+    )
     print(json.dumps(info, indent=2))
     return 0
 

@@ -27,7 +27,7 @@ def read_idx(path: Path):
 
     data = gzip.open(path).read() if path.suffix == ".gz" else path.read_bytes()
     dims = data[3]
-    shape = [int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(dims)]
+    shape = [int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(dims)]
     return np.frombuffer(data, np.uint8, offset=4 + 4 * dims).reshape(shape)
 
 
@@ -39,12 +39,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--validation", type=int, default=1000)
     parser.add_argument("--test", type=int, default=1000)
     args = parser.parse_args(argv)
-    files = {name: args.source / f"{name}-ubyte.gz" for name in
-             ("train-images-idx3", "train-labels-idx1", "t10k-images-idx3", "t10k-labels-idx1")}
+    files = {
+        name: args.source / f"{name}-ubyte.gz"
+        for name in ("train-images-idx3", "train-labels-idx1", "t10k-images-idx3", "t10k-labels-idx1")
+    }
     missing = [str(p) for p in files.values() if not p.is_file()]
     if missing:
-        print(f"error: Fashion-MNIST idx files not found: {', '.join(missing)}. "
-              "Fix: apt-get install dataset-fashion-mnist, or pass --source DIR", file=sys.stderr)
+        print(
+            f"error: Fashion-MNIST idx files not found: {', '.join(missing)}. "
+            "Fix: apt-get install dataset-fashion-mnist, or pass --source DIR",
+            file=sys.stderr,
+        )
         return 2
     if args.train + args.validation > 60000 or args.test > 10000:
         print("error: Fashion-MNIST has 60,000 training and 10,000 test images", file=sys.stderr)
@@ -57,8 +62,11 @@ def main(argv: list[str] | None = None) -> int:
     images, labels = read_idx(files["train-images-idx3"]), read_idx(files["train-labels-idx1"])
     test_images, test_labels = read_idx(files["t10k-images-idx3"]), read_idx(files["t10k-labels-idx1"])
     n, m = args.train, args.validation
-    splits = {"train": (images[:n], labels[:n], 0), "validation": (images[n:n + m], labels[n:n + m], n),
-              "test": (test_images[:args.test], test_labels[:args.test], 0)}
+    splits = {
+        "train": (images[:n], labels[:n], 0),
+        "validation": (images[n : n + m], labels[n : n + m], n),
+        "test": (test_images[: args.test], test_labels[: args.test], 0),
+    }
     for split, (x, y, offset) in splits.items():
         for name in CLASSES:
             (args.output_dir / split / name).mkdir(parents=True, exist_ok=True)

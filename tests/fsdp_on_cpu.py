@@ -34,5 +34,7 @@ import hf_transfer.launch  # noqa: E402
 from hf_transfer.cli import main  # noqa: E402
 
 _check_launch = hf_transfer.launch.check_launch
-hf_transfer.launch.check_launch = lambda training, device: _check_launch(training, "cuda" if device == "cpu" else device)
+hf_transfer.launch.check_launch = lambda training, device: _check_launch(
+    training, "cuda" if device == "cpu" else device
+)
 sys.exit(main(sys.argv[1:]))

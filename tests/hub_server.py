@@ -114,7 +114,11 @@ class FakeHub:
             repo = self._readable(m["repo"])
             if repo is None:
                 return 404, {"error": "Repository not found"}, {"X-Error-Code": "RepoNotFound"}
-            return 200, {"id": repo.repo_id, "modelId": repo.repo_id, "sha": self._sha(repo), "private": repo.private}, {}
+            return (
+                200,
+                {"id": repo.repo_id, "modelId": repo.repo_id, "sha": self._sha(repo), "private": repo.private},
+                {},
+            )
         return 404, {"error": f"not implemented by the fake Hub: {req.method} {req.path}"}, {}
 
     def _readable(self, repo_id: str) -> Repo | None:
@@ -146,7 +150,10 @@ class FakeHub:
         if rev not in repo.branches:
             return 404, {"error": f"Invalid rev id: {rev}"}, {"X-Error-Code": "RevisionNotFound"}
         if op == "preupload":
-            files = [{"path": f["path"], "uploadMode": "regular", "shouldIgnore": False, "oid": None} for f in req.json()["files"]]
+            files = [
+                {"path": f["path"], "uploadMode": "regular", "shouldIgnore": False, "oid": None}
+                for f in req.json()["files"]
+            ]
             return 200, {"files": files, "commitOid": self._sha(repo)}, {}
         lines = [json.loads(line) for line in req.body.splitlines() if line.strip()]
         header = next(x["value"] for x in lines if x["key"] == "header")
@@ -168,12 +175,22 @@ class FakeHub:
             return 200, {"num": pr["num"], "url": f"{self.url}/{repo_id}/discussions/{pr['num']}"}, {}
         if num is not None and req.method == "GET" and int(num) <= len(repo.pulls):
             pr = repo.pulls[int(num) - 1]
-            return 200, {
-                "title": pr["title"], "num": pr["num"], "author": {"name": self.user},
-                "createdAt": "2026-01-01T00:00:00.000Z", "status": "draft", "repo": {"name": repo_id, "type": "model"},
-                "isPullRequest": bool(pr["pullRequest"]), "events": [], "changes": {"base": "refs/heads/main"},
-                "filesWithConflicts": [],
-            }, {}
+            return (
+                200,
+                {
+                    "title": pr["title"],
+                    "num": pr["num"],
+                    "author": {"name": self.user},
+                    "createdAt": "2026-01-01T00:00:00.000Z",
+                    "status": "draft",
+                    "repo": {"name": repo_id, "type": "model"},
+                    "isPullRequest": bool(pr["pullRequest"]),
+                    "events": [],
+                    "changes": {"base": "refs/heads/main"},
+                    "filesWithConflicts": [],
+                },
+                {},
+            )
         return 404, {"error": "Discussion not found"}, {}
 
     @staticmethod

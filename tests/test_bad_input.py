@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import COLORS, image_recipe, make_image, make_texts, text_recipe
 
+from helpers import COLORS, image_recipe, make_image, make_texts, text_recipe
 from hf_transfer import cli
 
 # ---------------------------------------------------------------- helpers
@@ -40,8 +40,16 @@ def run(tmp_path: Path, recipe: dict, *args: str, capsys) -> tuple[int, str, str
     return code, captured.out, captured.err
 
 
-def refused(tmp_path: Path, recipe: dict, fragments: list[str], *, user_files: list[Path], capsys, dry_run: bool = True,
-            code: int | None = None) -> str:
+def refused(
+    tmp_path: Path,
+    recipe: dict,
+    fragments: list[str],
+    *,
+    user_files: list[Path],
+    capsys,
+    dry_run: bool = True,
+    code: int | None = None,
+) -> str:
     """Run the recipe (and its --dry-run): one clear error, nothing written, the user's files untouched."""
     before = snapshot(*user_files)
     modes = [("--dry-run",), ()] if dry_run else [()]
@@ -84,10 +92,18 @@ def test_negative_learning_rates_and_friends_are_one_config_error(backbones, tex
     recipe["training"].update(learning_rate=-1e-3, weight_decay=-0.1, warmup_steps=-5)
     recipe["strategy"]["head_learning_rate"] = -0.01
     err = refused(
-        tmp_path, recipe,
-        ["4 problems", "'training.learning_rate' must not be negative, found -0.001", "'training.weight_decay'",
-         "'training.warmup_steps'", "'strategy.head_learning_rate' must be positive"],
-        user_files=list(text_files.values()), capsys=capsys, code=2,
+        tmp_path,
+        recipe,
+        [
+            "4 problems",
+            "'training.learning_rate' must not be negative, found -0.001",
+            "'training.weight_decay'",
+            "'training.warmup_steps'",
+            "'strategy.head_learning_rate' must be positive",
+        ],
+        user_files=list(text_files.values()),
+        capsys=capsys,
+        code=2,
     )
     assert "Invalid learning rate" not in err
 
@@ -98,25 +114,56 @@ def test_negative_learning_rate_from_the_command_line(backbones, text_files, tmp
     assert code == 2 and "'training.learning_rate' must not be negative" in err and "Traceback" not in err
 
 
-@pytest.mark.parametrize("weights, fragments", [
-    ("balanced", ["'task.class_weights' must be auto or a mapping of label to weight, found string 'balanced'",
-                  "fix: task.class_weights=auto"]),
-    ({"sports": 0, "music": "heavy"}, ["'task.class_weights' weights must be positive finite numbers",
-                                       "sports: integer 0", "music: string 'heavy'"]),
-])
+@pytest.mark.parametrize(
+    "weights, fragments",
+    [
+        (
+            "balanced",
+            [
+                "'task.class_weights' must be auto or a mapping of label to weight, found string 'balanced'",
+                "fix: task.class_weights=auto",
+            ],
+        ),
+        (
+            {"sports": 0, "music": "heavy"},
+            [
+                "'task.class_weights' weights must be positive finite numbers",
+                "sports: integer 0",
+                "music: string 'heavy'",
+            ],
+        ),
+    ],
+)
 def test_class_weights_that_are_not_weights(weights, fragments, backbones, text_files, tmp_path, capsys):
     recipe = text_recipe(backbones["bert"], text_files, tmp_path / "out", task={"class_weights": weights})
     recipe["training"]["early_stopping_patience"] = 2  # collected with the other problems: one message
-    refused(tmp_path, recipe, ["2 problems", *fragments, "'training.early_stopping_patience' needs evaluations",
-                               "set training.eval_strategy=epoch"],
-            user_files=list(text_files.values()), capsys=capsys, code=2)
+    refused(
+        tmp_path,
+        recipe,
+        [
+            "2 problems",
+            *fragments,
+            "'training.early_stopping_patience' needs evaluations",
+            "set training.eval_strategy=epoch",
+        ],
+        user_files=list(text_files.values()),
+        capsys=capsys,
+        code=2,
+    )
 
 
 def test_class_weights_for_a_label_the_data_lacks(backbones, image_folder, tmp_path, capsys):
-    recipe = image_recipe(backbones["vit"], image_folder, tmp_path / "out", task={"class_weights": {"red": 2, "yellow": 3}})
-    refused(tmp_path, recipe, ["'task.class_weights' names label(s) the data lacks: yellow",
-                               "the data's labels are: blue, green, red"],
-            user_files=[image_folder], capsys=capsys, code=2)
+    recipe = image_recipe(
+        backbones["vit"], image_folder, tmp_path / "out", task={"class_weights": {"red": 2, "yellow": 3}}
+    )
+    refused(
+        tmp_path,
+        recipe,
+        ["'task.class_weights' names label(s) the data lacks: yellow", "the data's labels are: blue, green, red"],
+        user_files=[image_folder],
+        capsys=capsys,
+        code=2,
+    )
 
 
 # ---------------------------------------------------------------- backbones
@@ -129,8 +176,11 @@ def test_truncated_safetensors_is_named_before_loading(backbones, text_files, tm
     weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
     recipe = text_recipe(folder, text_files, tmp_path / "out")
     refused(
-        tmp_path, recipe, [str(weights), "damaged or truncated", "the file holds", "download the backbone again"],
-        user_files=[folder, *text_files.values()], capsys=capsys,
+        tmp_path,
+        recipe,
+        [str(weights), "damaged or truncated", "the file holds", "download the backbone again"],
+        user_files=[folder, *text_files.values()],
+        capsys=capsys,
     )
 
 
@@ -146,10 +196,17 @@ def test_zero_byte_safetensors(backbones, text_files, tmp_path, capsys):
 def test_image_backbone_for_a_text_task(kind, backbones, text_files, tmp_path, capsys):
     recipe = text_recipe(backbones[kind], text_files, tmp_path / "out")
     err = refused(
-        tmp_path, recipe,
-        [str(backbones[kind]), "is an image model", "task 'text-classification' needs a text backbone",
-         "task.name=image-classification"],
-        user_files=list(text_files.values()), capsys=capsys, code=2,
+        tmp_path,
+        recipe,
+        [
+            str(backbones[kind]),
+            "is an image model",
+            "task 'text-classification' needs a text backbone",
+            "task.name=image-classification",
+        ],
+        user_files=list(text_files.values()),
+        capsys=capsys,
+        code=2,
     )
     assert "sentencepiece" not in err
 
@@ -157,9 +214,12 @@ def test_image_backbone_for_a_text_task(kind, backbones, text_files, tmp_path, c
 def test_text_backbone_for_an_image_task(backbones, image_folder, tmp_path, capsys):
     recipe = image_recipe(backbones["bert"], image_folder, tmp_path / "out")
     refused(
-        tmp_path, recipe,
+        tmp_path,
+        recipe,
         ["is a text model (model_type 'bert')", "task 'image-classification' needs an image backbone"],
-        user_files=[image_folder], capsys=capsys, code=2,
+        user_files=[image_folder],
+        capsys=capsys,
+        code=2,
     )
 
 
@@ -170,10 +230,19 @@ def test_image_processor_without_an_input_size(backbones, image_folder, tmp_path
     config.write_text(json.dumps({**json.loads(config.read_text()), "size": None}))
     recipe = image_recipe(folder, image_folder, tmp_path / "out")
     refused(
-        tmp_path, recipe,
-        ["1 problem", f"backbone '{folder}'", "(ViTImageProcessor) gives no input size", "found size=None",
-         "add \"size\": {\"height\": H, \"width\": W} to the backbone's preprocessor_config.json", "task.augment=false"],
-        user_files=[folder, image_folder], capsys=capsys, code=2,
+        tmp_path,
+        recipe,
+        [
+            "1 problem",
+            f"backbone '{folder}'",
+            "(ViTImageProcessor) gives no input size",
+            "found size=None",
+            'add "size": {"height": H, "width": W} to the backbone\'s preprocessor_config.json',
+            "task.augment=false",
+        ],
+        user_files=[folder, image_folder],
+        capsys=capsys,
+        code=2,
     )
 
 
@@ -188,20 +257,37 @@ def test_image_processor_that_cannot_be_loaded(damage, backbones, image_folder, 
         config.write_text(json.dumps({**json.loads(config.read_text()), "size": {}}))
     recipe = image_recipe(folder, image_folder, tmp_path / "out")
     refused(
-        tmp_path, recipe,
-        [f"backbone '{folder}': its image processor could not be loaded", "preprocessor_config.json" if damage == "no file"
-         else "size must have one of the following set of keys", "download the backbone again, or add or repair that file"],
-        user_files=[folder, image_folder], capsys=capsys, code=1,
+        tmp_path,
+        recipe,
+        [
+            f"backbone '{folder}': its image processor could not be loaded",
+            "preprocessor_config.json" if damage == "no file" else "size must have one of the following set of keys",
+            "download the backbone again, or add or repair that file",
+        ],
+        user_files=[folder, image_folder],
+        capsys=capsys,
+        code=1,
     )
 
 
 def test_augmentation_values_out_of_range_are_one_config_error(backbones, image_folder, tmp_path, capsys):
-    recipe = image_recipe(backbones["vit"], image_folder, tmp_path / "out", task={"crop_scale": [0.0, 1.5], "color_jitter": -0.1})
+    recipe = image_recipe(
+        backbones["vit"], image_folder, tmp_path / "out", task={"crop_scale": [0.0, 1.5], "color_jitter": -0.1}
+    )
     refused(
-        tmp_path, recipe,
-        ["2 problems", "'task.crop_scale' must be auto or [low, high] with 0 < low <= high <= 1", "found [0.0, 1.5]",
-         "task.crop_scale=[0.08, 1.0], or remove it for auto", "'task.color_jitter' must be 0 (none) or more, found -0.1", "task.color_jitter=0.4"],
-        user_files=[image_folder], capsys=capsys, code=2,
+        tmp_path,
+        recipe,
+        [
+            "2 problems",
+            "'task.crop_scale' must be auto or [low, high] with 0 < low <= high <= 1",
+            "found [0.0, 1.5]",
+            "task.crop_scale=[0.08, 1.0], or remove it for auto",
+            "'task.color_jitter' must be 0 (none) or more, found -0.1",
+            "task.color_jitter=0.4",
+        ],
+        user_files=[image_folder],
+        capsys=capsys,
+        code=2,
     )
 
 
@@ -214,8 +300,11 @@ def test_empty_text_cell_in_a_csv(backbones, tmp_path, capsys):
     train = write_csv(tmp_path / "data" / "train.csv", rows)
     recipe = files_recipe(backbones, tmp_path, train)
     refused(
-        tmp_path, recipe, ["1 bad example", "train: row 6: empty text", "data.on_bad_example=skip"],
-        user_files=[train], capsys=capsys,
+        tmp_path,
+        recipe,
+        ["1 bad example", "train: row 6: empty text", "data.on_bad_example=skip"],
+        user_files=[train],
+        capsys=capsys,
     )
     code, out, _ = run(tmp_path, recipe, "--dry-run", "data.on_bad_example=skip", capsys=capsys)
     assert code == 0 and "skipped 1 bad example" in out and "row 6: empty text" in out
@@ -228,8 +317,11 @@ def test_labels_mixing_integers_and_strings_in_jsonl(backbones, tmp_path, capsys
     train.write_text("".join(json.dumps(r) + "\n" for r in rows))
     recipe = files_recipe(backbones, tmp_path, train)
     refused(
-        tmp_path, recipe, ["label column 'label' mixes strings and integers", "integers (0, 1, 2)", "all as strings"],
-        user_files=[train], capsys=capsys,
+        tmp_path,
+        recipe,
+        ["label column 'label' mixes strings and integers", "integers (0, 1, 2)", "all as strings"],
+        user_files=[train],
+        capsys=capsys,
     )
 
 
@@ -238,8 +330,11 @@ def test_csv_that_is_not_utf8(backbones, tmp_path, capsys):
     train.parent.mkdir()
     train.write_bytes(("text,label\n" + "".join(f"{t} café,{label}\n" for t, label in texts())).encode("latin1"))
     refused(
-        tmp_path, files_recipe(backbones, tmp_path, train),
-        [str(train), "is not UTF-8", "byte 0xe9 (line 2)", "iconv -f latin1 -t utf-8"], user_files=[train], capsys=capsys,
+        tmp_path,
+        files_recipe(backbones, tmp_path, train),
+        [str(train), "is not UTF-8", "byte 0xe9 (line 2)", "iconv -f latin1 -t utf-8"],
+        user_files=[train],
+        capsys=capsys,
     )
 
 
@@ -248,15 +343,26 @@ def test_jsonl_that_is_not_utf8_names_the_line(backbones, tmp_path, capsys):
     train.parent.mkdir()
     lines = [json.dumps({"text": t, "label": label}) for t, label in texts()]
     lines[4] = lines[4].replace('"text": "', '"text": "caf\u00e9 ')
-    train.write_bytes("\n".join(lines[:4]).encode() + b"\n" + lines[4].encode("latin1") + b"\n" + "\n".join(lines[5:]).encode())
-    refused(tmp_path, files_recipe(backbones, tmp_path, train), ["is not UTF-8", "(line 5)", "iconv"], user_files=[train], capsys=capsys)
+    train.write_bytes(
+        "\n".join(lines[:4]).encode() + b"\n" + lines[4].encode("latin1") + b"\n" + "\n".join(lines[5:]).encode()
+    )
+    refused(
+        tmp_path,
+        files_recipe(backbones, tmp_path, train),
+        ["is not UTF-8", "(line 5)", "iconv"],
+        user_files=[train],
+        capsys=capsys,
+    )
 
 
 def test_csv_with_a_header_and_no_rows(backbones, tmp_path, capsys):
     train = write_csv(tmp_path / "data" / "train.csv", [])
     refused(
-        tmp_path, files_recipe(backbones, tmp_path, train), [str(train), "has a header (text,label) but no data rows"],
-        user_files=[train], capsys=capsys,
+        tmp_path,
+        files_recipe(backbones, tmp_path, train),
+        [str(train), "has a header (text,label) but no data rows"],
+        user_files=[train],
+        capsys=capsys,
     )
 
 
@@ -264,8 +370,11 @@ def test_validation_csv_with_a_header_and_no_rows(backbones, tmp_path, capsys):
     train = write_csv(tmp_path / "data" / "train.csv", texts())
     validation = write_csv(tmp_path / "data" / "validation.csv", [])
     refused(
-        tmp_path, files_recipe(backbones, tmp_path, train, validation), ["data.validation_file", "but no data rows"],
-        user_files=[train, validation], capsys=capsys,
+        tmp_path,
+        files_recipe(backbones, tmp_path, train, validation),
+        ["data.validation_file", "but no data rows"],
+        user_files=[train, validation],
+        capsys=capsys,
     )
 
 
@@ -276,15 +385,24 @@ def test_malformed_json_line_is_named_by_its_number(backbones, tmp_path, capsys)
     lines[6] = '{"text": "oops", "label": }'
     train.write_text("\n".join(lines) + "\n")
     refused(
-        tmp_path, files_recipe(backbones, tmp_path, train),
-        ["line 7 of data.train_file", "is not valid JSON", '{"text": "oops", "label": }'], user_files=[train], capsys=capsys,
+        tmp_path,
+        files_recipe(backbones, tmp_path, train),
+        ["line 7 of data.train_file", "is not valid JSON", '{"text": "oops", "label": }'],
+        user_files=[train],
+        capsys=capsys,
     )
 
 
 def test_directory_where_a_file_is_expected(backbones, tmp_path, capsys):
     folder = tmp_path / "data" / "train.csv"
     folder.mkdir(parents=True)
-    err = refused(tmp_path, files_recipe(backbones, tmp_path, folder), [str(folder), "is a directory"], user_files=[folder], capsys=capsys)
+    err = refused(
+        tmp_path,
+        files_recipe(backbones, tmp_path, folder),
+        [str(folder), "is a directory"],
+        user_files=[folder],
+        capsys=capsys,
+    )
     assert "does not exist" not in err
 
 
@@ -297,16 +415,22 @@ def test_image_folder_that_is_a_file(backbones, tmp_path, capsys):
 def test_tab_separated_file_named_csv(backbones, tmp_path, capsys):
     train = write_csv(tmp_path / "data" / "train.csv", texts(), sep="\t")
     refused(
-        tmp_path, files_recipe(backbones, tmp_path, train),
-        ["read as comma-separated", "has tabs and no comma", "rename it to .tsv"], user_files=[train], capsys=capsys,
+        tmp_path,
+        files_recipe(backbones, tmp_path, train),
+        ["read as comma-separated", "has tabs and no comma", "rename it to .tsv"],
+        user_files=[train],
+        capsys=capsys,
     )
 
 
 def test_comma_separated_file_named_tsv(backbones, tmp_path, capsys):
     train = write_csv(tmp_path / "data" / "train.tsv", texts())
     refused(
-        tmp_path, files_recipe(backbones, tmp_path, train), ["read as tab-separated", "rename it to .csv"],
-        user_files=[train], capsys=capsys,
+        tmp_path,
+        files_recipe(backbones, tmp_path, train),
+        ["read as tab-separated", "rename it to .csv"],
+        user_files=[train],
+        capsys=capsys,
     )
 
 
@@ -392,9 +516,18 @@ def test_unreadable_images_are_all_named_before_training(backbones, tmp_path, ca
     bad = add_bad_images(root)
     recipe = image_recipe(backbones["vit"], root, tmp_path / "out")
     err = refused(
-        tmp_path, recipe, ["5 bad examples", "every example of every split was checked", "data.on_bad_example=skip",
-                           "empty file (0 bytes)", "not an image file", "damaged or truncated"],
-        user_files=[root], capsys=capsys,
+        tmp_path,
+        recipe,
+        [
+            "5 bad examples",
+            "every example of every split was checked",
+            "data.on_bad_example=skip",
+            "empty file (0 bytes)",
+            "not an image file",
+            "damaged or truncated",
+        ],
+        user_files=[root],
+        capsys=capsys,
     )
     for name in bad:
         assert str(root / name) in err, name

@@ -15,7 +15,11 @@ def _run(script: str, tmp_path: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     return subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / script), "--smoke", "--results-dir", str(tmp_path)],
-        capture_output=True, text=True, env=env, timeout=600, cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+        cwd=tmp_path,
     )
 
 
@@ -36,9 +40,21 @@ def test_gpu_check_smoke(tmp_path):
 
 def test_cache_writer_benchmark_smoke():
     proc = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "cache_writer.py"), "--width", "8", "--batch", "4", "--batches", "2",
-         "--rounds", "1"],
-        capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "cache_writer.py"),
+            "--width",
+            "8",
+            "--batch",
+            "4",
+            "--batches",
+            "2",
+            "--rounds",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.splitlines()[2].startswith("| 8 |")
@@ -47,7 +63,10 @@ def test_cache_writer_benchmark_smoke():
 def test_cache_checksum_benchmark_smoke():
     proc = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "cache_checksum.py"), "--mib", "1", "--rounds", "1"],
-        capture_output=True, text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.splitlines()[3].startswith("| sha256 (used) |")

@@ -7,9 +7,9 @@ import math
 
 import pytest
 import torch
-from conftest import text_recipe
 
 import hf_transfer
+from helpers import text_recipe
 from hf_transfer import ConfigError
 from hf_transfer.class_weights import resolve, weighted_cross_entropy
 from hf_transfer.probe import fit_logistic
@@ -33,7 +33,9 @@ def test_weighted_cross_entropy_by_hand():
     plain = torch.nn.functional.cross_entropy(logits, labels)
     assert weighted_cross_entropy(logits, labels, [1.0, 1.0]).item() == pytest.approx(plain.item(), rel=1e-6)
     # a batch of one class keeps its weight (torch's weight= would divide it away)
-    assert weighted_cross_entropy(logits[:1], labels[:1], weights).item() == pytest.approx(3.0 * ce([2, 0], 0), rel=1e-6)
+    assert weighted_cross_entropy(logits[:1], labels[:1], weights).item() == pytest.approx(
+        3.0 * ce([2, 0], 0), rel=1e-6
+    )
     # training.label_smoothing_factor is kept: with unit weights, transformers' own LabelSmoother
     from transformers.trainer_pt_utils import LabelSmoother
 
@@ -85,17 +87,21 @@ def _first_loss(result) -> float:
     return next(h["loss"] for h in history if "loss" in h)
 
 
-@pytest.mark.parametrize("strategy", [
-    pytest.param({"name": "full"}, id="transformers-head"),
-    pytest.param({"name": "full", "head": "mlp", "head_hidden_sizes": [8]}, id="hf_transfer-head"),
-    pytest.param({"name": "frozen", "head_solver": "sgd"}, id="cached-feature-head"),
-])
+@pytest.mark.parametrize(
+    "strategy",
+    [
+        pytest.param({"name": "full"}, id="transformers-head"),
+        pytest.param({"name": "full", "head": "mlp", "head_hidden_sizes": [8]}, id="hf_transfer-head"),
+        pytest.param({"name": "frozen", "head_solver": "sgd"}, id="cached-feature-head"),
+    ],
+)
 def test_weights_reach_the_trainer_loss(strategy, backbones, text_files, tmp_path):
     """Uniform weights of 2 double the first step's loss (the same model on the same batch), on every head."""
     runs = {}
     for name, weights in (("plain", None), ("weighted", {"sports": 2.0, "science": 2.0, "music": 2.0})):
-        recipe = text_recipe(backbones["bert"], text_files, tmp_path / name, strategy=strategy,
-                             training={"max_steps": 1})
+        recipe = text_recipe(
+            backbones["bert"], text_files, tmp_path / name, strategy=strategy, training={"max_steps": 1}
+        )
         if weights:
             recipe["task"]["class_weights"] = weights
         runs[name] = hf_transfer.train(recipe)
@@ -123,9 +129,11 @@ def test_weights_reach_the_lbfgs_head_fit(backbones, text_files, tmp_path):
 
 
 def test_auto_weights_on_an_imbalanced_training_split(backbones, tmp_path):
-    from conftest import make_texts
+    from helpers import make_texts
 
-    rows = [r for r in make_texts(12, 0) if r["label"] != "music"] + [r for r in make_texts(3, 5) if r["label"] == "music"]
+    rows = [r for r in make_texts(12, 0) if r["label"] != "music"] + [
+        r for r in make_texts(3, 5) if r["label"] == "music"
+    ]
     files = {}
     for split, data in (("train", rows), ("validation", make_texts(2, 1))):
         files[split] = tmp_path / f"{split}.jsonl"
@@ -133,4 +141,6 @@ def test_auto_weights_on_an_imbalanced_training_split(backbones, tmp_path):
     recipe = text_recipe(backbones["bert"], files, tmp_path / "out", task={"class_weights": "auto"})
     result = hf_transfer.train(recipe, dry_run=True)
     n = 27  # 12 sports + 12 science + 3 music, 3 classes
-    assert result.class_weights["weights"] == pytest.approx({"music": n / (3 * 3), "science": n / (3 * 12), "sports": n / (3 * 12)})
+    assert result.class_weights["weights"] == pytest.approx(
+        {"music": n / (3 * 3), "science": n / (3 * 12), "sports": n / (3 * 12)}
+    )

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import text_recipe
 
+from helpers import text_recipe
 from hf_transfer import cli
 
 VENV_BIN = Path(sys.executable).parent
@@ -57,7 +57,11 @@ def test_summary_says_how_to_load_and_its_code_runs(strategy, backbones, text_fi
     recipe["strategy"] = {
         "mlp": {"name": "frozen", "head": "mlp", "head_hidden_sizes": [8]},
         "lora": {"name": "lora", "r": 4},
-        "lora-merged": {"name": "lora", "r": 4, "merge": True},  # the card adds prose for merged/; the summary prints code
+        "lora-merged": {
+            "name": "lora",
+            "r": 4,
+            "merge": True,
+        },  # the card adds prose for merged/; the summary prints code
     }[strategy]
     assert cli.main(["train", str(write_recipe(tmp_path / "r.yaml", recipe))]) == 0
     out = capsys.readouterr().out
@@ -83,8 +87,21 @@ def test_dry_run_writes_nothing(tiny_recipe, tmp_path, capsys):
         pytest.param(lambda: [str(VENV_BIN / "hf-transfer")], id="console-script"),
         pytest.param(lambda: [sys.executable, "-m", "hf_transfer"], id="python-m"),
         pytest.param(
-            lambda: [str(VENV_BIN / "accelerate"), "launch", "--cpu", "--num_processes", "1", "--num_machines", "1",
-                     "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "hf_transfer"],
+            lambda: [
+                str(VENV_BIN / "accelerate"),
+                "launch",
+                "--cpu",
+                "--num_processes",
+                "1",
+                "--num_machines",
+                "1",
+                "--mixed_precision",
+                "no",
+                "--dynamo_backend",
+                "no",
+                "-m",
+                "hf_transfer",
+            ],
             id="accelerate-launch",
         ),
     ],

@@ -9,9 +9,9 @@ import sys
 
 import pytest
 import yaml
-from conftest import text_recipe
 
 import hf_transfer
+from helpers import text_recipe
 from hf_transfer import cli
 from hf_transfer.errors import ConfigError
 
@@ -32,8 +32,14 @@ def recipe_file(backbones, text_files, tmp_path):
 
 
 def test_two_backbones_by_two_strategies_give_a_leaderboard_and_resume(recipe_file, backbones, tmp_path, capsys):
-    args = ["compare", str(recipe_file), "--strategies", "full,frozen",
-            "--backbones", f"{backbones['bert']},{backbones['distilbert']}"]
+    args = [
+        "compare",
+        str(recipe_file),
+        "--strategies",
+        "full,frozen",
+        "--backbones",
+        f"{backbones['bert']},{backbones['distilbert']}",
+    ]
     assert cli.main(args) == 0
     out = capsys.readouterr().out
     root = tmp_path / "out" / "compare"
@@ -57,11 +63,18 @@ def test_two_backbones_by_two_strategies_give_a_leaderboard_and_resume(recipe_fi
     # one cell removed: only that one trains again, the others are read back unchanged
     before = {r["cell"]: r for r in board["rows"]}
     shutil.rmtree(root / "frozen__bert")
-    result = hf_transfer.compare(str(recipe_file), strategies=["full", "frozen"],
-                                 backbones=[str(backbones["bert"]), str(backbones["distilbert"])])
+    result = hf_transfer.compare(
+        str(recipe_file),
+        strategies=["full", "frozen"],
+        backbones=[str(backbones["bert"]), str(backbones["distilbert"])],
+    )
     states = {r.cell: r.state for r in result.rows}
-    assert states == {"full__bert": "finished", "full__distilbert": "finished", "frozen__bert": "trained",
-                      "frozen__distilbert": "finished"}
+    assert states == {
+        "full__bert": "finished",
+        "full__distilbert": "finished",
+        "frozen__bert": "trained",
+        "frozen__distilbert": "finished",
+    }
     for row in result.rows:
         if row.state == "finished":
             assert row.metric == before[row.cell]["metric"]
@@ -73,14 +86,16 @@ def test_two_backbones_by_two_strategies_give_a_leaderboard_and_resume(recipe_fi
 def test_an_interrupted_cell_is_resumed(recipe_file, backbones, tmp_path):
     from hf_transfer.rundir import read_manifest, write_manifest
 
-    hf_transfer.compare(str(recipe_file), ["training.save_strategy=steps", "training.save_steps=1"],
-                        strategies=["full"])
+    hf_transfer.compare(
+        str(recipe_file), ["training.save_strategy=steps", "training.save_steps=1"], strategies=["full"]
+    )
     cell = tmp_path / "out" / "compare" / "full"
     manifest = read_manifest(cell)
     manifest["status"] = "interrupted"
     write_manifest(cell, manifest)
-    board = hf_transfer.compare(str(recipe_file), ["training.save_strategy=steps", "training.save_steps=1"],
-                                strategies=["full"])
+    board = hf_transfer.compare(
+        str(recipe_file), ["training.save_strategy=steps", "training.save_steps=1"], strategies=["full"]
+    )
     assert [r.state for r in board.rows] == ["resumed"]
     assert read_manifest(cell)["status"] == "finished"
 
@@ -88,7 +103,8 @@ def test_an_interrupted_cell_is_resumed(recipe_file, backbones, tmp_path):
 def test_bad_grid_is_refused_before_any_cell_with_every_problem(recipe_file, backbones, image_folder, tmp_path):
     with pytest.raises(ConfigError) as info:
         hf_transfer.compare(
-            str(recipe_file), strategies=["full", "frozn"],
+            str(recipe_file),
+            strategies=["full", "frozn"],
             backbones=[str(backbones["bert"]), str(backbones["vit"]), str(tmp_path / "nowhere")],
             grid={"training.learning_rat": ["1e-3"]},
         )
@@ -101,8 +117,15 @@ def test_bad_grid_is_refused_before_any_cell_with_every_problem(recipe_file, bac
 
 
 def test_dry_run_plans_without_training(recipe_file, tmp_path, capsys):
-    args = ["compare", str(recipe_file), "--strategies", "full,frozen", "--grid", "training.learning_rate=1e-3,3e-3",
-            "--dry-run"]
+    args = [
+        "compare",
+        str(recipe_file),
+        "--strategies",
+        "full,frozen",
+        "--grid",
+        "training.learning_rate=1e-3,3e-3",
+        "--dry-run",
+    ]
     assert cli.main(args) == 0
     out = capsys.readouterr().out
     assert "4 cells" in out and "frozen__learning_rate=3e-3" in out
@@ -112,11 +135,13 @@ def test_dry_run_plans_without_training(recipe_file, tmp_path, capsys):
 
 
 def test_help_does_not_import_torch():
-    code = ("import sys; from hf_transfer import cli\n"
-            "for c in ('compare', 'rank'):\n"
-            "    try: cli.main([c, '--help'])\n"
-            "    except SystemExit: pass\n"
-            "assert 'torch' not in sys.modules")
+    code = (
+        "import sys; from hf_transfer import cli\n"
+        "for c in ('compare', 'rank'):\n"
+        "    try: cli.main([c, '--help'])\n"
+        "    except SystemExit: pass\n"
+        "assert 'torch' not in sys.modules"
+    )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert "--max-examples" in proc.stdout and "--strategies" in proc.stdout

@@ -15,15 +15,14 @@ import subprocess
 import sys
 import textwrap
 import warnings
-import tomllib
 from pathlib import Path
 
 import pytest
+import tomllib
 import yaml
 
 import hf_transfer
-from hf_transfer import ConfigError, Recipe, load_recipe
-from hf_transfer import training_args
+from hf_transfer import ConfigError, Recipe, load_recipe, training_args
 from hf_transfer.config import SHIPPED_RECIPES, list_recipes
 
 REPO = Path(__file__).resolve().parents[1]
@@ -75,7 +74,11 @@ def base(data_files) -> dict:
     """A valid text-classification recipe as a dict (absolute data paths)."""
     return {
         "backbone": {"name_or_path": "some-org/some-model"},
-        "data": {"source": "files", "train_file": str(data_files["train"]), "validation_file": str(data_files["validation"])},
+        "data": {
+            "source": "files",
+            "train_file": str(data_files["train"]),
+            "validation_file": str(data_files["validation"]),
+        },
         "task": {"name": "text-classification", "max_length": 32},
         "strategy": {"name": "full"},
         "training": {"learning_rate": 1e-4, "num_train_epochs": 2, "seed": 1, "output_dir": "outputs/base"},
@@ -223,8 +226,18 @@ def test_overrides_on_a_loaded_recipe(base):
     [
         ["training.learning_rate=3e-5", "task.max_length=16", "hub.private=true", "data.columns.text=sentence"],
         {"training.learning_rate": "3e-5", "task.max_length": 16, "hub.private": True, "data.columns.text": "sentence"},
-        {"training": {"learning_rate": 3e-5}, "task": {"max_length": 16}, "hub": {"private": True}, "data": {"columns": {"text": "sentence"}}},
-        {"training.learning_rate": 3e-5, "task": {"max_length": "16"}, "hub": {"private": "yes"}, "data.columns": {"text": "sentence"}},
+        {
+            "training": {"learning_rate": 3e-5},
+            "task": {"max_length": 16},
+            "hub": {"private": True},
+            "data": {"columns": {"text": "sentence"}},
+        },
+        {
+            "training.learning_rate": 3e-5,
+            "task": {"max_length": "16"},
+            "hub": {"private": "yes"},
+            "data.columns": {"text": "sentence"},
+        },
     ],
     ids=["list", "flat-dict", "nested-dict", "mixed-dict"],
 )
@@ -242,7 +255,9 @@ def test_overrides_list_and_dict_forms(base, overrides):
 
 
 def test_override_yaml_quirks(base):
-    r = load_recipe(base, ["training.learning_rate=3e-5", "data.train_split=train[:2000]", "data.validation_split=validation[10%:]"])
+    r = load_recipe(
+        base, ["training.learning_rate=3e-5", "data.train_split=train[:2000]", "data.validation_split=validation[10%:]"]
+    )
     assert r.training["learning_rate"] == 3e-05 and type(r.training["learning_rate"]) is float
     assert r.data.train_split == "train[:2000]"
     assert r.data.validation_split == "validation[10%:]"
@@ -494,7 +509,9 @@ def test_hub_push_needs_repo_id(base):
     assert r.hub.push is True and r.hub.repo_id == "me/my-model"
 
 
-@pytest.mark.parametrize("key, value", [("hub_token", "hf_SECRETTOKEN123"), ("push_to_hub", "true"), ("hub_model_id", "me/model")])
+@pytest.mark.parametrize(
+    "key, value", [("hub_token", "hf_SECRETTOKEN123"), ("push_to_hub", "true"), ("hub_model_id", "me/model")]
+)
 def test_forbidden_training_keys(base, key, value):
     with pytest.raises(ConfigError) as info:
         load_recipe(base, [f"training.{key}={value}"])
@@ -571,8 +588,14 @@ def test_many_mistakes_from_overrides(base):
     )
     assert len(problems) == 8, problems
     for fragment in (
-        "'training.learning_rat'", "'training.num_train_epochs'", "'hub.private'", "'task.max_length'",
-        "'data.source'", "'strategy.name'", "'trainig.seed'", "override 'oops'",
+        "'training.learning_rat'",
+        "'training.num_train_epochs'",
+        "'hub.private'",
+        "'task.max_length'",
+        "'data.source'",
+        "'strategy.name'",
+        "'trainig.seed'",
+        "override 'oops'",
     ):
         assert sum(fragment in p for p in problems) == 1, (fragment, problems)
 
@@ -580,7 +603,10 @@ def test_many_mistakes_from_overrides(base):
 @pytest.mark.parametrize(
     "overrides, fragments",
     [
-        (["data.train_file=null", "data.validation_size=abc"], ["'data.train_file' must be", "'data.validation_size' must be"]),
+        (
+            ["data.train_file=null", "data.validation_size=abc"],
+            ["'data.train_file' must be", "'data.validation_size' must be"],
+        ),
         (["task.max_length=abc", "task.nme=x"], ["'task.max_length' must be an integer", "unknown key 'task.nme'"]),
     ],
     ids=["data", "task"],
@@ -649,7 +675,7 @@ def test_default_output_dir_is_outputs_recipe_stem(tmp_path, data_files):
         tmp_path / "my-experiment.yaml",
         f"""
         backbone: {{name_or_path: x}}
-        data: {{source: files, train_file: {data_files['train']}}}
+        data: {{source: files, train_file: {data_files["train"]}}}
         task: {{name: text-classification}}
         """,
     )
@@ -686,7 +712,9 @@ def fresh_training_fields(monkeypatch, tmp_path):
 def _pretend_transformers_version(monkeypatch, version):
     real_version = importlib.metadata.version
     monkeypatch.setattr(
-        training_args.importlib.metadata, "version", lambda name: version if name == "transformers" else real_version(name)
+        training_args.importlib.metadata,
+        "version",
+        lambda name: version if name == "transformers" else real_version(name),
     )
 
 
@@ -703,7 +731,9 @@ def test_snapshot_fields_match_introspection(introspected):
     if snapshot["transformers"] == installed:
         assert snapshot["fields"] == introspected, hint
     else:
-        warnings.warn(f"snapshot is for transformers {snapshot['transformers']}, {installed} is installed; {hint}")
+        warnings.warn(
+            f"snapshot is for transformers {snapshot['transformers']}, {installed} is installed; {hint}", stacklevel=2
+        )
 
 
 def test_snapshot_is_used_when_versions_match(fresh_training_fields, monkeypatch):
@@ -772,7 +802,13 @@ def test_stale_snapshot_fields_are_not_used(fresh_training_fields, monkeypatch, 
     stale = tmp_path / "training_args_schema.json"
     stale.write_text(json.dumps({"transformers": "0.0.1", "fields": {"learning_rate": "float", "old_option": "int"}}))
     monkeypatch.setattr(training_args, "SNAPSHOT", stale)
-    fields = {"learning_rate": "float", "num_train_epochs": "float", "seed": "int", "output_dir": "str?", "new_option": "int"}
+    fields = {
+        "learning_rate": "float",
+        "num_train_epochs": "float",
+        "seed": "int",
+        "output_dir": "str?",
+        "new_option": "int",
+    }
     monkeypatch.setattr(training_args, "introspect", lambda: fields)
     r = load_recipe(base, ["training.new_option=5"])
     assert r.training["new_option"] == 5
@@ -830,7 +866,9 @@ def test_shipped_recipes_found_in_installed_layout(tmp_path):
         """
     )
     env = {**os.environ, "PYTHONPATH": str(site)}
-    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
+    )
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
     assert Path(out["file"]).is_relative_to(site), "the test must exercise the copied package"

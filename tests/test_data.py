@@ -16,10 +16,10 @@ from pathlib import Path
 
 import datasets
 import pytest
-from conftest import COLORS, make_image, make_texts, text_recipe
 from datasets import ClassLabel, Dataset, DatasetDict, Features, Value
 
 import hf_transfer
+from helpers import COLORS, make_image, make_texts, text_recipe
 from hf_transfer.errors import ConfigError, DataError, HfTransferError
 from hf_transfer.pipeline import load_data
 
@@ -104,9 +104,19 @@ def test_files_one_file_per_split(fmt, tmp_path):
         return [{"text": r["text"].replace(" ", ", ", 1), "label": r["label"]} for r in make_texts(n, seed)]
 
     train, val, test = rows(6, 0), rows(2, 1), rows(3, 2)
-    paths = {split: write_rows(tmp_path / f"{split}.{fmt}", r) for split, r in (("train", train), ("validation", val), ("test", test))}
+    paths = {
+        split: write_rows(tmp_path / f"{split}.{fmt}", r)
+        for split, r in (("train", train), ("validation", val), ("test", test))
+    }
     data = load_data(
-        recipe({"source": "files", "train_file": str(paths["train"]), "validation_file": str(paths["validation"]), "test_file": str(paths["test"])})
+        recipe(
+            {
+                "source": "files",
+                "train_file": str(paths["train"]),
+                "validation_file": str(paths["validation"]),
+                "test_file": str(paths["test"]),
+            }
+        )
     )
     assert data.sizes() == {"train": 18, "validation": 6, "test": 9}
     assert data.labels == ["music", "science", "sports"]
@@ -230,7 +240,9 @@ def test_imagefolder_with_train_and_validation_folders(image_folder):
 
 def test_imagefolder_flat_layout_carves_validation(tmp_path):
     root = image_dir(tmp_path / "flat", per_class=5)
-    data = load_data(recipe({"source": "imagefolder", "data_dir": str(root), "validation_size": 0.2}, task="image-classification"))
+    data = load_data(
+        recipe({"source": "imagefolder", "data_dir": str(root), "validation_size": 0.2}, task="image-classification")
+    )
     assert data.labels == ["blue", "green", "red"]
     assert data.validation_carved
     assert data.sizes() == {"train": 12, "validation": 3}
@@ -299,7 +311,9 @@ def test_memory_string_labels_are_discovered_in_sorted_order():
 
 def test_memory_integer_labels_become_string_names_with_dense_ids():
     values = [9, 3, 7, 7, 3, 9, 3, 9, 7]
-    dd = memory_dd(train=[{"text": f"t{i}", "label": v} for i, v in enumerate(values)], validation=[{"text": "v", "label": 7}])
+    dd = memory_dd(
+        train=[{"text": f"t{i}", "label": v} for i, v in enumerate(values)], validation=[{"text": "v", "label": 7}]
+    )
     data = load_data(recipe({"source": "memory"}), dataset=dd)
     assert data.labels == ["3", "7", "9"]
     assert data.label2id == {"3": 0, "7": 1, "9": 2}
@@ -308,7 +322,10 @@ def test_memory_integer_labels_become_string_names_with_dense_ids():
 
 
 def test_memory_integer_labels_sort_numerically():
-    dd = memory_dd(train=[{"text": f"t{i}", "label": v} for i, v in enumerate([10, 2, 10, 2])], validation=[{"text": "v", "label": 10}])
+    dd = memory_dd(
+        train=[{"text": f"t{i}", "label": v} for i, v in enumerate([10, 2, 10, 2])],
+        validation=[{"text": "v", "label": 10}],
+    )
     data = load_data(recipe({"source": "memory"}), dataset=dd)
     assert data.labels == ["2", "10"]
     assert data.validation["label"] == [1]
@@ -377,12 +394,16 @@ def test_hub_source_bad_config_name_is_a_data_error(monkeypatch):
         raise ValueError("BuilderConfig 'xx' not found. Available: ['en', 'fr']")
 
     monkeypatch.setattr(datasets, "load_dataset", fake_load_dataset)
-    with pytest.raises(DataError, match=r"dataset 'someone/reviews': BuilderConfig 'xx' not found. Available: \['en', 'fr'\]"):
+    with pytest.raises(
+        DataError, match=r"dataset 'someone/reviews': BuilderConfig 'xx' not found. Available: \['en', 'fr'\]"
+    ):
         load_data(recipe({"source": "hub", "dataset": "someone/reviews", "config_name": "xx"}))
 
 
 def test_hub_dataset_id_with_too_many_slashes_is_a_config_error():
-    with pytest.raises(ConfigError, match=r"'data.dataset' must be a Hub dataset id like 'namespace/name', found 'a/b/c'"):
+    with pytest.raises(
+        ConfigError, match=r"'data.dataset' must be a Hub dataset id like 'namespace/name', found 'a/b/c'"
+    ):
         recipe({"source": "hub", "dataset": "a/b/c"})
 
 
@@ -412,12 +433,16 @@ def test_text_pair_column_mapping():
 
 def test_configured_column_wins_over_a_default_name():
     rows = [{"text": "WRONG", "body": f"b{i}", "label": "ab"[i % 2]} for i in range(6)]
-    data = load_data(recipe({"source": "memory", "columns": {"text": "body"}}), dataset=memory_dd(train=rows, validation=rows[:2]))
+    data = load_data(
+        recipe({"source": "memory", "columns": {"text": "body"}}), dataset=memory_dd(train=rows, validation=rows[:2])
+    )
     assert data.train["text"] == [r["body"] for r in rows]
     assert data.columns["text"] == "body"
 
 
-@pytest.mark.parametrize("text_col, label_col", [("text", "label"), ("sentence", "labels"), ("content", "label"), ("sentence1", "labels")])
+@pytest.mark.parametrize(
+    "text_col, label_col", [("text", "label"), ("sentence", "labels"), ("content", "label"), ("sentence1", "labels")]
+)
 def test_default_column_names_are_picked_automatically(text_col, label_col):
     rows = [{"idx": i, text_col: f"t{i}", label_col: "ab"[i % 2]} for i in range(6)]
     data = load_data(recipe({"source": "memory"}), dataset=memory_dd(train=rows, validation=rows[:2]))
@@ -502,7 +527,10 @@ def test_validation_split_slice_without_start():
 
 
 def test_sliced_train_without_validation_carves_from_the_slice():
-    data = load_data(recipe({"source": "memory", "train_split": "train[20:]", "validation_size": 0.25}), dataset=Dataset.from_list(FORTY))
+    data = load_data(
+        recipe({"source": "memory", "train_split": "train[20:]", "validation_size": 0.25}),
+        dataset=Dataset.from_list(FORTY),
+    )
     assert data.sizes() == {"train": 15, "validation": 5}
     assert set(data.train["text"]) | set(data.validation["text"]) == {r["text"] for r in FORTY[20:]}
 
@@ -518,7 +546,9 @@ def test_split_that_does_not_exist_lists_the_splits():
 
 def test_validation_split_that_does_not_exist_lists_the_splits():
     dd = memory_dd(train=FORTY, dev=FORTY[:4])
-    with pytest.raises(DataError, match=r"'data.validation_split' names split 'validaton', but the data has splits: train, dev"):
+    with pytest.raises(
+        DataError, match=r"'data.validation_split' names split 'validaton', but the data has splits: train, dev"
+    ):
         load_data(recipe({"source": "memory", "validation_split": "validaton"}), dataset=dd)
 
 
@@ -530,13 +560,18 @@ def test_malformed_split_spec(spec):
 
 def test_slice_that_leaves_nothing():
     with pytest.raises(DataError, match=r"split 'train' is empty after slicing; check data.train_split"):
-        load_data(recipe({"source": "memory", "train_split": "train[10:5]"}), dataset=memory_dd(train=FORTY, validation=FORTY[:2]))
+        load_data(
+            recipe({"source": "memory", "train_split": "train[10:5]"}),
+            dataset=memory_dd(train=FORTY, validation=FORTY[:2]),
+        )
 
 
 @pytest.mark.parametrize("spec", ["train[40:]", "train[100:200]", "train[100%:]"])
 def test_slice_starting_at_the_end_leaves_nothing(spec):
     with pytest.raises(DataError, match=r"split 'train' is empty after slicing; check data.train_split"):
-        load_data(recipe({"source": "memory", "train_split": spec}), dataset=memory_dd(train=FORTY, validation=FORTY[:2]))
+        load_data(
+            recipe({"source": "memory", "train_split": spec}), dataset=memory_dd(train=FORTY, validation=FORTY[:2])
+        )
 
 
 @pytest.mark.parametrize("name", ["validation", "valid", "val", "dev"])
@@ -590,9 +625,13 @@ def test_test_split_without_label_column_is_skipped_with_a_note():
 
 def test_test_split_with_unlabelled_class_label_rows_is_skipped_with_a_note():
     features = Features({"text": Value("string"), "label": ClassLabel(names=["a", "b"])})
-    train = Dataset.from_dict({"text": [r["text"] for r in FORTY], "label": [i % 2 for i in range(40)]}, features=features)
+    train = Dataset.from_dict(
+        {"text": [r["text"] for r in FORTY], "label": [i % 2 for i in range(40)]}, features=features
+    )
     test = Dataset.from_dict({"text": ["x", "y", "z"], "label": [-1, -1, -1]}, features=features)
-    data = load_data(recipe({"source": "memory"}), dataset=DatasetDict(train=train, validation=train.select(range(4)), test=test))
+    data = load_data(
+        recipe({"source": "memory"}), dataset=DatasetDict(train=train, validation=train.select(range(4)), test=test)
+    )
     assert data.test is None
     assert any("test split has no labels" in n for n in data.notes), data.notes
 
@@ -633,7 +672,10 @@ def test_single_class_names_the_label_column_from_the_recipe():
 def test_single_class_after_slicing():
     rows = [{"text": f"t{i}", "label": "a" if i < 20 else "b"} for i in range(40)]
     with pytest.raises(DataError, match=r"single class \(b\)"):
-        load_data(recipe({"source": "memory", "train_split": "train[20:]"}), dataset=memory_dd(train=rows, validation=rows[-2:]))
+        load_data(
+            recipe({"source": "memory", "train_split": "train[20:]"}),
+            dataset=memory_dd(train=rows, validation=rows[-2:]),
+        )
 
 
 def test_single_class_message_names_the_class_present_with_class_label():
@@ -644,7 +686,9 @@ def test_single_class_message_names_the_class_present_with_class_label():
 
 
 def test_validation_labels_unseen_in_train():
-    dd = memory_dd(train=rows_with({"a": 4, "b": 4}), validation=[{"text": "v1", "label": "c"}, {"text": "v2", "label": "a"}])
+    dd = memory_dd(
+        train=rows_with({"a": 4, "b": 4}), validation=[{"text": "v1", "label": "c"}, {"text": "v2", "label": "a"}]
+    )
     with pytest.raises(DataError) as err:
         load_data(recipe({"source": "memory"}), dataset=dd)
     msg = str(err.value)
@@ -653,7 +697,9 @@ def test_validation_labels_unseen_in_train():
 
 
 def test_test_labels_unseen_in_train():
-    dd = memory_dd(train=rows_with({"a": 4, "b": 4}), validation=rows_with({"a": 1, "b": 1}), test=[{"text": "t", "label": "zz"}])
+    dd = memory_dd(
+        train=rows_with({"a": 4, "b": 4}), validation=rows_with({"a": 1, "b": 1}), test=[{"text": "t", "label": "zz"}]
+    )
     with pytest.raises(DataError, match=r"split 'test' has labels that never occur in train: zz"):
         load_data(recipe({"source": "memory"}), dataset=dd)
 

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-from conftest import build_text_backbone, text_recipe
 
 import hf_transfer
+from helpers import build_text_backbone, text_recipe
 
 VENV_BIN = Path(sys.executable).parent
 TOLERANCE = 1e-4  # float reduction order differs between one process and an all-reduce over two
@@ -40,11 +40,27 @@ def _recipe(backbone, text_files, out, strategy, **training):
     return recipe
 
 
-DDP_ON_CPU = ["--multi_gpu", "--num_processes", "2", "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no"]
+DDP_ON_CPU = [
+    "--multi_gpu",
+    "--num_processes",
+    "2",
+    "--num_machines",
+    "1",
+    "--mixed_precision",
+    "no",
+    "--dynamo_backend",
+    "no",
+]
 
 
-def _launch(recipe: dict, workdir: Path, launch_args: list[str] = DDP_ON_CPU, script: tuple[str, ...] = ("-m", "hf_transfer"),
-            command: tuple[str, ...] = ("train",), **env: str) -> subprocess.CompletedProcess:
+def _launch(
+    recipe: dict,
+    workdir: Path,
+    launch_args: list[str] = DDP_ON_CPU,
+    script: tuple[str, ...] = ("-m", "hf_transfer"),
+    command: tuple[str, ...] = ("train",),
+    **env: str,
+) -> subprocess.CompletedProcess:
     """`accelerate launch LAUNCH_ARGS SCRIPT train recipe.yaml` in ``workdir`` (two gloo processes by default)."""
     path = workdir / "recipe.yaml"
     path.write_text(yaml.safe_dump(recipe))
@@ -79,11 +95,17 @@ def test_compare_under_accelerate_launch_runs_each_cell_on_both_processes_and_re
 
 @pytest.mark.parametrize(
     "strategy",
-    [{"name": "full"}, {"name": "lora", "dropout": 0.0}, {"name": "partial", "num_blocks": 1, "head_learning_rate": 1e-2}],
+    [
+        {"name": "full"},
+        {"name": "lora", "dropout": 0.0},
+        {"name": "partial", "num_blocks": 1, "head_learning_rate": 1e-2},
+    ],
     ids=["full", "lora", "partial-head-lr"],
 )
 def test_two_processes_match_one_with_the_same_global_batch(strategy, quiet_bert, text_files, tmp_path):
-    single = hf_transfer.train(_recipe(quiet_bert, text_files, tmp_path / "single", strategy, per_device_train_batch_size=16))
+    single = hf_transfer.train(
+        _recipe(quiet_bert, text_files, tmp_path / "single", strategy, per_device_train_batch_size=16)
+    )
 
     workdir = tmp_path / "launch"
     workdir.mkdir()
@@ -93,7 +115,10 @@ def test_two_processes_match_one_with_the_same_global_batch(strategy, quiet_bert
     assert proc.stdout.count("== hf-transfer: done ==") == 1, "the summary is printed once"
     if strategy["name"] == "full":  # the new classifier's "MISSING" load report: from the main process only
         assert proc.stderr.count("LOAD REPORT") == 1, proc.stderr[-3000:]
-    assert "| Global batch size | 16 = 8 per device × 2 processes × 1 accumulation steps |" in (workdir / "out" / "README.md").read_text()
+    assert (
+        "| Global batch size | 16 = 8 per device × 2 processes × 1 accumulation steps |"
+        in (workdir / "out" / "README.md").read_text()
+    )
 
     multi = json.loads((workdir / "out" / "metrics.json").read_text())
     for key in ("eval_accuracy", "eval_macro_f1", "eval_macro_precision", "train_loss"):
@@ -106,14 +131,25 @@ def test_two_processes_match_one_with_the_same_global_batch(strategy, quiet_bert
     assert sum(map(sum, matrix)) == single.data_sizes["validation"], "every eval example counted exactly once"
 
     # Only the main process writes: the same files as a single-process run, nothing else anywhere.
-    assert sorted(p.name for p in (workdir / "out").iterdir()) == sorted(p.name for p in (tmp_path / "single").iterdir())
+    assert sorted(p.name for p in (workdir / "out").iterdir()) == sorted(
+        p.name for p in (tmp_path / "single").iterdir()
+    )
     assert sorted(p.name for p in workdir.iterdir()) == ["out", "recipe.yaml"]
 
 
 def test_gradient_accumulation_gives_the_same_loss_curve(quiet_bert, text_files, tmp_path):
-    one = hf_transfer.train(_recipe(quiet_bert, text_files, tmp_path / "a", {"name": "full"}, per_device_train_batch_size=8))
+    one = hf_transfer.train(
+        _recipe(quiet_bert, text_files, tmp_path / "a", {"name": "full"}, per_device_train_batch_size=8)
+    )
     two = hf_transfer.train(
-        _recipe(quiet_bert, text_files, tmp_path / "b", {"name": "full"}, per_device_train_batch_size=4, gradient_accumulation_steps=2)
+        _recipe(
+            quiet_bert,
+            text_files,
+            tmp_path / "b",
+            {"name": "full"},
+            per_device_train_batch_size=4,
+            gradient_accumulation_steps=2,
+        )
     )
 
     def losses(out):
@@ -131,7 +167,10 @@ def _entries(cache: Path) -> dict[str, object]:
 
     from hf_transfer import features
 
-    return {p.name: Dataset.from_file(str(p / features.DATA)).with_format("torch")[:] for p in (cache / "features").iterdir()}
+    return {
+        p.name: Dataset.from_file(str(p / features.DATA)).with_format("torch")[:]
+        for p in (cache / "features").iterdir()
+    }
 
 
 def test_feature_cache_under_two_processes(quiet_bert, text_files, tmp_path, monkeypatch):
@@ -140,12 +179,21 @@ def test_feature_cache_under_two_processes(quiet_bert, text_files, tmp_path, mon
     strategy = {"name": "frozen"}
     monkeypatch.setenv("HF_TRANSFER_CACHE", str(tmp_path / "cache-single"))
     single = hf_transfer.train(
-        _recipe(quiet_bert, text_files, tmp_path / "single", strategy, per_device_train_batch_size=16, per_device_eval_batch_size=6)
+        _recipe(
+            quiet_bert,
+            text_files,
+            tmp_path / "single",
+            strategy,
+            per_device_train_batch_size=16,
+            per_device_eval_batch_size=6,
+        )
     )
 
     workdir = tmp_path / "launch"
     workdir.mkdir()
-    recipe = _recipe(quiet_bert, text_files, workdir / "out", strategy, per_device_train_batch_size=8, per_device_eval_batch_size=6)
+    recipe = _recipe(
+        quiet_bert, text_files, workdir / "out", strategy, per_device_train_batch_size=8, per_device_eval_batch_size=6
+    )
     proc = _launch(recipe, workdir, HF_TRANSFER_CACHE=str(tmp_path / "cache-multi"))
     assert proc.returncode == 0, proc.stderr[-3000:]
     info = json.loads((workdir / "out" / "training_report.json").read_text())["strategy"]["feature_cache"]
@@ -162,7 +210,9 @@ def test_feature_cache_under_two_processes(quiet_bert, text_files, tmp_path, mon
     multi = json.loads((workdir / "out" / "metrics.json").read_text())
     for key in ("eval_accuracy", "eval_macro_f1", "train_loss"):
         assert multi[key] == pytest.approx(single.metrics[key], abs=TOLERANCE), key
-    assert sorted(p.name for p in (workdir / "out").iterdir()) == sorted(p.name for p in (tmp_path / "single").iterdir())
+    assert sorted(p.name for p in (workdir / "out").iterdir()) == sorted(
+        p.name for p in (tmp_path / "single").iterdir()
+    )
     assert sorted(p.name for p in workdir.iterdir()) == ["out", "recipe.yaml"]
 
     # A second launch finds every entry on every process.
@@ -236,14 +286,25 @@ HEAD_LR = {"head_learning_rate": 1e-2}
         ("deepspeed_zero2", {"name": "frozen", "head_solver": "sgd"}, "DeepSpeed ZeRO-2"),
         ("deepspeed_zero3", {"name": "frozen", "head_solver": "sgd"}, "DeepSpeed ZeRO-3"),
     ],
-    ids=["fsdp-full-head-lr", "fsdp-lora", "zero2-full", "zero3-partial-head-lr", "zero3-lora", "fsdp-cache", "zero2-cache", "zero3-cache"],
+    ids=[
+        "fsdp-full-head-lr",
+        "fsdp-lora",
+        "zero2-full",
+        "zero3-partial-head-lr",
+        "zero3-lora",
+        "fsdp-cache",
+        "zero2-cache",
+        "zero3-cache",
+    ],
 )
 def test_sharded_engines_match_one_process(config, strategy, engine, quiet_bert, text_files, tmp_path):
     """The shipped FSDP and DeepSpeed launch configs on 2 CPU processes, as a user launches them (FSDP
     needs the test-only launcher tests/fsdp_on_cpu.py: accelerate runs FSDP only on GPUs)."""
     if config.startswith("deepspeed"):
         pytest.importorskip("deepspeed")
-    single = hf_transfer.train(_recipe(quiet_bert, text_files, tmp_path / "single", strategy, per_device_train_batch_size=16))
+    single = hf_transfer.train(
+        _recipe(quiet_bert, text_files, tmp_path / "single", strategy, per_device_train_batch_size=16)
+    )
 
     workdir = tmp_path / "launch"
     workdir.mkdir()
@@ -259,7 +320,9 @@ def test_sharded_engines_match_one_process(config, strategy, engine, quiet_bert,
     multi = json.loads((workdir / "out" / "metrics.json").read_text())
     for key in ("eval_accuracy", "eval_macro_f1", "train_loss"):
         assert multi[key] == pytest.approx(single.metrics[key], abs=TOLERANCE), key
-    assert sorted(p.name for p in (workdir / "out").iterdir()) == sorted(p.name for p in (tmp_path / "single").iterdir())
+    assert sorted(p.name for p in (workdir / "out").iterdir()) == sorted(
+        p.name for p in (tmp_path / "single").iterdir()
+    )
 
 
 def test_fsdp_without_a_gpu_is_a_clear_error(quiet_bert, text_files, tmp_path):
@@ -270,7 +333,6 @@ def test_fsdp_without_a_gpu_is_a_clear_error(quiet_bert, text_files, tmp_path):
     assert proc.returncode != 0
     assert "accelerate runs FSDP only on GPUs" in proc.stderr and "--multi_gpu --num_processes N" in proc.stderr
     assert not (workdir / "out").exists()
-
 
 
 def test_fsdp2_with_cpu_ram_efficient_loading_is_refused(monkeypatch):
@@ -358,7 +420,9 @@ def test_fsdp_wrap_setting_lasts_for_the_trainer_only(quiet_bert, monkeypatch):
     assert os.environ[WRAP_ENV] == "BertLayer"
 
 
-def test_sigterm_under_accelerate_launch_stops_every_process_at_one_checkpoint_and_resumes(quiet_bert, text_files, tmp_path):
+def test_sigterm_under_accelerate_launch_stops_every_process_at_one_checkpoint_and_resumes(
+    quiet_bert, text_files, tmp_path
+):
     """SIGTERM to the launcher (what a scheduler sends): both processes save at the same step and stop."""
     import signal
     import time
@@ -374,8 +438,14 @@ def test_sigterm_under_accelerate_launch_stops_every_process_at_one_checkpoint_a
     path.write_text(yaml.safe_dump(recipe))
     slow = Path(__file__).with_name("slow_cli.py")
     cmd = [str(VENV_BIN / "accelerate"), "launch", *DDP_ON_CPU, str(slow), "train", str(path)]
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "CI": "true", "HF_TRANSFER_TEST_DELAY": "0.5",
-           "PYTHONPATH": str(REPO)}
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "OMP_NUM_THREADS": "1",
+        "CI": "true",
+        "HF_TRANSFER_TEST_DELAY": "0.5",
+        "PYTHONPATH": str(REPO),
+    }
     log = workdir / "log.txt"
     with open(log, "w") as sink:
         proc = subprocess.Popen(cmd, stdout=sink, stderr=subprocess.STDOUT, cwd=workdir, env=env)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import IMAGE_BACKBONES, TEXT_BACKBONES, image_recipe, text_recipe
 
 import hf_transfer
+from helpers import IMAGE_BACKBONES, TEXT_BACKBONES, image_recipe, text_recipe
 
 ARTIFACTS = ("model.safetensors", "config.json", "metrics.json", "training_report.json", "recipe.yaml", "README.md")
 
@@ -62,10 +62,15 @@ def test_sentence_pairs_from_memory_dataset(backbones, tmp_path):
         rows["premise"].append("goal team match")
         rows["hypothesis"].append("team goal win" if same else "atom gene orbit")
         rows["relation"].append(0 if same else 1)
-    features = Features({"premise": Value("string"), "hypothesis": Value("string"), "relation": ClassLabel(names=["same", "different"])})
+    features = Features(
+        {"premise": Value("string"), "hypothesis": Value("string"), "relation": ClassLabel(names=["same", "different"])}
+    )
     ds = Dataset.from_dict(rows, features=features)
     recipe = text_recipe(backbones["bert"], {"train": "-", "validation": "-"}, tmp_path / "out")
-    recipe["data"] = {"source": "memory", "columns": {"text": "premise", "text_pair": "hypothesis", "label": "relation"}}
+    recipe["data"] = {
+        "source": "memory",
+        "columns": {"text": "premise", "text_pair": "hypothesis", "label": "relation"},
+    }
     result = hf_transfer.train(recipe, dataset=ds)
     assert result.labels == ["same", "different"]
     assert result.data_sizes["train"] + result.data_sizes["validation"] == 24

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import text_recipe
 
+from helpers import text_recipe
 from hf_transfer import cli
 
 
@@ -30,14 +30,35 @@ def _jsonl(path: Path, rows: list[dict]) -> str:
 
 
 CASES = {
-    "unknown key": (lambda r, t: r["backbone"].update(nme="x"), ["unknown key 'backbone.nme'", "did you mean 'name_or_path'"]),
-    "wrong type": (lambda r, t: r["training"].update(num_train_epochs="many"), ["'training.num_train_epochs' must be a number", "'many'"]),
-    "missing required key": (lambda r, t: r["backbone"].pop("name_or_path"), ["missing required key 'backbone.name_or_path'"]),
+    "unknown key": (
+        lambda r, t: r["backbone"].update(nme="x"),
+        ["unknown key 'backbone.nme'", "did you mean 'name_or_path'"],
+    ),
+    "wrong type": (
+        lambda r, t: r["training"].update(num_train_epochs="many"),
+        ["'training.num_train_epochs' must be a number", "'many'"],
+    ),
+    "missing required key": (
+        lambda r, t: r["backbone"].pop("name_or_path"),
+        ["missing required key 'backbone.name_or_path'"],
+    ),
     "missing section": (lambda r, t: r.pop("task"), ["missing required section 'task'"]),
-    "unknown source": (lambda r, t: r["data"].update(source="fils"), ["unknown data source 'fils'", "did you mean 'files'"]),
-    "unknown task": (lambda r, t: r["task"].update(name="text-clasification"), ["unknown task", "did you mean 'text-classification'"]),
-    "unknown strategy": (lambda r, t: r["strategy"].update(name="ful"), ["unknown strategy 'ful'", "did you mean 'full'"]),
-    "data path missing": (lambda r, t: r["data"].update(train_file=str(t / "nope.jsonl")), ["nope.jsonl", "does not exist"]),
+    "unknown source": (
+        lambda r, t: r["data"].update(source="fils"),
+        ["unknown data source 'fils'", "did you mean 'files'"],
+    ),
+    "unknown task": (
+        lambda r, t: r["task"].update(name="text-clasification"),
+        ["unknown task", "did you mean 'text-classification'"],
+    ),
+    "unknown strategy": (
+        lambda r, t: r["strategy"].update(name="ful"),
+        ["unknown strategy 'ful'", "did you mean 'full'"],
+    ),
+    "data path missing": (
+        lambda r, t: r["data"].update(train_file=str(t / "nope.jsonl")),
+        ["nope.jsonl", "does not exist"],
+    ),
     "column missing": (
         lambda r, t: r["data"].update(columns={"text": "body"}),
         ["'data.columns.text' is 'body'", "has columns: text, label"],

@@ -6,9 +6,9 @@ import json
 
 import numpy as np
 import pytest
-from conftest import image_recipe, text_recipe
 
 import hf_transfer
+from helpers import image_recipe, text_recipe
 from hf_transfer import cli
 from hf_transfer.errors import DataError, OutputError
 from hf_transfer.inference.evaluation import paired_bootstrap
@@ -48,9 +48,17 @@ def test_evaluate_reproduces_the_test_metrics_the_run_recorded(text_model, text_
     assert not (text_model / "predictions.jsonl").exists() and not (text_model / "report.md").exists()
 
 
-def test_against_itself_differs_by_nothing_and_against_another_gives_an_interval(text_model, backbones, text_files, tmp_path):
-    same = hf_transfer.evaluate(text_model, str(text_files["test"]), against=text_model, output_dir=tmp_path / "a",
-                                progress=False, resamples=200)
+def test_against_itself_differs_by_nothing_and_against_another_gives_an_interval(
+    text_model, backbones, text_files, tmp_path
+):
+    same = hf_transfer.evaluate(
+        text_model,
+        str(text_files["test"]),
+        against=text_model,
+        output_dir=tmp_path / "a",
+        progress=False,
+        resamples=200,
+    )
     for metric in ("accuracy", "macro_f1"):
         assert same.against["paired_bootstrap"][metric] == {"difference": 0.0, "low": 0.0, "high": 0.0}
 
@@ -58,8 +66,9 @@ def test_against_itself_differs_by_nothing_and_against_another_gives_an_interval
     recipe = text_recipe(backbones["bert"], text_files, other)
     recipe["training"].update(max_steps=1, learning_rate=1e-5, precision="fp32", seed=7)
     hf_transfer.train(recipe)
-    result = hf_transfer.evaluate(text_model, str(text_files["test"]), against=other, output_dir=tmp_path / "b",
-                                  progress=False, resamples=200)
+    result = hf_transfer.evaluate(
+        text_model, str(text_files["test"]), against=other, output_dir=tmp_path / "b", progress=False, resamples=200
+    )
     boot = result.against["paired_bootstrap"]["accuracy"]
     assert boot["difference"] == pytest.approx(result.against["metrics"]["accuracy"] - result.metrics["accuracy"])
     assert boot["low"] <= boot["difference"] <= boot["high"]
@@ -83,8 +92,9 @@ def test_image_folder_split_matches_the_runs_validation_metrics(backbones, image
     recipe["training"].update(max_steps=3, precision="fp32", dataloader_num_workers=0)
     hf_transfer.train(recipe)
     recorded = json.loads((model / "metrics.json").read_text())
-    result = hf_transfer.evaluate(model, str(image_folder), split="validation", output_dir=tmp_path / "e",
-                                  progress=False, num_workers=0)
+    result = hf_transfer.evaluate(
+        model, str(image_folder), split="validation", output_dir=tmp_path / "e", progress=False, num_workers=0
+    )
     assert result.metrics["accuracy"] == pytest.approx(recorded["eval_accuracy"], abs=1e-9)
     with pytest.raises(DataError, match="has no 'test' folder"):
         hf_transfer.evaluate(model, str(image_folder), split="test", output_dir=tmp_path / "f", progress=False)
@@ -107,8 +117,14 @@ def test_bad_input_is_one_message_and_nothing_is_written(text_model, text_files,
         ([str(text_files["test"]), "--output-dir", str(text_model)], "not into the model folder"),
     ]
     for args, message in cases:
-        assert cli.main(["evaluate", str(text_model), *args, "--quiet", "--output-dir", str(tmp_path / "x")]
-                        if "--output-dir" not in args else ["evaluate", str(text_model), *args, "--quiet"]) != 0
+        assert (
+            cli.main(
+                ["evaluate", str(text_model), *args, "--quiet", "--output-dir", str(tmp_path / "x")]
+                if "--output-dir" not in args
+                else ["evaluate", str(text_model), *args, "--quiet"]
+            )
+            != 0
+        )
         err = capsys.readouterr().err
         assert message in err and "Traceback" not in err, (args, err)
     assert not (tmp_path / "x").exists() and (done / "metrics.json").read_text() == "{}"

@@ -9,9 +9,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import image_recipe
 
 import hf_transfer
+from helpers import image_recipe
 from hf_transfer import cli
 
 HAVE_ONNX = all(importlib.util.find_spec(m) is not None for m in ("onnx", "onnxruntime", "onnxscript"))
@@ -56,7 +56,9 @@ def test_text_export_matches_pytorch_for_every_artifact_kind(kind, text_models, 
     record = json.loads((out / "hf_transfer_export.json").read_text())
     assert record["task"] == "text-classification" and record["inputs"] == result.inputs
     assert record["dynamic_axes"]["input_ids"] == ["batch", "sequence"] and record["opset"] >= 18
-    assert record["parity"]["max_abs_diff"] == result.max_abs_diff and record["source"] == str(text_models[kind].resolve())
+    assert record["parity"]["max_abs_diff"] == result.max_abs_diff and record["source"] == str(
+        text_models[kind].resolve()
+    )
     config = json.loads((out / "config.json").read_text())
     assert set(config["id2label"].values()) == {"sports", "science", "music"}
     card = (out / "README.md").read_text()
@@ -75,7 +77,9 @@ def test_text_export_matches_pytorch_for_every_artifact_kind(kind, text_models, 
         assert set(result.accuracy) == {"pytorch", "onnx", "onnx_int8"}
     _same_predictions(text_models[kind], out, str(text_files["test"]), tmp_path, batch_size=3)
     if kind == "full":  # evaluate runs an export too, and --against compares it with its source on the same rows
-        scored = hf_transfer.evaluate(out, str(text_files["test"]), output_dir=tmp_path / "eval", against=str(text_models[kind]))
+        scored = hf_transfer.evaluate(
+            out, str(text_files["test"]), output_dir=tmp_path / "eval", against=str(text_models[kind])
+        )
         assert scored.rows == 12 and scored.against["metrics"]["accuracy"] == scored.metrics["accuracy"]
 
 

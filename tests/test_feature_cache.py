@@ -9,9 +9,9 @@ import shutil
 
 import pytest
 import torch
-from conftest import image_recipe, text_recipe
 
 import hf_transfer
+from helpers import image_recipe, text_recipe
 from hf_transfer import features
 
 
@@ -44,7 +44,9 @@ def test_cached_head_model_is_complete_and_matches_the_head_on_cached_features(b
     assert info["train"]["rows"] == result.data_sizes["train"]
     assert "eval-time preprocessing" in info["preprocessing"]
     assert info["seconds"] > 0 and result.metrics["train_feature_cache_seconds"] == info["seconds"]
-    assert any("features cached" in note for note in json.loads((out / "training_report.json").read_text())["data_notes"])
+    assert any(
+        "features cached" in note for note in json.loads((out / "training_report.json").read_text())["data_notes"]
+    )
 
     model = AutoModelForSequenceClassification.from_pretrained(out).eval()
     original = AutoModel.from_pretrained(backbones["bert"])
@@ -253,7 +255,10 @@ def _damage(data, how):
         return raw, f"data file has {len(raw) // 2:,} bytes, expected {len(raw):,}"
     middle = len(raw) // 2  # same size, other feature values (bit rot, an editor): only the checksum tells
     data.write_bytes(raw[:middle] + bytes(b ^ 0xFF for b in raw[middle : middle + 8]) + raw[middle + 8 :])
-    return raw, f"data file's SHA-256 differs from the one recorded when it was written ({len(raw):,} bytes, as expected)"
+    return (
+        raw,
+        f"data file's SHA-256 differs from the one recorded when it was written ({len(raw):,} bytes, as expected)",
+    )
 
 
 @pytest.mark.parametrize("how", ["truncated", "bytes flipped"])
@@ -279,7 +284,9 @@ def test_a_damaged_entry_is_reported_recomputed_and_replaced(how, backbones, tex
     assert weights_a.keys() == weights_b.keys() and all(torch.equal(weights_a[k], weights_b[k]) for k in weights_a)
 
 
-def test_entries_written_before_checksums_were_recorded_are_checked_as_far_as_they_can_be(backbones, text_files, tmp_path, caplog):
+def test_entries_written_before_checksums_were_recorded_are_checked_as_far_as_they_can_be(
+    backbones, text_files, tmp_path, caplog
+):
     hf_transfer.train(_frozen(backbones["bert"], text_files, tmp_path / "a"))
     info = _cache_info(tmp_path / "a")
     for split in ("train", "validation"):  # meta.json as the previous version wrote it
@@ -293,9 +300,13 @@ def test_entries_written_before_checksums_were_recorded_are_checked_as_far_as_th
     data.write_bytes(data.read_bytes()[:-300])  # cut inside the last record batch: unreadable, whatever the size
     with caplog.at_level(logging.WARNING, logger="hf_transfer"):
         hf_transfer.train(_frozen(backbones["bert"], text_files, tmp_path / "c"))
-    assert any(f"entry {info['train']['key']} is damaged: data file is unreadable" in r.getMessage() for r in caplog.records)
+    assert any(
+        f"entry {info['train']['key']} is damaged: data file is unreadable" in r.getMessage() for r in caplog.records
+    )
     assert not _cache_info(tmp_path / "c")["train"]["hit"]
-    assert "data_sha256" in json.loads((data.parent / features.META).read_text()), "the replacement records its checksum"
+    assert "data_sha256" in json.loads((data.parent / features.META).read_text()), (
+        "the replacement records its checksum"
+    )
 
 
 def test_bf16_runs_cache_their_own_features(backbones, text_files, tmp_path):
@@ -317,4 +328,3 @@ def test_bf16_runs_cache_their_own_features(backbones, text_files, tmp_path):
     )
     assert bf16.dtype == torch.float32 and not torch.equal(fp32, bf16), "the bf16 pass ran under autocast"
     assert torch.allclose(fp32, bf16, atol=5e-2, rtol=5e-2)
-

@@ -6,9 +6,9 @@ import json
 
 import pytest
 import torch
-from conftest import image_recipe, text_recipe
 
 import hf_transfer
+from helpers import image_recipe, text_recipe
 from hf_transfer import cli
 from hf_transfer.blocks import find_blocks
 from hf_transfer.errors import BackboneError
@@ -68,7 +68,10 @@ def test_keras_style_mlp_head_on_images_loads_through_pipeline(kind, backbones, 
     result = hf_transfer.train(recipe)
     # The feature cache keeps one eval-preprocessed view of each training image: no augmentation, and it says so.
     assert result.strategy.details["augmentation"]["augment"] is False
-    assert "| Augmentation | none: training images get the evaluation preprocessing |" in (tmp_path / "out" / "README.md").read_text()
+    assert (
+        "| Augmentation | none: training images get the evaluation preprocessing |"
+        in (tmp_path / "out" / "README.md").read_text()
+    )
     head = hf_transfer.load_model(tmp_path / "out").head
     assert [type(m).__name__ for m in head] == ["Linear", "ReLU", "Linear"]
     assert head[0].out_features == 32 and head[-1].out_features == 3
@@ -88,7 +91,9 @@ def test_head_learning_rate_and_layerwise_decay(backbones, text_files, tmp_path,
 
     monkeypatch.setattr(TransferTrainer, "create_optimizer", spy)
     strategy = {"name": "full", "pooling": "native", "head_learning_rate": 1e-2, "layerwise_lr_decay": 0.5}
-    hf_transfer.train(_text(backbones, text_files, tmp_path, strategy, learning_rate=1e-3, max_steps=1, weight_decay=0.01))
+    hf_transfer.train(
+        _text(backbones, text_files, tmp_path, strategy, learning_rate=1e-3, max_steps=1, weight_decay=0.01)
+    )
     lr_of = {}
     for group in seen["optimizer"].param_groups:
         for p in group["params"]:
@@ -106,9 +111,18 @@ def test_head_learning_rate_and_layerwise_decay(backbones, text_files, tmp_path,
     assert lr_of[id(params["bert.encoder.layer.0.attention.self.query.weight"])][1] == 0.01
 
 
-@pytest.mark.parametrize("strategy", [{"name": "partial", "num_blocks": 1}, {"name": "lora"}, {"name": "frozen", "head": "mlp", "head_hidden_sizes": [8], "cache_features": False}])
+@pytest.mark.parametrize(
+    "strategy",
+    [
+        {"name": "partial", "num_blocks": 1},
+        {"name": "lora"},
+        {"name": "frozen", "head": "mlp", "head_hidden_sizes": [8], "cache_features": False},
+    ],
+)
 def test_gradient_checkpointing_with_frozen_layers_and_lora(strategy, backbones, text_files, tmp_path):
-    result = hf_transfer.train(_text(backbones, text_files, tmp_path, strategy, gradient_checkpointing=True, max_steps=2))
+    result = hf_transfer.train(
+        _text(backbones, text_files, tmp_path, strategy, gradient_checkpointing=True, max_steps=2)
+    )
     assert result.metrics["train_loss"] > 0
     assert result.recipe.training["gradient_checkpointing"] is True
 
@@ -120,7 +134,9 @@ def test_lora_adapter_loads_with_auto_peft_and_merge_command(backbones, text_fil
     out = tmp_path / "out"
     result = hf_transfer.train(_text(backbones, text_files, tmp_path, {"name": "lora", "pooling": "native", "r": 4}))
     config = json.loads((out / "config.json").read_text())
-    labels = dict(num_labels=3, id2label={int(k): v for k, v in config["id2label"].items()}, label2id=config["label2id"])
+    labels = dict(
+        num_labels=3, id2label={int(k): v for k, v in config["id2label"].items()}, label2id=config["label2id"]
+    )
     adapter = AutoPeftModelForSequenceClassification.from_pretrained(str(out), **labels).eval()
     ours = hf_transfer.load_model(out)
     tok = AutoTokenizer.from_pretrained(out)
@@ -143,17 +159,35 @@ def test_find_blocks_on_an_unsplittable_model():
 
 
 STRATEGY_ERRORS = {
-    "num_blocks too large": ({"name": "partial", "num_blocks": 9}, ["'strategy.num_blocks' is 9", "has 2 blocks", "at most 2"]),
+    "num_blocks too large": (
+        {"name": "partial", "num_blocks": 9},
+        ["'strategy.num_blocks' is 9", "has 2 blocks", "at most 2"],
+    ),
     "num_blocks zero": ({"name": "partial", "num_blocks": 0}, ["'strategy.num_blocks' must be at least 1"]),
     "num_blocks missing": ({"name": "partial"}, ["missing required key 'strategy.num_blocks'"]),
-    "lora target not found": ({"name": "lora", "target_modules": ["qkv"]}, ["'qkv' not found in the model", "query", "value"]),
+    "lora target not found": (
+        {"name": "lora", "target_modules": ["qkv"]},
+        ["'qkv' not found in the model", "query", "value"],
+    ),
     "lora target typo": ({"name": "lora", "target_modules": ["quary"]}, ["did you mean 'query'"]),
-    "mlp sizes wrong type": ({"name": "frozen", "head": "mlp", "head_hidden_sizes": "big"}, ["'strategy.head_hidden_sizes' must be a list of an integer"]),
-    "mlp sizes empty": ({"name": "frozen", "head": "mlp", "head_hidden_sizes": []}, ["non-empty list of positive integers"]),
-    "mlp activation": ({"name": "frozen", "head": "mlp", "head_activation": "rleu"}, ["'strategy.head_activation' must be one of", "did you mean 'relu'"]),
+    "mlp sizes wrong type": (
+        {"name": "frozen", "head": "mlp", "head_hidden_sizes": "big"},
+        ["'strategy.head_hidden_sizes' must be a list of an integer"],
+    ),
+    "mlp sizes empty": (
+        {"name": "frozen", "head": "mlp", "head_hidden_sizes": []},
+        ["non-empty list of positive integers"],
+    ),
+    "mlp activation": (
+        {"name": "frozen", "head": "mlp", "head_activation": "rleu"},
+        ["'strategy.head_activation' must be one of", "did you mean 'relu'"],
+    ),
     "head type": ({"name": "frozen", "head": "deep"}, ["'strategy.head' must be one of 'linear', 'mlp'"]),
     "dropout": ({"name": "frozen", "head_dropout": 1.5}, ["'strategy.head_dropout' must be in [0, 1)"]),
-    "pooler missing": ({"name": "frozen", "pooling": "pooler"}, ["pooling 'pooler' needs a backbone with a pooler output"]),
+    "pooler missing": (
+        {"name": "frozen", "pooling": "pooler"},
+        ["pooling 'pooler' needs a backbone with a pooler output"],
+    ),
 }
 
 

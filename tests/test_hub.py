@@ -18,10 +18,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import image_recipe, text_recipe
 from hub_server import FakeHub
 
 import hf_transfer
+from helpers import image_recipe, text_recipe
 from hf_transfer import cli, hub, push
 
 TOKEN = "hf_TestTokenDoNotLeak0123456789"
@@ -43,9 +43,18 @@ def runs(backbones, text_files, image_folder, tmp_path_factory) -> dict[str, Pat
         full["data"]["test_file"] = str(text_files["test"])
         recipes = {
             "full": full,
-            "lora": text_recipe(backbones["bert"], text_files, root / "lora", strategy={"name": "lora", "merge": True, "pooling": "native"}),
-            "mlp": text_recipe(backbones["bert"], text_files, root / "mlp",
-                               strategy={"name": "frozen", "head": "mlp", "head_hidden_sizes": [8]}),
+            "lora": text_recipe(
+                backbones["bert"],
+                text_files,
+                root / "lora",
+                strategy={"name": "lora", "merge": True, "pooling": "native"},
+            ),
+            "mlp": text_recipe(
+                backbones["bert"],
+                text_files,
+                root / "mlp",
+                strategy={"name": "frozen", "head": "mlp", "head_hidden_sizes": [8]},
+            ),
             "image-lora": image_recipe(backbones["vit"], image_folder, root / "image-lora", strategy={"name": "lora"}),
         }
         for recipe in recipes.values():
@@ -78,7 +87,11 @@ def fake_hub(monkeypatch, tmp_path):
 
 
 def snapshot(folder: Path) -> dict[str, str]:
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 def python_blocks(card: str) -> list[str]:
@@ -88,50 +101,110 @@ def python_blocks(card: str) -> list[str]:
 # ---------------------------------------------------------------- cards
 
 
-def write_golden_run(out: Path, backbone: str = "google-bert/bert-base-uncased", license_: str | None = "apache-2.0") -> Path:
+def write_golden_run(
+    out: Path, backbone: str = "google-bert/bert-base-uncased", license_: str | None = "apache-2.0"
+) -> Path:
     """A LoRA run folder written by hand: every value fixed, so the card is byte-for-byte stable."""
     labels = ["World", "Sports", "Business", "Sci/Tech"]
     recipe = {
         "backbone": {"name_or_path": backbone, "revision": None, "trust_remote_code": False},
-        "data": {"source": "hub", "dataset": "fancyzhx/ag_news", "config_name": None, "revision": None,
-                 "train_split": "train[:2000]", "validation_split": None, "test_split": "test"},
+        "data": {
+            "source": "hub",
+            "dataset": "fancyzhx/ag_news",
+            "config_name": None,
+            "revision": None,
+            "train_split": "train[:2000]",
+            "validation_split": None,
+            "test_split": "test",
+        },
         "task": {"name": "text-classification", "max_length": 128},
         "strategy": {"name": "lora", "head": "linear", "r": 8, "alpha": 16, "dropout": 0.1, "merge": True},
-        "training": {"output_dir": "outputs/bert-ag-news-lora", "num_train_epochs": 2, "learning_rate": 0.0003, "seed": 42},
-        "hub": {"push": True, "repo_id": "me/bert-ag-news-lora", "private": False, "license": license_, "artifacts": "both"},
+        "training": {
+            "output_dir": "outputs/bert-ag-news-lora",
+            "num_train_epochs": 2,
+            "learning_rate": 0.0003,
+            "seed": 42,
+        },
+        "hub": {
+            "push": True,
+            "repo_id": "me/bert-ag-news-lora",
+            "private": False,
+            "license": license_,
+            "artifacts": "both",
+        },
     }
     per_class = lambda scale: {  # noqa: E731
-        name: {"precision": round(0.9 - scale * i, 4), "recall": round(0.88 - scale * i, 4), "f1": round(0.89 - scale * i, 4), "support": 25}
+        name: {
+            "precision": round(0.9 - scale * i, 4),
+            "recall": round(0.88 - scale * i, 4),
+            "f1": round(0.89 - scale * i, 4),
+            "support": 25,
+        }
         for i, name in enumerate(labels)
     }
     matrix = [[22, 1, 1, 1], [0, 24, 1, 0], [2, 1, 19, 3], [1, 0, 4, 20]]
     report = {
-        "hf_transfer_version": "0.0.0", "backbone": backbone, "task": "text-classification", "labels": labels,
-        "columns": {"text": "text", "label": "label"}, "data_sizes": {"train": 1900, "validation": 100, "test": 100},
+        "hf_transfer_version": "0.0.0",
+        "backbone": backbone,
+        "task": "text-classification",
+        "labels": labels,
+        "columns": {"text": "text", "label": "label"},
+        "data_sizes": {"train": 1900, "validation": 100, "test": 100},
         "data_notes": ["validation carved from train (5%, stratified, seed 42)"],
-        "strategy": {"name": "lora", "trainable_params": 297988, "total_params": 109783300, "trainable_percent": 0.27143,
-                     "description": "LoRA r=8, alpha=16 on query, value (24 modules); head trained in full",
-                     "lora": {"r": 8, "alpha": 16, "dropout": 0.1, "target_modules": ["query", "value"],
-                              "use_rslora": False, "use_dora": False},
-                     "pooling": "native", "head": "linear", "head_modules": ["classifier"]},
-        "reports": {"eval": {"accuracy": 0.85, "macro_f1": 0.849, "per_class": per_class(0.01), "confusion_matrix": matrix},
-                    "test": {"accuracy": 0.84, "macro_f1": 0.8385, "per_class": per_class(0.02), "confusion_matrix": matrix}},
+        "strategy": {
+            "name": "lora",
+            "trainable_params": 297988,
+            "total_params": 109783300,
+            "trainable_percent": 0.27143,
+            "description": "LoRA r=8, alpha=16 on query, value (24 modules); head trained in full",
+            "lora": {
+                "r": 8,
+                "alpha": 16,
+                "dropout": 0.1,
+                "target_modules": ["query", "value"],
+                "use_rslora": False,
+                "use_dora": False,
+            },
+            "pooling": "native",
+            "head": "linear",
+            "head_modules": ["classifier"],
+        },
+        "reports": {
+            "eval": {"accuracy": 0.85, "macro_f1": 0.849, "per_class": per_class(0.01), "confusion_matrix": matrix},
+            "test": {"accuracy": 0.84, "macro_f1": 0.8385, "per_class": per_class(0.02), "confusion_matrix": matrix},
+        },
         "log_history": [{"loss": 1.4 - 0.1 * i, "step": 10 * i} for i in range(1, 8)]
-        + [{"eval_loss": 0.6, "eval_accuracy": 0.8, "eval_macro_f1": 0.79, "step": 35},
-           {"eval_loss": 0.5, "eval_accuracy": 0.85, "eval_macro_f1": 0.849, "step": 70}],
+        + [
+            {"eval_loss": 0.6, "eval_accuracy": 0.8, "eval_macro_f1": 0.79, "step": 35},
+            {"eval_loss": 0.5, "eval_accuracy": 0.85, "eval_macro_f1": 0.849, "step": 70},
+        ],
         "versions": {"transformers": "0.0.0", "torch": "0.0.0", "peft": "0.0.0", "huggingface_hub": "0.0.0"},
-        "defaults": {"warmup_steps": {"value": 0.06, "reason": "6% linear warm-up, as in the LoRA paper"},
-                     "weight_decay": {"value": 0.01, "reason": "light decoupled weight decay (AdamW)"}},
+        "defaults": {
+            "warmup_steps": {"value": 0.06, "reason": "6% linear warm-up, as in the LoRA paper"},
+            "weight_decay": {"value": 0.01, "reason": "light decoupled weight decay (AdamW)"},
+        },
     }
-    metrics = {"eval_accuracy": 0.85, "eval_macro_f1": 0.849, "eval_macro_precision": 0.8512, "eval_macro_recall": 0.85,
-               "eval_loss": 0.5, "test_accuracy": 0.84, "test_macro_f1": 0.8385, "test_macro_precision": 0.84123,
-               "test_macro_recall": 0.84, "test_loss": 0.52, "train_loss": 0.9}
+    metrics = {
+        "eval_accuracy": 0.85,
+        "eval_macro_f1": 0.849,
+        "eval_macro_precision": 0.8512,
+        "eval_macro_recall": 0.85,
+        "eval_loss": 0.5,
+        "test_accuracy": 0.84,
+        "test_macro_f1": 0.8385,
+        "test_macro_precision": 0.84123,
+        "test_macro_recall": 0.84,
+        "test_loss": 0.52,
+        "train_loss": 0.9,
+    }
     (out / "merged").mkdir(parents=True)
     (out / "recipe.yaml").write_text(yaml.safe_dump(recipe, sort_keys=False))
     (out / "training_report.json").write_text(json.dumps(report, indent=2))
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
     for folder in (out, out / "merged"):
-        (folder / "config.json").write_text(json.dumps({"model_type": "bert", "architectures": ["BertForSequenceClassification"]}))
+        (folder / "config.json").write_text(
+            json.dumps({"model_type": "bert", "architectures": ["BertForSequenceClassification"]})
+        )
     (out / "adapter_config.json").write_text(json.dumps({"base_model_name_or_path": backbone, "peft_type": "LORA"}))
     return out
 
@@ -144,7 +217,9 @@ def test_golden_card(tmp_path):
     if os.environ.get("UPDATE_GOLDEN"):
         GOLDEN.parent.mkdir(exist_ok=True)
         GOLDEN.write_text(path.read_text())
-    assert path.read_text() == GOLDEN.read_text(), "card changed; rerun with UPDATE_GOLDEN=1 if intended and review the diff"
+    assert path.read_text() == GOLDEN.read_text(), (
+        "card changed; rerun with UPDATE_GOLDEN=1 if intended and review the diff"
+    )
 
     data = ModelCard.load(path).data
     assert data.library_name == "peft"
@@ -191,7 +266,12 @@ def test_card_is_written_by_training_and_rerendered_from_files_alone(runs, run_c
 
     out = run_copy("full")
     written = {name: (out / name).read_bytes() for name in OWN_FILES if (out / name).is_file()}
-    assert set(written) == {"README.md", "confusion_matrix_validation.png", "confusion_matrix_test.png", "training_curves.png"}
+    assert set(written) == {
+        "README.md",
+        "confusion_matrix_validation.png",
+        "confusion_matrix_test.png",
+        "training_curves.png",
+    }
     for name in written:
         (out / name).unlink()
     assert cli.main(["card", str(out)]) == 0
@@ -254,10 +334,23 @@ def test_push_creates_private_repo_with_every_file(fake_hub, run_copy):
     repo = fake_hub.repos["me/tiny-lora"]
     assert repo.private
     files = repo.files("main")
-    expected = {"README.md", "adapter_config.json", "adapter_model.safetensors", "config.json", "metrics.json",
-                "recipe.yaml", "training_report.json", "tokenizer.json", "tokenizer_config.json",
-                "confusion_matrix_validation.png", "training_curves.png",
-                "merged/config.json", "merged/model.safetensors", "merged/tokenizer.json", "merged/tokenizer_config.json"}
+    expected = {
+        "README.md",
+        "adapter_config.json",
+        "adapter_model.safetensors",
+        "config.json",
+        "metrics.json",
+        "recipe.yaml",
+        "training_report.json",
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "confusion_matrix_validation.png",
+        "training_curves.png",
+        "merged/config.json",
+        "merged/model.safetensors",
+        "merged/tokenizer.json",
+        "merged/tokenizer_config.json",
+    }
     assert set(files) == expected  # training_args.bin (a pickle) stays local
     assert files["adapter_model.safetensors"] == (out / "adapter_model.safetensors").read_bytes()
     assert len(repo.commits) == 1
@@ -271,7 +364,10 @@ def test_push_creates_private_repo_with_every_file(fake_hub, run_copy):
 
     card = ModelCard(files["README.md"].decode())
     assert card.data.library_name == "peft" and card.data.model_name == "tiny-lora"
-    assert 'from_pretrained("me/tiny-lora"' in card.text and 'snapshot_download("me/tiny-lora", allow_patterns=["merged/*"])' in card.text
+    assert (
+        'from_pretrained("me/tiny-lora"' in card.text
+        and 'snapshot_download("me/tiny-lora", allow_patterns=["merged/*"])' in card.text
+    )
 
 
 def test_push_merged_model_from_the_recipe_hub_section(fake_hub, run_copy):
@@ -377,8 +473,13 @@ def test_push_command_in_a_fresh_process(fake_hub, run_copy):
     """The console script honours HF_ENDPOINT and HF_TOKEN from the environment, like a user's shell."""
     out = run_copy("mlp")
     env = {**os.environ, "HF_HUB_OFFLINE": "0", "HF_HOME": str(out.parent / "hf-home")}
-    proc = subprocess.run([str(Path(sys.executable).parent / "hf-transfer"), "push", str(out), "--repo-id", "me/mlp", "--private"],
-                          capture_output=True, text=True, env=env, timeout=120)
+    proc = subprocess.run(
+        [str(Path(sys.executable).parent / "hf-transfer"), "push", str(out), "--repo-id", "me/mlp", "--private"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert f"{fake_hub.url}/me/mlp" in proc.stdout
     assert TOKEN not in proc.stdout + proc.stderr

@@ -14,16 +14,19 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import text_recipe
 
+from helpers import text_recipe
 from hf_transfer import cli
 from hf_transfer.rundir import MANIFEST, RUN_DIR, read_manifest
 from hf_transfer.runlock import LOCK
 
 
 def _tree(folder: Path) -> dict[str, str]:
-    return {str(p.relative_to(folder)): p.read_text(errors="replace") if p.is_file() else "/"
-            for p in sorted(folder.rglob("*")) if RUN_DIR not in p.parts}
+    return {
+        str(p.relative_to(folder)): p.read_text(errors="replace") if p.is_file() else "/"
+        for p in sorted(folder.rglob("*"))
+        if RUN_DIR not in p.parts
+    }
 
 
 def _train(tmp_path: Path, recipe: dict, *args: str, capsys) -> tuple[int, str, str]:
@@ -85,13 +88,18 @@ def test_overwrite_replaces_only_what_the_previous_run_wrote(recipe, tmp_path, c
 
     code, printed, _ = _train(tmp_path, recipe, "training.max_steps=2", "--overwrite", "--dry-run", capsys=capsys)
     assert code == 0
-    assert "replace the previous run" in printed and "keep 2 entries hf_transfer did not write: analysis, my_eval.csv" in printed
+    assert (
+        "replace the previous run" in printed
+        and "keep 2 entries hf_transfer did not write: analysis, my_eval.csv" in printed
+    )
     assert read_manifest(out) == first  # a dry run changes nothing
 
     caplog.clear()
     code, _, _ = _train(tmp_path, recipe, "training.max_steps=2", "--overwrite", capsys=capsys)
     assert code == 0
-    assert (out / "my_eval.csv").read_text() == "id,score\n1,0.9\n" and (out / "analysis" / "plot.png").read_bytes() == b"png"
+    assert (out / "my_eval.csv").read_text() == "id,score\n1,0.9\n" and (
+        out / "analysis" / "plot.png"
+    ).read_bytes() == b"png"
     assert "kept 2 entries that hf_transfer did not write: analysis, my_eval.csv" in caplog.text
     second = read_manifest(out)
     assert second["run_id"] != first["run_id"] and second["status"] == "finished"
@@ -114,7 +122,9 @@ def test_a_folder_held_by_a_live_run_is_refused_at_once(recipe, tmp_path, capsys
     (out / RUN_DIR).mkdir(parents=True)
     holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
-        (out / RUN_DIR / LOCK).write_text(json.dumps({"pid": holder.pid, "host": socket.gethostname(), "started": "now"}))
+        (out / RUN_DIR / LOCK).write_text(
+            json.dumps({"pid": holder.pid, "host": socket.gethostname(), "started": "now"})
+        )
         for args in ((), ("--overwrite",), ("--dry-run",)):
             code, _, err = _train(tmp_path, recipe, *args, capsys=capsys)
             assert code != 0
@@ -148,8 +158,16 @@ def test_two_runs_into_one_folder_one_is_refused(recipe, tmp_path, capsys):
     path.write_text(yaml.safe_dump(recipe))
     env = {**os.environ, "HF_TRANSFER_TEST_DELAY": "0.3", "PYTHONPATH": str(Path(__file__).parent.parent)}
     slow = Path(__file__).with_name("slow_cli.py")
-    procs = [subprocess.Popen([sys.executable, str(slow), "train", str(path)], env=env, text=True,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(2)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, str(slow), "train", str(path)],
+            env=env,
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        for _ in range(2)
+    ]
     results = [(p.wait(timeout=300), p.stderr.read()) for p in procs]
     codes = sorted(code for code, _ in results)
     assert codes[0] == 0 and codes[1] != 0, results

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import text_recipe
 
 import hf_transfer
+from helpers import text_recipe
 from hf_transfer.errors import ConfigError
 from hf_transfer.precision import Hardware, resolve_precision
 

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import image_recipe, make_image
 
 import hf_transfer
+from helpers import image_recipe, make_image
 from hf_transfer import cli
 from hf_transfer.errors import DataError, HfTransferError, OutputError
 
@@ -41,16 +41,27 @@ def _reference(model_dir: Path, texts: list[str]) -> torch.Tensor:
     model = hf_transfer.load_model(model_dir)
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     with torch.no_grad():
-        return torch.cat([model(**tokenizer(t, truncation=True, max_length=32, return_tensors="pt")).logits.softmax(-1)
-                          for t in texts])
+        return torch.cat(
+            [
+                model(**tokenizer(t, truncation=True, max_length=32, return_tensors="pt")).logits.softmax(-1)
+                for t in texts
+            ]
+        )
 
 
 @pytest.mark.parametrize("kind", ["full", "mlp", "lora"])
 def test_predict_matches_the_loaded_model_in_input_order_for_every_artifact_kind(kind, text_models, tmp_path):
     texts = _texts(tmp_path / "in.jsonl")
     out = tmp_path / "pred.jsonl"
-    summary = hf_transfer.predict(text_models[kind], str(tmp_path / "in.jsonl"), out, top_k=None, batch_size=4,
-                                  keep_columns=["id_in_file"], progress=False)
+    summary = hf_transfer.predict(
+        text_models[kind],
+        str(tmp_path / "in.jsonl"),
+        out,
+        top_k=None,
+        batch_size=4,
+        keep_columns=["id_in_file"],
+        progress=False,
+    )
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert summary.rows == len(texts) and summary.errors == 0
     assert [r["id"] for r in rows] == [str(i) for i in range(len(texts))]
@@ -74,7 +85,9 @@ def test_plain_model_matches_transformers_pipeline(text_models, tmp_path):
     out = tmp_path / "pred.jsonl"
     hf_transfer.predict(text_models["full"], str(tmp_path / "in.jsonl"), out, top_k=None, progress=False)
     rows = [json.loads(line) for line in out.read_text().splitlines()]
-    classify = pipeline("text-classification", model=str(text_models["full"]), top_k=None, truncation=True, max_length=32)
+    classify = pipeline(
+        "text-classification", model=str(text_models["full"]), top_k=None, truncation=True, max_length=32
+    )
     for row, scores in zip(rows, classify(texts)):
         ours = {s["label"]: s["score"] for s in row["scores"]}
         assert {s["label"] for s in scores} == set(ours)
@@ -85,13 +98,17 @@ def test_a_transformers_folder_without_a_run_recipe_is_read_from_its_architectur
     import shutil
 
     plain = tmp_path / "plain"
-    shutil.copytree(text_models["full"], plain, ignore=shutil.ignore_patterns("recipe.yaml", ".hf_transfer", "*.json.bak"))
+    shutil.copytree(
+        text_models["full"], plain, ignore=shutil.ignore_patterns("recipe.yaml", ".hf_transfer", "*.json.bak")
+    )
     short = tmp_path / "in.jsonl"  # shorter than the run's max_length (32), which only its recipe knows
     short.write_text("".join(json.dumps({"text": t}) + "\n" for t in ["alpha beta", "river stone cloud", "apple"]))
     a, b = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
     hf_transfer.predict(plain, str(short), a, progress=False)
     hf_transfer.predict(text_models["full"], str(short), b, progress=False)
-    assert not (plain / "recipe.yaml").exists() and a.read_text() == b.read_text() and len(a.read_text().splitlines()) == 3
+    assert (
+        not (plain / "recipe.yaml").exists() and a.read_text() == b.read_text() and len(a.read_text().splitlines()) == 3
+    )
 
 
 def test_output_formats_round_trip(text_models, tmp_path):
@@ -110,8 +127,10 @@ def test_output_formats_round_trip(text_models, tmp_path):
             import csv
 
             rows = list(csv.DictReader(out.open(), delimiter="\t" if suffix == "tsv" else ","))
-            got[suffix] = [{**r, "score": float(r["score"]), "scores": json.loads(r["scores"]), "error": r["error"] or None}
-                           for r in rows]
+            got[suffix] = [
+                {**r, "score": float(r["score"]), "scores": json.loads(r["scores"]), "error": r["error"] or None}
+                for r in rows
+            ]
     assert got["jsonl"] == got["csv"] == got["tsv"] == got["parquet"]
     assert all(len(r["scores"]) == 2 for r in got["jsonl"])
     assert not list(tmp_path.glob(".pred.*partial*"))
@@ -119,8 +138,13 @@ def test_output_formats_round_trip(text_models, tmp_path):
 
 def test_stdin_lines_with_bad_rows_are_written_with_an_error_and_counted(text_models, tmp_path):
     lines = b"alpha beta\n\nriver stone cloud\n\xff\xfe not utf-8\n"
-    proc = subprocess.run([sys.executable, "-m", "hf_transfer", "predict", str(text_models["full"]), "-", "--quiet"],
-                          input=lines, capture_output=True, env=ENV, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-m", "hf_transfer", "predict", str(text_models["full"]), "-", "--quiet"],
+        input=lines,
+        capture_output=True,
+        env=ENV,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr.decode()[-2000:]
     rows = [json.loads(line) for line in proc.stdout.decode().splitlines()]
     assert [r["id"] for r in rows] == ["0", "1", "2", "3"]
@@ -129,9 +153,25 @@ def test_stdin_lines_with_bad_rows_are_written_with_an_error_and_counted(text_mo
     assert rows[3]["error"].startswith("not UTF-8 text")
     assert "predicted 4 rows, 2 rows with an error field" in proc.stderr.decode()
 
-    proc = subprocess.run([sys.executable, "-m", "hf_transfer", "predict", str(text_models["full"]), "-", "--quiet",
-                           "--on-error", "fail", "-o", str(tmp_path / "p.jsonl")],
-                          input=lines, capture_output=True, env=ENV, timeout=300)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "hf_transfer",
+            "predict",
+            str(text_models["full"]),
+            "-",
+            "--quiet",
+            "--on-error",
+            "fail",
+            "-o",
+            str(tmp_path / "p.jsonl"),
+        ],
+        input=lines,
+        capture_output=True,
+        env=ENV,
+        timeout=300,
+    )
     assert proc.returncode != 0 and "input row 1: empty text" in proc.stderr.decode()
     assert "Traceback" not in proc.stderr.decode()
     assert not list(tmp_path.iterdir())  # neither the output nor a partial file
@@ -164,7 +204,10 @@ def test_bad_inputs_are_one_clear_message_and_nothing_is_written(text_models, tm
     existing = tmp_path / "old.csv"
     existing.write_text("mine\n")
     cases = [
-        ([model, str(tmp_path / "in.jsonl"), "--text-column", "body"], "has no column 'body' (text); its columns are: text, id_in_file"),
+        (
+            [model, str(tmp_path / "in.jsonl"), "--text-column", "body"],
+            "has no column 'body' (text); its columns are: text, id_in_file",
+        ),
         ([model, str(tmp_path / "in.jsonl"), "--keep-columns", "nope"], "'nope' (--keep-columns)"),
         ([model, str(tmp_path / "in.jsonl"), "-o", str(existing)], "already exists; pass --overwrite"),
         ([model, str(tmp_path / "in.jsonl"), "-o", str(tmp_path / "p.xlsx")], "expected a file ending in .jsonl, .csv"),
@@ -219,8 +262,11 @@ def test_image_folder_with_a_damaged_file_in_order_with_workers(kind, backbones,
         if row["error"]:
             continue
         image = Image.open(photos / row["id"]).convert("RGB")
-        pixels = (processor.val_transforms(image)[None] if hasattr(processor, "val_transforms")
-                  else processor(images=[image], return_tensors="pt")["pixel_values"])
+        pixels = (
+            processor.val_transforms(image)[None]
+            if hasattr(processor, "val_transforms")
+            else processor(images=[image], return_tensors="pt")["pixel_values"]
+        )
         with torch.no_grad():
             probs = model(pixel_values=pixels).logits.softmax(-1)[0]
         got = {s["label"]: s["score"] for s in row["scores"]}

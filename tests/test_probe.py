@@ -6,9 +6,9 @@ import json
 
 import pytest
 import torch
-from conftest import text_recipe
 
 import hf_transfer
+from helpers import text_recipe
 from hf_transfer import ConfigError, load_recipe
 from hf_transfer.probe import InMemoryRows, collate_rows, fit_logistic
 
@@ -102,8 +102,9 @@ def test_lbfgs_head_is_the_saved_head_and_reloads_to_the_same_logits(backbones, 
     cached = Dataset.from_file(f"{entry['path']}/{features.DATA}").with_format("torch")[:]
     validation = next(e for e in features.list_entries() if e["key"] == report["feature_cache"]["validation"]["key"])
     cached_val = Dataset.from_file(f"{validation['path']}/{features.DATA}").with_format("torch")[:]
-    fit = fit_logistic(cached["features"], cached["labels"], model.config.num_labels,
-                       cached_val["features"], cached_val["labels"])
+    fit = fit_logistic(
+        cached["features"], cached["labels"], model.config.num_labels, cached_val["features"], cached_val["labels"]
+    )
     with torch.no_grad():
         saved = model.classifier(cached_val["features"])
     assert fit.l2 == solver["l2"]

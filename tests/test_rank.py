@@ -8,15 +8,17 @@ import math
 import numpy as np
 import pytest
 import yaml
-from conftest import text_recipe
 
 import hf_transfer
+from helpers import text_recipe
 from hf_transfer import cli
 from hf_transfer.errors import ConfigError, HfTransferError
 from hf_transfer.logme import logme, logme_per_class
 
 # A tiny fixed problem: 6 examples, 3 features, 2 classes.
-F = np.array([[1.0, 0.0, 0.5], [0.9, 0.2, 0.4], [1.1, -0.1, 0.6], [0.0, 1.0, -0.5], [0.1, 0.8, -0.3], [-0.2, 1.2, -0.4]])
+F = np.array(
+    [[1.0, 0.0, 0.5], [0.9, 0.2, 0.4], [1.1, -0.1, 0.6], [0.0, 1.0, -0.5], [0.1, 0.8, -0.3], [-0.2, 1.2, -0.4]]
+)
 Y = np.array([0, 0, 0, 1, 1, 1])
 
 
@@ -26,8 +28,14 @@ def evidence_by_hand(f, y, alpha, beta):
     a = alpha * np.eye(d) + beta * f.T @ f
     m = beta * np.linalg.solve(a, f.T @ y)
     log_det = np.linalg.slogdet(a)[1]
-    value = (n / 2 * math.log(beta) + d / 2 * math.log(alpha) - n / 2 * math.log(2 * math.pi)
-             - beta / 2 * np.sum((f @ m - y) ** 2) - alpha / 2 * m @ m - 0.5 * log_det)
+    value = (
+        n / 2 * math.log(beta)
+        + d / 2 * math.log(alpha)
+        - n / 2 * math.log(2 * math.pi)
+        - beta / 2 * np.sum((f @ m - y) ** 2)
+        - alpha / 2 * m @ m
+        - 0.5 * log_det
+    )
     return value / n, m
 
 

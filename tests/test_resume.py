@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import text_recipe
 
+from helpers import text_recipe
 from hf_transfer import cli
 from hf_transfer.rundir import MANIFEST, RUN_DIR, read_manifest
 
@@ -93,7 +93,9 @@ def _assert_same_weights(a: Path, b: Path, atol: float = 1e-5) -> None:
 def test_sigkill_after_the_second_checkpoint_then_resume_gives_the_uninterrupted_weights(
     strategy, backbones, text_files, tmp_path, capsys, caplog
 ):
-    reference = _recipe_file(tmp_path, _recipe(backbones, text_files, tmp_path / "reference", strategy), "reference.yaml")
+    reference = _recipe_file(
+        tmp_path, _recipe(backbones, text_files, tmp_path / "reference", strategy), "reference.yaml"
+    )
     assert cli.main(["train", str(reference)]) == 0
 
     out = tmp_path / "out"
@@ -119,7 +121,9 @@ def test_sigkill_after_the_second_checkpoint_then_resume_gives_the_uninterrupted
 
 def test_a_frozen_run_killed_while_caching_features_resumes(backbones, text_files, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("HF_TRANSFER_CACHE", str(tmp_path / "cache"))
-    reference = _recipe_file(tmp_path, _recipe(backbones, text_files, tmp_path / "reference", "frozen"), "reference.yaml")
+    reference = _recipe_file(
+        tmp_path, _recipe(backbones, text_files, tmp_path / "reference", "frozen"), "reference.yaml"
+    )
     assert cli.main(["train", str(reference)]) == 0
     for entry in (tmp_path / "cache").iterdir():  # the killed run must build its features itself
         import shutil
@@ -160,8 +164,9 @@ def test_sigterm_and_sigint_save_a_checkpoint_and_say_how_to_resume(signum, back
     assert str(out / f"checkpoint-{step}") in said
     assert f"hf-transfer train {path} training.logging_steps=1 --resume" in said
 
-    reference = _recipe_file(tmp_path, {**recipe, "training": {**recipe["training"], "output_dir": str(tmp_path / "ref")}},
-                             "reference.yaml")
+    reference = _recipe_file(
+        tmp_path, {**recipe, "training": {**recipe["training"], "output_dir": str(tmp_path / "ref")}}, "reference.yaml"
+    )
     assert cli.main(["train", str(reference)]) == 0
     # training.resume_from_checkpoint=true on the command line is the same as --resume
     assert cli.main(["train", str(path), "training.resume_from_checkpoint=true"]) == 0

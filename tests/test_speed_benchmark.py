@@ -16,7 +16,11 @@ def test_speed_benchmark_smoke(tmp_path):
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     proc = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "speed.py"), "--smoke", "--results-dir", str(tmp_path)],
-        capture_output=True, text=True, env=env, timeout=600, cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+        cwd=tmp_path,
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     results = json.loads((tmp_path / "speed.json").read_text())
@@ -26,8 +30,14 @@ def test_speed_benchmark_smoke(tmp_path):
     assert rows["frozen-warm"]["cache_hit"] is True  # the warm run reused the cold run's features
     assert results["summary"]["startup"]["modules"]["heavy_imported"] == []  # --help and validation import no torch
     assert results["summary"]["peak"]["fp32_gflops"] > 0
-    for heading in ("## Targets", "## Frozen backbone", "## Full fine-tuning", "## Model FLOP utilisation", "## Start-up",
-                    "## Images"):
+    for heading in (
+        "## Targets",
+        "## Frozen backbone",
+        "## Full fine-tuning",
+        "## Model FLOP utilisation",
+        "## Start-up",
+        "## Images",
+    ):
         assert heading in md
     vision = results["summary"]["vision"]
     if vision.get("skipped"):  # Fashion-MNIST not installed here: the report must say how to get it

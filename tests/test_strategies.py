@@ -10,16 +10,22 @@ import json
 
 import pytest
 import torch
-from conftest import IMAGE_BACKBONES, TEXT_BACKBONES, image_recipe, text_recipe
 
 import hf_transfer
+from helpers import IMAGE_BACKBONES, TEXT_BACKBONES, image_recipe, text_recipe
 from hf_transfer.registry import STRATEGIES
 
 # The feature cache trains the head alone on cached features (tests/test_feature_cache.py); here the
 # frozen strategy runs through the Trainer with the backbone in the loop, so its weights can be watched.
 STRATEGY_OPTIONS = {"partial": {"num_blocks": 1}, "lora": {"merge": True}, "frozen": {"cache_features": False}}
 VARIANTS = {name: {"name": name, **STRATEGY_OPTIONS.get(name, {})} for name in STRATEGIES.names()}
-VARIANTS["frozen-mlp"] = {"name": "frozen", "head": "mlp", "head_hidden_sizes": [16], "head_dropout": 0.1, "cache_features": False}
+VARIANTS["frozen-mlp"] = {
+    "name": "frozen",
+    "head": "mlp",
+    "head_hidden_sizes": [16],
+    "head_dropout": 0.1,
+    "cache_features": False,
+}
 VARIANTS["lora-mlp"] = {"name": "lora", "head": "mlp", "head_hidden_sizes": [16], "merge": True}
 BACKBONES = TEXT_BACKBONES + IMAGE_BACKBONES
 BN_BUFFERS = ("running_mean", "running_var", "num_batches_tracked")
@@ -43,7 +49,9 @@ def recorder(monkeypatch):
 
         def training_step(self, model, inputs, num_items_in_batch=None):
             loss = super().training_step(model, inputs, num_items_in_batch)
-            self.got_grad |= {n for n, p in self.model.named_parameters() if p.grad is not None and p.grad.abs().sum() > 0}
+            self.got_grad |= {
+                n for n, p in self.model.named_parameters() if p.grad is not None and p.grad.abs().sum() > 0
+            }
             return loss
 
     monkeypatch.setattr(hf_transfer.trainer, "TransferTrainer", RecordingTrainer)
@@ -132,7 +140,9 @@ def test_strategy_keeps_its_promise(variant, kind, backbones, text_files, image_
 
 @pytest.mark.parametrize("kind", ["resnet", "timm"])
 def test_frozen_backbone_batchnorm_statistics_do_not_drift(kind, backbones, image_folder, tmp_path, recorder):
-    hf_transfer.train(_recipe(kind, backbones, {}, image_folder, tmp_path / "out", {"name": "frozen", "cache_features": False}))
+    hf_transfer.train(
+        _recipe(kind, backbones, {}, image_folder, tmp_path / "out", {"name": "frozen", "cache_features": False})
+    )
     (trainer,) = recorder
     stats = [n for n in trainer.initial_buffers if n.endswith("running_mean")]
     assert stats, "the backbone has BatchNorm layers"
@@ -151,18 +161,24 @@ def test_lora_last_blocks_puts_adapters_in_the_last_blocks_only(kind, backbones,
     from hf_transfer.blocks import find_blocks
     from hf_transfer.errors import ConfigError
 
-    result = hf_transfer.train(_recipe(kind, backbones, {}, image_folder, tmp_path / "one", {"name": "lora", "last_blocks": 1}))
+    result = hf_transfer.train(
+        _recipe(kind, backbones, {}, image_folder, tmp_path / "one", {"name": "lora", "last_blocks": 1})
+    )
     blocks = [name for name, _ in find_blocks(recorder[0].model.get_base_model())]
     adapted = {n.split(".lora_")[0] for n, _ in recorder[0].model.named_parameters() if ".lora_A." in n}
     assert adapted and {_block_of(n, blocks) for n in adapted} == {len(blocks) - 1}
     assert result.strategy.details["lora"]["blocks"].startswith(f"the last 1 of {len(blocks)} blocks")
     assert f"in the last 1 of {len(blocks)} blocks" in (tmp_path / "one" / "README.md").read_text()
 
-    hf_transfer.train(_recipe(kind, backbones, {}, image_folder, tmp_path / "all", {"name": "lora", "last_blocks": "all"}))
+    hf_transfer.train(
+        _recipe(kind, backbones, {}, image_folder, tmp_path / "all", {"name": "lora", "last_blocks": "all"})
+    )
     every = {n.split(".lora_")[0] for n, _ in recorder[1].model.named_parameters() if ".lora_A." in n}
     assert adapted < every and 0 in {_block_of(n, blocks) for n in every}
     with pytest.raises(ConfigError, match="last_blocks' is 99"):
-        hf_transfer.train(_recipe(kind, backbones, {}, image_folder, tmp_path / "many", {"name": "lora", "last_blocks": 99}))
+        hf_transfer.train(
+            _recipe(kind, backbones, {}, image_folder, tmp_path / "many", {"name": "lora", "last_blocks": 99})
+        )
 
 
 def test_lora_auto_on_a_convnet_takes_the_last_two_stages_and_every_block_of_a_transformer():
@@ -170,15 +186,19 @@ def test_lora_auto_on_a_convnet_takes_the_last_two_stages_and_every_block_of_a_t
 
     from hf_transfer.strategies.lora import Lora
 
-    resnet = AutoModelForImageClassification.from_config(ResNetConfig(
-        embedding_size=8, hidden_sizes=[8, 8, 16, 16], depths=[1, 1, 1, 1], num_labels=3))
+    resnet = AutoModelForImageClassification.from_config(
+        ResNetConfig(embedding_size=8, hidden_sizes=[8, 8, 16, 16], depths=[1, 1, 1, 1], num_labels=3)
+    )
     lora = Lora()
     targets = lora.resolve_targets(resnet, ["classifier"])
     kept, where = lora._in_last_blocks(resnet, targets)
     assert kept and all(t.startswith(("resnet.encoder.stages.2.", "resnet.encoder.stages.3.")) for t in kept)
     assert set(targets) - set(kept) and "last_blocks auto on a convolutional backbone" in where
-    vit = AutoModelForImageClassification.from_config(ViTConfig(
-        hidden_size=16, num_hidden_layers=3, num_attention_heads=2, intermediate_size=16, image_size=8, patch_size=4))
+    vit = AutoModelForImageClassification.from_config(
+        ViTConfig(
+            hidden_size=16, num_hidden_layers=3, num_attention_heads=2, intermediate_size=16, image_size=8, patch_size=4
+        )
+    )
     targets = lora.resolve_targets(vit, ["classifier"])
     assert lora._in_last_blocks(vit, targets) == (targets, None)
 
@@ -186,9 +206,13 @@ def test_lora_auto_on_a_convnet_takes_the_last_two_stages_and_every_block_of_a_t
 # What each vision family's LoRA preset adapts (module short names), transformers classes and timm architectures
 # (ViT's attention projections are query/value or q_proj/v_proj depending on the transformers version).
 LORA_PRESETS = {
-    "vit": ({"query", "value"}, {"q_proj", "v_proj"}), "convnext": ({"pwconv1", "pwconv2"},),
-    "resnet": ({"convolution"},), "timm:test_vit": ({"qkv"},), "timm:test_convnext": ({"fc1", "fc2"},),
-    "timm:test_resnet": ({"conv1", "conv2", "conv3"},), "timm:test_efficientnet": ({"conv_pw", "conv_pwl"},),
+    "vit": ({"query", "value"}, {"q_proj", "v_proj"}),
+    "convnext": ({"pwconv1", "pwconv2"},),
+    "resnet": ({"convolution"},),
+    "timm:test_vit": ({"qkv"},),
+    "timm:test_convnext": ({"fc1", "fc2"},),
+    "timm:test_resnet": ({"conv1", "conv2", "conv3"},),
+    "timm:test_efficientnet": ({"conv_pw", "conv_pwl"},),
 }
 
 
@@ -196,10 +220,13 @@ LORA_PRESETS = {
 def test_lora_preset_of_each_vision_family_trains_and_reloads(family, backbones, image_folder, tmp_path, recorder):
     """Defaults only (no target_modules): the family's preset is adapted, its adapters train, and the saved
     adapter and merged model reload with the trained model's predictions."""
-    from conftest import build_timm_backbone
     from PIL import Image
 
-    backbone = build_timm_backbone(family.split(":")[1], tmp_path / "bb") if family.startswith("timm:") else backbones[family]
+    from helpers import build_timm_backbone
+
+    backbone = (
+        build_timm_backbone(family.split(":")[1], tmp_path / "bb") if family.startswith("timm:") else backbones[family]
+    )
     out = tmp_path / "out"
     recipe = image_recipe(backbone, image_folder, out, strategy={"name": "lora", "last_blocks": "all", "merge": True})
     recipe["training"].update(learning_rate=5e-2, dataloader_num_workers=0, dataloader_persistent_workers=False)

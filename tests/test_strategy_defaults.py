@@ -7,9 +7,9 @@ import json
 import logging
 
 import pytest
-from conftest import text_recipe
 
 import hf_transfer
+from helpers import text_recipe
 from hf_transfer.pipeline import _training_arguments
 
 
@@ -25,12 +25,24 @@ def test_defaults_fill_only_what_the_recipe_leaves_unset(backbones, text_files, 
     assert silent.training_defaults["learning_rate"]["value"] == 1e-2
     assert "linear probe" in silent.training_defaults["learning_rate"]["reason"]
     assert "num_train_epochs" not in silent.training_defaults, "max_steps decides the length of training"
-    args, _ = _training_arguments(silent.recipe, silent.recipe.task.options,
-                                  {k: d["value"] for k, d in silent.training_defaults.items()})
+    args, _ = _training_arguments(
+        silent.recipe, silent.recipe.task.options, {k: d["value"] for k, d in silent.training_defaults.items()}
+    )
     assert args.learning_rate == 1e-2 and args.weight_decay == 0.01
 
-    chosen = hf_transfer.train(_recipe(backbones, text_files, tmp_path / "b", "frozen", learning_rate=3e-3,
-                                       warmup_steps=2, max_steps=-1, num_train_epochs=1), dry_run=True)
+    chosen = hf_transfer.train(
+        _recipe(
+            backbones,
+            text_files,
+            tmp_path / "b",
+            "frozen",
+            learning_rate=3e-3,
+            warmup_steps=2,
+            max_steps=-1,
+            num_train_epochs=1,
+        ),
+        dry_run=True,
+    )
     assert "learning_rate" not in chosen.training_defaults and "warmup_steps" not in chosen.training_defaults
     assert "num_train_epochs" not in chosen.training_defaults
     assert chosen.training_defaults["weight_decay"]["value"] == 0.01
@@ -44,7 +56,7 @@ def test_defaults_fill_only_what_the_recipe_leaves_unset(backbones, text_files, 
 
 @pytest.mark.parametrize("kind", ["resnet", "convnext"])
 def test_lora_on_a_convnet_defaults_to_a_higher_rate(kind, backbones, image_folder, tmp_path):
-    from conftest import image_recipe
+    from helpers import image_recipe
 
     recipe = image_recipe(backbones[kind], image_folder, tmp_path / "out", strategy={"name": "lora"})
     recipe["training"].pop("learning_rate")
@@ -55,23 +67,35 @@ def test_lora_on_a_convnet_defaults_to_a_higher_rate(kind, backbones, image_fold
 
 def test_an_unusual_learning_rate_is_warned_about_once(backbones, text_files, tmp_path, caplog):
     # The exact solver (the default for a linear head on cached features) uses no rate: never warned about.
-    solved = hf_transfer.train(_recipe(backbones, text_files, tmp_path / "s", "frozen", learning_rate=1e-4), dry_run=True)
+    solved = hf_transfer.train(
+        _recipe(backbones, text_files, tmp_path / "s", "frozen", learning_rate=1e-4), dry_run=True
+    )
     assert solved.warnings == []
     sgd = {"strategy.head_solver": "sgd"}  # the frozen cases below train the head with the Trainer loop
     with caplog.at_level(logging.WARNING, logger="hf_transfer"):
-        low = hf_transfer.train(_recipe(backbones, text_files, tmp_path / "a", "frozen", learning_rate=1e-4), dry_run=True,
-                                **sgd)
+        low = hf_transfer.train(
+            _recipe(backbones, text_files, tmp_path / "a", "frozen", learning_rate=1e-4), dry_run=True, **sgd
+        )
     (warning,) = low.warnings
-    assert "training.learning_rate 0.0001 is far below" in warning and "0.001-0.1" in warning and "default 0.01" in warning
+    assert (
+        "training.learning_rate 0.0001 is far below" in warning and "0.001-0.1" in warning and "default 0.01" in warning
+    )
     assert sum("usual range" in r.getMessage() for r in caplog.records) == 1
     high = hf_transfer.train(_recipe(backbones, text_files, tmp_path / "b", "full", learning_rate=1e-2), dry_run=True)
     assert len(high.warnings) == 1 and "far above" in high.warnings[0]
     for strategy, rate in (("frozen", 1e-2), ("full", 1e-4), ("lora", 1e-3)):
-        usual = hf_transfer.train(_recipe(backbones, text_files, tmp_path / strategy, strategy, learning_rate=rate), dry_run=True,
-                                  **(sgd if strategy == "frozen" else {}))
+        usual = hf_transfer.train(
+            _recipe(backbones, text_files, tmp_path / strategy, strategy, learning_rate=rate),
+            dry_run=True,
+            **(sgd if strategy == "frozen" else {}),
+        )
         assert usual.warnings == [], (strategy, usual.warnings)
-    head = hf_transfer.train(_recipe(backbones, text_files, tmp_path / "h", "frozen", learning_rate=1e-5),
-                             **{"strategy.head_learning_rate": 1e-2}, **sgd, dry_run=True)
+    head = hf_transfer.train(
+        _recipe(backbones, text_files, tmp_path / "h", "frozen", learning_rate=1e-5),
+        **{"strategy.head_learning_rate": 1e-2},
+        **sgd,
+        dry_run=True,
+    )
     assert head.warnings == [], "the frozen strategy trains the head: its own rate is what counts"
 
 

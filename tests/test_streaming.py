@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import text_recipe
 
 import hf_transfer
+from helpers import text_recipe
 from hf_transfer.errors import ConfigError, DataError
 
 
@@ -35,7 +35,12 @@ def test_streamed_in_memory_iterable_dataset(backbones, tmp_path):
     from datasets import Dataset, IterableDatasetDict
 
     rows = [{"text": "goal team", "label": "a"}, {"text": "atom gene", "label": "b"}] * 8
-    ds = IterableDatasetDict({"train": Dataset.from_list(rows).to_iterable_dataset(), "validation": Dataset.from_list(rows[:4]).to_iterable_dataset()})
+    ds = IterableDatasetDict(
+        {
+            "train": Dataset.from_list(rows).to_iterable_dataset(),
+            "validation": Dataset.from_list(rows[:4]).to_iterable_dataset(),
+        }
+    )
     recipe = text_recipe(backbones["bert"], {"train": "-", "validation": "-"}, tmp_path / "out")
     recipe["data"] = {"source": "memory", "streaming": True, "labels": ["a", "b"]}
     result = hf_transfer.train(recipe, dataset=ds)

@@ -6,8 +6,8 @@ import random
 
 import pytest
 import torch
-from conftest import COLORS, image_recipe, make_image
 
+from helpers import COLORS, image_recipe, make_image
 from hf_transfer.backbone import resolve
 from hf_transfer.errors import ConfigError
 from hf_transfer.tasks.augmentation import output_size
@@ -84,8 +84,17 @@ def _backbone_input(processor) -> tuple[tuple[int, int], str, list[float], list[
         return tuple(c["input_size"][1:]), c["interpolation"], list(c["mean"]), list(c["std"])
     from PIL import Image
 
-    size = (processor.size["height"], processor.size["width"]) if processor.size.get("height") else (processor.size["shortest_edge"],) * 2
-    return size, Image.Resampling(processor.resample).name.lower(), list(processor.image_mean), list(processor.image_std)
+    size = (
+        (processor.size["height"], processor.size["width"])
+        if processor.size.get("height")
+        else (processor.size["shortest_edge"],) * 2
+    )
+    return (
+        size,
+        Image.Resampling(processor.resample).name.lower(),
+        list(processor.image_mean),
+        list(processor.image_std),
+    )
 
 
 @pytest.mark.parametrize("kind", ["vit", "convnext", "timm"])
@@ -100,7 +109,9 @@ def test_recipe_augmentation_reaches_the_composed_transform(kind, flip, jitter, 
     assert tuple(crop.size) == size and getattr(crop.interpolation, "value", crop.interpolation) == interpolation
     assert ("RandomHorizontalFlip" in steps) is flip
     if jitter:
-        assert [tuple(getattr(steps["ColorJitter"], k)) for k in ("brightness", "contrast", "saturation")] == [(0.7, 1.3)] * 3
+        assert [tuple(getattr(steps["ColorJitter"], k)) for k in ("brightness", "contrast", "saturation")] == [
+            (0.7, 1.3)
+        ] * 3
     else:
         assert "ColorJitter" not in steps, "no colour jitter unless the recipe asks (timm's default 0.4 is not used)"
     normalize = steps["Normalize"]
@@ -117,7 +128,10 @@ def test_no_augmentation_uses_the_eval_transform(kind, backbones):
     task = ImageClassification(augment=False, crop_scale=[0.5, 1.0])
     processor = task.load_processor(resolve(str(backbones[kind])))
     assert task.train_transform(processor) is getattr(processor, "val_transforms", None)
-    assert task.augmentation(processor) == {"augment": False, "description": "none: training images get the evaluation preprocessing"}
+    assert task.augmentation(processor) == {
+        "augment": False,
+        "description": "none: training images get the evaluation preprocessing",
+    }
 
 
 def test_a_processor_that_does_not_normalise_is_followed():
@@ -127,7 +141,9 @@ def test_a_processor_that_does_not_normalise_is_followed():
     task = ImageClassification()
     steps = _steps(task.train_transform(Plain()))
     assert "Normalize" not in steps and tuple(steps["RandomResizedCrop"].size) == (8, 12)
-    assert task.augmentation(Plain())["description"].endswith("bicubic, horizontal flip, no colour jitter, no normalisation (torchvision)")
+    assert task.augmentation(Plain())["description"].endswith(
+        "bicubic, horizontal flip, no colour jitter, no normalisation (torchvision)"
+    )
     assert tuple(task.train_transform(Plain())(make_image((1, 2, 3), random.Random(0))).shape) == (3, 8, 12)
 
 
@@ -138,8 +154,13 @@ def test_a_processor_without_input_size_is_a_config_error():
     with pytest.raises(ConfigError) as e:
         ImageClassification().augmentation(SizeLess(), "my/backbone")
     message = str(e.value)
-    for fragment in ("backbone 'my/backbone'", "(SizeLess) gives no input size", "found size=None",
-                     "preprocessor_config.json", "task.augment=false"):
+    for fragment in (
+        "backbone 'my/backbone'",
+        "(SizeLess) gives no input size",
+        "found size=None",
+        "preprocessor_config.json",
+        "task.augment=false",
+    ):
         assert fragment in message, message
     assert ImageClassification(augment=False).augmentation(SizeLess())["augment"] is False
 
@@ -154,7 +175,9 @@ def test_text_is_truncated_and_padded_per_batch(backbones):
     tokenizer = task.load_processor(backbone)
     texts = ["goal", "goal team match win score league coach stadium ball"]
     ds = Dataset.from_dict({"text": texts, "label": [0, 1]})
-    data = PreparedData(train=ds, validation=ds, test=None, labels=["a", "b"], columns={"text": "text", "label": "label"})
+    data = PreparedData(
+        train=ds, validation=ds, test=None, labels=["a", "b"], columns={"text": "text", "label": "label"}
+    )
     from transformers import AutoConfig
 
     splits = task.preprocess(data, tokenizer, AutoConfig.from_pretrained(backbone.location))
@@ -176,15 +199,17 @@ def test_roberta_max_length_respects_position_offset(backbones):
 
 
 def test_length_grouping_raises_the_share_of_real_tokens():
+    import random
+
     from datasets import Dataset
     from transformers import TrainingArguments
-
-    import random
 
     rng = random.Random(0)
     ds = Dataset.from_dict({"input_ids": [[1] * rng.choice([4, 8, 60, 64]) for _ in range(256)]})
     task = TextClassification()
-    grouped = TrainingArguments(output_dir="unused", per_device_train_batch_size=16, train_sampling_strategy="group_by_length")
+    grouped = TrainingArguments(
+        output_dir="unused", per_device_train_batch_size=16, train_sampling_strategy="group_by_length"
+    )
     shuffled = TrainingArguments(output_dir="unused", per_device_train_batch_size=16)
     g = task.training_stats(grouped, ds)["train_real_token_fraction"]
     r = task.training_stats(shuffled, ds)["train_real_token_fraction"]
@@ -232,13 +257,19 @@ def test_the_run_logs_records_and_shows_its_augmentation(backbones, image_folder
 
     import hf_transfer
 
-    recipe = image_recipe(backbones["timm"], image_folder, tmp_path / "out",
-                          task={"crop_scale": [0.5, 1.0], "horizontal_flip": False, "color_jitter": 0.2})
+    recipe = image_recipe(
+        backbones["timm"],
+        image_folder,
+        tmp_path / "out",
+        task={"crop_scale": [0.5, 1.0], "horizontal_flip": False, "color_jitter": 0.2},
+    )
     recipe["training"].update(max_steps=1, dataloader_num_workers=0, dataloader_persistent_workers=False)
     with caplog.at_level(logging.INFO, logger="hf_transfer"):
         hf_transfer.train(recipe)
     expected = "RandomResizedCrop 32×32 scale [0.5, 1.0] bilinear, no flip, colour jitter 0.2, normalise mean [0.5, 0.5, 0.5] std [0.5, 0.5, 0.5] (timm)"
-    assert [r.getMessage() for r in caplog.records if r.getMessage().startswith("augmentation:")] == [f"augmentation: {expected}"]
+    assert [r.getMessage() for r in caplog.records if r.getMessage().startswith("augmentation:")] == [
+        f"augmentation: {expected}"
+    ]
     record = json.loads((tmp_path / "out" / "training_report.json").read_text())["strategy"]["augmentation"]
     assert record["library"] == "timm" and record["crop_scale"] == [0.5, 1.0] and record["description"] == expected
     assert f"| Augmentation | {expected} |" in (tmp_path / "out" / "README.md").read_text()
@@ -252,7 +283,10 @@ def test_dry_run_shows_the_augmentation(backbones, image_folder, tmp_path, capsy
     path = tmp_path / "recipe.yaml"
     path.write_text(yaml.safe_dump(image_recipe(backbones["convnext"], image_folder, tmp_path / "out")))
     assert cli.main(["train", str(path), "--dry-run", "task.crop_scale=[0.25, 1]"]) == 0
-    assert "  augmentation: RandomResizedCrop 32×32 scale [0.25, 1.0] bicubic, horizontal flip, no colour jitter" in capsys.readouterr().out
+    assert (
+        "  augmentation: RandomResizedCrop 32×32 scale [0.25, 1.0] bicubic, horizontal flip, no colour jitter"
+        in capsys.readouterr().out
+    )
     assert cli.main(["train", str(path), "--dry-run", "task.augment=false"]) == 0
     assert "  augmentation: none: training images get the evaluation preprocessing" in capsys.readouterr().out
     assert not (tmp_path / "out").exists()
@@ -262,7 +296,9 @@ def test_dry_run_shows_the_augmentation(backbones, image_folder, tmp_path, capsy
 
 
 @pytest.mark.parametrize("kind", ["vit", "timm"])
-@pytest.mark.parametrize("rows, expected", [(654, (0.35, 1.0)), (4_999, (0.35, 1.0)), (5_000, (0.08, 1.0)), (None, (0.08, 1.0))])
+@pytest.mark.parametrize(
+    "rows, expected", [(654, (0.35, 1.0)), (4_999, (0.35, 1.0)), (5_000, (0.08, 1.0)), (None, (0.08, 1.0))]
+)
 def test_auto_crop_scale_follows_the_training_set_size(kind, rows, expected, backbones):
     task = ImageClassification()  # crop_scale: auto
     processor = task.load_processor(resolve(str(backbones[kind])))
@@ -283,10 +319,15 @@ def _plan(strategy: str, rows, **training):
     from hf_transfer import load_recipe
     from hf_transfer.strategy_defaults import plan_training_defaults
 
-    recipe = load_recipe({"backbone": {"name_or_path": "some/backbone"}, "data": {"source": "imagefolder", "data_dir": "d"},
-                          "task": {"name": "image-classification"},
-                          "strategy": {"name": strategy, **({"num_blocks": 2} if strategy == "partial" else {})},
-                          "training": {"output_dir": "out", "per_device_train_batch_size": 32, **training}})
+    recipe = load_recipe(
+        {
+            "backbone": {"name_or_path": "some/backbone"},
+            "data": {"source": "imagefolder", "data_dir": "d"},
+            "task": {"name": "image-classification"},
+            "strategy": {"name": strategy, **({"num_blocks": 2} if strategy == "partial" else {})},
+            "training": {"output_dir": "out", "per_device_train_batch_size": 32, **training},
+        }
+    )
     convnet = SimpleNamespace(model_type="timm_wrapper", config=SimpleNamespace(architecture="efficientnet_lite0"))
     return plan_training_defaults(recipe, convnet, rows).values
 
@@ -298,7 +339,9 @@ def test_small_image_sets_get_more_fine_tuning_epochs(strategy):
     assert "654 training images make 21 steps per epoch at batch 32" in values["num_train_epochs"]["reason"]
     assert _plan(strategy, 100)["num_train_epochs"]["value"] == 20  # capped
     assert "training images" not in _plan(strategy, 20_000)["num_train_epochs"]["reason"]  # the strategy's own
-    assert _plan(strategy, None)["num_train_epochs"] == _plan(strategy, 20_000)["num_train_epochs"]  # a stream: unknown size
+    assert (
+        _plan(strategy, None)["num_train_epochs"] == _plan(strategy, 20_000)["num_train_epochs"]
+    )  # a stream: unknown size
     # Only where the recipe is silent.
     assert "num_train_epochs" not in _plan(strategy, 654, num_train_epochs=2)
     assert "num_train_epochs" not in _plan(strategy, 654, max_steps=50)

@@ -78,7 +78,11 @@ class PreparedData:
         return None if self.streamed else len(self.train)
 
     def sizes(self) -> dict[str, int]:
-        out = {"validation": len(self.validation)} if self.streamed else {"train": len(self.train), "validation": len(self.validation)}
+        out = (
+            {"validation": len(self.validation)}
+            if self.streamed
+            else {"train": len(self.train), "validation": len(self.validation)}
+        )
         if self.test is not None:
             out["test"] = len(self.test)
         return out
@@ -111,7 +115,9 @@ def select_split(dsdict: DatasetDict, spec: str, key: str) -> Dataset:
     return ds.select(range(start, stop)) if stop > start else ds.select([])
 
 
-def _resolve_column(role: str, configured: str | None, defaults: tuple[str, ...], columns: list[str], required: bool) -> str | None:
+def _resolve_column(
+    role: str, configured: str | None, defaults: tuple[str, ...], columns: list[str], required: bool
+) -> str | None:
     if configured is not None:
         if configured not in columns:
             raise DataError(
@@ -131,7 +137,9 @@ def _resolve_column(role: str, configured: str | None, defaults: tuple[str, ...]
     return None
 
 
-def resolve_roles(cfg: DataConfig, roles: dict[str, tuple[tuple[str, ...], bool]], columns: list[str]) -> dict[str, str]:
+def resolve_roles(
+    cfg: DataConfig, roles: dict[str, tuple[tuple[str, ...], bool]], columns: list[str]
+) -> dict[str, str]:
     """role → the user's column name, for the task's roles and the label."""
     resolved: dict[str, str] = {}
     for role, (defaults, required) in {**roles, "label": (("label", "labels"), True)}.items():
@@ -207,8 +215,8 @@ def _label_names(splits: dict[str, Dataset], label_col_name: str) -> tuple[list[
     if ints and strings:
         raise DataError(
             f"the label column '{label_col_name}' mixes strings and integers: strings ({', '.join(strings[:5])}), "
-            f"integers ({', '.join(map(str, ints[:5]))}); labels are class names, and 1 and \"1\" must not silently become "
-            "one class: write every label the same way, all as strings (\"1\", \"cat\") or all as integer class ids"
+            f'integers ({", ".join(map(str, ints[:5]))}); labels are class names, and 1 and "1" must not silently become '
+            'one class: write every label the same way, all as strings ("1", "cat") or all as integer class ids'
         )
     ordered = sorted((v for _, v in values), key=_class_order)
     return [str(v) for v in ordered], {v: i for i, v in enumerate(ordered)}
@@ -242,7 +250,9 @@ def _encode_labels(splits: dict[str, Dataset], label_col_name: str) -> tuple[dic
         feature = ClassLabel(names=labels)
         out = {}
         for name, ds in splits.items():
-            ds = ds.map(lambda b: {"label": [mapping[v] for v in b["label"]]}, batched=True, desc=f"encoding labels ({name})")
+            ds = ds.map(
+                lambda b: {"label": [mapping[v] for v in b["label"]]}, batched=True, desc=f"encoding labels ({name})"
+            )
             out[name] = ds.cast_column("label", feature)
         splits = out
     return splits, labels
@@ -259,7 +269,9 @@ def _carve_validation(train: Dataset, size: float, seed: int) -> tuple[Dataset, 
     return parts["train"], parts["test"], note
 
 
-def prepare(dsdict: DatasetDict, cfg: DataConfig, roles: dict[str, tuple[tuple[str, ...], bool]], seed: int) -> PreparedData:
+def prepare(
+    dsdict: DatasetDict, cfg: DataConfig, roles: dict[str, tuple[tuple[str, ...], bool]], seed: int
+) -> PreparedData:
     """Pick splits, map columns to roles, encode labels and carve validation if needed.
 
     ``roles`` maps a role (``text``, ``image``, …) to (default column names, required).

@@ -20,9 +20,13 @@ def _split(dsdict: Any, spec: str | None, key: str) -> Any:
     if spec is None:
         return None
     if "[" in spec:
-        raise DataError(f"'{key}' is '{spec}': slices need random access and streamed data has none; use the split name")
+        raise DataError(
+            f"'{key}' is '{spec}': slices need random access and streamed data has none; use the split name"
+        )
     if spec not in dsdict:
-        raise DataError(f"'{key}' names split '{spec}', but the data has splits: {', '.join(dsdict)}{did_you_mean(spec, list(dsdict))}")
+        raise DataError(
+            f"'{key}' names split '{spec}', but the data has splits: {', '.join(dsdict)}{did_you_mean(spec, list(dsdict))}"
+        )
     return dsdict[spec]
 
 
@@ -33,7 +37,9 @@ def label_names(train: Any, label_col: str, configured: list[str] | None) -> tup
     feature = (train.features or {}).get(label_col) if train.features is not None else None
     if isinstance(feature, ClassLabel):
         if configured and list(configured) != list(feature.names):
-            raise DataError(f"data.labels {configured} differ from the dataset's ClassLabel names {feature.names}; drop data.labels")
+            raise DataError(
+                f"data.labels {configured} differ from the dataset's ClassLabel names {feature.names}; drop data.labels"
+            )
         return list(feature.names), True
     if configured:
         if len(set(configured)) != len(configured) or len(configured) < 2:
@@ -66,7 +72,9 @@ def prepare_streaming(dsdict: Any, cfg: Any, roles: dict, seed: int) -> Any:
             return int(value)
         key = str(value)
         if key not in to_id:
-            raise DataError(f"label {value!r} in the streamed data is not in data.labels ({', '.join(labels)}); add it there")
+            raise DataError(
+                f"label {value!r} in the streamed data is not in data.labels ({', '.join(labels)}); add it there"
+            )
         return to_id[key]
 
     rename = {col: role for role, col in resolved.items()}
@@ -106,4 +114,3 @@ def prepare_streaming(dsdict: Any, cfg: Any, roles: dict, seed: int) -> Any:
         columns=resolved,
         notes=[f"training data streamed (shuffle buffer {SHUFFLE_BUFFER:,}); validation read into memory"],
     )
-

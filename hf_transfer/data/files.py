@@ -44,9 +44,7 @@ class FilesSource(DataSource):
             suffix = Path(path).suffix.lower()
             suffixes.add(FORMATS.get(suffix))
             if suffix not in FORMATS:
-                problems.append(
-                    f"'{prefix}.{split}_file' must end in {', '.join(FORMATS)}, found '{Path(path).name}'"
-                )
+                problems.append(f"'{prefix}.{split}_file' must end in {', '.join(FORMATS)}, found '{Path(path).name}'")
         if len(suffixes) > 1:
             problems.append(f"'{prefix}' files must all have one format, found {', '.join(sorted(map(str, suffixes)))}")
         return problems
@@ -86,7 +84,9 @@ def check_path(split: str, path: Path) -> None:
     if path.is_dir():
         raise DataError(f"{key} '{path}' is a directory, expected a data file; give the path of the file inside it")
     if not path.is_file():
-        raise DataError(f"{key} '{path}' does not exist; check the path (relative paths in a recipe are relative to the recipe file)")
+        raise DataError(
+            f"{key} '{path}' does not exist; check the path (relative paths in a recipe are relative to the recipe file)"
+        )
     if path.stat().st_size == 0:
         raise DataError(f"{key} '{path}' is empty (0 bytes); it needs a header row and data rows")
 
@@ -103,7 +103,13 @@ def csv_header(split: str, path: Path, delimiter: str) -> list[str]:
     if counts[delimiter] == 0:
         found = max(counts, key=counts.get)
         if counts[found]:
-            fix = "rename it to .tsv" if found == "\t" else "rename it to .csv" if found == "," else "save it comma-separated (.csv) or tab-separated (.tsv)"
+            fix = (
+                "rename it to .tsv"
+                if found == "\t"
+                else "rename it to .csv"
+                if found == ","
+                else "save it comma-separated (.csv) or tab-separated (.tsv)"
+            )
             raise DataError(
                 f"data.{split}_file '{path}' is read as {DELIMITERS[delimiter]}-separated (its suffix is {path.suffix}), but its "
                 f"first line has {DELIMITERS[found]}s and no {DELIMITERS[delimiter]}: {line.strip()[:80]!r}; {fix}"
@@ -146,7 +152,9 @@ def _json_problem(split: str, path: Path) -> DataError | None:
         try:
             rows = json.loads(text)
         except json.JSONDecodeError as e:
-            return DataError(f"{key} is not valid JSON: {e.msg} at line {e.lineno}, column {e.colno}; fix the file there")
+            return DataError(
+                f"{key} is not valid JSON: {e.msg} at line {e.lineno}, column {e.colno}; fix the file there"
+            )
         return DataError(f"{key} holds no rows (an empty list); add rows") if not rows else None
     rows = 0
     for number, line in enumerate(text.splitlines(), start=1):
@@ -157,10 +165,12 @@ def _json_problem(split: str, path: Path) -> DataError | None:
         except json.JSONDecodeError as e:
             return DataError(
                 f"line {number} of {key} is not valid JSON ({e.msg} at column {e.colno}): {line.strip()[:80]!r}; "
-                "each line must be one JSON object such as {\"text\": \"…\", \"label\": \"…\"}"
+                'each line must be one JSON object such as {"text": "…", "label": "…"}'
             )
         if not isinstance(row, dict):
-            return DataError(f"line {number} of {key} is a JSON {type(row).__name__}, expected an object: {line.strip()[:80]!r}")
+            return DataError(
+                f"line {number} of {key} is a JSON {type(row).__name__}, expected an object: {line.strip()[:80]!r}"
+            )
         rows += 1
     return None if rows else DataError(f"{key} holds no rows; add one JSON object per line")
 

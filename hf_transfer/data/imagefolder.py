@@ -17,14 +17,18 @@ from . import DataSource, LoadContext
 @DATA_SOURCES.register("imagefolder")
 @dataclass
 class ImageFolderSource(DataSource):
-    data_dir: str = field(help="folder with one sub-folder of images per class (optionally under train/, validation/, test/)", path=True)
+    data_dir: str = field(
+        help="folder with one sub-folder of images per class (optionally under train/, validation/, test/)", path=True
+    )
 
     def load(self, ctx: LoadContext):
         import datasets
 
         root = Path(self.data_dir)
         if root.is_file():
-            raise DataError(f"data.data_dir '{root}' is not a folder but a file; expected a folder with one sub-folder of images per class")
+            raise DataError(
+                f"data.data_dir '{root}' is not a folder but a file; expected a folder with one sub-folder of images per class"
+            )
         if not root.is_dir():
             raise DataError(
                 f"data.data_dir '{root}' is not a folder: it does not exist; expected a folder with one sub-folder of images per class "

@@ -34,4 +34,6 @@ class MemorySource(DataSource):
             return ds
         if isinstance(ds, dict) and all(isinstance(v, Dataset) for v in ds.values()):
             return DatasetDict(ds)
-        raise DataError(f"dataset= must be a datasets.Dataset, DatasetDict or IterableDataset(Dict), found {type(ds).__name__}")
+        raise DataError(
+            f"dataset= must be a datasets.Dataset, DatasetDict or IterableDataset(Dict), found {type(ds).__name__}"
+        )

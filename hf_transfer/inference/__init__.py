@@ -63,7 +63,9 @@ def _task_for(folder: Path, config: Any, recipe: dict[str, Any] | None) -> Any:
         problems: list[str] = []
         section = _plugin_section(TaskConfig, TASKS, recipe["task"], "task", "name", None, problems)
         if section is None:
-            raise HfTransferError(f"the task in {folder / 'recipe.yaml'} is not one this version knows: {'; '.join(problems)}")
+            raise HfTransferError(
+                f"the task in {folder / 'recipe.yaml'} is not one this version knows: {'; '.join(problems)}"
+            )
         return section.options
     architectures = getattr(config, "architectures", None) or []
     for name in TASKS.names():
@@ -71,9 +73,11 @@ def _task_for(folder: Path, config: Any, recipe: dict[str, Any] | None) -> Any:
         suffix = task.auto_model_class().__name__.removeprefix("AutoModel")
         if any(a.endswith(suffix) for a in architectures):
             return task
-    raise HfTransferError(f"'{folder}' holds a {', '.join(architectures) or 'model without architectures'}; predict "
-                          f"takes models of the tasks {', '.join(TASKS.names())} (an hf_transfer output folder or a "
-                          "transformers model folder of one of those)")
+    raise HfTransferError(
+        f"'{folder}' holds a {', '.join(architectures) or 'model without architectures'}; predict "
+        f"takes models of the tasks {', '.join(TASKS.names())} (an hf_transfer output folder or a "
+        "transformers model folder of one of those)"
+    )
 
 
 def open_model(path: str | Path, text_column: str | None = None, image_column: str | None = None) -> LoadedModel:
@@ -85,11 +89,15 @@ def open_model(path: str | Path, text_column: str | None = None, image_column: s
     folder = Path(path)
     if not folder.is_dir() or not (folder / "config.json").is_file():
         found = "does not exist" if not folder.exists() else "is a file" if folder.is_file() else "has no config.json"
-        raise HfTransferError(f"model '{folder}' {found}; expected an hf_transfer output folder or a transformers "
-                              "model folder (config.json and weights)")
+        raise HfTransferError(
+            f"model '{folder}' {found}; expected an hf_transfer output folder or a transformers "
+            "model folder (config.json and weights)"
+        )
     export = read_export(folder)  # an `hf-transfer export` folder: the model runs in onnxruntime
     recipe_file = folder / RECIPE_FILE
-    recipe = export.get("recipe") if export else yaml.safe_load(recipe_file.read_text()) if recipe_file.is_file() else None
+    recipe = (
+        export.get("recipe") if export else yaml.safe_load(recipe_file.read_text()) if recipe_file.is_file() else None
+    )
     config = _config(folder)
     task = _task_for(folder, config, recipe)
     model = onnx_model(folder, config, export) if export else load_model(folder)
@@ -99,18 +107,33 @@ def open_model(path: str | Path, text_column: str | None = None, image_column: s
     columns: dict[str, list[str]] = {}
     for role, (defaults, required) in task.roles.items():
         if required:
-            columns[role] = [flag] if flag and not columns else ([named[role]] if named.get(role) else []) + list(defaults or (role,))
+            columns[role] = (
+                [flag]
+                if flag and not columns
+                else ([named[role]] if named.get(role) else []) + list(defaults or (role,))
+            )
         elif named.get(role):
             columns[role] = [named[role]]
     id2label = {int(k): v for k, v in (getattr(config, "id2label", None) or {}).items()}
     return LoadedModel(folder, model, processor, task, columns, id2label)
 
 
-def predict(model: str | Path | LoadedModel, inputs: str, output: str | Path | None = None, *,
-            text_column: str | None = None, image_column: str | None = None, top_k: int | None = 1,
-            keep_columns: list[str] | None = None, batch_size: int = 32, on_error: str = "skip",
-            precision: str = "auto", overwrite: bool = False, num_workers: int | None = None,
-            progress: bool = True) -> PredictSummary:
+def predict(
+    model: str | Path | LoadedModel,
+    inputs: str,
+    output: str | Path | None = None,
+    *,
+    text_column: str | None = None,
+    image_column: str | None = None,
+    top_k: int | None = 1,
+    keep_columns: list[str] | None = None,
+    batch_size: int = 32,
+    on_error: str = "skip",
+    precision: str = "auto",
+    overwrite: bool = False,
+    num_workers: int | None = None,
+    progress: bool = True,
+) -> PredictSummary:
     """Predict every row of ``inputs`` and write them to ``output`` (JSONL on standard output when None).
 
     ``top_k``: 1 gives the label and its score; N adds the N best labels with scores; None adds every label."""
@@ -136,8 +159,10 @@ def predict(model: str | Path | LoadedModel, inputs: str, output: str | Path | N
             for item, prediction in done:
                 if item.error is not None:
                     if on_error == "fail":
-                        raise DataError(f"input row {item.id}: {item.error}; fix that row, or pass --on-error skip to "
-                                        "write it with an error field and go on")
+                        raise DataError(
+                            f"input row {item.id}: {item.error}; fix that row, or pass --on-error skip to "
+                            "write it with an error field and go on"
+                        )
                     errors += 1
                 row = {"id": item.id, **(prediction or dict.fromkeys(fields)), "error": item.error}
                 # kept input columns keep their names unless a prediction column has it (then input_<name>)
@@ -173,7 +198,9 @@ class Runner:
     """Runs a loaded model over a source: on the GPU when there is one, in the resolved precision, under
     ``inference_mode``; yields, per chunk of rows in input order, (item, logits or None) pairs."""
 
-    def __init__(self, loaded: LoadedModel, precision: str = "auto", batch_size: int = 32, num_workers: int | None = None):
+    def __init__(
+        self, loaded: LoadedModel, precision: str = "auto", batch_size: int = 32, num_workers: int | None = None
+    ):
         import torch
 
         from ..precision import cpu_count, detect_hardware, resolve_precision
@@ -196,8 +223,11 @@ class Runner:
 
     def logits(self, source) -> Any:
         loaded = self.loaded
-        units = (_image_units(source, loaded, self.batch_size, self.workers) if loaded.task.modality == "image"
-                 else _text_units(source, loaded, self.batch_size))
+        units = (
+            _image_units(source, loaded, self.batch_size, self.workers)
+            if loaded.task.modality == "image"
+            else _text_units(source, loaded, self.batch_size)
+        )
         for items, parts in units:
             found: dict[int, Any] = {}
             for positions, batch in parts:
@@ -228,8 +258,11 @@ def _length_sorted_batches(chunk: list[Item], loaded: LoadedModel, batch_size: i
     good = [i for i, item in enumerate(chunk) if item.error is None]
     order = sorted(good, key=lambda i: sum(len(v) for v in chunk[i].payload.values()))
     for s in range(0, len(order), batch_size):
-        part = order[s:s + batch_size]
-        yield part, loaded.task.encode_for_inference(loaded.processor, loaded.model.config, [chunk[i].payload for i in part])
+        part = order[s : s + batch_size]
+        yield (
+            part,
+            loaded.task.encode_for_inference(loaded.processor, loaded.model.config, [chunk[i].payload for i in part]),
+        )
 
 
 def _image_units(source, loaded: LoadedModel, batch_size: int, workers: int):

@@ -63,19 +63,25 @@ def _labelled_source(loaded: LoadedModel, data: str, split: str | None, label_co
         root = _image_root(path, split)
         loose = [p.name for p in root.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES]
         if loose:
-            raise DataError(f"'{root}' holds images directly ({loose[0]} …); evaluate needs one sub-folder per class "
-                            "(<class>/<image>), the imagefolder layout, to know each image's true label")
+            raise DataError(
+                f"'{root}' holds images directly ({loose[0]} …); evaluate needs one sub-folder per class "
+                "(<class>/<image>), the imagefolder layout, to know each image's true label"
+            )
         source = open_source(str(root), loaded.columns, loaded.task.modality, None)
         return source, lambda item: Path(item.id).parts[0]
     if split:
-        raise HfTransferError("--split applies to a folder with train/validation/test sub-folders; for a Hub "
-                              "dataset name the split in the input (hub:<dataset>:<split>)")
+        raise HfTransferError(
+            "--split applies to a folder with train/validation/test sub-folders; for a Hub "
+            "dataset name the split in the input (hub:<dataset>:<split>)"
+        )
     recipe_label = None
     recipe_file = loaded.folder / RECIPE_FILE
     if recipe_file.is_file():
         import yaml
 
-        recipe_label = (((yaml.safe_load(recipe_file.read_text()) or {}).get("data") or {}).get("columns") or {}).get("label")
+        recipe_label = (((yaml.safe_load(recipe_file.read_text()) or {}).get("data") or {}).get("columns") or {}).get(
+            "label"
+        )
     column = label_column or recipe_label or "label"
     source = open_source(data, loaded.columns, loaded.task.modality, [column])
     return source, lambda item: item.extra[column]
@@ -90,14 +96,17 @@ def _label_ids(values: list[Any], label2id: dict[str, int], model: str) -> list[
 
     unknown = sorted({str(v) for v in values if known(v) is None})
     if unknown:
-        raise DataError(f"the data has labels that model '{model}' does not know: {', '.join(unknown[:20])}"
-                        f"{' …' if len(unknown) > 20 else ''}; the model's labels are: {', '.join(label2id)}; "
-                        "evaluate a model trained on these labels, or choose the label column with --label-column")
+        raise DataError(
+            f"the data has labels that model '{model}' does not know: {', '.join(unknown[:20])}"
+            f"{' …' if len(unknown) > 20 else ''}; the model's labels are: {', '.join(label2id)}; "
+            "evaluate a model trained on these labels, or choose the label column with --label-column"
+        )
     return [label2id[known(v)] for v in values]
 
 
-def _run_model(loaded: LoadedModel, source, truth, precision: str, batch_size: int, workers: int | None,
-               progress: bool) -> tuple[list[str], list[Any], list[Any], list[str | None]]:
+def _run_model(
+    loaded: LoadedModel, source, truth, precision: str, batch_size: int, workers: int | None, progress: bool
+) -> tuple[list[str], list[Any], list[Any], list[str | None]]:
     """ids, true labels, logits (None for unreadable rows) and errors, in input order."""
     runner = Runner(loaded, precision, batch_size, workers)
     ids, labels, logits, errors = [], [], [], []
@@ -113,8 +122,9 @@ def _run_model(loaded: LoadedModel, source, truth, precision: str, batch_size: i
     return ids, labels, logits, errors
 
 
-def paired_bootstrap(pred_a: Any, pred_b: Any, truth: Any, num_labels: int, resamples: int = 1000,
-                     seed: int = 0) -> dict[str, dict[str, float]]:
+def paired_bootstrap(
+    pred_a: Any, pred_b: Any, truth: Any, num_labels: int, resamples: int = 1000, seed: int = 0
+) -> dict[str, dict[str, float]]:
     """Per metric: B − A on the data and the 2.5/97.5 percentiles of B − A over ``resamples`` resamplings of
     the rows (the same rows for both models, which is what makes the interval narrow for correlated models)."""
     import numpy as np
@@ -130,32 +140,58 @@ def paired_bootstrap(pred_a: Any, pred_b: Any, truth: Any, num_labels: int, resa
         a, b = scores(pred_a[idx], truth[idx], num_labels), scores(pred_b[idx], truth[idx], num_labels)
         for m in BOOTSTRAP_METRICS:
             draws[m].append(b[m] - a[m])
-    return {m: {"difference": base[m], "low": float(np.percentile(draws[m], 2.5)), "high": float(np.percentile(draws[m], 97.5))}
-            for m in BOOTSTRAP_METRICS}
+    return {
+        m: {
+            "difference": base[m],
+            "low": float(np.percentile(draws[m], 2.5)),
+            "high": float(np.percentile(draws[m], 97.5)),
+        }
+        for m in BOOTSTRAP_METRICS
+    }
 
 
 def _default_folder(model: Path, data: str, split: str | None) -> Path:
-    name = Path(data.rstrip("/")).name.split(".")[0] if not data.startswith("hub:") else data[4:].replace(":", "-").replace("/", "-")
+    name = (
+        Path(data.rstrip("/")).name.split(".")[0]
+        if not data.startswith("hub:")
+        else data[4:].replace(":", "-").replace("/", "-")
+    )
     return Path("evaluations") / f"{model.name}__{name}{'-' + split if split else ''}"
 
 
 def _check_folder(folder: Path, overwrite: bool, model: Path) -> None:
     if folder.resolve() == model.resolve():
-        raise OutputError(f"evaluate writes into a folder of its own, not into the model folder '{model}'; choose "
-                          "another --output-dir")
+        raise OutputError(
+            f"evaluate writes into a folder of its own, not into the model folder '{model}'; choose "
+            "another --output-dir"
+        )
     if folder.is_file():
         raise OutputError(f"--output-dir '{folder}' is a file; give a folder")
     ours = [folder / name for name in WRITTEN if (folder / name).exists()]
     if ours and not overwrite:
-        raise OutputError(f"'{folder}' already holds an evaluation ({', '.join(p.name for p in ours)}); pass "
-                          "--overwrite to replace those files (nothing else there is touched), or choose --output-dir")
+        raise OutputError(
+            f"'{folder}' already holds an evaluation ({', '.join(p.name for p in ours)}); pass "
+            "--overwrite to replace those files (nothing else there is touched), or choose --output-dir"
+        )
 
 
-def evaluate(model: str | Path, data: str, *, split: str | None = None, label_column: str | None = None,
-             text_column: str | None = None, image_column: str | None = None, output_dir: str | Path | None = None,
-             against: str | Path | None = None, batch_size: int = 32, precision: str = "auto",
-             num_workers: int | None = None, overwrite: bool = False, resamples: int = 1000,
-             progress: bool = True) -> Evaluation:
+def evaluate(
+    model: str | Path,
+    data: str,
+    *,
+    split: str | None = None,
+    label_column: str | None = None,
+    text_column: str | None = None,
+    image_column: str | None = None,
+    output_dir: str | Path | None = None,
+    against: str | Path | None = None,
+    batch_size: int = 32,
+    precision: str = "auto",
+    num_workers: int | None = None,
+    overwrite: bool = False,
+    resamples: int = 1000,
+    progress: bool = True,
+) -> Evaluation:
     """Score ``model`` on the labelled ``data``; see the module docstring. Returns an :class:`Evaluation`."""
     import numpy as np
 
@@ -171,8 +207,10 @@ def evaluate(model: str | Path, data: str, *, split: str | None = None, label_co
     if other is not None:
         other_labels = [other.id2label[i] for i in sorted(other.id2label)]
         if other_labels != labels:
-            raise DataError(f"--against '{against}' has labels {', '.join(other_labels)}; model '{model}' has "
-                            f"{', '.join(labels)}: a paired comparison needs the same labels in the same order")
+            raise DataError(
+                f"--against '{against}' has labels {', '.join(other_labels)}; model '{model}' has "
+                f"{', '.join(labels)}: a paired comparison needs the same labels in the same order"
+            )
     source, truth = _labelled_source(loaded, data, split, label_column)
     # The true labels are checked before any model runs: a wrong label column fails in seconds, not after an hour.
     _label_ids([truth(item) for item in source], label2id, str(model))
@@ -190,17 +228,33 @@ def evaluate(model: str | Path, data: str, *, split: str | None = None, label_co
     metrics = {k: v for k, v in scores(predicted, y, len(labels)).items() if not isinstance(v, list)}
     compared = None
     if other is not None:
-        _, _, other_logits, other_errors = _run_model(other, source, truth, precision, batch_size, num_workers, progress)
+        _, _, other_logits, other_errors = _run_model(
+            other, source, truth, precision, batch_size, num_workers, progress
+        )
         both = [i for i in good if other_logits[i] is not None]
         y_both = np.asarray(_label_ids([values[i] for i in both], label2id, str(model)))
         pred_a = np.stack([logits[i].numpy() for i in both]).argmax(-1)
         pred_b = np.stack([other_logits[i].numpy() for i in both]).argmax(-1)
         other_metrics = {k: v for k, v in scores(pred_b, y_both, len(labels)).items() if not isinstance(v, list)}
-        compared = {"model": str(against), "rows": len(both), "metrics": other_metrics,
-                    "paired_bootstrap": paired_bootstrap(pred_a, pred_b, y_both, len(labels), resamples),
-                    "resamples": resamples}
-    result = Evaluation(str(model), data, len(ids), sum(e is not None for e in errors), metrics, report["per_class"],
-                        report["confusion_matrix"], folder, time.perf_counter() - start, compared)
+        compared = {
+            "model": str(against),
+            "rows": len(both),
+            "metrics": other_metrics,
+            "paired_bootstrap": paired_bootstrap(pred_a, pred_b, y_both, len(labels), resamples),
+            "resamples": resamples,
+        }
+    result = Evaluation(
+        str(model),
+        data,
+        len(ids),
+        sum(e is not None for e in errors),
+        metrics,
+        report["per_class"],
+        report["confusion_matrix"],
+        folder,
+        time.perf_counter() - start,
+        compared,
+    )
     _write(result, ids, values, logits, errors, labels, loaded)
     return result
 
@@ -210,9 +264,17 @@ def _write(result: Evaluation, ids, values, logits, errors, labels: list[str], l
 
     folder = result.folder
     folder.mkdir(parents=True, exist_ok=True)
-    record = {"model": result.model, "data": result.data, "rows": result.rows, "unreadable_rows": result.errors,
-              "metrics": result.metrics, "per_class": result.per_class, "confusion_matrix": result.confusion_matrix,
-              "labels": labels, "against": result.against}
+    record = {
+        "model": result.model,
+        "data": result.data,
+        "rows": result.rows,
+        "unreadable_rows": result.errors,
+        "metrics": result.metrics,
+        "per_class": result.per_class,
+        "confusion_matrix": result.confusion_matrix,
+        "labels": labels,
+        "against": result.against,
+    }
     (folder / "metrics.json").write_text(json.dumps(record, indent=2) + "\n")
     with open(folder / "predictions.jsonl", "w", encoding="utf-8") as sink:
         for i, lg in enumerate(logits):
@@ -220,18 +282,23 @@ def _write(result: Evaluation, ids, values, logits, errors, labels: list[str], l
             if lg is not None:
                 row.update(loaded.task.predictions(lg[None], loaded.id2label, 1)[0])
             sink.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
-    confusion_matrix_png(result.confusion_matrix, labels, f"{Path(result.model).name} on {result.data}",
-                         folder / "confusion_matrix.png")
+    confusion_matrix_png(
+        result.confusion_matrix, labels, f"{Path(result.model).name} on {result.data}", folder / "confusion_matrix.png"
+    )
     (folder / "report.md").write_text(summary(result) + "\n")
     result.files = [folder / name for name in WRITTEN]
 
 
 def summary(result: Evaluation) -> str:
     """A one-screen summary: the metrics (and the paired comparison), the weakest classes, where the files are."""
-    lines = [f"# {result.model} on {result.data}", "",
-             f"{result.rows} rows" + (f" ({result.errors} unreadable, not scored)" if result.errors else ""), "",
-             "| metric | value |" + (" against | difference [95% CI] |" if result.against else ""),
-             "|---|---|" + ("---|---|" if result.against else "")]
+    lines = [
+        f"# {result.model} on {result.data}",
+        "",
+        f"{result.rows} rows" + (f" ({result.errors} unreadable, not scored)" if result.errors else ""),
+        "",
+        "| metric | value |" + (" against | difference [95% CI] |" if result.against else ""),
+        "|---|---|" + ("---|---|" if result.against else ""),
+    ]
     for name in ("accuracy", "macro_f1", "macro_precision", "macro_recall"):
         line = f"| {name} | {result.metrics[name]:.4f} |"
         if result.against:
@@ -240,8 +307,14 @@ def summary(result: Evaluation) -> str:
             line += f" {boot['difference']:+.4f} [{boot['low']:+.4f}, {boot['high']:+.4f}] |" if boot else " |"
         lines.append(line)
     weakest = sorted(result.per_class.items(), key=lambda kv: kv[1]["f1"])[:5]
-    lines += ["", "Weakest classes by F1: " + ", ".join(f"{name} {v['f1']:.3f} (support {v['support']})" for name, v in weakest)]
+    lines += [
+        "",
+        "Weakest classes by F1: " + ", ".join(f"{name} {v['f1']:.3f} (support {v['support']})" for name, v in weakest),
+    ]
     if result.against:
-        lines += ["", f"Difference = {result.against['model']} − {result.model}, on the {result.against['rows']} rows both "
-                  f"could read; interval: paired bootstrap, {result.against['resamples']} resamples."]
+        lines += [
+            "",
+            f"Difference = {result.against['model']} − {result.model}, on the {result.against['rows']} rows both "
+            f"could read; interval: paired bootstrap, {result.against['resamples']} resamples.",
+        ]
     return "\n".join(lines)

@@ -25,7 +25,9 @@ def read_export(folder: Path) -> dict[str, Any] | None:
     try:
         record = json.loads(path.read_text())
     except ValueError as e:
-        raise HfTransferError(f"'{path}' is not valid JSON ({e}); export the model again with hf-transfer export") from None
+        raise HfTransferError(
+            f"'{path}' is not valid JSON ({e}); export the model again with hf-transfer export"
+        ) from None
     if not isinstance(record, dict) or record.get("format") != "onnx":
         raise HfTransferError(f"'{path}' does not describe an ONNX export (format: onnx); export the model again")
     return record
@@ -65,7 +67,9 @@ class OnnxClassifier:
 
         missing = [n for n in self.input_names if n not in batch]
         if missing:
-            raise HfTransferError(f"the ONNX model takes {', '.join(self.input_names)}; the batch lacks {', '.join(missing)}")
+            raise HfTransferError(
+                f"the ONNX model takes {', '.join(self.input_names)}; the batch lacks {', '.join(missing)}"
+            )
         feed = {}
         for name in self.input_names:
             value = batch[name].detach().cpu().numpy()

@@ -27,9 +27,11 @@ def check_output(path: str | Path | None, overwrite: bool) -> Path | None:
     if path.is_dir():
         raise OutputError(f"output '{path}' is a folder; give a file name such as {path / 'predictions.jsonl'}")
     if path.suffix.lower() not in FORMATS:
-        raise OutputError(f"output '{path}': expected a file ending in {', '.join(FORMATS)} (the format follows the "
-                          f"suffix), found {path.suffix or 'no suffix'!r}; fix: rename it, or omit --output for JSONL "
-                          "on standard output")
+        raise OutputError(
+            f"output '{path}': expected a file ending in {', '.join(FORMATS)} (the format follows the "
+            f"suffix), found {path.suffix or 'no suffix'!r}; fix: rename it, or omit --output for JSONL "
+            "on standard output"
+        )
     if path.exists() and not overwrite:
         raise OutputError(f"output '{path}' already exists; pass --overwrite to replace it, or choose another name")
     if not path.parent.is_dir():
@@ -58,10 +60,14 @@ class Sink:
         if self.format == "jsonl":
             self._file.write("".join(json.dumps(row, ensure_ascii=False, default=str) + "\n" for row in rows))
             return
-        flat = [{k: json.dumps(v, ensure_ascii=False) if isinstance(v, (list, dict)) else v for k, v in row.items()}
-                for row in rows]
+        flat = [
+            {k: json.dumps(v, ensure_ascii=False) if isinstance(v, (list, dict)) else v for k, v in row.items()}
+            for row in rows
+        ]
         if self._writer is None:
-            self._writer = csv.DictWriter(self._file, fieldnames=list(flat[0]), delimiter="\t" if self.format == "tsv" else ",")
+            self._writer = csv.DictWriter(
+                self._file, fieldnames=list(flat[0]), delimiter="\t" if self.format == "tsv" else ","
+            )
             self._writer.writeheader()
         self._writer.writerows(flat)
 

@@ -42,25 +42,34 @@ def open_source(spec: str, columns: dict[str, list[str]], modality: str, keep: l
     or a CSV/TSV/JSON/JSONL/parquet file. ``columns``: input role → candidate column names, first found wins."""
     if spec == "-":
         if modality != "text":
-            raise DataError("standard input gives lines of text, but this model takes images; give an image, "
-                            "a folder of images or a table with an image column")
+            raise DataError(
+                "standard input gives lines of text, but this model takes images; give an image, "
+                "a folder of images or a table with an image column"
+            )
         return Source("standard input", lambda: _stdin_rows(next(iter(columns))))
     if spec.startswith("hub:"):
         return _hub_source(spec, columns, modality, keep)
     path = Path(spec)
     if path.is_dir():
         if modality != "image":
-            raise DataError(f"'{spec}' is a folder, which predict reads as images, but this model takes text; give "
-                            f"a {', '.join(sorted(TABLE_SUFFIXES))} file or '-' for lines on standard input")
+            raise DataError(
+                f"'{spec}' is a folder, which predict reads as images, but this model takes text; give "
+                f"a {', '.join(sorted(TABLE_SUFFIXES))} file or '-' for lines on standard input"
+            )
         files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
         if not files:
             raise DataError(f"no images under '{spec}' (looked for {', '.join(IMAGE_SUFFIXES)} files, recursively)")
         role = next(iter(columns))
-        return Source(f"{len(files)} images under {spec}", lambda: (_image_item(str(p.relative_to(path)), role, p) for p in files),
-                      len(files))
+        return Source(
+            f"{len(files)} images under {spec}",
+            lambda: (_image_item(str(p.relative_to(path)), role, p) for p in files),
+            len(files),
+        )
     if not path.is_file():
-        raise DataError(f"input '{spec}' does not exist; expected a table file ({', '.join(sorted(TABLE_SUFFIXES))}), "
-                        "an image, a folder of images, 'hub:<dataset>[:<config>]:<split>' or '-' for standard input")
+        raise DataError(
+            f"input '{spec}' does not exist; expected a table file ({', '.join(sorted(TABLE_SUFFIXES))}), "
+            "an image, a folder of images, 'hub:<dataset>[:<config>]:<split>' or '-' for standard input"
+        )
     if path.suffix.lower() in IMAGE_SUFFIXES:
         if modality != "image":
             raise DataError(f"'{spec}' is an image, but this model takes text")
@@ -68,8 +77,10 @@ def open_source(spec: str, columns: dict[str, list[str]], modality: str, keep: l
         return Source(spec, lambda: iter([_image_item(path.name, role, path)]), 1)
     kind = TABLE_SUFFIXES.get(path.suffix.lower())
     if kind is None:
-        raise DataError(f"cannot read '{spec}': expected a table ({', '.join(sorted(TABLE_SUFFIXES))}), an image "
-                        f"({', '.join(IMAGE_SUFFIXES)}), a folder of images, a Hub split or '-'; found suffix {path.suffix!r}")
+        raise DataError(
+            f"cannot read '{spec}': expected a table ({', '.join(sorted(TABLE_SUFFIXES))}), an image "
+            f"({', '.join(IMAGE_SUFFIXES)}), a folder of images, a Hub split or '-'; found suffix {path.suffix!r}"
+        )
     import datasets
 
     kwargs = {"delimiter": "\t"} if path.suffix.lower() == ".tsv" else {}
@@ -81,10 +92,11 @@ def open_source(spec: str, columns: dict[str, list[str]], modality: str, keep: l
 
 
 def _hub_source(spec: str, columns: dict[str, list[str]], modality: str, keep: list[str] | None) -> Source:
-    parts = spec[len("hub:"):].split(":")
+    parts = spec[len("hub:") :].split(":")
     if len(parts) not in (2, 3) or not all(parts):
-        raise DataError(f"'{spec}': a Hub input is hub:<dataset>:<split> or hub:<dataset>:<config>:<split>, "
-                        "e.g. hub:imdb:test")
+        raise DataError(
+            f"'{spec}': a Hub input is hub:<dataset>:<split> or hub:<dataset>:<config>:<split>, e.g. hub:imdb:test"
+        )
     name, config, split = (parts[0], None, parts[1]) if len(parts) == 2 else parts
     import datasets
 
@@ -92,37 +104,46 @@ def _hub_source(spec: str, columns: dict[str, list[str]], modality: str, keep: l
         try:
             return datasets.load_dataset(name, config, split=split, streaming=True)
         except Exception as e:  # offline, unknown dataset or split: one line, not a traceback
-            raise DataError(f"could not open Hub dataset {name!r} (config {config!r}, split {split!r}): "
-                            f"{str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__}") from None
+            raise DataError(
+                f"could not open Hub dataset {name!r} (config {config!r}, split {split!r}): "
+                f"{str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__}"
+            ) from None
 
     return _table_source(spec, load, columns, modality, keep, base=None)
 
 
-def _table_source(spec: str, load: Any, columns: dict[str, list[str]], modality: str, keep: list[str] | None,
-                  base: Path | None) -> Source:
+def _table_source(
+    spec: str, load: Any, columns: dict[str, list[str]], modality: str, keep: list[str] | None, base: Path | None
+) -> Source:
     try:
         first = next(iter(load()), None)
     except DataError:
         raise
     except Exception as e:  # a malformed file: the reader's first line says what is wrong
-        raise DataError(f"could not read '{spec}': {str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__}") from None
+        raise DataError(
+            f"could not read '{spec}': {str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__}"
+        ) from None
     if first is None:
         raise DataError(f"'{spec}' has no rows")
     found = list(first)
     # role → the first of its candidate columns this table has (a flag names one; else the recipe's or defaults)
     wanted = {role: next((c for c in candidates if c in first), candidates[0]) for role, candidates in columns.items()}
-    missing = [f"{' or '.join(map(repr, columns[role]))} ({role})" for role, column in wanted.items() if column not in first]
+    missing = [
+        f"{' or '.join(map(repr, columns[role]))} ({role})" for role, column in wanted.items() if column not in first
+    ]
     missing += [f"{column!r} (--keep-columns)" for column in keep or [] if column not in first]
     if missing:
         flag = "--image-column" if modality == "image" else "--text-column"
-        raise DataError(f"'{spec}' has no column {', '.join(missing)}; its columns are: {', '.join(found)}; "
-                        f"fix: choose the input column with {flag}")
+        raise DataError(
+            f"'{spec}' has no column {', '.join(missing)}; its columns are: {', '.join(found)}; "
+            f"fix: choose the input column with {flag}"
+        )
 
     def rows() -> Iterator[Item]:
         for i, row in enumerate(load()):
             extra = {k: row[k] for k in keep or []}
             if modality == "image":
-                (role, column), = wanted.items()
+                ((role, column),) = wanted.items()
                 item = _image_item(str(i), role, row[column], base)
                 item.extra = extra
                 yield item

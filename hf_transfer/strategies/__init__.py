@@ -103,8 +103,23 @@ class Default:
 
 # Convolutional backbone families (transformers model_type, or the timm architecture's prefix): they
 # fine-tune well at rates ~10-20x a transformer's (BatchNorm, no attention logits to blow up).
-CONVNET_TYPES = ("resnet", "convnext", "convnextv2", "regnet", "efficientnet", "mobilenet_v1", "mobilenet_v2", "bit",
-                 "mobilenetv3", "mobilenetv4", "efficientnet_lite", "tf_efficientnet", "resnext", "rexnet", "densenet")
+CONVNET_TYPES = (
+    "resnet",
+    "convnext",
+    "convnextv2",
+    "regnet",
+    "efficientnet",
+    "mobilenet_v1",
+    "mobilenet_v2",
+    "bit",
+    "mobilenetv3",
+    "mobilenetv4",
+    "efficientnet_lite",
+    "tf_efficientnet",
+    "resnext",
+    "rexnet",
+    "densenet",
+)
 
 
 def is_convnet(backbone: Any) -> bool:

@@ -13,15 +13,21 @@ def fine_tuning_defaults(backbone: Any, what: str) -> dict[str, Default]:
     """Defaults for training pretrained backbone weights with AdamW (full and partial fine-tuning)."""
     if is_convnet(backbone):
         return {
-            "learning_rate": Default(1e-3, f"{what} of a convolutional backbone with AdamW: BatchNorm convnets take "
-                                           "~10-20x a transformer's rate (fastai's fine_tune uses Adam at 1e-3-2e-3)"),
+            "learning_rate": Default(
+                1e-3,
+                f"{what} of a convolutional backbone with AdamW: BatchNorm convnets take "
+                "~10-20x a transformer's rate (fastai's fine_tune uses Adam at 1e-3-2e-3)",
+            ),
             "num_train_epochs": Default(5, f"{what} of a convnet: a few epochs over the new data"),
             "warmup_steps": Default(0.1, "10% linear warm-up keeps the first updates from wrecking pretrained weights"),
             "weight_decay": Default(0.01, "light decoupled weight decay (AdamW), as in BERT/timm fine-tuning"),
         }
     return {
-        "learning_rate": Default(5e-5, f"{what} of a transformer with AdamW: the BERT paper's range is 2e-5-5e-5; "
-                                       "the upper end suits small data and few epochs"),
+        "learning_rate": Default(
+            5e-5,
+            f"{what} of a transformer with AdamW: the BERT paper's range is 2e-5-5e-5; "
+            "the upper end suits small data and few epochs",
+        ),
         "num_train_epochs": Default(3, f"{what} of a transformer: the BERT paper's 2-4 epochs"),
         "warmup_steps": Default(0.1, "10% linear warm-up (BERT, RoBERTa fine-tuning)"),
         "weight_decay": Default(0.01, "decoupled weight decay 0.01 (BERT, RoBERTa fine-tuning)"),

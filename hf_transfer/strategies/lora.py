@@ -25,8 +25,25 @@ logger = logging.getLogger("hf_transfer")
 # exist is used (module names differ between transformers versions, e.g. ViT's query/value vs q_proj/v_proj).
 ATTENTION = (["query", "value"], ["q_proj", "v_proj"])
 PRESETS: dict[str, tuple[list[str], ...]] = {
-    **{t: ATTENTION for t in ("bert", "roberta", "xlm-roberta", "camembert", "electra", "mpnet", "vit", "deit",
-                               "vit_msn", "dinov2", "swin", "swinv2", "beit", "data2vec-vision")},
+    **{
+        t: ATTENTION
+        for t in (
+            "bert",
+            "roberta",
+            "xlm-roberta",
+            "camembert",
+            "electra",
+            "mpnet",
+            "vit",
+            "deit",
+            "vit_msn",
+            "dinov2",
+            "swin",
+            "swinv2",
+            "beit",
+            "data2vec-vision",
+        )
+    },
     "distilbert": (["q_lin", "v_lin"],),
     "deberta": (["in_proj"],),
     "deberta-v2": (["query_proj", "value_proj"],),
@@ -66,7 +83,9 @@ def _architecture(model: Any) -> str:
         return model_type
     config = model.config
     backbone = getattr(config, "backbone", None)
-    return str((backbone or {}).get("architecture", "") if isinstance(backbone, dict) else getattr(config, "architecture", ""))
+    return str(
+        (backbone or {}).get("architecture", "") if isinstance(backbone, dict) else getattr(config, "architecture", "")
+    )
 
 
 @STRATEGIES.register("lora")
@@ -76,11 +95,13 @@ class Lora(Strategy):
     alpha: float = field(16, help="LoRA scaling numerator (lora_alpha)")
     dropout: float = field(0.1, help="dropout on the adapter input")
     target_modules: list[str] | str | None = field(
-        None, help="module names to adapt; default: the backbone family's preset; 'all-linear' for every linear layer but the head"
+        None,
+        help="module names to adapt; default: the backbone family's preset; 'all-linear' for every linear layer but the head",
     )
     last_blocks: int | Literal["auto", "all"] = field(
-        "auto", help="adapt only target modules in the backbone's last N blocks (stages); auto: the last 2 stages of a "
-        "convolutional backbone (LoRA in every stage of a CNN is slower than full fine-tuning), every block otherwise"
+        "auto",
+        help="adapt only target modules in the backbone's last N blocks (stages); auto: the last 2 stages of a "
+        "convolutional backbone (LoRA in every stage of a CNN is slower than full fine-tuning), every block otherwise",
     )
     use_rslora: bool = field(False, help="rank-stabilised scaling alpha/sqrt(r)")
     use_dora: bool = field(False, help="weight-decomposed LoRA (DoRA)")
@@ -92,11 +113,17 @@ class Lora(Strategy):
         from . import is_convnet
 
         if is_convnet(backbone):
-            rate = Default(3e-3, "LoRA on a convolutional backbone with AdamW: 3x full fine-tuning's convnet rate; "
-                                 "measured on two real image sets (EfficientNet-Lite0), 3e-3 beat 1e-3 by 4 points")
+            rate = Default(
+                3e-3,
+                "LoRA on a convolutional backbone with AdamW: 3x full fine-tuning's convnet rate; "
+                "measured on two real image sets (EfficientNet-Lite0), 3e-3 beat 1e-3 by 4 points",
+            )
         else:
-            rate = Default(1e-3, "LoRA with AdamW: the adapters start at zero and want ~10x the full fine-tuning rate "
-                                 "(LoRA paper: 4e-4-5e-4 over 30+ epochs; fewer epochs here)")
+            rate = Default(
+                1e-3,
+                "LoRA with AdamW: the adapters start at zero and want ~10x the full fine-tuning rate "
+                "(LoRA paper: 4e-4-5e-4 over 30+ epochs; fewer epochs here)",
+            )
         return {
             "learning_rate": rate,
             "num_train_epochs": Default(5, "LoRA learns more slowly per step than full fine-tuning: a few more epochs"),
@@ -114,8 +141,9 @@ class Lora(Strategy):
         if not 0.0 <= self.dropout < 1.0:
             problems.append(f"'{prefix}.dropout' must be in [0, 1), found {self.dropout}")
         if isinstance(self.last_blocks, int) and self.last_blocks < 1:
-            problems.append(f"'{prefix}.last_blocks' must be auto, all or a number of blocks (1 or more), found "
-                            f"{self.last_blocks}")
+            problems.append(
+                f"'{prefix}.last_blocks' must be auto, all or a number of blocks (1 or more), found {self.last_blocks}"
+            )
         return problems
 
     def _in_last_blocks(self, model: Any, targets: list[str]) -> tuple[list[str], str | None]:
@@ -138,15 +166,23 @@ class Lora(Strategy):
             return targets, "every target module (no block structure found for last_blocks)"
         if count >= len(blocks):
             if count > len(blocks) and wanted != "auto":
-                raise ConfigError([f"'strategy.last_blocks' is {count}, but the backbone has {len(blocks)} blocks "
-                                   f"({blocks[0]} … {blocks[-1]}); use at most {len(blocks)}, or all"])
+                raise ConfigError(
+                    [
+                        f"'strategy.last_blocks' is {count}, but the backbone has {len(blocks)} blocks "
+                        f"({blocks[0]} … {blocks[-1]}); use at most {len(blocks)}, or all"
+                    ]
+                )
             return targets, None
         last = blocks[-count:]
         kept = [t for t in targets if any(t == b or t.startswith(b + ".") for b in last)]
         if not kept:
             return targets, None
-        why = (" (last_blocks auto on a convolutional backbone: LoRA in every stage is slower than full fine-tuning; "
-               "strategy.last_blocks=all adapts every stage)" if wanted == "auto" else "")
+        why = (
+            " (last_blocks auto on a convolutional backbone: LoRA in every stage is slower than full fine-tuning; "
+            "strategy.last_blocks=all adapts every stage)"
+            if wanted == "auto"
+            else ""
+        )
         return kept, f"the last {count} of {len(blocks)} blocks ({', '.join(last)}){why}"
 
     def resolve_targets(self, model: Any, head_modules: list[str]) -> list[str]:
@@ -157,7 +193,9 @@ class Lora(Strategy):
             import torch.nn as nn
 
             all_modules = dict(model.named_modules())
-            return sorted(n for n in modules if isinstance(all_modules[n], nn.Linear) or type(all_modules[n]).__name__ == "Conv1D")
+            return sorted(
+                n for n in modules if isinstance(all_modules[n], nn.Linear) or type(all_modules[n]).__name__ == "Conv1D"
+            )
         if isinstance(wanted, str):
             wanted = [wanted]
         if wanted is None:
@@ -170,7 +208,11 @@ class Lora(Strategy):
                         f"of its module names ({', '.join(short_names)}) or to all-linear"
                     ]
                 )
-        missing = [t for t in wanted if not any(full == t or short == t or full.endswith("." + t) for full, short in modules.items())]
+        missing = [
+            t
+            for t in wanted
+            if not any(full == t or short == t or full.endswith("." + t) for full, short in modules.items())
+        ]
         if missing:
             raise ConfigError(
                 [
@@ -178,7 +220,11 @@ class Lora(Strategy):
                     f"{did_you_mean(missing[0], short_names)}; modules LoRA can adapt: {', '.join(short_names)}"
                 ]
             )
-        return sorted(full for full, short in modules.items() if short in wanted or full in wanted or any(full.endswith("." + t) for t in wanted))
+        return sorted(
+            full
+            for full, short in modules.items()
+            if short in wanted or full in wanted or any(full.endswith("." + t) for t in wanted)
+        )
 
     def apply(self, bundle, options):
         from peft import LoraConfig, TaskType, get_peft_model
@@ -203,9 +249,18 @@ class Lora(Strategy):
         keep_frozen_modules_in_eval(peft_model.base_model.model)
         short = sorted({t.rsplit(".", 1)[-1] for t in targets})
         report = make_report(
-            "lora", peft_model, f"LoRA r={self.r}, alpha={self.alpha} on {', '.join(short)} ({len(targets)} modules); head trained in full",
-            lora={"r": self.r, "alpha": self.alpha, "dropout": self.dropout, "target_modules": short, "blocks": where,
-                  "use_rslora": self.use_rslora, "use_dora": self.use_dora},
+            "lora",
+            peft_model,
+            f"LoRA r={self.r}, alpha={self.alpha} on {', '.join(short)} ({len(targets)} modules); head trained in full",
+            lora={
+                "r": self.r,
+                "alpha": self.alpha,
+                "dropout": self.dropout,
+                "target_modules": short,
+                "blocks": where,
+                "use_rslora": self.use_rslora,
+                "use_dora": self.use_dora,
+            },
         )
         return peft_model, report
 
@@ -243,8 +298,18 @@ def merge_adapter(adapter_dir: Path, out_dir: Path) -> Path:
 def _copy_processor(src: Path, dst: Path) -> None:
     import shutil
 
-    names = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt", "vocab.json",
-             "merges.txt", "preprocessor_config.json", "spiece.model", "sentencepiece.bpe.model", "added_tokens.json")
+    names = (
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "special_tokens_map.json",
+        "vocab.txt",
+        "vocab.json",
+        "merges.txt",
+        "preprocessor_config.json",
+        "spiece.model",
+        "sentencepiece.bpe.model",
+        "added_tokens.json",
+    )
     for name in names:
         if (src / name).is_file():
             shutil.copy2(src / name, dst / name)

@@ -19,7 +19,9 @@ class Partial(Strategy):
 
     def validate(self, prefix: str) -> list[str]:
         if self.num_blocks < 1:
-            return [f"'{prefix}.num_blocks' must be at least 1, found {self.num_blocks}; use strategy.name=frozen to train only the head"]
+            return [
+                f"'{prefix}.num_blocks' must be at least 1, found {self.num_blocks}; use strategy.name=frozen to train only the head"
+            ]
         return []
 
     def training_defaults(self, options, backbone):
@@ -53,6 +55,9 @@ class Partial(Strategy):
         keep_frozen_modules_in_eval(model)
         unfrozen = [name for name, _ in blocks[len(blocks) - self.num_blocks :]]
         return model, make_report(
-            "partial", model, f"last {self.num_blocks} of {len(blocks)} backbone blocks and the head trained",
-            unfrozen_blocks=unfrozen, total_blocks=len(blocks),
+            "partial",
+            model,
+            f"last {self.num_blocks} of {len(blocks)} backbone blocks and the head trained",
+            unfrozen_blocks=unfrozen,
+            total_blocks=len(blocks),
         )

@@ -44,7 +44,9 @@ class Task(abc.ABC):
         """Tokenizer or image processor of the backbone."""
 
     @abc.abstractmethod
-    def preprocess(self, data: PreparedData, processor: Any, model_config: Any, augment_train: bool = True) -> dict[str, Any]:
+    def preprocess(
+        self, data: PreparedData, processor: Any, model_config: Any, augment_train: bool = True
+    ) -> dict[str, Any]:
         """Model-ready train/validation/test datasets (``test`` may be None); ``augment_train=False``
         preprocesses training examples like evaluation ones."""
 
@@ -56,14 +58,16 @@ class Task(abc.ABC):
         """TrainingArguments this task needs unless the recipe says otherwise."""
         return {}
 
-    def size_defaults(self, train_rows: int | None, global_batch: int, planned: dict[str, Any],
-                      adapts_backbone: bool) -> dict[str, Any]:
+    def size_defaults(
+        self, train_rows: int | None, global_batch: int, planned: dict[str, Any], adapts_backbone: bool
+    ) -> dict[str, Any]:
         """Training values (key → :class:`~hf_transfer.strategies.Default`) chosen from the training-set size
         (None: a stream), over the strategy's ``planned`` ones; only keys the recipe leaves unset are used."""
         return {}
 
-    def augmentation(self, processor: Any, backbone: str = "", augment_train: bool = True,
-                     train_rows: int | None = None) -> dict[str, Any] | None:
+    def augmentation(
+        self, processor: Any, backbone: str = "", augment_train: bool = True, train_rows: int | None = None
+    ) -> dict[str, Any] | None:
         """The train-time augmentation as the run logs and records it (``description`` is the log line);
         None for a task without any. Raises ConfigError when the backbone's processor cannot take the
         recipe's augmentation, so ``train()`` calls it before anything is written. ``train_rows``: the
@@ -82,7 +86,9 @@ class Task(abc.ABC):
         config = backbone.config.to_dict() if backbone.config is not None else {}
         found = config_modality(config)
         if self.modality and found and found != self.modality:
-            raise BackboneError(mismatch_message(backbone.reference, backbone.model_type, found, self.name, self.modality))
+            raise BackboneError(
+                mismatch_message(backbone.reference, backbone.model_type, found, self.name, self.modality)
+            )
 
     def load_model(self, backbone: Backbone, data: PreparedData, **kwargs: Any) -> Any:
         """The backbone's own classification class with a new head sized to the labels."""
@@ -131,8 +137,10 @@ class Task(abc.ABC):
         """The tokenizer or image processor saved with a trained model in ``folder``."""
         from ..errors import HfTransferError
 
-        raise HfTransferError(f"models of task '{self.name}' cannot be used by predict, evaluate or export yet; "
-                              "load them with hf_transfer.load_model(FOLDER) and run them yourself")
+        raise HfTransferError(
+            f"models of task '{self.name}' cannot be used by predict, evaluate or export yet; "
+            "load them with hf_transfer.load_model(FOLDER) and run them yourself"
+        )
 
     def prediction_fields(self, top_k: int | None) -> list[str]:
         """The columns of a prediction row (a row whose input failed has them all empty)."""
@@ -158,7 +166,8 @@ class ClassificationTask(Task):
     """Keys every single-label classification task takes (text and image alike)."""
 
     class_weights: Any = field(
-        None, help="weights in the loss: auto (n_samples / (n_classes * count) on the training split) or {label: weight}"
+        None,
+        help="weights in the loss: auto (n_samples / (n_classes * count) on the training split) or {label: weight}",
     )
 
     def validate(self, prefix: str) -> list[str]:

@@ -40,9 +40,14 @@ class Augmentation:
             from timm.data import create_transform
 
             return create_transform(
-                input_size=(3, *self.size), is_training=True, scale=self.crop_scale,
-                hflip=0.5 if self.horizontal_flip else 0.0, color_jitter=self.color_jitter or None,
-                interpolation=self.interpolation, mean=self.mean, std=self.std,
+                input_size=(3, *self.size),
+                is_training=True,
+                scale=self.crop_scale,
+                hflip=0.5 if self.horizontal_flip else 0.0,
+                color_jitter=self.color_jitter or None,
+                interpolation=self.interpolation,
+                mean=self.mean,
+                std=self.std,
             )
         import torch
         from torchvision.transforms import v2
@@ -52,7 +57,9 @@ class Augmentation:
         if self.horizontal_flip:
             steps.append(v2.RandomHorizontalFlip())
         if self.color_jitter:
-            steps.append(v2.ColorJitter(brightness=self.color_jitter, contrast=self.color_jitter, saturation=self.color_jitter))
+            steps.append(
+                v2.ColorJitter(brightness=self.color_jitter, contrast=self.color_jitter, saturation=self.color_jitter)
+            )
         steps += [v2.ToImage(), v2.ToDtype(torch.float32, scale=True)]
         if self.mean is not None:
             steps.append(v2.Normalize(mean=list(self.mean), std=list(self.std)))
@@ -64,7 +71,9 @@ class Augmentation:
             f"RandomResizedCrop {h}×{w} scale [{lo}, {hi}] {self.interpolation}",
             "horizontal flip" if self.horizontal_flip else "no flip",
             f"colour jitter {self.color_jitter}" if self.color_jitter else "no colour jitter",
-            f"normalise mean {_numbers(self.mean)} std {_numbers(self.std)}" if self.mean is not None else "no normalisation",
+            f"normalise mean {_numbers(self.mean)} std {_numbers(self.std)}"
+            if self.mean is not None
+            else "no normalisation",
         ]
         return ", ".join(parts) + f" ({self.library})"
 
@@ -116,31 +125,40 @@ def _interpolation(resample: Any) -> str:
     return Image.Resampling(int(resample)).name.lower() if resample is not None else "bilinear"
 
 
-def resolve(processor: Any, crop_scale: list[float], horizontal_flip: bool, color_jitter: float,
-            backbone: str = "") -> Augmentation:
+def resolve(
+    processor: Any, crop_scale: list[float], horizontal_flip: bool, color_jitter: float, backbone: str = ""
+) -> Augmentation:
     """The recipe's augmentation at this backbone's input size, interpolation and normalisation; ConfigError
     when the processor does not say what size its inputs are."""
     options = {"crop_scale": tuple(crop_scale), "horizontal_flip": horizontal_flip, "color_jitter": color_jitter}
     timm_config = getattr(processor, "data_config", None)
     if isinstance(timm_config, dict) and timm_config.get("input_size"):
         return Augmentation(
-            "timm", tuple(int(v) for v in timm_config["input_size"][-2:]),
+            "timm",
+            tuple(int(v) for v in timm_config["input_size"][-2:]),
             interpolation=timm_config.get("interpolation", "bilinear"),
-            mean=tuple(timm_config["mean"]), std=tuple(timm_config["std"]), **options,
+            mean=tuple(timm_config["mean"]),
+            std=tuple(timm_config["std"]),
+            **options,
         )
     size = output_size(processor)
     if size is None:
-        raise ConfigError([
-            f"backbone '{backbone or '?'}': its image processor ({type(processor).__name__}) gives no input size "
-            "(expected 'size' or 'crop_size' with height/width or shortest_edge, found "
-            f"size={_shown(getattr(processor, 'size', None))}, crop_size={_shown(getattr(processor, 'crop_size', None))}), "
-            "and task.augment crops training images to that size; "
-            "add \"size\": {\"height\": H, \"width\": W} to the backbone's preprocessor_config.json, or set "
-            "task.augment=false to train on the processor's own preprocessing"
-        ])
+        raise ConfigError(
+            [
+                f"backbone '{backbone or '?'}': its image processor ({type(processor).__name__}) gives no input size "
+                "(expected 'size' or 'crop_size' with height/width or shortest_edge, found "
+                f"size={_shown(getattr(processor, 'size', None))}, crop_size={_shown(getattr(processor, 'crop_size', None))}), "
+                "and task.augment crops training images to that size; "
+                'add "size": {"height": H, "width": W} to the backbone\'s preprocessor_config.json, or set '
+                "task.augment=false to train on the processor's own preprocessing"
+            ]
+        )
     normalise = getattr(processor, "do_normalize", True) and getattr(processor, "image_mean", None) is not None
     return Augmentation(
-        "torchvision", size, interpolation=_interpolation(getattr(processor, "resample", None)),
-        mean=tuple(processor.image_mean) if normalise else None, std=tuple(processor.image_std) if normalise else None,
+        "torchvision",
+        size,
+        interpolation=_interpolation(getattr(processor, "resample", None)),
+        mean=tuple(processor.image_mean) if normalise else None,
+        std=tuple(processor.image_std) if normalise else None,
         **options,
     )

@@ -50,11 +50,14 @@ MAX_AUTO_EPOCHS = 20
 class ImageClassification(ClassificationTask):
     augment: bool = field(True, help="random resized crop (and flip, colour jitter) on training images")
     crop_scale: list[float] | Literal["auto"] = field(
-        "auto", help=f"area range of the random resized crop, e.g. [0.08, 1.0]; auto: {SMALL_DATA_CROP} under "
-        f"{SMALL_IMAGE_SET:,} training images, else {STANDARD_CROP}"
+        "auto",
+        help=f"area range of the random resized crop, e.g. [0.08, 1.0]; auto: {SMALL_DATA_CROP} under "
+        f"{SMALL_IMAGE_SET:,} training images, else {STANDARD_CROP}",
     )
     horizontal_flip: bool = field(True, help="flip training images left-right at random")
-    color_jitter: float = field(0.0, help="random brightness, contrast and saturation change, e.g. 0.4 (timm's); 0: none")
+    color_jitter: float = field(
+        0.0, help="random brightness, contrast and saturation change, e.g. 0.4 (timm's); 0: none"
+    )
 
     pipeline_tag = "image-classification"
     modality = "image"
@@ -65,12 +68,16 @@ class ImageClassification(ClassificationTask):
         problems = super().validate(prefix)
         lo_hi = self.crop_scale
         if lo_hi != "auto" and (len(lo_hi) != 2 or not 0 < lo_hi[0] <= lo_hi[1] <= 1):
-            problems.append(f"'{prefix}.crop_scale' must be auto or [low, high] with 0 < low <= high <= 1 (fractions "
-                            f"of the image area), found {lo_hi}; e.g. {prefix}.crop_scale=[0.08, 1.0], or remove it "
-                            "for auto (chosen from the training-set size)")
+            problems.append(
+                f"'{prefix}.crop_scale' must be auto or [low, high] with 0 < low <= high <= 1 (fractions "
+                f"of the image area), found {lo_hi}; e.g. {prefix}.crop_scale=[0.08, 1.0], or remove it "
+                "for auto (chosen from the training-set size)"
+            )
         if self.color_jitter < 0:
-            problems.append(f"'{prefix}.color_jitter' must be 0 (none) or more, found {self.color_jitter}; e.g. "
-                            f"{prefix}.color_jitter=0.4 (timm's ImageNet recipe)")
+            problems.append(
+                f"'{prefix}.color_jitter' must be 0 (none) or more, found {self.color_jitter}; e.g. "
+                f"{prefix}.color_jitter=0.4 (timm's ImageNet recipe)"
+            )
         return problems
 
     def auto_model_class(self) -> type:
@@ -112,12 +119,14 @@ class ImageClassification(ClassificationTask):
         if train_rows is not None and train_rows < SMALL_IMAGE_SET:
             return list(SMALL_DATA_CROP), (
                 f"auto: {train_rows:,} training images (under {SMALL_IMAGE_SET:,}): gentler crops keep most of each "
-                "image; ImageNet's 8%-100% crops are too strong to learn from a few images per class in a few epochs")
+                "image; ImageNet's 8%-100% crops are too strong to learn from a few images per class in a few epochs"
+            )
         size = f"{train_rows:,} training images" if train_rows is not None else "training-set size unknown (streamed)"
         return list(STANDARD_CROP), f"auto: {size}: timm's and torchvision's ImageNet range"
 
-    def size_defaults(self, train_rows: int | None, global_batch: int, planned: dict[str, Default],
-                      adapts_backbone: bool) -> dict[str, Default]:
+    def size_defaults(
+        self, train_rows: int | None, global_batch: int, planned: dict[str, Default], adapts_backbone: bool
+    ) -> dict[str, Default]:
         """Training values chosen from the training-set size, over the strategy's (``planned``): a fine-tuned
         backbone gets at least ~MIN_FINE_TUNING_STEPS optimizer steps, so small image sets get more epochs."""
         epochs = planned.get("num_train_epochs")
@@ -127,13 +136,20 @@ class ImageClassification(ClassificationTask):
         wanted = min(MAX_AUTO_EPOCHS, math.ceil(MIN_FINE_TUNING_STEPS / steps_per_epoch))
         if wanted <= epochs.value:
             return {}
-        return {"num_train_epochs": Default(wanted, (
-            f"{train_rows:,} training images make {steps_per_epoch} steps per epoch at batch {global_batch}: "
-            f"{wanted} epochs give the backbone {wanted * steps_per_epoch} optimizer steps (the strategy's {epochs.value} would give {epochs.value * steps_per_epoch}; small image sets want "
-            f"more passes, capped at {MAX_AUTO_EPOCHS})"))}
+        return {
+            "num_train_epochs": Default(
+                wanted,
+                (
+                    f"{train_rows:,} training images make {steps_per_epoch} steps per epoch at batch {global_batch}: "
+                    f"{wanted} epochs give the backbone {wanted * steps_per_epoch} optimizer steps (the strategy's {epochs.value} would give {epochs.value * steps_per_epoch}; small image sets want "
+                    f"more passes, capped at {MAX_AUTO_EPOCHS})"
+                ),
+            )
+        }
 
-    def augmentation(self, processor, backbone: str = "", augment_train: bool = True,
-                     train_rows: int | None = None) -> dict[str, Any]:
+    def augmentation(
+        self, processor, backbone: str = "", augment_train: bool = True, train_rows: int | None = None
+    ) -> dict[str, Any]:
         """The augmentation training images get, as the run records it; ConfigError when this backbone's
         processor cannot take it."""
         if not self.augment:
@@ -217,4 +233,3 @@ class _EvalTransform:
         if self.per_image is not None:
             return self.per_image(image)
         return self.processor(images=[image], return_tensors="pt")["pixel_values"][0]
-

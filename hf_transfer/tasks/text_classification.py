@@ -17,7 +17,9 @@ MAX_LENGTH_CAP = 512
 @TASKS.register("text-classification")
 @dataclass
 class TextClassification(ClassificationTask):
-    max_length: int | None = field(None, help="truncate inputs to this many tokens (default: the backbone's limit, at most 512)")
+    max_length: int | None = field(
+        None, help="truncate inputs to this many tokens (default: the backbone's limit, at most 512)"
+    )
 
     pipeline_tag = "text-classification"
     modality = "text"
@@ -45,7 +47,11 @@ class TextClassification(ClassificationTask):
         positions = getattr(model_config, "max_position_embeddings", None)
         if positions:
             # RoBERTa-style models reserve padding_idx + 1 positions.
-            offset = (getattr(model_config, "pad_token_id", None) or 0) + 1 if model_config.model_type in ("roberta", "xlm-roberta", "camembert") else 0
+            offset = (
+                (getattr(model_config, "pad_token_id", None) or 0) + 1
+                if model_config.model_type in ("roberta", "xlm-roberta", "camembert")
+                else 0
+            )
             limits.append(positions - offset)
         return int(min(limits))
 
@@ -83,7 +89,9 @@ class TextClassification(ClassificationTask):
         batch = args.per_device_train_batch_size
         generator = torch.Generator().manual_seed(args.seed)
         if args.train_sampling_strategy == "group_by_length":
-            order = list(LengthGroupedSampler(batch * args.gradient_accumulation_steps, lengths=lengths, generator=generator))
+            order = list(
+                LengthGroupedSampler(batch * args.gradient_accumulation_steps, lengths=lengths, generator=generator)
+            )
         else:
             order = torch.randperm(len(lengths), generator=generator).tolist()
         real = padded = 0
@@ -109,4 +117,3 @@ class TextClassification(ClassificationTask):
         pairs = [p["text_pair"] for p in payloads] if "text_pair" in payloads[0] else None
         max_length = self.resolved_max_length(processor, model_config)
         return dict(processor(texts, pairs, truncation=True, max_length=max_length, padding=True, return_tensors="pt"))
-
