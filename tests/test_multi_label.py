@@ -148,6 +148,12 @@ def test_thresholds_tune_round_trip(backbones, ml_files, tmp_path):
     assert saved["threshold"] == "tune" and set(saved["thresholds"]) == set(LABELS)
     assert all(0 < t < 1 for t in saved["thresholds"].values())
     assert len(set(saved["thresholds"].values())) > 1, "tuned per label"
+    card = (out / "README.md").read_text()
+    assert "pipeline_tag: text-classification" in card and "### Per-label results (validation)" in card
+    assert 'hf_transfer["thresholds"]' in card and "top_k=None" in card
+    for name, t in saved["thresholds"].items():
+        assert f"| {name} | {t:.3f} |" in card
+    assert (out / "per_label_f1_validation.png").is_file() or "per_label_f1_validation.png" in card
     texts = [r["text"] for r in make_label_sets(8, 5)]
     model = hf_transfer.load_model(out)
     logits = _logits(model, texts, AutoTokenizer.from_pretrained(out))
