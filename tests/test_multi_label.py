@@ -340,6 +340,53 @@ def test_class_weights_auto_is_negatives_over_positives(backbones, ml_files, tmp
         assert result.class_weights["weights"][name] == pytest.approx((len(rows) - positives) / positives)
 
 
+@pytest.mark.parametrize("strategy", [{"name": "frozen"}, {"name": "full"}])
+def test_pos_weight_changes_training_on_every_path(strategy, backbones, ml_files, tmp_path):
+    """The L-BFGS head fit and the Trainer loop both train with the per-label pos_weight."""
+    from safetensors.torch import load_file
+
+    import hf_transfer
+
+    heads = {}
+    for name, weights in (("plain", None), ("weighted", {"sports": 20.0, "music": 0.2})):
+        out = tmp_path / name
+        task = {"class_weights": weights} if weights else {}
+        result = hf_transfer.train(ml_recipe(backbones["bert"], ml_files, out, strategy=strategy, task=task))
+        heads[name] = (load_file(str(out / "model.safetensors")), result.metrics["train_loss"])
+        if weights:
+            assert result.class_weights["weights"] == {"music": 0.2, "science": 1.0, "sports": 20.0}
+    (plain, plain_loss), (weighted, weighted_loss) = heads["plain"], heads["weighted"]
+    head_keys = [k for k in plain if "classifier" in k or k.startswith("head.")]
+    assert head_keys and any(not torch.equal(plain[k], weighted[k]) for k in head_keys)
+    assert plain_loss != pytest.approx(weighted_loss)
+
+
+def test_image_folder_with_metadata_label_lists(tmp_path):
+    """imagefolder + metadata.jsonl (file_name, labels list): the multi-label image layout that works."""
+    from hf_transfer.config import load_recipe
+    from hf_transfer.pipeline import load_data
+
+    rng = random.Random(0)
+    (tmp_path / "train").mkdir()
+    rows = []
+    for i in range(6):
+        make_image(COLORS["red"], rng).save(tmp_path / "train" / f"{i}.png")
+        rows.append({"file_name": f"{i}.png", "labels": [["red"], ["red", "blue"], []][i % 3]})
+    write_jsonl(tmp_path / "train" / "metadata.jsonl", rows)
+    recipe = load_recipe(
+        {
+            "backbone": {"name_or_path": "x"},
+            "data": {"source": "imagefolder", "data_dir": str(tmp_path), "validation_size": 0.5},
+            "task": {"name": "multi-label-classification"},
+        }
+    )
+    data = load_data(recipe)
+    assert data.labels == ["blue", "red"] and data.columns["image"] == "image"
+    assert sorted(map(tuple, list(data.train["label"]) + list(data.validation["label"]))) == sorted(
+        [(0.0, 1.0), (1.0, 1.0), (0.0, 0.0)] * 2
+    )
+
+
 # --- bad input ------------------------------------------------------------------------------------------------
 
 
