@@ -516,10 +516,8 @@ def load_recipe(
                 f"'data.label_separator' splits a label cell into several labels, but task '{task.name}' takes one "
                 "class per row; set task.name=multi-label-classification, or remove data.label_separator"
             )
-        if not data.label_separator.strip():
-            problems.append(
-                f"'data.label_separator' must be a visible character such as ';' or '|', found {data.label_separator!r}"
-            )
+        if not data.label_separator:
+            problems.append("'data.label_separator' must not be empty; e.g. data.label_separator=';'")
     if strategy is not None and getattr(strategy.options, "head_solver", None) == "lbfgs" and strategy.head != "linear":
         problems.append(
             f"'strategy.head_solver' lbfgs fits a linear head only, found head: {strategy.head}; an "

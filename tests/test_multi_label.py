@@ -171,6 +171,14 @@ def test_thresholds_tune_round_trip(backbones, ml_files, tmp_path):
         scores = {s["label"]: s["score"] for s in row["scores"]}
         assert set(scores) == set(LABELS)
         assert all(abs(scores[name] - float(p[j])) < 1e-4 for j, name in enumerate(LABELS))
+    # a plain transformers folder (no recipe.yaml) is read as multi-label from its config's problem_type
+    import shutil
+
+    bare = tmp_path / "bare"
+    shutil.copytree(out, bare)
+    (bare / "recipe.yaml").unlink()
+    predict(bare, str(inputs), tmp_path / "pred2.jsonl", progress=False)
+    assert [json.loads(line)["labels"] for line in (tmp_path / "pred2.jsonl").read_text().splitlines()] == expected
 
 
 def test_pipeline_gives_sigmoid_scores_for_every_label(backbones, ml_files, tmp_path):
@@ -469,3 +477,25 @@ def test_class_folder_image_layout_is_refused(backbones, image_folder, tmp_path)
     message = _train_error(recipe)
     assert "image folder" in message and "metadata.jsonl" in message
     assert not (tmp_path / "o").exists()
+
+
+def test_backbone_modality_needs_its_column(backbones, ml_files, tmp_path):
+    """The modality follows the backbone: an image backbone on text data says which column it needs."""
+    message = _train_error(ml_recipe(backbones["vit"], ml_files, tmp_path / "o"), dry_run=True)
+    assert "image model" in message and "data.columns.image" in message
+
+
+def test_config_errors_are_collected():
+    from hf_transfer.config import load_recipe
+
+    with pytest.raises(ConfigError) as info:
+        load_recipe(
+            {
+                "backbone": {"name_or_path": "x"},
+                "data": {"source": "memory", "streaming": True},
+                "task": {"name": "multi-label-classification", "threshold": 0},
+                "training": {"label_smoothing_factor": 0.1, "max_steps": 2},
+            }
+        )
+    text = str(info.value)
+    assert "task.threshold" in text and "label_smoothing_factor" in text and "streamed data" in text
