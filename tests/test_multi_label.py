@@ -153,7 +153,7 @@ def test_thresholds_tune_round_trip(backbones, ml_files, tmp_path):
     assert 'hf_transfer["thresholds"]' in card and "top_k=None" in card
     for name, t in saved["thresholds"].items():
         assert f"| {name} | {t:.3f} |" in card
-    assert (out / "per_label_f1_validation.png").is_file() or "per_label_f1_validation.png" in card
+    assert (out / "per_label_f1_validation.png").is_file() and "(per_label_f1_validation.png)" in card
     texts = [r["text"] for r in make_label_sets(8, 5)]
     model = hf_transfer.load_model(out)
     logits = _logits(model, texts, AutoTokenizer.from_pretrained(out))
