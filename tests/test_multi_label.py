@@ -499,3 +499,15 @@ def test_config_errors_are_collected():
         )
     text = str(info.value)
     assert "task.threshold" in text and "label_smoothing_factor" in text and "streamed data" in text
+
+
+def test_best_model_is_chosen_by_micro_f1(backbones, ml_files, tmp_path):
+    """metric_for_best_model defaults to micro F1: early stopping and the kept checkpoint follow it."""
+    import hf_transfer
+
+    training = {"eval_strategy": "steps", "eval_steps": 1, "save_strategy": "steps", "save_steps": 1}
+    training["early_stopping_patience"] = 1
+    result = hf_transfer.train(ml_recipe(backbones["bert"], ml_files, tmp_path / "out", training=training))
+    assert result.early_stopping["metric"] == "micro_f1"
+    history = json.loads((tmp_path / "out" / "training_report.json").read_text())["log_history"]
+    assert any("eval_micro_f1" in entry for entry in history)
