@@ -202,7 +202,7 @@ def test_pipeline_gives_sigmoid_scores_for_every_label(backbones, ml_files, tmp_
 # --- end to end, images --------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("strategy", ["full", "frozen"])
+@pytest.mark.parametrize("strategy", ["full", "frozen", "lora"])
 def test_image_strategies(strategy, backbones, tmp_path):
     from transformers import pipeline
 
@@ -219,10 +219,19 @@ def test_image_strategies(strategy, backbones, tmp_path):
     result = hf_transfer.train(recipe, dataset=image_dataset())
     assert result.labels == sorted(COLORS)
     assert _config(out)["problem_type"] == "multi_label_classification"
-    clf = pipeline("image-classification", model=str(out), top_k=None)
+    assert set(_config(out)["hf_transfer"]["thresholds"]) == set(COLORS)
     img = make_image(COLORS["red"], random.Random(3))
-    scores = {r["label"]: r["score"] for r in clf(img)}
-    assert set(scores) == set(COLORS)
+    model = hf_transfer.load_model(out)
+    from transformers import AutoImageProcessor
+
+    processor = AutoImageProcessor.from_pretrained(out)
+    with torch.no_grad():
+        probs = model(**processor(images=[img], return_tensors="pt")).logits.sigmoid()[0]
+    if strategy != "lora":  # an adapter folder needs its base model first (load_model does that)
+        clf = pipeline("image-classification", model=str(out), top_k=None)
+        scores = {r["label"]: r["score"] for r in clf(img)}
+        assert set(scores) == set(COLORS)
+        assert all(abs(scores[name] - float(probs[j])) < 1e-4 for j, name in enumerate(sorted(COLORS)))
 
 
 # --- data ------------------------------------------------------------------------------------------------------
