@@ -76,6 +76,7 @@ def write_run_files(out: Path, run: Run) -> None:
         "hf_transfer_version": __version__,
         "backbone": run.backbone.reference,
         "task": run.task.name,
+        "pipeline_tag": run.task.pipeline_tag,  # what transformers' pipeline() loads the model as
         "labels": data.labels,
         "columns": data.columns,
         "data_sizes": data.sizes(),
@@ -126,12 +127,22 @@ def reference_logits(model: Any, eval_dataset: Any, collate: Any) -> tuple[dict,
     return batch, expected
 
 
-def reload_check(batch: dict, expected: Any, load: Any, out: Path) -> float:
-    """Reload a saved artifact with ``load()`` and require the in-memory model's logits (main process)."""
+def reload_check(batch: dict, expected: Any, load: Any, out: Path, decision: dict | None = None) -> float:
+    """Reload a saved artifact with ``load()`` and require the in-memory model's logits (main process), and
+    the decision settings the task saved with it (``decision``: the trained config's ``hf_transfer`` section)."""
     import torch
 
     with torch.no_grad(), plain_loading():
-        got = load().eval()(**batch).logits.float().cpu()
+        loaded = load().eval()
+        got = loaded(**batch).logits.float().cpu()
+    if decision:
+        saved = getattr(loaded.config, "hf_transfer", None) or {}
+        wrong = [key for key, value in decision.items() if saved.get(key) != value]
+        if wrong:
+            raise ArtifactError(
+                f"the model saved in '{out}' lacks the decision settings it was evaluated with ({', '.join(wrong)} in "
+                "config.json under hf_transfer); the saved files are unreliable"
+            )
     diff = (expected - got).abs().max().item()
     if not torch.allclose(expected, got, atol=RELOAD_ATOL, rtol=RELOAD_ATOL):
         raise ArtifactError(

@@ -137,3 +137,25 @@ def _line_chart(title: str, lines: dict[str, list[tuple[float, float]]], size: t
         draw.line((x1 - 110, ly, x1 - 92, ly), fill=color, width=2)
         draw.text((x1 - 88, ly), name, font=font, fill="black", anchor="lm")
     return img
+
+
+def bars_png(values: dict[str, float], title: str, path: Path) -> None:
+    """One horizontal bar per label (scores in [0, 1], e.g. each label's F1), labels in the given order."""
+    from PIL import Image, ImageDraw
+
+    font, bold = _font(12), _font(14)
+    names = [name if len(name) <= 24 else name[:23] + "…" for name in values]
+    measure = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    text_w = int(max((measure.textlength(name, font=font) for name in names), default=0)) + 12
+    bar_h, top, span = 18, 34, 300
+    left = text_w + 8
+    img = Image.new("RGB", (left + span + 60, top + bar_h * len(names) + 12), "white")
+    draw = ImageDraw.Draw(img)
+    draw.text((8, 8), title, fill="black", font=bold)
+    for i, (name, value) in enumerate(zip(names, values.values())):
+        y = top + i * bar_h
+        width = max(0.0, min(1.0, float(value))) * span
+        draw.rectangle((left, y + 2, left + width, y + bar_h - 3), fill=_BLUE)
+        draw.text((left - 6, y + bar_h / 2), name, font=font, fill="black", anchor="rm")
+        draw.text((left + width + 4, y + bar_h / 2), f"{value:.2f}", font=font, fill="black", anchor="lm")
+    img.save(path, format="PNG")

@@ -89,7 +89,7 @@ def vector(resolved: dict[str, Any] | None) -> list[float] | None:
 
 def describe_weights(resolved: dict[str, Any]) -> str:
     """One line for the log and the model card."""
-    how = (
+    how = resolved.get("how") or (
         "auto: n_samples / (n_classes × count) on the training split" if resolved["mode"] == AUTO else "from the recipe"
     )
     shown = [f"{label} {w:.4g}" for label, w in list(resolved["weights"].items())[:SHOWN]]

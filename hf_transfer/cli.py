@@ -71,7 +71,8 @@ def _summary(result) -> None:
     out = result.output_dir
     _say("")
     _say("== hf-transfer: done ==")
-    for key in ("eval_accuracy", "eval_macro_f1", "test_accuracy", "test_macro_f1", "train_runtime"):
+    shown = ("eval_accuracy", "eval_micro_f1", "eval_macro_f1", "test_accuracy", "test_micro_f1", "test_macro_f1")
+    for key in (*shown, "train_runtime"):
         if key in result.metrics:
             _say(f"  {key:16s} {result.metrics[key]:.4f}")
     if result.strategy is not None:

@@ -82,7 +82,12 @@ class DataConfig:
     )
     streaming: bool = field(False, help="stream the data (datasets IterableDataset): for data larger than disk or RAM")
     labels: list[str] | None = field(
-        None, help="class names in id order; needed for streamed data without a ClassLabel"
+        None,
+        help="class names in id order; needed for streamed data without a ClassLabel (multi-label: the label "
+        "vocabulary, default: every label in train, sorted)",
+    )
+    label_separator: str | None = field(
+        None, help="multi-label: the character between labels in a CSV/TSV label cell, e.g. ';' (sports;music)"
     )
     on_bad_example: Literal["error", "skip"] = field(
         "error",
@@ -98,7 +103,7 @@ class DataConfig:
 
 @dataclass
 class TaskConfig:
-    name: str = field(help="registered task: image-classification or text-classification")
+    name: str = field(help="registered task: image-classification, text-classification or multi-label-classification")
     options: Any = field(None, init=False)
 
 
@@ -494,6 +499,25 @@ def load_recipe(
                 "'task.class_weights' auto counts the training labels, which a stream cannot do before "
                 "training; with data.streaming give the weights: task.class_weights={<label>: <weight>}"
             )
+    if task is not None and task.options.takes_label_lists:
+        if data is not None and data.streaming:
+            problems.append(
+                f"task '{task.name}' cannot read streamed data yet (its labels are counted before training); "
+                "set data.streaming=false"
+            )
+        if training.get("label_smoothing_factor"):
+            problems.append(
+                f"'training.label_smoothing_factor' smooths a softmax over classes; task '{task.name}' scores each "
+                "label on its own (sigmoid): remove training.label_smoothing_factor"
+            )
+    if data is not None and data.label_separator is not None:
+        if task is not None and not task.options.takes_label_lists:
+            problems.append(
+                f"'data.label_separator' splits a label cell into several labels, but task '{task.name}' takes one "
+                "class per row; set task.name=multi-label-classification, or remove data.label_separator"
+            )
+        if not data.label_separator:
+            problems.append("'data.label_separator' must not be empty; e.g. data.label_separator=';'")
     if strategy is not None and getattr(strategy.options, "head_solver", None) == "lbfgs" and strategy.head != "linear":
         problems.append(
             f"'strategy.head_solver' lbfgs fits a linear head only, found head: {strategy.head}; an "

@@ -174,17 +174,20 @@ def _extract(
     with torch.inference_mode(), autocast:
         # One example first, on every process: whether this head can be cached and the feature width.
         probe = collate([dataset[0]])
-        probe.pop("labels", None)
+        probe_labels = probe.pop("labels", None)
         first = _head_input(model, head, probe, device)
     if first is None:
         return None
     width = int(first.shape[1])
+    # class ids, or multi-hot float rows (several labels per example)
+    label_width = int(probe_labels.shape[1]) if probe_labels is not None and probe_labels.dim() == 2 else None
+    label_feature = Value("int64") if label_width is None else Sequence(Value("float32"), length=label_width)
     batches = [list(range(s, min(s + batch_size, len(dataset)))) for s in range(0, len(dataset), batch_size)]
     mine = batches[rank::n_proc]
     steps = -(-len(batches) // n_proc)
     writer = None
     if state.is_local_main_process:
-        schema = Features({"features": Sequence(Value("float32"), length=width), "labels": Value("int64")})
+        schema = Features({"features": Sequence(Value("float32"), length=width), "labels": label_feature})
         writer = ArrowWriter(features=schema, path=str(path))
     try:
         with torch.inference_mode(), autocast, _own_randomness(rank):
@@ -197,12 +200,16 @@ def _extract(
                         labels = batch.pop("labels").to(device)
                         feats = _head_input(model, head, batch, device).float()
                     else:
-                        labels = torch.zeros(0, dtype=torch.long, device=device)
+                        labels = (
+                            torch.zeros(0, dtype=torch.long, device=device)
+                            if label_width is None
+                            else torch.zeros(0, label_width, device=device)
+                        )
                         feats = torch.zeros(0, width, device=device)
                     if n_proc > 1:
                         sizes = gather(torch.tensor([len(labels)], device=device)).tolist()
                         feats = gather(pad_across_processes(feats, dim=0)).reshape(n_proc, -1, width)
-                        labels = gather(pad_across_processes(labels, dim=0)).reshape(n_proc, -1)
+                        labels = gather(pad_across_processes(labels, dim=0)).reshape(n_proc, -1, *labels.shape[1:])
                         feats = torch.cat([feats[r, :size] for r, size in enumerate(sizes)])
                         labels = torch.cat([labels[r, :size] for r, size in enumerate(sizes)])
                     if writer is not None and len(labels):
@@ -380,8 +387,9 @@ class CachedTraining:
             self.head.load_state_dict({k[len("head.") :]: v for k, v in state.items() if k.startswith("head.")})
 
 
-def head_only_model(head: Any) -> Any:
-    """A copy of the head as a model the Trainer can train on cached features.
+def head_only_model(head: Any, loss: Any = None) -> Any:
+    """A copy of the head as a model the Trainer can train on cached features; ``loss(logits, labels)`` is the
+    task's loss (:meth:`hf_transfer.tasks.Task.loss`; default: cross-entropy).
 
     A copy, so that the engine (DDP, FSDP, DeepSpeed) may wrap, shard or partition it freely; the trained
     weights go back into the full model with :meth:`CachedTraining.restore_head`."""
@@ -397,8 +405,10 @@ def head_only_model(head: Any) -> Any:
 
         def forward(self, features: torch.Tensor, labels: torch.Tensor | None = None):
             logits = self.head(features)
-            loss = torch.nn.functional.cross_entropy(logits, labels) if labels is not None else None
-            return SequenceClassifierOutput(loss=loss, logits=logits)
+            if labels is None:
+                return SequenceClassifierOutput(loss=None, logits=logits)
+            value = loss(logits, labels) if loss is not None else torch.nn.functional.cross_entropy(logits, labels)
+            return SequenceClassifierOutput(loss=value, logits=logits)
 
     return HeadOnFeatures(head)
 
@@ -470,4 +480,4 @@ def prepare_cached_training(
     head = bundle.model.get_submodule(bundle.head_module_names[0])
     # Whole-batch rows from memory (hf_transfer.probe.InMemoryRows; collate with probe.collate_rows).
     rows = {s: in_memory(c.dataset) for s, c in cached.items()}
-    return CachedTraining(head_only_model(head), head_args, rows, info, head)
+    return CachedTraining(head_only_model(head, task.loss), head_args, rows, info, head)

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .charts import confusion_matrix_png, curves_png
+from .charts import bars_png, confusion_matrix_png, curves_png
 from .class_weights import describe_weights
 from .early_stopping import summary as early_stopping_summary
 from .errors import OutputError
@@ -45,6 +45,24 @@ INDEX_METRICS = (
     ("macro_precision", "precision", "Macro Precision", {"average": "macro"}),
     ("macro_recall", "recall", "Macro Recall", {"average": "macro"}),
 )
+# several labels per example (scores are sigmoids, a label is predicted at its threshold)
+MULTI_LABEL_SCALARS = (
+    ("micro_f1", "micro F1"),
+    ("macro_f1", "macro F1"),
+    ("samples_f1", "samples F1"),
+    ("subset_accuracy", "subset accuracy"),
+    ("hamming_loss", "Hamming loss"),
+    ("mean_average_precision", "mAP"),
+    ("loss", "loss"),
+)
+MULTI_LABEL_INDEX_METRICS = (
+    ("micro_f1", "f1", "Micro F1", {"average": "micro"}),
+    ("macro_f1", "f1", "Macro F1", {"average": "macro"}),
+    ("samples_f1", "f1", "Samples F1", {"average": "samples"}),
+    ("subset_accuracy", "accuracy", "Subset accuracy (exact match)", None),
+    ("hamming_loss", "hamming_loss", "Hamming loss", None),
+    ("mean_average_precision", "mean_average_precision", "Mean average precision", {"average": "macro"}),
+)
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 _EXAMPLES = {"text-classification": '"This is an example text."', "image-classification": '"image.jpg"'}
 _PEFT_AUTO = {"text-classification": "AutoPeftModelForSequenceClassification"}
@@ -63,6 +81,23 @@ class RunFiles:
     def section(self, name: str) -> dict[str, Any]:
         value = self.recipe.get(name)
         return value if isinstance(value, dict) else {}
+
+    @property
+    def pipeline_tag(self) -> str:
+        """What ``pipeline()`` loads the model as (a task's own name when the run predates the field)."""
+        return self.report.get("pipeline_tag") or self.report.get("task") or self.section("task").get("name", "")
+
+    @property
+    def thresholds(self) -> dict[str, float] | None:
+        """Per-label decision thresholds saved with a multi-label model (None for a single-label one)."""
+        try:
+            config = json.loads((self.out / "config.json").read_text())
+        except (OSError, ValueError):
+            return None
+        return ((config.get("hf_transfer") or {}) if isinstance(config, dict) else {}).get("thresholds")
+
+    def index_metrics(self) -> tuple:
+        return MULTI_LABEL_INDEX_METRICS if self.thresholds else INDEX_METRICS
 
     def model_type(self, folder: Path) -> str | None:
         try:
@@ -182,7 +217,8 @@ def card_data(run: RunFiles, layout: str, repo_id: str | None) -> Any:
     from huggingface_hub import EvalResult, ModelCardData
 
     backbone, data, hub = run.section("backbone"), run.section("data"), run.section("hub")
-    task = run.report.get("task") or run.section("task").get("name")
+    task = run.pipeline_tag
+    task_name = run.report.get("task") or run.section("task").get("name")
     strategy = run.report.get("strategy", {}).get("name") or run.section("strategy").get("name", "full")
     reference = backbone.get("name_or_path") or run.report.get("backbone")
     base_model = backbone.get("hub_id") or (reference if is_hub_id(reference) else None)
@@ -203,7 +239,7 @@ def card_data(run: RunFiles, layout: str, repo_id: str | None) -> Any:
             metric_value=round(float(run.metrics[key]), 4),
         )
         for prefix, _ in SPLITS
-        for metric, metric_type, name, args in INDEX_METRICS
+        for metric, metric_type, name, args in run.index_metrics()
         if (key := f"{prefix}_{metric}") in run.metrics
     ]
     extra = {"base_model_relation": "adapter" if adapter else "finetune"} if base_model else {}
@@ -211,10 +247,12 @@ def card_data(run: RunFiles, layout: str, repo_id: str | None) -> Any:
         library_name="peft" if adapter else "transformers",
         base_model=base_model,
         datasets=[dataset] if dataset else None,
-        metrics=[m[1] for m in INDEX_METRICS],
+        metrics=list(dict.fromkeys(m[1] for m in run.index_metrics())),
         pipeline_tag=task,
         license=hub.get("license") or base_model_license(backbone),
-        tags=["hf-transfer", strategy, task] + (["lora"] if adapter else []),
+        tags=["hf-transfer", strategy, task]
+        + ([task_name] if task_name != task else [])
+        + (["lora"] if adapter else []),
         model_name=model_name(run, repo_id),
         eval_results=results or None,
         **extra,
@@ -358,16 +396,20 @@ def details_rows(run: RunFiles, shown_backbone: str, artifact: str) -> list[tupl
 
 def _lbfgs_row(solver: dict[str, Any]) -> str:
     """How the exact linear probe was fitted, in words a reader of the card can reproduce."""
+    metric = next((k for k in solver if k.startswith("validation_")), "validation_accuracy")
+    model = (
+        "multinomial logistic regression"
+        if metric == "validation_accuracy"
+        else "one-vs-rest logistic regression (one sigmoid per label)"
+    )
     text = (
-        "multinomial logistic regression fitted to convergence by full-batch L-BFGS on the cached training "
+        f"{model} fitted to convergence by full-batch L-BFGS on the cached training "
         f"features (`head_solver: lbfgs`); L2 strength {solver.get('l2', 0):.3g}"
     )
     sweep = solver.get("sweep") or []
-    if solver.get("validation_accuracy") is not None:
-        text += (
-            f", chosen from {len(sweep)} log-spaced strengths by validation accuracy "
-            f"({solver['validation_accuracy']:.4f})"
-        )
+    if solver.get(metric) is not None:
+        name = metric.removeprefix("validation_").replace("_", " ").replace("f1", "F1")
+        text += f", chosen from {len(sweep)} log-spaced strengths by validation {name} ({solver[metric]:.4f})"
     if solver.get("sklearn_C") is not None:
         text += f"; scikit-learn equivalent `C={solver['sklearn_C']:.3g}`"
     return text
@@ -385,17 +427,23 @@ def _cell(text: Any) -> str:
 
 def results_section(run: RunFiles, images: dict[str, str]) -> str:
     sizes = run.report.get("data_sizes", {})
-    rows = ["| split | examples | " + " | ".join(name for _, name in SCALARS) + " |", "|---" * (len(SCALARS) + 2) + "|"]
+    scalars, first = (MULTI_LABEL_SCALARS, "micro_f1") if run.thresholds else (SCALARS, "accuracy")
+    rows = ["| split | examples | " + " | ".join(name for _, name in scalars) + " |", "|---" * (len(scalars) + 2) + "|"]
     for prefix, split in SPLITS:
-        if f"{prefix}_accuracy" in run.metrics:
+        if f"{prefix}_{first}" in run.metrics:
             cells = [
-                f"{run.metrics[f'{prefix}_{m}']:.4f}" if f"{prefix}_{m}" in run.metrics else "" for m, _ in SCALARS
+                f"{run.metrics[f'{prefix}_{m}']:.4f}" if f"{prefix}_{m}" in run.metrics else "" for m, _ in scalars
             ]
             rows.append(f"| {split} | {sizes.get(split, '')} | " + " | ".join(cells) + " |")
     parts = ["\n".join(rows) if len(rows) > 2 else "No evaluation metrics were recorded."]
     for prefix, split in SPLITS:
         per_class = run.report.get("reports", {}).get(prefix, {}).get("per_class")
         if not per_class:
+            continue
+        if "threshold" in next(iter(per_class.values())):
+            parts.append(f"### Per-label results ({split})\n\n" + _per_label_table(per_class))
+            if f"f1_{split}" in images:
+                parts.append(f"![Per-label F1 ({split})]({images[f'f1_{split}']})")
             continue
         table = ["| label | precision | recall | F1 | support |", "|---|---|---|---|---|"]
         table += [
@@ -406,6 +454,18 @@ def results_section(run: RunFiles, images: dict[str, str]) -> str:
         if split in images:
             parts.append(f"![Confusion matrix ({split}): rows are true labels, columns predicted]({images[split]})")
     return "\n\n".join(parts)
+
+
+def _per_label_table(per_class: dict[str, dict[str, Any]]) -> str:
+    """Multi-label: each label's decision threshold, precision, recall, F1, average precision and support."""
+    table = ["| label | threshold | precision | recall | F1 | AP | support |", "|---|---|---|---|---|---|---|"]
+    for name, r in per_class.items():
+        ap = "" if r.get("average_precision") is None else f"{r['average_precision']:.4f}"
+        table.append(
+            f"| {_cell(name)} | {r['threshold']:.3f} | {r['precision']:.4f} | {r['recall']:.4f} | {r['f1']:.4f} | "
+            f"{ap} | {r['support']} |"
+        )
+    return "\n".join(table)
 
 
 def data_description(run: RunFiles) -> str:
@@ -431,7 +491,7 @@ def data_description(run: RunFiles) -> str:
 
 
 def _task_and_ref(run: RunFiles, repo_id: str | None) -> tuple[str, str]:
-    return run.report.get("task", "text-classification"), repo_id or str(
+    return run.pipeline_tag or "text-classification", repo_id or str(
         run.section("training").get("output_dir") or run.out
     )
 
@@ -449,6 +509,9 @@ def usage_code(run: RunFiles, layout: str, repo_id: str | None) -> list[str]:
 
 def usage(run: RunFiles, layout: str, repo_id: str | None) -> str:
     text = _code(usage_code(run, layout, repo_id))
+    if run.thresholds:
+        task, ref = _task_and_ref(run, repo_id)
+        text += "\n\n" + _thresholds_usage(run, task, ref)
     if layout == "both":
         task, ref = _task_and_ref(run, repo_id)
         merged_type = run.model_type(run.out / MERGED_DIR)
@@ -465,6 +528,30 @@ def usage(run: RunFiles, layout: str, repo_id: str | None) -> str:
             snippet = _pipeline_snippet(task, f"{ref}/{MERGED_DIR}", merged_type)
         text += "\n\nThe merged model (adapters folded into the backbone) is in `merged/`:\n\n" + _code(snippet)
     return text
+
+
+def _thresholds_usage(run: RunFiles, task: str, ref: str) -> str:
+    """Multi-label models: every label gets a sigmoid score; a label is predicted when it reaches its threshold."""
+    how = (
+        "tuned per label on the validation split (best F1)"
+        if run.section("task").get("threshold") == "tune"
+        else "the recipe's `task.threshold`"
+    )
+    lines = [
+        *_registers(run.model_type(run.out)),
+        "from transformers import AutoConfig, pipeline",
+        "",
+        f'thresholds = AutoConfig.from_pretrained("{ref}").hf_transfer["thresholds"]  # label -> threshold',
+        f'classifier = pipeline("{task}", model="{ref}", top_k=None)  # a sigmoid score for every label',
+        f"scores = classifier({_EXAMPLES.get(task, '...')})",
+        'print([s["label"] for s in scores if s["score"] >= thresholds[s["label"]]])',
+    ]
+    return (
+        "This is a multi-label model: each label gets its own sigmoid score (they need not sum to 1), and a label "
+        f"is predicted when its score reaches its decision threshold ({how}), saved in `config.json` under "
+        "`hf_transfer.thresholds`. `hf-transfer predict` and `hf_transfer.tasks.multi_label_classification."
+        "predicted_labels(model.config, logits)` apply them for you:\n\n" + _code(lines)
+    )
 
 
 def _code(lines: list[str]) -> str:
@@ -551,6 +638,11 @@ def write_charts(run: RunFiles, dest: Path) -> dict[str, str]:
             name = f"confusion_matrix_{split}.png"
             confusion_matrix_png(matrix, labels, f"Confusion matrix ({split})", dest / name)
             images[split] = name
+        per_class = run.report.get("reports", {}).get(prefix, {}).get("per_class") or {}
+        if per_class and "threshold" in next(iter(per_class.values())):  # multi-label: F1 per label
+            name = f"per_label_f1_{split}.png"
+            bars_png({k: r["f1"] for k, r in per_class.items()}, f"Per-label F1 ({split})", dest / name)
+            images[f"f1_{split}"] = name
     if curves_png(run.report.get("log_history") or [], dest / CURVES_FILE):
         images["curves"] = CURVES_FILE
     return images

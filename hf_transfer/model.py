@@ -201,6 +201,8 @@ def build_model(task: Any, backbone: Any, data: Any, options: Any, example: dict
     else:
         bundle = _custom(task, backbone, data, options, pooling, example)
     bundle.model.config.hf_transfer = {"pooling": bundle.pooling, "head": options.head}
+    if task.problem_type:  # the loss and pipeline()'s activation follow it (hf_transfer heads included)
+        bundle.model.config.problem_type = task.problem_type
     # Classification losses are means over the batch. Telling Trainer so makes it divide by the gradient
     # accumulation steps and not rescale by the process count, as it does for token-count losses.
     bundle.model.accepts_loss_kwargs = False

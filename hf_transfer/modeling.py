@@ -147,7 +147,13 @@ class _HfTransferModel(PreTrainedModel):
 
     def _classify(self, features: torch.Tensor, labels: torch.Tensor | None) -> Any:
         logits = self.head(features)
-        loss = nn.functional.cross_entropy(logits, labels) if labels is not None else None
+        loss = None
+        if labels is not None:
+            # transformers' convention: config.problem_type picks the loss (and pipeline()'s softmax or sigmoid)
+            if self.config.problem_type == "multi_label_classification":
+                loss = nn.functional.binary_cross_entropy_with_logits(logits, labels.to(logits.dtype))
+            else:
+                loss = nn.functional.cross_entropy(logits, labels)
         return self._output_class(loss=loss, logits=logits)
 
 

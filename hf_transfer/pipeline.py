@@ -102,7 +102,7 @@ def load_data(recipe: Recipe, dataset: Any = None) -> PreparedData:
     task = recipe.task.options
     dsdict = source.load(LoadContext(dataset=dataset, streaming=recipe.data.streaming))
     seed = int(recipe.training.get("seed", 42))
-    return prepare(dsdict, recipe.data, task.roles, seed)
+    return prepare(dsdict, recipe.data, task.roles, seed, task.label_encoder())
 
 
 def _training_arguments(
@@ -187,6 +187,7 @@ def train(
 
     backbone = resolve(recipe.backbone.name_or_path, recipe.backbone.revision, recipe.backbone.trust_remote_code)
     task.check_backbone(backbone)  # a Hub backbone of the wrong modality: found here, --dry-run included
+    task.check_data(data)
     processor = task.load_processor(backbone)
     # A processor that cannot take the recipe's augmentation: found here too.
     augmentation = _augmentation(
@@ -433,7 +434,7 @@ def _solve_head(run: Run) -> None:
         return
     if run.plan.checkpoint is not None:
         logger.info("head_solver lbfgs fits the head in seconds: no checkpoint to resume from, fitting it again")
-    run.solved = solve_head(run.cache, report, class_weighting.vector(run.class_weights))
+    run.solved = solve_head(run.cache, report, class_weighting.vector(run.class_weights), run.task)
 
 
 def _optimizer_groups(run: Run) -> None:
@@ -466,6 +467,7 @@ def _build_trainer(run: Run) -> None:
             compute_metrics=run.task.compute_metrics(len(run.data.labels)),
             learning_rates=run.learning_rates,
             class_weights=class_weighting.vector(run.class_weights),
+            loss=run.task.loss,
             callbacks=[InterruptCallback(run.interruption)]
             + ([ManifestCallback(run.folder)] if run.folder else [])
             + ([run.stopper] if run.stopper else [])
@@ -493,7 +495,6 @@ def _fit(run: Run) -> None:
 
 def _metrics(run: Run) -> None:
     """Adds the final training figures, and metrics + per-class reports on validation and test."""
-    from . import artifacts
 
     inputs = run.inputs
     metrics = {k if k.startswith("train_") else f"train_{k}": v for k, v in run.train_output.metrics.items()}
@@ -503,11 +504,18 @@ def _metrics(run: Run) -> None:
     elif not run.data.streamed:
         metrics.update(run.task.training_stats(run.args, run.splits["train"]))
     reports: dict[str, dict] = {}
+    labels = run.data.labels
     for split, prefix in (("validation", "eval"), ("test", "test")):
         if inputs.splits.get(split) is not None:
             prediction = run.trainer.predict(inputs.splits[split], metric_key_prefix=prefix)
+            if split == "validation" and run.task.calibrate(prediction, labels) is not None:
+                # decision settings fitted on validation (e.g. tuned thresholds): score with them
+                prediction = run.trainer.predict(inputs.splits[split], metric_key_prefix=prefix)
             metrics.update(prediction.metrics)
-            reports[prefix] = artifacts.classification_report(prediction, run.data.labels)
+            reports[prefix] = run.task.classification_report(prediction, labels)
+    decision = run.task.decision_config(labels)
+    if decision:  # saved with the model (config.json, under hf_transfer) so that loaders predict alike
+        run.bundle.model.config.hf_transfer = {**run.bundle.model.config.hf_transfer, **decision}
     run.metrics, run.reports = metrics, reports
 
 
@@ -530,8 +538,9 @@ def _save_and_check(run: Run, out: Path) -> None:
     checked_batch, expected = artifacts.reference_logits(trained, run.splits["validation"], run.collate)
     if trainer.is_world_process_zero():
         artifacts.write_run_files(out, run)
+        decision = run.task.decision_config(run.data.labels)
         for path, load in strategy.artifacts(run.task, out):
-            artifacts.reload_check(checked_batch, expected, load, path)
+            artifacts.reload_check(checked_batch, expected, load, path, decision)
 
 
 def _push(run: Run) -> None:

@@ -68,7 +68,15 @@ def tensors(dataset: Any) -> tuple[Any, Any]:
     feats = [c.flatten().to_numpy(zero_copy_only=False) for c in table.column("features").chunks]
     width = table.schema.field("features").type.list_size
     x = np.concatenate(feats).reshape(-1, width) if feats else np.zeros((0, width), np.float32)
-    y = table.column("labels").to_numpy()
+    column = table.column("labels")
+    label_width = getattr(table.schema.field("labels").type, "list_size", None)
+    if label_width is not None:  # multi-hot rows (several labels per example)
+        parts = [c.flatten().to_numpy(zero_copy_only=False) for c in column.chunks]
+        y = np.concatenate(parts).reshape(-1, label_width) if parts else np.zeros((0, label_width), np.float32)
+        return torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)), torch.from_numpy(
+            np.ascontiguousarray(y, dtype=np.float32)
+        )
+    y = column.to_numpy()
     return torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)), torch.from_numpy(y.astype(np.int64))
 
 
@@ -114,6 +122,8 @@ def fit_logistic(
     max_iter: int = 100,
     patience: int = 3,
     class_weights: list[float] | None = None,
+    loss_fn: Any = None,
+    score_fn: Any = None,
 ) -> ProbeFit:
     """Full-batch L-BFGS fits over ``l2_grid`` (strongest first, each warm-started from the previous one);
     the fit with the best validation accuracy wins, ties going to the stronger penalty; the sweep stops after
@@ -121,15 +131,24 @@ def fit_logistic(
     rows the median strength is used. Features are standardised for conditioning (a constant feature is only
     centred) and the result folded back so it reads raw features; the solve runs in float32. ``class_weights``
     (one per class) weight the cross-entropy as :func:`hf_transfer.class_weights.weighted_cross_entropy` does
-    (scikit-learn's ``class_weight`` at the same ``C``)."""
+    (scikit-learn's ``class_weight`` at the same ``C``). ``loss_fn(logits, labels, weights)`` and ``score_fn(logits,
+    labels)`` replace the cross-entropy and the validation accuracy (a task's own, e.g. one-vs-rest binary
+    cross-entropy and micro F1 for several labels per example; see :meth:`hf_transfer.tasks.Task.loss`)."""
     import torch
 
     from .class_weights import weighted_cross_entropy
 
     def cross_entropy(logits: Any) -> Any:
+        if loss_fn is not None:
+            return loss_fn(logits, y, class_weights)
         if class_weights is None:
             return torch.nn.functional.cross_entropy(logits, y)
         return weighted_cross_entropy(logits, y, class_weights)
+
+    def validation_score(weight: Any, bias: Any) -> float:
+        if score_fn is None:
+            return _accuracy(weight, bias, zv, y_val)
+        return float(score_fn(zv @ weight.T + bias, y_val))
 
     start = time.perf_counter()
     x = x.float()
@@ -164,7 +183,7 @@ def fit_logistic(
         optimizer.step(closure)
         with torch.no_grad():
             loss = float(cross_entropy(z @ weight.T + bias))
-            accuracy = _accuracy(weight, bias, zv, y_val) if zv is not None else float("nan")
+            accuracy = validation_score(weight, bias) if zv is not None else float("nan")
         sweep.append({"l2": l2, "validation_accuracy": accuracy, "train_loss": loss})
         if best is None or accuracy > best[0]:
             best = (accuracy, l2, weight.detach().clone(), bias.detach().clone(), loss)
@@ -180,7 +199,7 @@ def fit_logistic(
     return ProbeFit(raw_w, raw_b, l2, None if zv is None else accuracy, best[4], time.perf_counter() - start, sweep)
 
 
-def solve_head(cache: Any, report: Any, class_weights: list[float] | None = None) -> Any:
+def solve_head(cache: Any, report: Any, class_weights: list[float] | None = None, task: Any = None) -> Any:
     """Fit the cached-feature head (a single ``nn.Linear``) with :func:`fit_logistic`, write it into the head
     copy the Trainer evaluates and the full model's head, and return a ``TrainOutput`` for the run's metrics.
 
@@ -203,7 +222,10 @@ def solve_head(cache: Any, report: Any, class_weights: list[float] | None = None
         None if xv is None else xv.to(device),
         None if yv is None else yv.to(device),
         class_weights=class_weights,
+        loss_fn=None if task is None else task.loss,
+        score_fn=None if task is None else task.probe_score,
     )
+    metric = "accuracy" if task is None else task.probe_metric
     state = PartialState()
     weight, bias = fit.weight.to(state.device), fit.bias.to(state.device)
     if state.num_processes > 1:
@@ -220,13 +242,17 @@ def solve_head(cache: Any, report: Any, class_weights: list[float] | None = None
         "solver": "lbfgs",
         "l2": fit.l2,
         "sklearn_C": 1.0 / (fit.l2 * len(y)),
-        "validation_accuracy": fit.validation_accuracy,
+        f"validation_{metric}": fit.validation_accuracy,
         "seconds": round(fit.seconds, 3),
-        "sweep": [{k: round(v, 6) for k, v in s.items()} for s in fit.sweep],
+        "sweep": [
+            {(f"validation_{metric}" if k == "validation_accuracy" else k): round(v, 6) for k, v in s.items()}
+            for s in fit.sweep
+        ],
     }
     logger.info(
-        "lbfgs linear probe: l2 %.3g chosen on validation (accuracy %.4f) from %d strengths in %.2fs",
+        "lbfgs linear probe: l2 %.3g chosen on validation (%s %.4f) from %d strengths in %.2fs",
         fit.l2,
+        metric.replace("_", " "),
         fit.validation_accuracy or float("nan"),
         len(fit.sweep),
         fit.seconds,

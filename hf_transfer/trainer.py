@@ -9,6 +9,8 @@ handling, while Trainer calls this method at the right moment for every engine.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from typing import Any
 
 import torch
 from transformers import Trainer
@@ -40,23 +42,31 @@ class EpochSeededLengthGroupedSampler(LengthGroupedSampler):
 
 class TransferTrainer(Trainer):
     def __init__(
-        self, *args, learning_rates: dict[str, float] | None = None, class_weights: list[float] | None = None, **kwargs
+        self,
+        *args,
+        learning_rates: dict[str, float] | None = None,
+        class_weights: list[float] | None = None,
+        loss: Callable[..., Any] | None = None,
+        **kwargs,
     ):
         super().__init__(*args, **kwargs)
         self.learning_rates = learning_rates
         self.class_weights = class_weights
+        self.loss = loss
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        """With ``task.class_weights``, the weighted cross-entropy of :mod:`hf_transfer.class_weights` on the
-        model's logits, whatever the head (a transformers head, an hf_transfer head, a head on cached features);
-        the loss the model computes itself otherwise. A batch mean, like the models' own loss (Trainer divides it
-        by the accumulation steps: ``compute_loss_func`` would make it assume a token-count loss)."""
+        """With ``task.class_weights``, the task's weighted loss (``Task.loss(logits, labels, weights,
+        label_smoothing)``; the weighted cross-entropy of :mod:`hf_transfer.class_weights` unless the task says
+        otherwise) on the model's logits, whatever the head (a transformers head, an hf_transfer head, a head on
+        cached features); the loss the model computes itself otherwise. A batch mean, like the models' own loss
+        (Trainer divides it by the accumulation steps: ``compute_loss_func`` would make it assume a token-count loss)."""
         if self.class_weights is None or "labels" not in inputs:
             return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
         inputs = dict(inputs)
         labels = inputs.pop("labels")
         outputs = model(**inputs)
-        loss = weighted_cross_entropy(outputs["logits"], labels, self.class_weights, self.args.label_smoothing_factor)
+        loss_fn = self.loss or weighted_cross_entropy
+        loss = loss_fn(outputs["logits"], labels, self.class_weights, self.args.label_smoothing_factor)
         return (loss, outputs) if return_outputs else loss
 
     def _get_train_sampler(self, train_dataset=None):

@@ -204,6 +204,12 @@ def _label_names(splits: dict[str, Dataset], label_col_name: str) -> tuple[list[
                 f"split '{split_name}' has rows with no label; fill or drop them before training (a label is required on every row)"
             )
         for v in column:
+            if isinstance(v, (list, tuple)):
+                raise DataError(
+                    f"the label column '{label_col_name}' holds lists of labels (e.g. {v!r} in split '{split_name}'), "
+                    "but this task takes one class per row; for several labels per example set "
+                    "task.name=multi-label-classification"
+                )
             if isinstance(v, bool) or not isinstance(v, (str, int)):
                 raise DataError(
                     f"labels must be class names (strings) or class ids (integers), found {type(v).__name__} value {v!r} "
@@ -270,11 +276,17 @@ def _carve_validation(train: Dataset, size: float, seed: int) -> tuple[Dataset, 
 
 
 def prepare(
-    dsdict: DatasetDict, cfg: DataConfig, roles: dict[str, tuple[tuple[str, ...], bool]], seed: int
+    dsdict: DatasetDict,
+    cfg: DataConfig,
+    roles: dict[str, tuple[tuple[str, ...], bool]],
+    seed: int,
+    encode_labels: Any = None,
 ) -> PreparedData:
     """Pick splits, map columns to roles, encode labels and carve validation if needed.
 
-    ``roles`` maps a role (``text``, ``image``, …) to (default column names, required).
+    ``roles`` maps a role (``text``, ``image``, …) to (default column names, required). ``encode_labels``: the
+    task's own label encoding (:meth:`hf_transfer.tasks.Task.label_encoder`), ``(splits, cfg, label column) ->
+    (splits, label names, notes)``; None: one class per row, as a ``ClassLabel``.
     """
     if cfg.streaming:
         from ._streaming import prepare_streaming
@@ -314,17 +326,25 @@ def prepare(
         if len(ds) == 0:
             raise DataError(f"split '{name}' is empty after slicing; check data.{name}_split")
 
-    if "test" in splits and cfg.test_split is None:
+    if "test" in splits and cfg.test_split is None and encode_labels is None:  # an empty label set can be an answer
         if any(_is_missing(v) for v in _unique_labels(splits["test"])):
             notes.append("test split has no labels on some or all rows; it is not evaluated")
             del splits["test"]
     splits, notes_on_examples = check_examples(splits, cfg.on_bad_example)
     notes += notes_on_examples
 
-    splits, labels = _encode_labels(splits, label_col)
-    notes += label_column_notes(splits["train"], label_col)
+    if encode_labels is None:
+        splits, labels = _encode_labels(splits, label_col)
+        notes += label_column_notes(splits["train"], label_col)
+    else:
+        splits, labels, label_notes = encode_labels(splits, cfg, label_col)
+        notes += label_notes
     carved = "validation" not in splits
-    if carved:
+    if carved and encode_labels is not None:  # label sets: no class to stratify by
+        parts = splits["train"].train_test_split(test_size=cfg.validation_size, seed=seed)
+        splits["train"], splits["validation"] = parts["train"], parts["test"]
+        notes.append(f"validation split carved from train ({cfg.validation_size:.0%}, seed {seed})")
+    elif carved:
         splits["train"], splits["validation"], note = _carve_validation(splits["train"], cfg.validation_size, seed)
         notes.append(note)
         notes += carved_validation_notes(splits["train"], splits["validation"], labels)

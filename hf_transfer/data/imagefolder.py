@@ -1,6 +1,8 @@
 """Data source ``imagefolder``: images in class-per-sub-folder layout.
 
-``data_dir/<class>/*.jpg`` (train only), or ``data_dir/{train,validation,test}/<class>/*.jpg``.
+``data_dir/<class>/*.jpg`` (train only), or ``data_dir/{train,validation,test}/<class>/*.jpg``. With a
+``metadata.jsonl`` next to the images (``file_name`` plus columns), ``datasets`` takes the labels from it
+instead of the folders: the layout for several labels per image (a list column).
 """
 
 from __future__ import annotations

@@ -68,8 +68,14 @@ def _task_for(folder: Path, config: Any, recipe: dict[str, Any] | None) -> Any:
             )
         return section.options
     architectures = getattr(config, "architectures", None) or []
-    for name in TASKS.names():
-        task = TASKS.get(name)()
+    tasks = [TASKS.get(name)() for name in TASKS.names()]
+    problem_type = getattr(config, "problem_type", None)
+    for task in tasks:  # a task that declares the config's problem_type (e.g. multi-label) first
+        if task.problem_type and task.problem_type == problem_type:
+            return task
+    for task in tasks:
+        if task.problem_type:
+            continue
         suffix = task.auto_model_class().__name__.removeprefix("AutoModel")
         if any(a.endswith(suffix) for a in architectures):
             return task

@@ -201,6 +201,12 @@ def evaluate(
     folder = Path(output_dir) if output_dir else _default_folder(model_dir, data, split)
     _check_folder(folder, overwrite, model_dir)
     loaded = open_model(model_dir, text_column, image_column)
+    if loaded.task.takes_label_lists:
+        raise HfTransferError(
+            f"model '{model_dir}' is a {loaded.task.name} model, and evaluate scores one class per example so far; "
+            "its multi-label metrics on validation/test are in its metrics.json and training_report.json, and "
+            "hf-transfer predict writes each example's predicted labels and per-label scores"
+        )
     labels = [loaded.id2label[i] for i in sorted(loaded.id2label)]
     label2id = {name: i for i, name in enumerate(labels)}
     other = open_model(against, text_column, image_column) if against else None

@@ -34,6 +34,11 @@ class Task(abc.ABC):
     modality: ClassVar[str | None] = None
     # Part of the feature-cache key: raise it when the task's preprocessing changes what a backbone sees.
     preprocessing_version: ClassVar[int] = 1
+    # transformers' ``config.problem_type`` for the task's models (None: transformers infers it); it picks the loss
+    # the backbone's own classes compute and what ``pipeline()`` applies to the logits (softmax or sigmoid).
+    problem_type: ClassVar[str | None] = None
+    # Whether a row may carry several labels (a list, or a string split at ``data.label_separator``).
+    takes_label_lists: ClassVar[bool] = False
 
     @abc.abstractmethod
     def auto_model_class(self) -> type:
@@ -90,9 +95,20 @@ class Task(abc.ABC):
                 mismatch_message(backbone.reference, backbone.model_type, found, self.name, self.modality)
             )
 
+    def check_data(self, data: PreparedData) -> None:
+        """Refuse data the task cannot use, once the backbone is known (before anything is written)."""
+        return None
+
+    def label_encoder(self) -> Any:
+        """How :func:`hf_transfer.data.prepare` turns the label column into model targets: None for one class
+        per row (a ``ClassLabel``), else ``encode(splits, data_config) -> (splits, label names, notes)``."""
+        return None
+
     def load_model(self, backbone: Backbone, data: PreparedData, **kwargs: Any) -> Any:
         """The backbone's own classification class with a new head sized to the labels."""
         auto = self.auto_model_class()
+        if self.problem_type:
+            kwargs.setdefault("problem_type", self.problem_type)
         try:
             return auto.from_pretrained(
                 backbone.location,
@@ -115,6 +131,37 @@ class Task(abc.ABC):
     def resolve_class_weights(self, data: PreparedData) -> dict[str, Any] | None:
         """Per-class loss weights for this data (classification tasks: ``task.class_weights``); None: unweighted."""
         return None
+
+    def loss(self, logits: Any, labels: Any, weights: list[float] | None = None, label_smoothing: float = 0.0) -> Any:
+        """The training loss of a batch (a mean over its examples), with the resolved class weights if any: one
+        definition for every path that computes one (the Trainer loop, a head on cached features, the L-BFGS fit)."""
+        import torch
+
+        if weights is None:
+            return torch.nn.functional.cross_entropy(logits, labels, label_smoothing=label_smoothing)
+        return class_weights.weighted_cross_entropy(logits, labels, weights, label_smoothing)
+
+    # The validation score the L-BFGS head fit picks its L2 strength by (hf_transfer.probe): name and function.
+    probe_metric: ClassVar[str] = "accuracy"
+
+    def probe_score(self, logits: Any, labels: Any) -> float:
+        return float((logits.argmax(1) == labels).float().mean())
+
+    def classification_report(self, prediction: Any, labels: list[str]) -> dict[str, Any]:
+        """Per-class scores of a ``Trainer.predict`` result for ``training_report.json`` and the card."""
+        from ..artifacts import classification_report
+
+        return classification_report(prediction, labels)
+
+    def calibrate(self, prediction: Any, labels: list[str]) -> dict[str, Any] | None:
+        """Decision settings fitted on the validation predictions after training (None: the task has none);
+        the metrics are then computed again with them."""
+        return None
+
+    def decision_config(self, labels: list[str]) -> dict[str, Any]:
+        """What the model's config must carry besides the weights to turn logits into predictions (saved under
+        ``config.hf_transfer``), e.g. decision thresholds."""
+        return {}
 
     def compute_metrics(self, num_labels: int):
         """A Trainer ``compute_metrics`` function returning scalar metrics."""

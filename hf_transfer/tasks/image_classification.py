@@ -204,9 +204,11 @@ class ImageClassification(ClassificationTask):
         import torch
 
         def collate(examples: list[dict[str, Any]]) -> dict[str, Any]:
+            labels = torch.tensor([e["labels"] for e in examples])
             return {
                 "pixel_values": torch.stack([e["pixel_values"] for e in examples]),
-                "labels": torch.tensor([e["labels"] for e in examples], dtype=torch.long),
+                # class ids; multi-hot rows (several labels per image) stay float
+                "labels": labels if labels.is_floating_point() else labels.long(),
             }
 
         return collate
