@@ -14,6 +14,8 @@ from hf_transfer import ConfigError
 from hf_transfer.class_weights import resolve, weighted_cross_entropy
 from hf_transfer.probe import fit_logistic
 
+pytestmark = pytest.mark.slow  # trains, launches processes or exports: not in the fast subset
+
 
 @pytest.fixture(autouse=True)
 def empty_cache(tmp_path, monkeypatch):

@@ -14,6 +14,9 @@ import yaml
 from helpers import text_recipe
 from hf_transfer import cli
 
+pytestmark = pytest.mark.slow  # trains, launches processes or exports: not in the fast subset
+
+
 VENV_BIN = Path(sys.executable).parent
 
 

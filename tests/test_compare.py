@@ -15,6 +15,8 @@ from helpers import text_recipe
 from hf_transfer import cli
 from hf_transfer.errors import ConfigError
 
+pytestmark = pytest.mark.slow  # trains, launches processes or exports: not in the fast subset
+
 
 @pytest.fixture(autouse=True)
 def empty_cache(tmp_path, monkeypatch):

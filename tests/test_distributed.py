@@ -16,6 +16,9 @@ import yaml
 import hf_transfer
 from helpers import build_text_backbone, text_recipe
 
+pytestmark = pytest.mark.slow  # trains, launches processes or exports: not in the fast subset
+
+
 VENV_BIN = Path(sys.executable).parent
 TOLERANCE = 1e-4  # float reduction order differs between one process and an all-reduce over two
 

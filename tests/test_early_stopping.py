@@ -12,6 +12,8 @@ from helpers import text_recipe
 from hf_transfer import ConfigError, load_recipe
 from hf_transfer.early_stopping import fill_training_kwargs
 
+pytestmark = pytest.mark.slow  # trains, launches processes or exports: not in the fast subset
+
 
 def test_what_is_filled_in_and_what_is_taken_out():
     kwargs = {"eval_strategy": "steps", "eval_steps": 5, "early_stopping_patience": 2}

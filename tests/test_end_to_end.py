@@ -9,6 +9,9 @@ import pytest
 import hf_transfer
 from helpers import IMAGE_BACKBONES, TEXT_BACKBONES, image_recipe, text_recipe
 
+pytestmark = pytest.mark.slow  # trains, launches processes or exports: not in the fast subset
+
+
 ARTIFACTS = ("model.safetensors", "config.json", "metrics.json", "training_report.json", "recipe.yaml", "README.md")
 
 

@@ -126,6 +126,7 @@ def test_all_config_problems_reported_together(backbones, text_files, tmp_path, 
         assert fragment in err
 
 
+@pytest.mark.slow
 def test_output_folder_with_different_run_is_refused_unless_overwrite(backbones, text_files, tmp_path, capsys):
     recipe = _recipe(backbones, text_files, tmp_path)
     code, _ = _run(tmp_path, recipe, "training.max_steps=1", capsys=capsys)

@@ -13,6 +13,8 @@ from hf_transfer import cli
 from hf_transfer.errors import DataError, OutputError
 from hf_transfer.inference.evaluation import paired_bootstrap
 
+pytestmark = pytest.mark.slow  # trains, launches processes or exports: not in the fast subset
+
 
 @pytest.fixture(autouse=True)
 def own_cache(tmp_path, monkeypatch):

@@ -14,6 +14,9 @@ import hf_transfer
 from helpers import image_recipe
 from hf_transfer import cli
 
+pytestmark = pytest.mark.slow  # trains, launches processes or exports: not in the fast subset
+
+
 HAVE_ONNX = all(importlib.util.find_spec(m) is not None for m in ("onnx", "onnxruntime", "onnxscript"))
 needs_onnx = pytest.mark.skipif(not HAVE_ONNX, reason="the onnx extra is not installed (pip install '.[onnx]')")
 

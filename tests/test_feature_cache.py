@@ -14,6 +14,8 @@ import hf_transfer
 from helpers import image_recipe, text_recipe
 from hf_transfer import features
 
+pytestmark = pytest.mark.slow  # trains, launches processes or exports: not in the fast subset
+
 
 @pytest.fixture(autouse=True)
 def empty_cache(tmp_path, monkeypatch):

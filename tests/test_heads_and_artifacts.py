@@ -21,6 +21,7 @@ def _text(backbones, text_files, tmp_path, strategy, **training):
     return recipe
 
 
+@pytest.mark.slow
 def test_sentence_transformers_backbone_defaults_to_its_mean_pooling(text_files, tmp_path):
     from transformers import pipeline
 
@@ -38,6 +39,7 @@ def test_sentence_transformers_backbone_defaults_to_its_mean_pooling(text_files,
     assert clf("goal team match")[0]["label"] in result.labels
 
 
+@pytest.mark.slow
 def test_native_pooling_keeps_the_standard_class(backbones, text_files, tmp_path):
     from transformers import AutoModelForSequenceClassification
 
@@ -48,6 +50,7 @@ def test_native_pooling_keeps_the_standard_class(backbones, text_files, tmp_path
 
 
 @pytest.mark.parametrize("pooling", ["cls", "mean", "pooler"])
+@pytest.mark.slow
 def test_pooling_choice_is_recorded_and_reproduced(pooling, backbones, text_files, tmp_path):
     hf_transfer.train(_text(backbones, text_files, tmp_path, {"name": "full", "pooling": pooling}))
     model = hf_transfer.load_model(tmp_path / "out")
@@ -56,6 +59,7 @@ def test_pooling_choice_is_recorded_and_reproduced(pooling, backbones, text_file
 
 
 @pytest.mark.parametrize("kind", ["vit", "resnet", "timm"])
+@pytest.mark.slow
 def test_keras_style_mlp_head_on_images_loads_through_pipeline(kind, backbones, image_folder, tmp_path):
     from PIL import Image
     from transformers import pipeline
@@ -79,6 +83,7 @@ def test_keras_style_mlp_head_on_images_loads_through_pipeline(kind, backbones, 
     assert {p["label"] for p in clf(Image.new("RGB", (40, 40), (30, 200, 30)))} == set(result.labels)
 
 
+@pytest.mark.slow
 def test_head_learning_rate_and_layerwise_decay(backbones, text_files, tmp_path, monkeypatch):
     from hf_transfer.trainer import TransferTrainer
 
@@ -119,6 +124,7 @@ def test_head_learning_rate_and_layerwise_decay(backbones, text_files, tmp_path,
         {"name": "frozen", "head": "mlp", "head_hidden_sizes": [8], "cache_features": False},
     ],
 )
+@pytest.mark.slow
 def test_gradient_checkpointing_with_frozen_layers_and_lora(strategy, backbones, text_files, tmp_path):
     result = hf_transfer.train(
         _text(backbones, text_files, tmp_path, strategy, gradient_checkpointing=True, max_steps=2)
@@ -127,6 +133,7 @@ def test_gradient_checkpointing_with_frozen_layers_and_lora(strategy, backbones,
     assert result.recipe.training["gradient_checkpointing"] is True
 
 
+@pytest.mark.slow
 def test_lora_adapter_loads_with_auto_peft_and_merge_command(backbones, text_files, tmp_path, capsys):
     from peft import AutoPeftModelForSequenceClassification
     from transformers import AutoTokenizer, pipeline

@@ -261,6 +261,7 @@ def test_license_falls_back_to_the_base_models_card(tmp_path):
     assert ModelCard.load(hub.render_card(out2)).data.license == "apache-2.0"  # the recipe's license wins
 
 
+@pytest.mark.slow
 def test_card_is_written_by_training_and_rerendered_from_files_alone(runs, run_copy, capsys):
     from huggingface_hub import ModelCard
 
@@ -469,6 +470,7 @@ def test_bad_input_gets_one_clear_message(case, expected, fake_hub, run_copy, mo
     assert fake_hub.repos == {}
 
 
+@pytest.mark.slow
 def test_push_command_in_a_fresh_process(fake_hub, run_copy):
     """The console script honours HF_ENDPOINT and HF_TOKEN from the environment, like a user's shell."""
     out = run_copy("mlp")

@@ -107,6 +107,7 @@ STRATEGIES = {
 
 
 @pytest.mark.parametrize("strategy", list(STRATEGIES))
+@pytest.mark.slow
 def test_text_strategies_train_save_and_reload(strategy, backbones, ml_files, tmp_path):
     from transformers import AutoTokenizer
 
@@ -134,6 +135,7 @@ def test_text_strategies_train_save_and_reload(strategy, backbones, ml_files, tm
         assert "validation_micro_f1" in report["strategy"]["head_solver"]
 
 
+@pytest.mark.slow
 def test_thresholds_tune_round_trip(backbones, ml_files, tmp_path):
     """tune → per-label thresholds saved in config.json → reload → the same predicted label sets."""
     from transformers import AutoTokenizer
@@ -181,6 +183,7 @@ def test_thresholds_tune_round_trip(backbones, ml_files, tmp_path):
     assert [json.loads(line)["labels"] for line in (tmp_path / "pred2.jsonl").read_text().splitlines()] == expected
 
 
+@pytest.mark.slow
 def test_pipeline_gives_sigmoid_scores_for_every_label(backbones, ml_files, tmp_path):
     from transformers import AutoTokenizer, pipeline
 
@@ -203,6 +206,7 @@ def test_pipeline_gives_sigmoid_scores_for_every_label(backbones, ml_files, tmp_
 
 
 @pytest.mark.parametrize("strategy", ["full", "frozen", "lora"])
+@pytest.mark.slow
 def test_image_strategies(strategy, backbones, tmp_path):
     from transformers import pipeline
 
@@ -358,6 +362,7 @@ def test_class_weights_auto_is_negatives_over_positives(backbones, ml_files, tmp
 
 
 @pytest.mark.parametrize("strategy", [{"name": "frozen"}, {"name": "full"}])
+@pytest.mark.slow
 def test_pos_weight_changes_training_on_every_path(strategy, backbones, ml_files, tmp_path):
     """The L-BFGS head fit and the Trainer loop both train with the per-label pos_weight."""
     from safetensors.torch import load_file
@@ -510,6 +515,7 @@ def test_config_errors_are_collected():
     assert "task.threshold" in text and "label_smoothing_factor" in text and "streamed data" in text
 
 
+@pytest.mark.slow
 def test_best_model_is_chosen_by_micro_f1(backbones, ml_files, tmp_path):
     """metric_for_best_model defaults to micro F1: early stopping and the kept checkpoint follow it."""
     import hf_transfer

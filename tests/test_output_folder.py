@@ -20,6 +20,8 @@ from hf_transfer import cli
 from hf_transfer.rundir import MANIFEST, RUN_DIR, read_manifest
 from hf_transfer.runlock import LOCK
 
+pytestmark = pytest.mark.slow  # trains, launches processes or exports: not in the fast subset
+
 
 def _tree(folder: Path) -> dict[str, str]:
     return {

@@ -17,6 +17,9 @@ from helpers import image_recipe, make_image
 from hf_transfer import cli
 from hf_transfer.errors import DataError, HfTransferError, OutputError
 
+pytestmark = pytest.mark.slow  # trains, launches processes or exports: not in the fast subset
+
+
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1"}
 
 

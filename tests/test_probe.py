@@ -79,6 +79,7 @@ def test_lbfgs_with_an_mlp_head_is_a_config_error_listed_with_the_others(backbon
     load_recipe(recipe)
 
 
+@pytest.mark.slow
 def test_lbfgs_head_is_the_saved_head_and_reloads_to_the_same_logits(backbones, text_files, tmp_path):
     from datasets import Dataset
     from transformers import AutoModelForSequenceClassification
@@ -111,6 +112,7 @@ def test_lbfgs_head_is_the_saved_head_and_reloads_to_the_same_logits(backbones, 
     assert torch.allclose(saved, cached_val["features"] @ fit.weight.T + fit.bias, atol=1e-4)
 
 
+@pytest.mark.slow
 def test_sgd_keeps_the_trainer_loop(backbones, text_files, tmp_path):
     recipe = text_recipe(backbones["bert"], text_files, tmp_path / "out")
     recipe["strategy"] = {"name": "frozen", "head_solver": "sgd"}

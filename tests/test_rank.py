@@ -16,6 +16,9 @@ from hf_transfer.errors import ConfigError, HfTransferError
 from hf_transfer.logme import logme, logme_per_class
 
 # A tiny fixed problem: 6 examples, 3 features, 2 classes.
+pytestmark = pytest.mark.slow  # trains, launches processes or exports: not in the fast subset
+
+
 F = np.array(
     [[1.0, 0.0, 0.5], [0.9, 0.2, 0.4], [1.1, -0.1, 0.6], [0.0, 1.0, -0.5], [0.1, 0.8, -0.3], [-0.2, 1.2, -0.4]]
 )

@@ -21,6 +21,9 @@ from helpers import text_recipe
 from hf_transfer import cli
 from hf_transfer.rundir import MANIFEST, RUN_DIR, read_manifest
 
+pytestmark = pytest.mark.slow  # trains, launches processes or exports: not in the fast subset
+
+
 SLOW_CLI = Path(__file__).with_name("slow_cli.py")
 # 48 training rows in batches of 8: 6 steps an epoch, so the second checkpoint (step 8) falls inside epoch 2,
 # whose data order must not depend on the random state the process happened to have.

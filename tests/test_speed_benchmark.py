@@ -9,6 +9,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.slow  # trains, launches processes or exports: not in the fast subset
+
+
 ROOT = Path(__file__).resolve().parent.parent
 
 

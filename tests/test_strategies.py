@@ -112,6 +112,7 @@ def _check_trainable_set(variant, trainer, result):
 
 @pytest.mark.parametrize("kind", BACKBONES)
 @pytest.mark.parametrize("variant", list(VARIANTS))
+@pytest.mark.slow
 def test_strategy_keeps_its_promise(variant, kind, backbones, text_files, image_folder, tmp_path, recorder):
     out = tmp_path / "out"
     result = hf_transfer.train(_recipe(kind, backbones, text_files, image_folder, out, VARIANTS[variant]))
@@ -139,6 +140,7 @@ def test_strategy_keeps_its_promise(variant, kind, backbones, text_files, image_
 
 
 @pytest.mark.parametrize("kind", ["resnet", "timm"])
+@pytest.mark.slow
 def test_frozen_backbone_batchnorm_statistics_do_not_drift(kind, backbones, image_folder, tmp_path, recorder):
     hf_transfer.train(
         _recipe(kind, backbones, {}, image_folder, tmp_path / "out", {"name": "frozen", "cache_features": False})
@@ -157,6 +159,7 @@ def _block_of(name: str, blocks: list[str]) -> int | None:
 
 
 @pytest.mark.parametrize("kind", ["resnet", "convnext", "timm"])
+@pytest.mark.slow
 def test_lora_last_blocks_puts_adapters_in_the_last_blocks_only(kind, backbones, image_folder, tmp_path, recorder):
     from hf_transfer.blocks import find_blocks
     from hf_transfer.errors import ConfigError
@@ -217,6 +220,7 @@ LORA_PRESETS = {
 
 
 @pytest.mark.parametrize("family", list(LORA_PRESETS))
+@pytest.mark.slow
 def test_lora_preset_of_each_vision_family_trains_and_reloads(family, backbones, image_folder, tmp_path, recorder):
     """Defaults only (no target_modules): the family's preset is adapted, its adapters train, and the saved
     adapter and merged model reload with the trained model's predictions."""

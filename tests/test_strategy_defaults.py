@@ -100,6 +100,7 @@ def test_an_unusual_learning_rate_is_warned_about_once(backbones, text_files, tm
 
 
 @pytest.mark.parametrize(("strategy", "pooling"), [("frozen", "mean"), ("lora", "mean"), ("full", "native")])
+@pytest.mark.slow
 def test_auto_pooling_suits_what_the_strategy_trains(strategy, pooling, backbones, text_files, tmp_path):
     out = tmp_path / "out"
     result = hf_transfer.train(_recipe(backbones, text_files, out, strategy))  # the run's reload check passes

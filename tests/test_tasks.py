@@ -227,6 +227,7 @@ def test_image_decoding_runs_in_dataloader_workers(monkeypatch):
     assert ImageClassification().training_defaults()["dataloader_num_workers"] == 0
 
 
+@pytest.mark.slow
 def test_a_finished_run_leaves_no_dataloader_workers_behind(backbones, image_folder, tmp_path, monkeypatch):
     # Persistent workers outlive their loader's epoch; freed later by the garbage collector (a Trainer kept
     # alive, as a notebook or a callback does) they made the next run in the process wait 5 s per loader.
