@@ -66,9 +66,12 @@ import re
 import subprocess
 import sys
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from build_debian_sections import iter_stanzas  # noqa: E402 - one dumpavail parser for both Debian datasets
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUTPUT_DIR = REPO_ROOT / "recipes" / "data" / "debian_tags"
@@ -91,7 +94,6 @@ LABELS: tuple[str, ...] = (
 MAX_TEXT_CHARS = 160
 MIN_TEXT_CHARS = 8
 
-_FIELD_RE = re.compile(r"^([A-Za-z0-9][A-Za-z0-9_.-]*):[ \t]?(.*)$")
 _WS_RE = re.compile(r"\s+")
 
 
@@ -103,31 +105,6 @@ class Package:
     long_description: tuple[str, ...]
     tags: tuple[str, ...]  # empty: the package has no Tag field
     tagged: bool
-
-
-def iter_stanzas(lines: Iterable[str]) -> Iterator[dict[str, list[str]]]:
-    """RFC 822-style stanzas as ``{field: [first line, continuation lines...]}`` (first occurrence of a field)."""
-    stanza: dict[str, list[str]] = {}
-    current: list[str] | None = None
-    for raw in lines:
-        line = raw.rstrip("\r\n")
-        if not line.strip():
-            if stanza:
-                yield stanza
-            stanza, current = {}, None
-            continue
-        if line[0] in " \t":
-            if current is not None:
-                current.append(line)
-            continue
-        match = _FIELD_RE.match(line)
-        if match is None or match.group(1) in stanza:
-            current = None
-            continue
-        current = [match.group(2)]
-        stanza[match.group(1)] = current
-    if stanza:
-        yield stanza
 
 
 def parse_tags(field: list[str]) -> tuple[str, ...]:
