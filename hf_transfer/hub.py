@@ -24,7 +24,9 @@ from .class_weights import describe_weights
 from .early_stopping import summary as early_stopping_summary
 from .errors import OutputError
 from .outputs import ADAPTER_CONFIG, CARD_FILE, CURVES_FILE, MERGED_DIR, METRICS_FILE, RECIPE_FILE, REPORT_FILE
+from .registry import STRATEGIES
 from .rundir import RUN_DIR
+from .strategies import DEFAULT_STRATEGY
 
 _HERE = Path(__file__).resolve().parent
 # Installed wheels carry hub_cards inside the package; a source checkout has it next to it.
@@ -213,13 +215,22 @@ def _split_names(run: RunFiles) -> dict[str, str]:
     return {"eval": data.get("validation_split") or "validation", "test": data.get("test_split") or "test"}
 
 
+def _adapter_tags(run: RunFiles) -> list[str]:
+    """The adapter's kind as peft records it in ``adapter_config.json`` (``LORA`` → the tag ``lora``)."""
+    try:
+        peft_type = json.loads((run.out / ADAPTER_CONFIG).read_text()).get("peft_type")
+    except (OSError, ValueError, AttributeError):
+        return []
+    return [str(peft_type).lower()] if peft_type else []
+
+
 def card_data(run: RunFiles, layout: str, repo_id: str | None) -> Any:
     from huggingface_hub import EvalResult, ModelCardData
 
     backbone, data, hub = run.section("backbone"), run.section("data"), run.section("hub")
     task = run.pipeline_tag
     task_name = run.report.get("task") or run.section("task").get("name")
-    strategy = run.report.get("strategy", {}).get("name") or run.section("strategy").get("name", "full")
+    strategy = run.report.get("strategy", {}).get("name") or run.section("strategy").get("name", DEFAULT_STRATEGY)
     reference = backbone.get("name_or_path") or run.report.get("backbone")
     base_model = backbone.get("hub_id") or (reference if is_hub_id(reference) else None)
     adapter = layout in ("adapter", "both")
@@ -252,7 +263,7 @@ def card_data(run: RunFiles, layout: str, repo_id: str | None) -> Any:
         license=hub.get("license") or base_model_license(backbone),
         tags=["hf-transfer", strategy, task]
         + ([task_name] if task_name != task else [])
-        + (["lora"] if adapter else []),
+        + (_adapter_tags(run) if adapter else []),
         model_name=model_name(run, repo_id),
         eval_results=results or None,
         **extra,
@@ -337,19 +348,8 @@ def details_rows(run: RunFiles, shown_backbone: str, artifact: str) -> list[tupl
     if strategy.get("head"):
         modules = ", ".join(f"`{m}`" for m in strategy.get("head_modules", []))
         rows.append(("Head", f"{strategy['head']}" + (f" ({modules}, newly initialised)" if modules else "")))
-    lora = strategy.get("lora")
-    if isinstance(lora, dict):
-        targets = ", ".join(f"`{t}`" for t in lora.get("target_modules", []))
-        flags = [name for key, name in (("use_rslora", "rsLoRA"), ("use_dora", "DoRA")) if lora.get(key)]
-        where = f" in {lora['blocks'].split(' (')[0]}" if lora.get("blocks") else ""
-        rows.append(
-            (
-                "LoRA",
-                f"r={lora.get('r')}, alpha={lora.get('alpha')}, dropout={lora.get('dropout')} on {targets}"
-                + where
-                + (f"; {', '.join(flags)}" if flags else ""),
-            )
-        )
+    if strategy.get("name") in STRATEGIES:
+        rows += STRATEGIES.get(strategy["name"]).card_rows(strategy)
     batch = report.get("global_batch_size")
     if isinstance(batch, dict):
         rows.append(

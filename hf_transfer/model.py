@@ -86,10 +86,8 @@ def resolve_pooling(requested: str, backbone: Any, strategy: Any = None, text: b
     if declared:
         return declared, "declared by the backbone's sentence-transformers pooling config"
     preferred = getattr(strategy, "auto_text_pooling", "native") if text else "native"
-    if preferred != "native" and getattr(strategy, "name", "") == "lora" and _zero3():
-        # Known gap: a LoRA model with our own pooling head fails its first forward under ZeRO-3 ("'weight'
-        # must be 2-D", the embedding still partitioned); the backbone's own class works there.
-        return "native", "strategy 'lora' under DeepSpeed ZeRO-3: the backbone's own classification pooling"
+    if preferred != "native" and getattr(strategy, "native_pooling_under_zero3", False) and _zero3():
+        return "native", f"strategy '{strategy.name}' under DeepSpeed ZeRO-3: the backbone's own classification pooling"
     if preferred != "native":
         return preferred, (
             f"text backbone without a declared pooling, strategy '{strategy.name}' keeps its pooler "

@@ -108,6 +108,26 @@ class Lora(Strategy):
     merge: bool = field(False, help="also save merged/: a plain model with the adapters folded in")
 
     auto_text_pooling = "mean"  # the backbone's pooler layer stays frozen: pool the token states it adapts
+    # Known gap: a LoRA model with our own pooling head fails its first forward under ZeRO-3 ("'weight'
+    # must be 2-D", the embedding still partitioned); the backbone's own class works there.
+    native_pooling_under_zero3 = True
+
+    @classmethod
+    def card_rows(cls, report):
+        lora = report.get("lora")
+        if not isinstance(lora, dict):
+            return []
+        targets = ", ".join(f"`{t}`" for t in lora.get("target_modules", []))
+        flags = [name for key, name in (("use_rslora", "rsLoRA"), ("use_dora", "DoRA")) if lora.get(key)]
+        where = f" in {lora['blocks'].split(' (')[0]}" if lora.get("blocks") else ""
+        return [
+            (
+                "LoRA",
+                f"r={lora.get('r')}, alpha={lora.get('alpha')}, dropout={lora.get('dropout')} on {targets}"
+                + where
+                + (f"; {', '.join(flags)}" if flags else ""),
+            )
+        ]
 
     def training_defaults(self, options, backbone):
         from . import is_convnet
