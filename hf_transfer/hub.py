@@ -66,8 +66,6 @@ MULTI_LABEL_INDEX_METRICS = (
     ("mean_average_precision", "mean_average_precision", "Mean average precision", {"average": "macro"}),
 )
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
-_EXAMPLES = {"text-classification": '"This is an example text."', "image-classification": '"image.jpg"'}
-_PEFT_AUTO = {"text-classification": "AutoPeftModelForSequenceClassification"}
 
 
 @dataclass
@@ -491,9 +489,28 @@ def data_description(run: RunFiles) -> str:
 
 
 def _task_and_ref(run: RunFiles, repo_id: str | None) -> tuple[str, str]:
-    return run.pipeline_tag or "text-classification", repo_id or str(
+    return run.pipeline_tag or _pipeline_tag_from_config(run), repo_id or str(
         run.section("training").get("output_dir") or run.out
     )
+
+
+def _pipeline_tag_from_config(run: RunFiles) -> str:
+    """For a run that records no task: the pipeline tag of the registered task whose Auto class loads its model."""
+    from .tasks import task_class_for_architectures
+
+    try:
+        architectures = json.loads((run.out / "config.json").read_text()).get("architectures") or []
+    except (OSError, ValueError, AttributeError):
+        architectures = []
+    task = task_class_for_architectures(architectures)
+    return task.pipeline_tag if task is not None else ""
+
+
+def _declared(pipeline_tag: str, name: str) -> Any:
+    """What the registered task for ``pipeline_tag`` declares for the card's snippets (see hf_transfer.tasks)."""
+    from .tasks import declared, task_class_for_pipeline_tag
+
+    return declared(task_class_for_pipeline_tag(pipeline_tag), name)
 
 
 def usage_code(run: RunFiles, layout: str, repo_id: str | None) -> list[str]:
@@ -543,7 +560,7 @@ def _thresholds_usage(run: RunFiles, task: str, ref: str) -> str:
         "",
         f'thresholds = AutoConfig.from_pretrained("{ref}").hf_transfer["thresholds"]  # label -> threshold',
         f'classifier = pipeline("{task}", model="{ref}", top_k=None)  # a sigmoid score for every label',
-        f"scores = classifier({_EXAMPLES.get(task, '...')})",
+        f"scores = classifier({_declared(task, 'card_example')})",
         'print([s["label"] for s in scores if s["score"] >= thresholds[s["label"]]])',
     ]
     return (
@@ -577,13 +594,14 @@ def _pipeline_snippet(
         "",
         *before,
         f'classifier = pipeline("{task}", model={model})',
-        f"print(classifier({_EXAMPLES.get(task, '...')}))",
+        f"print(classifier({_declared(task, 'card_example')}))",
     ]
 
 
 def _adapter_snippet(run: RunFiles, task: str, ref: str, is_repo: bool) -> list[str]:
-    example = _EXAMPLES.get(task, "...")
-    processor = "tokenizer" if task == "text-classification" else "image_processor"
+    example = _declared(task, "card_example")
+    processor = _declared(task, "processor_argument")
+    processor_auto = _declared(task, "processor_auto_class")
     if run.model_type(run.out) == "hf_transfer":
         fetch = ["from huggingface_hub import snapshot_download"] if is_repo else []
         folder = f'snapshot_download("{ref}")' if is_repo else f'"{ref}"'
@@ -598,28 +616,30 @@ def _adapter_snippet(run: RunFiles, task: str, ref: str, is_repo: bool) -> list[
             f'classifier = pipeline("{task}", model=model, {processor}=folder)',
             f"print(classifier({example}))",
         ]
-    if task in _PEFT_AUTO:
-        auto = _PEFT_AUTO[task]
+    auto = _declared(task, "peft_auto_class")
+    if auto:
         return [
             f"from peft import {auto}",
-            "from transformers import AutoConfig, AutoTokenizer, pipeline",
+            f"from transformers import AutoConfig, {processor_auto}, pipeline",
             "",
             f'config = AutoConfig.from_pretrained("{ref}")  # this run\'s labels',
             f'model = {auto}.from_pretrained("{ref}", id2label=config.id2label, label2id=config.label2id)',
-            f'classifier = pipeline("{task}", model=model, tokenizer=AutoTokenizer.from_pretrained("{ref}"))',
+            f'classifier = pipeline("{task}", model=model, {processor}={processor_auto}.from_pretrained("{ref}"))',
             f"print(classifier({example}))",
         ]
-    # peft has no AutoPeftModel class for image classification: the base model is built from this run's config.
+    # peft has no AutoPeftModel class for this task (e.g. image classification): the base model is built from
+    # this run's config.
     adapter = json.loads((run.out / ADAPTER_CONFIG).read_text())
     base = adapter.get("base_model_name_or_path") or run.section("backbone").get("name_or_path")
+    model_auto = _declared(task, "auto_class_name")
     return [
         "from peft import PeftModel",
-        "from transformers import AutoConfig, AutoImageProcessor, AutoModelForImageClassification, pipeline",
+        f"from transformers import AutoConfig, {processor_auto}, {model_auto}, pipeline",
         "",
         f'config = AutoConfig.from_pretrained("{ref}")  # this run\'s labels and head',
-        f'base = AutoModelForImageClassification.from_pretrained("{base}", config=config, ignore_mismatched_sizes=True)',
+        f'base = {model_auto}.from_pretrained("{base}", config=config, ignore_mismatched_sizes=True)',
         f'model = PeftModel.from_pretrained(base, "{ref}")',
-        f'classifier = pipeline("{task}", model=model, image_processor=AutoImageProcessor.from_pretrained("{ref}"))',
+        f'classifier = pipeline("{task}", model=model, {processor}={processor_auto}.from_pretrained("{ref}"))',
         f"print(classifier({example}))",
     ]
 

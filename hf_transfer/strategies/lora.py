@@ -249,12 +249,14 @@ class Lora(Strategy):
     def apply(self, bundle, options):
         from peft import LoraConfig, TaskType, get_peft_model
 
+        from ..tasks import declared
+
         model = bundle.model
         head_modules = bundle.head_module_names
         targets, where = self._in_last_blocks(model, self.resolve_targets(model, head_modules))
         if where:
             logger.info("LoRA adapters in %s", where)
-        text = getattr(model, "main_input_name", "input_ids") == "input_ids"
+        peft_task_type = declared(bundle.task, "peft_task_type")
         config = LoraConfig(
             r=self.r,
             lora_alpha=self.alpha,
@@ -263,7 +265,7 @@ class Lora(Strategy):
             modules_to_save=head_modules,
             use_rslora=self.use_rslora,
             use_dora=self.use_dora,
-            task_type=TaskType.SEQ_CLS if text and not bundle.custom else None,
+            task_type=getattr(TaskType, peft_task_type) if peft_task_type and not bundle.custom else None,
         )
         peft_model = get_peft_model(model, config)
         keep_frozen_modules_in_eval(peft_model.base_model.model)
