@@ -317,11 +317,12 @@ def task_class_for_architectures(architectures: list[str] | tuple[str, ...]) -> 
     return None
 
 
-def task_names_for_modality(modality: str) -> list[str]:
-    """Registered tasks that declare ``modality`` (a task whose modality follows the backbone declares none)."""
+def tasks_declaring(**declarations: Any) -> list[str]:
+    """Names of the registered tasks whose classes declare these values, e.g. ``modality="image"`` (a task whose
+    modality follows the backbone declares none), ``takes_label_lists=True``: what an error message suggests."""
     from ..registry import TASKS
 
-    return [n for n in TASKS.names() if getattr(TASKS.get(n), "modality", None) == modality]
+    return [n for n in TASKS.names() if all(getattr(TASKS.get(n), k, None) == v for k, v in declarations.items())]
 
 
 @dataclass
