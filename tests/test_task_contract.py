@@ -178,3 +178,20 @@ def test_a_new_task_trains_saves_reloads_and_gets_a_card(toy_task, backbones, te
     assert model.config.num_labels == 3
     card = (out / "README.md").read_text()
     assert "shouted-text-classification" in card and '"THIS IS AN EXAMPLE TEXT."' in card
+
+
+def test_a_strategy_declares_that_it_needs_native_pooling_under_zero3(monkeypatch, tmp_path):
+    from types import SimpleNamespace
+
+    from hf_transfer import model
+
+    backbone = SimpleNamespace(is_local=True, location=str(tmp_path))  # no sentence-transformers pooling declared
+    monkeypatch.setattr(model, "_zero3", lambda: True)
+    for name in STRATEGIES.names():
+        strategy = STRATEGIES.get(name)
+        pooling, reason = model.resolve_pooling("auto", backbone, strategy, text=True)
+        if strategy.native_pooling_under_zero3 and strategy.auto_text_pooling != "native":
+            assert pooling == "native" and f"strategy '{name}' under DeepSpeed ZeRO-3" in reason
+        else:
+            assert pooling == strategy.auto_text_pooling
+    assert any(STRATEGIES.get(n).native_pooling_under_zero3 for n in STRATEGIES.names())
