@@ -114,7 +114,8 @@ def test_text_strategies_train_save_and_reload(strategy, backbones, ml_files, tm
     import hf_transfer
 
     out = tmp_path / "out"
-    result = hf_transfer.train(ml_recipe(backbones["bert"], ml_files, out, strategy=STRATEGIES[strategy]))
+    recipe = ml_recipe(backbones["bert"], ml_files, out, strategy=STRATEGIES[strategy], task={"threshold": 0.5})
+    result = hf_transfer.train(recipe)
     assert result.labels == LABELS
     for key in ("eval_micro_f1", "eval_macro_f1", "eval_samples_f1", "eval_subset_accuracy", "eval_hamming_loss"):
         assert 0.0 <= result.metrics[key] <= 1.0, key
@@ -611,3 +612,25 @@ def test_head_bias_zero_keeps_the_heads_initialisation(backbones, ml_files, tmp_
     hf_transfer.train(ml_recipe(backbones["bert"], ml_files, out, task={"head_bias": "zero"}, training=training))
     assert _output_bias(hf_transfer.load_model(out)) == [0.0] * len(LABELS)  # BERT's classifier starts at zero
     assert "head_init" not in json.loads((out / "training_report.json").read_text())["strategy"]
+
+
+def test_task_defaults_apply_only_where_the_recipe_is_silent(backbones, ml_files, tmp_path):
+    """Silent recipe: threshold tune, head bias at the priors, no class weights; what a recipe sets is kept."""
+    import hf_transfer
+
+    silent = hf_transfer.train(ml_recipe(backbones["bert"], ml_files, tmp_path / "a"), dry_run=True)
+    task = silent.recipe.to_dict()["task"]
+    assert task["threshold"] == "tune" and task["head_bias"] == "prior" and task["class_weights"] is None
+    assert silent.class_weights is None
+    explicit = hf_transfer.train(
+        ml_recipe(
+            backbones["bert"],
+            ml_files,
+            tmp_path / "b",
+            task={"class_weights": "auto", "threshold": 0.5, "head_bias": "zero"},
+        ),
+        dry_run=True,
+    )
+    assert explicit.class_weights["mode"] == "auto"
+    assert explicit.recipe.to_dict()["task"]["threshold"] == 0.5
+    assert explicit.recipe.to_dict()["task"]["head_bias"] == "zero"
