@@ -68,7 +68,8 @@ VARIANTS: dict[str, tuple[dict, str]] = {
     "full-3ep": ({"training.num_train_epochs": 3}, "full, defaults but 3 epochs (the strategy's)"),
     "lora-before": ({**BEFORE, "training.num_train_epochs": 5}, "LoRA, the task's defaults before #12"),
     "lora-zero-bias": ({"task.head_bias": "zero"}, "LoRA, defaults but the head bias started at zero"),
-    "frozen-before": ({**BEFORE}, "frozen, the task's defaults before #12"),
+    "frozen-cw": ({"strategy.name": "frozen", "task.class_weights": "auto"}, "frozen, defaults + class_weights auto"),
+    "frozen-before": ({**BEFORE, "strategy.name": "frozen"}, "frozen, the task's defaults before #12"),
 }
 DATASETS = ("debtags", "mosaics")
 
