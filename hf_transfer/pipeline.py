@@ -360,11 +360,14 @@ def _model_and_strategy(run: Run) -> None:
     cached = options.options.uses_feature_cache()
     with launch.plain_loading() if cached else nullcontext():
         bundle = run.bundle = build_model(run.task, run.backbone, run.data, options, example)
+    head_init = run.task.init_head(bundle, run.data)
     run.head_ids = {id(p) for n, p in bundle.model.named_parameters() if n in bundle.head_param_names}
     run.backbone_module = bundle.model.get_submodule(bundle.model.base_model_prefix)
     head_modules = bundle.head_module_names
     run.model, run.strategy_report = options.options.apply(bundle, options)
     run.strategy_report.details.update(pooling=bundle.pooling, head=_head_summary(options), head_modules=head_modules)
+    if head_init:
+        run.strategy_report.details["head_init"] = head_init
     logger.info(run.strategy_report.summary())
 
 

@@ -89,3 +89,14 @@ def test_onnx_speed_benchmark_smoke(tmp_path):
     table = json.loads((tmp_path / "onnx_speed.json").read_text())["table"]
     assert [r["engine"] for r in table] == ["PyTorch fp32", "ONNX Runtime fp32", "ONNX Runtime int8 (dynamic)"]
     assert table[1]["label_agreement"] == 1.0
+
+
+def test_multi_label_benchmark_smoke(tmp_path):
+    """benchmarks/multi_label.py --smoke: the TF-IDF baseline and a frozen MiniLM run on tiny slices of Debian tags."""
+    proc = _run("multi_label.py", tmp_path)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    results = json.loads((tmp_path / "multi_label.json").read_text())["results"]
+    assert set(results) == {"baseline", "frozen"}
+    assert all(0.0 <= r["test_micro_f1"] <= 1.0 for r in results.values())
+    assert results["frozen"]["threshold"] == "tune"  # the multi-label task's default
+    assert "| frozen" in (tmp_path / "multi_label.md").read_text()

@@ -114,7 +114,8 @@ def test_text_strategies_train_save_and_reload(strategy, backbones, ml_files, tm
     import hf_transfer
 
     out = tmp_path / "out"
-    result = hf_transfer.train(ml_recipe(backbones["bert"], ml_files, out, strategy=STRATEGIES[strategy]))
+    recipe = ml_recipe(backbones["bert"], ml_files, out, strategy=STRATEGIES[strategy], task={"threshold": 0.5})
+    result = hf_transfer.train(recipe)
     assert result.labels == LABELS
     for key in ("eval_micro_f1", "eval_macro_f1", "eval_samples_f1", "eval_subset_accuracy", "eval_hamming_loss"):
         assert 0.0 <= result.metrics[key] <= 1.0, key
@@ -526,3 +527,110 @@ def test_best_model_is_chosen_by_micro_f1(backbones, ml_files, tmp_path):
     assert result.early_stopping["metric"] == "micro_f1"
     history = json.loads((tmp_path / "out" / "training_report.json").read_text())["log_history"]
     assert any("eval_micro_f1" in entry for entry in history)
+
+
+# --- defaults for small data (issue #12): head bias at the label priors --------------------------------------------
+
+
+def _prior_log_odds(rows: list[list[str]], labels: list[str]) -> list[float]:
+    n = len(rows)
+    out = []
+    for name in labels:
+        p = (sum(name in r for r in rows) + 0.5) / (n + 1)
+        out.append(float(np.log(p / (1 - p))))
+    return out
+
+
+def test_head_bias_starts_at_the_label_priors_log_odds():
+    """init_head sets the output layer's bias (the last Linear with one output per label) and nothing else."""
+    from types import SimpleNamespace
+
+    from datasets import ClassLabel, Dataset, DatasetDict, Features, Sequence, Value
+
+    from hf_transfer.tasks.multi_label_classification import MultiLabelClassification
+
+    features = Features({"text": Value("string"), "label": Sequence(ClassLabel(names=["x", "y"]))})
+    ds = Dataset.from_dict({"text": list("abcd"), "label": [[0], [0, 1], [], [0]]}, features=features)
+    data = _prepare(DatasetDict({"train": ds, "validation": ds}))
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(4, 2), torch.nn.ReLU(), torch.nn.Linear(2, 2))  # hidden width 2 too
+    hidden_bias = model[0].bias.detach().clone()
+    bundle = SimpleNamespace(model=model, head_param_names={n for n, _ in model.named_parameters()})
+    record = MultiLabelClassification().init_head(bundle, data)
+    expected = _prior_log_odds([["x"], ["x", "y"], [], ["x"]], ["x", "y"])  # x: 3.5/5, y: 1.5/5
+    assert model[2].bias.tolist() == pytest.approx(expected, abs=1e-6)
+    assert torch.equal(model[0].bias, hidden_bias)  # the hidden layer (also 2 wide) keeps its initialisation
+    assert record["head_bias"] == "prior" and "log-odds" in record["reason"]
+    assert record["bias"] == pytest.approx(dict(zip(["x", "y"], expected)), abs=1e-4)
+    # head_bias zero: the head keeps its own initialisation
+    before = model[2].bias.detach().clone()
+    model[2].bias.data.zero_()
+    assert MultiLabelClassification(head_bias="zero").init_head(bundle, data) is None
+    assert model[2].bias.abs().sum() == 0 and not torch.equal(before, model[2].bias)
+
+
+def _output_bias(model) -> list[float]:
+    """The bias of the last Linear layer with one output per label (a LoRA model's trained copy of the head)."""
+    linears = [m for m in model.modules() if isinstance(m, torch.nn.Linear) and m.out_features == len(LABELS)]
+    return linears[-1].bias.tolist()
+
+
+HEAD_INIT_STRATEGIES = {
+    "full": {"name": "full"},
+    "lora": {"name": "lora"},
+    "frozen_cached_sgd": {"name": "frozen", "head_solver": "sgd"},
+    "frozen_cached_mlp": {"name": "frozen", "head": "mlp", "head_hidden_sizes": [16]},
+    "frozen_no_cache": {"name": "frozen", "cache_features": False},
+    "full_mlp_mean": {"name": "full", "head": "mlp", "head_hidden_sizes": [8], "pooling": "mean"},
+}
+
+
+@pytest.mark.parametrize("strategy", list(HEAD_INIT_STRATEGIES))
+@pytest.mark.slow
+def test_every_strategy_starts_the_head_bias_at_the_priors(strategy, backbones, ml_files, tmp_path):
+    """Trained at learning rate 0, the saved model's output bias is still the training priors' log-odds: the bias
+    was set before the strategy applied (LoRA's copy of the head, the frozen strategy's cached-feature copy)."""
+    import hf_transfer
+
+    out = tmp_path / "out"
+    training = {"learning_rate": 0.0, "max_steps": 1}
+    recipe = ml_recipe(backbones["bert"], ml_files, out, strategy=HEAD_INIT_STRATEGIES[strategy], training=training)
+    hf_transfer.train(recipe)
+    rows = [json.loads(line)["labels"] for line in ml_files["train"].read_text().splitlines()]
+    expected = _prior_log_odds(rows, LABELS)
+    assert _output_bias(hf_transfer.load_model(out)) == pytest.approx(expected, abs=1e-5)
+    report = json.loads((out / "training_report.json").read_text())
+    assert report["strategy"]["head_init"]["bias"] == pytest.approx(dict(zip(LABELS, expected)), abs=1e-4)
+
+
+@pytest.mark.slow
+def test_head_bias_zero_keeps_the_heads_initialisation(backbones, ml_files, tmp_path):
+    import hf_transfer
+
+    out = tmp_path / "out"
+    training = {"learning_rate": 0.0, "max_steps": 1}
+    hf_transfer.train(ml_recipe(backbones["bert"], ml_files, out, task={"head_bias": "zero"}, training=training))
+    assert _output_bias(hf_transfer.load_model(out)) == [0.0] * len(LABELS)  # BERT's classifier starts at zero
+    assert "head_init" not in json.loads((out / "training_report.json").read_text())["strategy"]
+
+
+def test_task_defaults_apply_only_where_the_recipe_is_silent(backbones, ml_files, tmp_path):
+    """Silent recipe: threshold tune, head bias at the priors, no class weights; what a recipe sets is kept."""
+    import hf_transfer
+
+    silent = hf_transfer.train(ml_recipe(backbones["bert"], ml_files, tmp_path / "a"), dry_run=True)
+    task = silent.recipe.to_dict()["task"]
+    assert task["threshold"] == "tune" and task["head_bias"] == "prior" and task["class_weights"] is None
+    assert silent.class_weights is None
+    explicit = hf_transfer.train(
+        ml_recipe(
+            backbones["bert"],
+            ml_files,
+            tmp_path / "b",
+            task={"class_weights": "auto", "threshold": 0.5, "head_bias": "zero"},
+        ),
+        dry_run=True,
+    )
+    assert explicit.class_weights["mode"] == "auto"
+    assert explicit.recipe.to_dict()["task"]["threshold"] == 0.5
+    assert explicit.recipe.to_dict()["task"]["head_bias"] == "zero"

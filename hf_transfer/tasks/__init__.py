@@ -194,6 +194,12 @@ class Task(abc.ABC):
                 "interrupted the files are damaged or truncated: download the backbone again"
             ) from None
 
+    def init_head(self, bundle: Any, data: PreparedData) -> dict[str, Any] | None:
+        """Adjust the new head's starting weights for this data, once the model is built and before the strategy
+        applies (so every strategy, LoRA's copy of the head and the frozen strategy's cached-feature copy start
+        from them). Returns what it did, for the log and the strategy report; None: the head is left as built."""
+        return None
+
     def resolve_class_weights(self, data: PreparedData) -> dict[str, Any] | None:
         """Per-class loss weights for this data (classification tasks: ``task.class_weights``); None: unweighted."""
         return None

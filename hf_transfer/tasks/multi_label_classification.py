@@ -27,6 +27,8 @@ from .text_classification import TextClassification
 
 logger = logging.getLogger("hf_transfer")
 TUNE = "tune"
+PRIOR = "prior"
+HEAD_BIASES = (PRIOR, "zero")
 DEFAULT_THRESHOLD = 0.5
 LIKELY_SEPARATORS = (";", "|", ",", "/")
 SCALAR_METRICS = (
@@ -39,6 +41,11 @@ SCALAR_METRICS = (
     "micro_precision",
     "micro_recall",
 )
+# Why the task's defaults are what they are (issue #12; benchmarks/README.md, "Multi-label"), for the run's record.
+DEFAULTS_REASON = {
+    "threshold": "tune is the multi-label task's default (task.threshold: 0.5 for one fixed threshold): per-label "
+    "thresholds raised macro F1 in every measured run (rare labels rarely reach 0.5)",
+}
 TEXT_ROLES = TextClassification.roles
 IMAGE_ROLES = ImageClassification.roles
 
@@ -53,6 +60,22 @@ def predicted_labels(config: Any, logits: Any) -> list[list[str]]:
     names = [config.id2label[i] for i in range(probs.shape[-1])]
     t = torch.tensor([thresholds.get(n, DEFAULT_THRESHOLD) for n in names])
     return [[n for n, hit in zip(names, row) if hit] for row in (probs >= t).tolist()]
+
+
+def output_layer(model: Any, head_param_names: set[str], num_labels: int) -> Any | None:
+    """The head's last Linear layer with ``num_labels`` outputs and a bias (the logits), or None."""
+    import torch
+
+    found = None
+    for name, module in model.named_modules():
+        if (
+            isinstance(module, torch.nn.Linear)
+            and module.out_features == num_labels
+            and module.bias is not None
+            and f"{name}.bias" in head_param_names
+        ):
+            found = module
+    return found
 
 
 def _saved_thresholds(config: Any) -> dict[str, float]:
@@ -88,8 +111,8 @@ def tune_thresholds(probs: Any, truth: Any, default: float = DEFAULT_THRESHOLD) 
 @dataclass
 class MultiLabelClassification(ClassificationTask):
     threshold: float | Literal["tune"] = field(
-        DEFAULT_THRESHOLD,
-        help="a label is predicted when its probability reaches this (0 < t < 1), or tune: per label, the "
+        TUNE,
+        help="a label is predicted when its probability reaches this (0 < t < 1), or tune (default): per label, the "
         "threshold with the best F1 on the validation split (saved with the model)",
     )
     max_length: int | None = field(
@@ -103,6 +126,11 @@ class MultiLabelClassification(ClassificationTask):
     )
     horizontal_flip: bool = field(True, help="image backbones: flip training images left-right at random")
     color_jitter: float = field(0.0, help="image backbones: random brightness, contrast and saturation change")
+    head_bias: Literal["prior", "zero"] = field(
+        PRIOR,
+        help="the new head's starting bias: prior (each label's log-odds on the training split, so training starts "
+        "from the label frequencies instead of p=0.5 everywhere) or zero (the head's own initialisation)",
+    )
 
     problem_type = "multi_label_classification"
     takes_label_lists = True
@@ -195,6 +223,37 @@ class MultiLabelClassification(ClassificationTask):
         image = ImageClassification(crop_scale=self.crop_scale, color_jitter=self.color_jitter)
         problems += [p for p in image.validate(prefix) if "class_weights" not in p]
         return problems
+
+    def init_head(self, bundle: Any, data) -> dict[str, Any] | None:
+        """``head_bias: prior``: the output layer's bias starts at each label's log-odds on the training split
+        (smoothed: (positives + 0.5) / (rows + 1)), as RetinaNet's prior initialisation. A fresh head predicts p=0.5
+        for every label; with labels present in a few percent of rows the first epoch then goes into learning the
+        label frequencies (the model predicts nothing for a while). Not for a stream (its labels are not read
+        ahead)."""
+        if self.head_bias != PRIOR or data.streamed:
+            return None
+        import numpy as np
+        import torch
+
+        layer = output_layer(bundle.model, bundle.head_param_names, len(data.labels))
+        if layer is None:
+            logger.warning("head_bias prior: no output layer with a bias found in the head; keeping its initialisation")
+            return None
+        y = np.asarray(data.train.with_format("numpy")["label"], dtype=np.float64).reshape(len(data.train), -1)
+        p = (y.sum(0) + 0.5) / (len(y) + 1.0)
+        bias = np.log(p / (1 - p))
+        with torch.no_grad():
+            layer.bias.copy_(torch.as_tensor(bias, dtype=layer.bias.dtype))
+        logger.info(
+            "head bias started at the training label priors' log-odds (head_bias prior): %s",
+            ", ".join(f"{n} {b:+.2f}" for n, b in list(zip(data.labels, bias))[:20]),
+        )
+        return {
+            "head_bias": PRIOR,
+            "reason": "each label's log-odds on the training split ((positives + 0.5) / (rows + 1)): training starts "
+            "from the label frequencies instead of p=0.5 for every label",
+            "bias": {n: round(float(b), 4) for n, b in zip(data.labels, bias)},
+        }
 
     def thresholds(self, num_labels: int) -> list[float]:
         """The decision thresholds now in force, in label-id order."""
@@ -332,7 +391,11 @@ class MultiLabelClassification(ClassificationTask):
         self._thresholds = tune_thresholds(probs, prediction.label_ids)
         shown = ", ".join(f"{n} {t:.3f}" for n, t in list(zip(labels, self._thresholds))[:20])
         logger.info("decision thresholds tuned on validation (best F1 per label): %s", shown)
-        return {"threshold": TUNE, "thresholds": dict(zip(labels, self._thresholds))}
+        return {
+            "threshold": TUNE,
+            "reason": DEFAULTS_REASON["threshold"],
+            "thresholds": dict(zip(labels, self._thresholds)),
+        }
 
     def decision_config(self, labels: list[str]) -> dict[str, Any]:
         return {
