@@ -79,6 +79,11 @@ class Task(abc.ABC):
         training-set size, for options chosen from it (None: unknown, a stream)."""
         return None
 
+    def input_lengths(self, dataset: Any) -> list[int] | None:
+        """Tokens per example of a preprocessed split, for passes that batch by length (the feature cache);
+        None when every input has the same size (e.g. images)."""
+        return None
+
     def training_stats(self, args: Any, train_dataset: Any) -> dict[str, float]:
         """Task-specific figures about the training input (e.g. padding efficiency) for the results."""
         return {}

@@ -277,6 +277,9 @@ class MultiLabelClassification(ClassificationTask):
     def training_stats(self, args, train_dataset) -> dict[str, float]:
         return self.delegate.training_stats(args, train_dataset)
 
+    def input_lengths(self, dataset) -> list[int] | None:
+        return self.delegate.input_lengths(dataset)
+
     def __getattr__(self, name: str) -> Any:
         """Other modality hooks (``encode_for_inference``, ``inference_transform``, …) are the delegate's."""
         delegate = self.__dict__.get("_delegate")
