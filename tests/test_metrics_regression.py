@@ -35,7 +35,8 @@ def test_ties_constant_sides_and_several_targets(metric):
     assert constant["r2"] == 0.0 and math.isnan(constant["pearson"]) and math.isnan(constant["spearman"])
     assert scores([2.0, 2.0], [2.0, 2.0])["r2"] == 1.0
     out = metric.compute(
-        predictions=[[1.0, 10.0], [2.0, 20.0], [3.0, 31.0]], references=[[1.0, 10.0], [2.0, 20.0], [3.0, 30.0]],
+        predictions=[[1.0, 10.0], [2.0, 20.0], [3.0, 31.0]],
+        references=[[1.0, 10.0], [2.0, 20.0], [3.0, 30.0]],
         names=["valence", "arousal"],
     )
     assert out["mae_valence"] == 0.0 and out["mae_arousal"] == pytest.approx(1 / 3)
