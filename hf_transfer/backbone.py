@@ -115,7 +115,10 @@ def _folder_files(folder: Path) -> tuple[dict[str, Any], bool, bool]:
 
 
 def mismatch_message(reference: str, model_type: Any, found: str, task_name: str, needed: str) -> str:
-    other = "image-classification" if found == "image" else "text-classification"
+    from .tasks import task_names_for_modality
+
+    others = task_names_for_modality(found)
+    other = others[0] if others else "<a task for " + found + "s>"
     return (
         f"backbone '{reference}' is {'an' if found == 'image' else 'a'} {found} model (model_type '{model_type}'), but task "
         f"'{task_name}' needs {NEEDS[needed]}; set backbone.name_or_path to {'a' if needed == 'text' else 'an'} {needed} "

@@ -53,12 +53,13 @@ def _setup_logging() -> None:
 
 def cmd_recipes(args: argparse.Namespace) -> int:
     from .config import SHIPPED_RECIPES, list_recipes, read_yaml
+    from .strategies import DEFAULT_STRATEGY
 
     for path in list_recipes():
         raw = read_yaml(path)
         backbone = (raw.get("backbone") or {}).get("name_or_path", "?")
         task = (raw.get("task") or {}).get("name", "?")
-        strategy = (raw.get("strategy") or {}).get("name", "full")
+        strategy = (raw.get("strategy") or {}).get("name", DEFAULT_STRATEGY)
         name = str(path.relative_to(SHIPPED_RECIPES).with_suffix(""))
         print(f"{name:28s} {task:22s} {strategy:8s} {backbone}")
     return 0

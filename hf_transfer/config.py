@@ -25,6 +25,7 @@ from .errors import ConfigError
 from .precision import PRECISIONS
 from .registry import DATA_SOURCES, STRATEGIES, TASKS, Registry, did_you_mean
 from .schema import field
+from .strategies import DEFAULT_STRATEGY
 from .training_args import training_fields, value_problems
 
 _HERE = Path(__file__).resolve().parent
@@ -111,7 +112,7 @@ class TaskConfig:
 class StrategyConfig:
     """Keys every strategy takes; a strategy's own keys sit next to them."""
 
-    name: str = field("full", help="registered strategy: full, frozen, partial or lora")
+    name: str = field(DEFAULT_STRATEGY, help="registered strategy: full, frozen, partial or lora")
     head: Literal["linear", "mlp"] = field("linear", help="new head: linear, or mlp with head_hidden_sizes")
     head_hidden_sizes: list[int] = field([1024], help="widths of the mlp head's hidden layers")
     head_activation: Literal["relu", "gelu", "tanh", "silu"] = field("relu", help="activation between mlp layers")
@@ -482,7 +483,9 @@ def load_recipe(
     task = (
         _plugin_section(TaskConfig, TASKS, raw.get("task"), "task", "name", None, problems) if "task" in raw else None
     )
-    strategy = _plugin_section(StrategyConfig, STRATEGIES, raw.get("strategy"), "strategy", "name", "full", problems)
+    strategy = _plugin_section(
+        StrategyConfig, STRATEGIES, raw.get("strategy"), "strategy", "name", DEFAULT_STRATEGY, problems
+    )
     training = _training_section(raw.get("training"), problems)
     hub = schema.build(HubConfig, raw.get("hub"), "hub", problems)
     if data is not None and data.streaming:
@@ -490,7 +493,7 @@ def load_recipe(
             problems.append(
                 "data.streaming is true, so training.max_steps must be set (a stream has no length to count epochs by)"
             )
-        if strategy is not None and getattr(strategy.options, "cache_features", False):
+        if strategy is not None and strategy.options.uses_feature_cache():
             problems.append(
                 "the feature cache needs data it can index; with data.streaming set strategy.cache_features=false"
             )

@@ -24,7 +24,9 @@ from .class_weights import describe_weights
 from .early_stopping import summary as early_stopping_summary
 from .errors import OutputError
 from .outputs import ADAPTER_CONFIG, CARD_FILE, CURVES_FILE, MERGED_DIR, METRICS_FILE, RECIPE_FILE, REPORT_FILE
+from .registry import STRATEGIES
 from .rundir import RUN_DIR
+from .strategies import DEFAULT_STRATEGY
 
 _HERE = Path(__file__).resolve().parent
 # Installed wheels carry hub_cards inside the package; a source checkout has it next to it.
@@ -64,8 +66,6 @@ MULTI_LABEL_INDEX_METRICS = (
     ("mean_average_precision", "mean_average_precision", "Mean average precision", {"average": "macro"}),
 )
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
-_EXAMPLES = {"text-classification": '"This is an example text."', "image-classification": '"image.jpg"'}
-_PEFT_AUTO = {"text-classification": "AutoPeftModelForSequenceClassification"}
 
 
 @dataclass
@@ -213,13 +213,22 @@ def _split_names(run: RunFiles) -> dict[str, str]:
     return {"eval": data.get("validation_split") or "validation", "test": data.get("test_split") or "test"}
 
 
+def _adapter_tags(run: RunFiles) -> list[str]:
+    """The adapter's kind as peft records it in ``adapter_config.json`` (``LORA`` → the tag ``lora``)."""
+    try:
+        peft_type = json.loads((run.out / ADAPTER_CONFIG).read_text()).get("peft_type")
+    except (OSError, ValueError, AttributeError):
+        return []
+    return [str(peft_type).lower()] if peft_type else []
+
+
 def card_data(run: RunFiles, layout: str, repo_id: str | None) -> Any:
     from huggingface_hub import EvalResult, ModelCardData
 
     backbone, data, hub = run.section("backbone"), run.section("data"), run.section("hub")
     task = run.pipeline_tag
     task_name = run.report.get("task") or run.section("task").get("name")
-    strategy = run.report.get("strategy", {}).get("name") or run.section("strategy").get("name", "full")
+    strategy = run.report.get("strategy", {}).get("name") or run.section("strategy").get("name", DEFAULT_STRATEGY)
     reference = backbone.get("name_or_path") or run.report.get("backbone")
     base_model = backbone.get("hub_id") or (reference if is_hub_id(reference) else None)
     adapter = layout in ("adapter", "both")
@@ -252,7 +261,7 @@ def card_data(run: RunFiles, layout: str, repo_id: str | None) -> Any:
         license=hub.get("license") or base_model_license(backbone),
         tags=["hf-transfer", strategy, task]
         + ([task_name] if task_name != task else [])
-        + (["lora"] if adapter else []),
+        + (_adapter_tags(run) if adapter else []),
         model_name=model_name(run, repo_id),
         eval_results=results or None,
         **extra,
@@ -337,19 +346,8 @@ def details_rows(run: RunFiles, shown_backbone: str, artifact: str) -> list[tupl
     if strategy.get("head"):
         modules = ", ".join(f"`{m}`" for m in strategy.get("head_modules", []))
         rows.append(("Head", f"{strategy['head']}" + (f" ({modules}, newly initialised)" if modules else "")))
-    lora = strategy.get("lora")
-    if isinstance(lora, dict):
-        targets = ", ".join(f"`{t}`" for t in lora.get("target_modules", []))
-        flags = [name for key, name in (("use_rslora", "rsLoRA"), ("use_dora", "DoRA")) if lora.get(key)]
-        where = f" in {lora['blocks'].split(' (')[0]}" if lora.get("blocks") else ""
-        rows.append(
-            (
-                "LoRA",
-                f"r={lora.get('r')}, alpha={lora.get('alpha')}, dropout={lora.get('dropout')} on {targets}"
-                + where
-                + (f"; {', '.join(flags)}" if flags else ""),
-            )
-        )
+    if strategy.get("name") in STRATEGIES:
+        rows += STRATEGIES.get(strategy["name"]).card_rows(strategy)
     batch = report.get("global_batch_size")
     if isinstance(batch, dict):
         rows.append(
@@ -491,9 +489,28 @@ def data_description(run: RunFiles) -> str:
 
 
 def _task_and_ref(run: RunFiles, repo_id: str | None) -> tuple[str, str]:
-    return run.pipeline_tag or "text-classification", repo_id or str(
+    return run.pipeline_tag or _pipeline_tag_from_config(run), repo_id or str(
         run.section("training").get("output_dir") or run.out
     )
+
+
+def _pipeline_tag_from_config(run: RunFiles) -> str:
+    """For a run that records no task: the pipeline tag of the registered task whose Auto class loads its model."""
+    from .tasks import task_class_for_architectures
+
+    try:
+        architectures = json.loads((run.out / "config.json").read_text()).get("architectures") or []
+    except (OSError, ValueError, AttributeError):
+        architectures = []
+    task = task_class_for_architectures(architectures)
+    return task.pipeline_tag if task is not None else ""
+
+
+def _declared(pipeline_tag: str, name: str) -> Any:
+    """What the registered task for ``pipeline_tag`` declares for the card's snippets (see hf_transfer.tasks)."""
+    from .tasks import declared, task_class_for_pipeline_tag
+
+    return declared(task_class_for_pipeline_tag(pipeline_tag), name)
 
 
 def usage_code(run: RunFiles, layout: str, repo_id: str | None) -> list[str]:
@@ -543,7 +560,7 @@ def _thresholds_usage(run: RunFiles, task: str, ref: str) -> str:
         "",
         f'thresholds = AutoConfig.from_pretrained("{ref}").hf_transfer["thresholds"]  # label -> threshold',
         f'classifier = pipeline("{task}", model="{ref}", top_k=None)  # a sigmoid score for every label',
-        f"scores = classifier({_EXAMPLES.get(task, '...')})",
+        f"scores = classifier({_declared(task, 'card_example')})",
         'print([s["label"] for s in scores if s["score"] >= thresholds[s["label"]]])',
     ]
     return (
@@ -577,13 +594,14 @@ def _pipeline_snippet(
         "",
         *before,
         f'classifier = pipeline("{task}", model={model})',
-        f"print(classifier({_EXAMPLES.get(task, '...')}))",
+        f"print(classifier({_declared(task, 'card_example')}))",
     ]
 
 
 def _adapter_snippet(run: RunFiles, task: str, ref: str, is_repo: bool) -> list[str]:
-    example = _EXAMPLES.get(task, "...")
-    processor = "tokenizer" if task == "text-classification" else "image_processor"
+    example = _declared(task, "card_example")
+    processor = _declared(task, "processor_argument")
+    processor_auto = _declared(task, "processor_auto_class")
     if run.model_type(run.out) == "hf_transfer":
         fetch = ["from huggingface_hub import snapshot_download"] if is_repo else []
         folder = f'snapshot_download("{ref}")' if is_repo else f'"{ref}"'
@@ -598,28 +616,30 @@ def _adapter_snippet(run: RunFiles, task: str, ref: str, is_repo: bool) -> list[
             f'classifier = pipeline("{task}", model=model, {processor}=folder)',
             f"print(classifier({example}))",
         ]
-    if task in _PEFT_AUTO:
-        auto = _PEFT_AUTO[task]
+    auto = _declared(task, "peft_auto_class")
+    if auto:
         return [
             f"from peft import {auto}",
-            "from transformers import AutoConfig, AutoTokenizer, pipeline",
+            f"from transformers import AutoConfig, {processor_auto}, pipeline",
             "",
             f'config = AutoConfig.from_pretrained("{ref}")  # this run\'s labels',
             f'model = {auto}.from_pretrained("{ref}", id2label=config.id2label, label2id=config.label2id)',
-            f'classifier = pipeline("{task}", model=model, tokenizer=AutoTokenizer.from_pretrained("{ref}"))',
+            f'classifier = pipeline("{task}", model=model, {processor}={processor_auto}.from_pretrained("{ref}"))',
             f"print(classifier({example}))",
         ]
-    # peft has no AutoPeftModel class for image classification: the base model is built from this run's config.
+    # peft has no AutoPeftModel class for this task (e.g. image classification): the base model is built from
+    # this run's config.
     adapter = json.loads((run.out / ADAPTER_CONFIG).read_text())
     base = adapter.get("base_model_name_or_path") or run.section("backbone").get("name_or_path")
+    model_auto = _declared(task, "auto_class_name")
     return [
         "from peft import PeftModel",
-        "from transformers import AutoConfig, AutoImageProcessor, AutoModelForImageClassification, pipeline",
+        f"from transformers import AutoConfig, {processor_auto}, {model_auto}, pipeline",
         "",
         f'config = AutoConfig.from_pretrained("{ref}")  # this run\'s labels and head',
-        f'base = AutoModelForImageClassification.from_pretrained("{base}", config=config, ignore_mismatched_sizes=True)',
+        f'base = {model_auto}.from_pretrained("{base}", config=config, ignore_mismatched_sizes=True)',
         f'model = PeftModel.from_pretrained(base, "{ref}")',
-        f'classifier = pipeline("{task}", model=model, image_processor=AutoImageProcessor.from_pretrained("{ref}"))',
+        f'classifier = pipeline("{task}", model=model, {processor}={processor_auto}.from_pretrained("{ref}"))',
         f"print(classifier({example}))",
     ]
 

@@ -13,16 +13,43 @@ from pathlib import Path
 from typing import Any
 
 from .errors import HfTransferError
-from .outputs import ADAPTER_CONFIG
+from .outputs import ADAPTER_CONFIG, RECIPE_FILE
 
 
-def auto_class_for(config: Any) -> type:
-    from transformers import AutoModelForImageClassification, AutoModelForSequenceClassification
+def auto_class_for(config: Any, path: Path) -> type:
+    """The Auto class a saved model reloads with: the one of the registered task whose Auto class loads the
+    config's architecture, else that of the task recorded in the run's recipe (see ``Task.auto_class_name``)."""
+    import transformers
 
-    architectures = getattr(config, "architectures", None) or []
-    if any(a.endswith("ForImageClassification") for a in architectures):
-        return AutoModelForImageClassification
-    return AutoModelForSequenceClassification
+    from .tasks import task_class_for_architectures
+
+    task = task_class_for_architectures(getattr(config, "architectures", None) or [])
+    if task is None:
+        task = _recorded_task(path)
+    if task is None:
+        raise HfTransferError(
+            f"'{path}': cannot tell which task its model is for (config.json names no architecture a registered "
+            f"task loads, and no {RECIPE_FILE} records a task); load it with the transformers AutoModelFor* class "
+            "of its task"
+        )
+    return getattr(transformers, task.auto_class_name)
+
+
+def _recorded_task(path: Path) -> Any:
+    """The registered task class named by the run's recipe in ``path`` (None: none, or not one known here)."""
+    import yaml
+
+    from .registry import TASKS
+
+    try:
+        recipe = yaml.safe_load((path / RECIPE_FILE).read_text())
+    except (OSError, yaml.YAMLError):
+        return None
+    name = (recipe.get("task") or {}).get("name") if isinstance(recipe, dict) else None
+    if not isinstance(name, str) or name not in TASKS:
+        return None
+    task = TASKS.get(name)
+    return task if isinstance(getattr(task, "auto_class_name", None), str) else None
 
 
 def _config(path: Path) -> Any:
@@ -43,7 +70,7 @@ def base_model_for_adapter(path: Path) -> Any:
     base_path = adapter["base_model_name_or_path"]
     revision = adapter.get("revision")
     config = _config(path)
-    cls = auto_class_for(config)
+    cls = auto_class_for(config, path)
     if isinstance(config, HfTransferConfig):
         model = cls._model_mapping[type(config)](config)
         model.backbone = AutoModel.from_pretrained(base_path, revision=revision)
@@ -62,4 +89,4 @@ def load_model(path: str | Path) -> Any:
 
         return PeftModel.from_pretrained(base_model_for_adapter(path), str(path)).eval()
     config = _config(path)
-    return auto_class_for(config).from_pretrained(str(path)).eval()
+    return auto_class_for(config, path).from_pretrained(str(path)).eval()

@@ -30,6 +30,7 @@ class ModelBundle:
     head_param_names: set[str]
     pooling: str  # native, cls, mean or pooler
     custom: bool
+    task: Any = None  # the task plugin the model is for (strategies read its declarations, e.g. peft_task_type)
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -86,10 +87,8 @@ def resolve_pooling(requested: str, backbone: Any, strategy: Any = None, text: b
     if declared:
         return declared, "declared by the backbone's sentence-transformers pooling config"
     preferred = getattr(strategy, "auto_text_pooling", "native") if text else "native"
-    if preferred != "native" and getattr(strategy, "name", "") == "lora" and _zero3():
-        # Known gap: a LoRA model with our own pooling head fails its first forward under ZeRO-3 ("'weight'
-        # must be 2-D", the embedding still partitioned); the backbone's own class works there.
-        return "native", "strategy 'lora' under DeepSpeed ZeRO-3: the backbone's own classification pooling"
+    if preferred != "native" and getattr(strategy, "native_pooling_under_zero3", False) and _zero3():
+        return "native", f"strategy '{strategy.name}' under DeepSpeed ZeRO-3: the backbone's own classification pooling"
     if preferred != "native":
         return preferred, (
             f"text backbone without a declared pooling, strategy '{strategy.name}' keeps its pooler "
@@ -142,25 +141,19 @@ def _native(task: Any, backbone: Any, data: Any) -> ModelBundle:
         head |= {n for n in names if n.startswith(f"{prefix}.{classifier}.")}
     head |= new & names
     _reinit_loaded_head(model, head, new)
-    return ModelBundle(model=model, head_param_names=head, pooling="native", custom=False)
+    return ModelBundle(model=model, head_param_names=head, pooling="native", custom=False, task=task)
 
 
 def _custom(task: Any, backbone: Any, data: Any, options: Any, pooling: str, example: dict[str, Any]) -> ModelBundle:
     import torch
     from transformers import AutoModel
 
-    from .modeling import (
-        HfTransferConfig,
-        HfTransferForImageClassification,
-        HfTransferForSequenceClassification,
-        drop_unused_pooler,
-        pool,
-    )
+    from . import modeling
+    from .modeling import HfTransferConfig, drop_unused_pooler, pool
 
     base = AutoModel.from_pretrained(backbone.location, **backbone.load_kwargs())
-    modality = "image" if "pixel_values" in example else "text"
     if pooling == "native":
-        pooling = _native_feature_pooling(base, modality)
+        pooling = _native_feature_pooling(base, task.modality)
     drop_unused_pooler(base, pooling)
     base.eval()
     with torch.no_grad():
@@ -183,18 +176,18 @@ def _custom(task: Any, backbone: Any, data: Any, options: Any, pooling: str, exa
         id2label=data.id2label,
         label2id=data.label2id,
     )
-    cls = HfTransferForImageClassification if modality == "image" else HfTransferForSequenceClassification
+    cls = getattr(modeling, task.head_model_class)
     config._name_or_path = backbone.location  # where the backbone's weights come from (LoRA adapters record it)
     config.architectures = [cls.__name__]
     model = cls(config)
     model.backbone = base
     head = {n for n, _ in model.named_parameters() if n.startswith("head.")}
-    return ModelBundle(model=model, head_param_names=head, pooling=pooling, custom=True)
+    return ModelBundle(model=model, head_param_names=head, pooling=pooling, custom=True, task=task)
 
 
 def build_model(task: Any, backbone: Any, data: Any, options: Any, example: dict[str, Any]) -> ModelBundle:
     """Backbone + new head for ``data.labels``; ``options`` is the recipe's strategy section."""
-    pooling, reason = resolve_pooling(options.pooling, backbone, options.options, text="input_ids" in example)
+    pooling, reason = resolve_pooling(options.pooling, backbone, options.options, text=task.modality == "text")
     logger.info("pooling: %s (%s)", pooling, reason)
     if options.head == "linear" and pooling == "native":
         bundle = _native(task, backbone, data)

@@ -191,7 +191,7 @@ def train(
     processor = task.load_processor(backbone)
     # A processor that cannot take the recipe's augmentation: found here too.
     augmentation = _augmentation(
-        recipe, task, processor, data.train_rows, cached=getattr(recipe.strategy.options, "cache_features", False)
+        recipe, task, processor, data.train_rows, cached=recipe.strategy.options.uses_feature_cache()
     )
     from .strategy_defaults import plan_training_defaults
 
@@ -357,7 +357,7 @@ def _model_and_strategy(run: Run) -> None:
     example.pop("labels", None)
     options = run.recipe.strategy
     # With the feature cache the backbone computes features on every process; only a copy of the head is sharded.
-    cached = getattr(options.options, "cache_features", False)
+    cached = options.options.uses_feature_cache()
     with launch.plain_loading() if cached else nullcontext():
         bundle = run.bundle = build_model(run.task, run.backbone, run.data, options, example)
     run.head_ids = {id(p) for n, p in bundle.model.named_parameters() if n in bundle.head_param_names}
@@ -375,7 +375,7 @@ def _trainer_inputs(run: Run) -> None:
 
     strategy = run.recipe.strategy.options
     run.inputs = TrainerInputs(run.model, run.args, run.splits, run.collate, run.processor)
-    if getattr(strategy, "cache_features", False):
+    if strategy.uses_feature_cache():
         cache = prepare_cached_training(
             run.bundle,
             run.task,

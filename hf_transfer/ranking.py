@@ -15,6 +15,7 @@ from typing import Any
 
 from .config import load_recipe
 from .errors import ConfigError, HfTransferError
+from .strategies import FEATURE_EXTRACTION_STRATEGY
 
 logger = logging.getLogger("hf_transfer")
 
@@ -38,7 +39,10 @@ def _frozen_recipe(recipe: Any, overrides: Any, backbone: str) -> Any:
     base = load_recipe(recipe, overrides)
     raw = base.to_dict() | {"_name": base.name}
     keep = ("head", "head_hidden_sizes", "head_activation", "head_dropout", "pooling")
-    raw["strategy"] = {"name": "frozen", **{k: raw["strategy"][k] for k in keep if k in raw["strategy"]}}
+    raw["strategy"] = {
+        "name": FEATURE_EXTRACTION_STRATEGY,
+        **{k: raw["strategy"][k] for k in keep if k in raw["strategy"]},
+    }
     raw["backbone"] = {**raw["backbone"], "name_or_path": backbone}
     return load_recipe(raw)
 

@@ -14,7 +14,12 @@ from __future__ import annotations
 import difflib
 import importlib
 import pkgutil
-from typing import Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar
+
+if TYPE_CHECKING:  # the plugin bases import this module: only type checkers read them here
+    from .data import DataSource
+    from .strategies import Strategy
+    from .tasks import Task
 
 T = TypeVar("T")
 
@@ -54,6 +59,13 @@ class Registry(Generic[T]):
 
         return decorator
 
+    def unregister(self, name: str) -> None:
+        """Remove the plugin registered as ``name`` (tests that register one of their own clean up with it)."""
+        self._discover()
+        if name not in self._plugins:
+            raise KeyError(self.unknown_message(name))
+        del self._plugins[name]
+
     def _discover(self) -> None:
         if self._discovered:
             return
@@ -82,6 +94,6 @@ class Registry(Generic[T]):
         return f"unknown {self.kind} '{name}'{did_you_mean(name, names)}; registered: {', '.join(names)}"
 
 
-DATA_SOURCES: Registry = Registry("data source", "hf_transfer.data")
-TASKS: Registry = Registry("task", "hf_transfer.tasks")
-STRATEGIES: Registry = Registry("strategy", "hf_transfer.strategies")
+DATA_SOURCES: Registry[DataSource] = Registry("data source", "hf_transfer.data")
+TASKS: Registry[Task] = Registry("task", "hf_transfer.tasks")
+STRATEGIES: Registry[Strategy] = Registry("strategy", "hf_transfer.strategies")

@@ -131,6 +131,12 @@ def is_convnet(backbone: Any) -> bool:
     return model_type.startswith(CONVNET_TYPES)
 
 
+# What a recipe without ``strategy.name`` trains with, and what ``hf-transfer rank`` scores backbones with (the
+# backbone fixed, its features cached).
+DEFAULT_STRATEGY = "full"
+FEATURE_EXTRACTION_STRATEGY = "frozen"
+
+
 class Strategy(abc.ABC):
     name: ClassVar[str]
     # What ``pooling: auto`` gives a text backbone without a declared pooling: "native" (its own
@@ -140,6 +146,14 @@ class Strategy(abc.ABC):
     # Whether backbone weights (or adapters inside the backbone) train: defaults chosen from the data size
     # (e.g. more epochs on a small image set) are for those strategies.
     adapts_backbone: ClassVar[bool] = True
+    # Whether ``pooling: auto`` must fall back to the backbone's own classification pooling under DeepSpeed
+    # ZeRO-3 (a strategy whose wrapped model cannot run our own pooling head there).
+    native_pooling_under_zero3: ClassVar[bool] = False
+
+    def uses_feature_cache(self) -> bool:
+        """Whether the head trains on the backbone's cached features (see :mod:`hf_transfer.features`): the
+        backbone then runs once per example, and the data must be indexable (not streamed)."""
+        return False
 
     def training_defaults(self, options: Any, backbone: Any) -> dict[str, Default]:
         """TrainingArguments values this strategy needs where the recipe is silent (``options``: the strategy section)."""
@@ -152,6 +166,12 @@ class Strategy(abc.ABC):
     def trained_learning_rate(self, options: Any, learning_rate: float) -> float:
         """The rate of what mostly trains, the one :meth:`learning_rate_range` is about."""
         return learning_rate
+
+    @classmethod
+    def card_rows(cls, report: dict[str, Any]) -> list[tuple[str, str]]:
+        """Rows the model card's details table adds for this strategy, read from its saved report (the
+        ``strategy`` section of ``training_report.json``: what :meth:`apply` reported)."""
+        return []
 
     @abc.abstractmethod
     def apply(self, bundle: Any, options: Any) -> tuple[Any, StrategyReport]:

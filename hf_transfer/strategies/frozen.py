@@ -32,6 +32,9 @@ class Frozen(Strategy):
     auto_text_pooling = "mean"  # the pooler layer stays frozen and may never have been trained for this task
     adapts_backbone = False
 
+    def uses_feature_cache(self) -> bool:
+        return self.cache_features
+
     def training_defaults(self, options, backbone):
         linear = options.head == "linear"
         rate = 1e-2 if linear else 1e-3

@@ -108,6 +108,26 @@ class Lora(Strategy):
     merge: bool = field(False, help="also save merged/: a plain model with the adapters folded in")
 
     auto_text_pooling = "mean"  # the backbone's pooler layer stays frozen: pool the token states it adapts
+    # Known gap: a LoRA model with our own pooling head fails its first forward under ZeRO-3 ("'weight'
+    # must be 2-D", the embedding still partitioned); the backbone's own class works there.
+    native_pooling_under_zero3 = True
+
+    @classmethod
+    def card_rows(cls, report):
+        lora = report.get("lora")
+        if not isinstance(lora, dict):
+            return []
+        targets = ", ".join(f"`{t}`" for t in lora.get("target_modules", []))
+        flags = [name for key, name in (("use_rslora", "rsLoRA"), ("use_dora", "DoRA")) if lora.get(key)]
+        where = f" in {lora['blocks'].split(' (')[0]}" if lora.get("blocks") else ""
+        return [
+            (
+                "LoRA",
+                f"r={lora.get('r')}, alpha={lora.get('alpha')}, dropout={lora.get('dropout')} on {targets}"
+                + where
+                + (f"; {', '.join(flags)}" if flags else ""),
+            )
+        ]
 
     def training_defaults(self, options, backbone):
         from . import is_convnet
@@ -229,12 +249,14 @@ class Lora(Strategy):
     def apply(self, bundle, options):
         from peft import LoraConfig, TaskType, get_peft_model
 
+        from ..tasks import declared
+
         model = bundle.model
         head_modules = bundle.head_module_names
         targets, where = self._in_last_blocks(model, self.resolve_targets(model, head_modules))
         if where:
             logger.info("LoRA adapters in %s", where)
-        text = getattr(model, "main_input_name", "input_ids") == "input_ids"
+        peft_task_type = declared(bundle.task, "peft_task_type")
         config = LoraConfig(
             r=self.r,
             lora_alpha=self.alpha,
@@ -243,7 +265,7 @@ class Lora(Strategy):
             modules_to_save=head_modules,
             use_rslora=self.use_rslora,
             use_dora=self.use_dora,
-            task_type=TaskType.SEQ_CLS if text and not bundle.custom else None,
+            task_type=getattr(TaskType, peft_task_type) if peft_task_type and not bundle.custom else None,
         )
         peft_model = get_peft_model(model, config)
         keep_frozen_modules_in_eval(peft_model.base_model.model)

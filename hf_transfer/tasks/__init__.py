@@ -4,6 +4,15 @@ A task is one file in this package that registers a class in ``TASKS``. It owns
 its ``AutoModelFor*`` class, its processor, preprocessing, collator and metrics;
 the conductor (``pipeline.py``) calls these in order and knows nothing of text or
 images.
+
+Besides its hooks a task *declares* what it is, as class attributes: ``pipeline_tag`` (what ``pipeline()``
+loads its models as, and the model card's task type), ``modality``, ``problem_type``, ``auto_class_name``
+(how :func:`hf_transfer.load_model` rebuilds a saved model), ``head_model_class`` (the
+:mod:`hf_transfer.modeling` class for an hf_transfer head), ``peft_task_type`` (the ``peft.TaskType`` of its
+LoRA adapters), and what the model card's loading snippet needs (``card_example``, ``processor_argument``,
+``processor_auto_class``, ``peft_auto_class``). Core modules read these and never name a task. The
+declarations that follow a backbone's modality have no value here: a task that takes its preprocessing from
+another one (``multi-label-classification``) forwards them; read them with :func:`declared`.
 """
 
 from __future__ import annotations
@@ -40,9 +49,26 @@ class Task(abc.ABC):
     # Whether a row may carry several labels (a list, or a string split at ``data.label_separator``).
     takes_label_lists: ClassVar[bool] = False
 
-    @abc.abstractmethod
+    # --- declarations that follow the modality (no default: see the module docstring and ``declared``) ---
+    # The transformers Auto class of the task's models, by name (e.g. "AutoModelForSequenceClassification"); a
+    # saved model whose architecture ends like it (…ForSequenceClassification) reloads with it.
+    auto_class_name: ClassVar[str]
+    # The hf_transfer.modeling class (by name) of a model with an hf_transfer head (mlp head, chosen pooling).
+    head_model_class: ClassVar[str]
+    # peft's ``TaskType`` name for LoRA on the backbone's own class (None: peft's generic wrapper).
+    peft_task_type: ClassVar[str | None]
+    # The model card's loading snippet: an input to classify (Python source), the ``pipeline()`` keyword and the
+    # Auto class of the processor, and peft's ``AutoPeftModelFor*`` class for an adapter (None: peft has none).
+    card_example: ClassVar[str]
+    processor_argument: ClassVar[str]
+    processor_auto_class: ClassVar[str]
+    peft_auto_class: ClassVar[str | None]
+
     def auto_model_class(self) -> type:
-        """The transformers Auto class for this task."""
+        """The transformers Auto class for this task (``auto_class_name``)."""
+        import transformers
+
+        return getattr(transformers, self.auto_class_name)
 
     @abc.abstractmethod
     def load_processor(self, backbone: Backbone) -> Any:
@@ -211,6 +237,56 @@ class Task(abc.ABC):
                 row["scores"] = [{"label": id2label.get(i, str(i)), "score": v} for i, v in zip(idx, vals)]
             rows.append(row)
         return rows
+
+
+# What a declaration reads as where a task does not make it (see ``declared``).
+DECLARATION_DEFAULTS: dict[str, Any] = {
+    "peft_task_type": None,
+    "card_example": "...",
+    "auto_class_name": "AutoModel",
+    "processor_argument": "processor",
+    "processor_auto_class": "AutoProcessor",
+    "peft_auto_class": None,
+}
+
+
+def declared(task: Task | type[Task] | None, name: str) -> Any:
+    """A task's (or task class's) declaration ``name``, else its default in ``DECLARATION_DEFAULTS`` (None for
+    one without). A task class that forwards its modality declarations (multi-label) has them once bound."""
+    value = getattr(task, name, None) if task is not None else None
+    if value is None or isinstance(value, property):
+        return DECLARATION_DEFAULTS.get(name)
+    return value
+
+
+def task_class_for_pipeline_tag(pipeline_tag: str | None) -> type[Task] | None:
+    """The first registered task (by name) whose models ``pipeline()`` loads as ``pipeline_tag`` (a task whose
+    tag follows the backbone declares none)."""
+    from ..registry import TASKS
+
+    for name in TASKS.names():
+        if getattr(TASKS.get(name), "pipeline_tag", None) == pipeline_tag:
+            return TASKS.get(name)
+    return None
+
+
+def task_class_for_architectures(architectures: list[str] | tuple[str, ...]) -> type[Task] | None:
+    """The first registered task (by name) whose Auto class loads a model of one of ``architectures`` (a
+    config's ``architectures``: "BertForSequenceClassification" → ``AutoModelForSequenceClassification``)."""
+    from ..registry import TASKS
+
+    for name in TASKS.names():
+        auto = getattr(TASKS.get(name), "auto_class_name", None)
+        if isinstance(auto, str) and any(a.endswith(auto.removeprefix("AutoModel")) for a in architectures):
+            return TASKS.get(name)
+    return None
+
+
+def task_names_for_modality(modality: str) -> list[str]:
+    """Registered tasks that declare ``modality`` (a task whose modality follows the backbone declares none)."""
+    from ..registry import TASKS
+
+    return [n for n in TASKS.names() if getattr(TASKS.get(n), "modality", None) == modality]
 
 
 @dataclass

@@ -61,6 +61,13 @@ class ImageClassification(ClassificationTask):
 
     pipeline_tag = "image-classification"
     modality = "image"
+    auto_class_name = "AutoModelForImageClassification"
+    head_model_class = "HfTransferForImageClassification"
+    peft_task_type = None  # peft has no image-classification TaskType: its generic wrapper
+    card_example = '"image.jpg"'
+    processor_argument = "image_processor"
+    processor_auto_class = "AutoImageProcessor"
+    peft_auto_class = None  # peft has no AutoPeftModelForImageClassification
     preprocessing_version = 2  # 2: transparency composited onto white (to_rgb)
     roles = {"image": (("image", "img", "pixel_values"), True)}
 
@@ -79,11 +86,6 @@ class ImageClassification(ClassificationTask):
                 f"{prefix}.color_jitter=0.4 (timm's ImageNet recipe)"
             )
         return problems
-
-    def auto_model_class(self) -> type:
-        from transformers import AutoModelForImageClassification
-
-        return AutoModelForImageClassification
 
     def load_processor(self, backbone) -> Any:
         from transformers import AutoImageProcessor

@@ -23,6 +23,13 @@ class TextClassification(ClassificationTask):
 
     pipeline_tag = "text-classification"
     modality = "text"
+    auto_class_name = "AutoModelForSequenceClassification"
+    head_model_class = "HfTransferForSequenceClassification"
+    peft_task_type = "SEQ_CLS"
+    card_example = '"This is an example text."'
+    processor_argument = "tokenizer"
+    processor_auto_class = "AutoTokenizer"
+    peft_auto_class = "AutoPeftModelForSequenceClassification"
     roles = {"text": (("text", "sentence", "content", "sentence1"), True), "text_pair": ((), False)}
 
     def validate(self, prefix: str) -> list[str]:
@@ -30,11 +37,6 @@ class TextClassification(ClassificationTask):
         if self.max_length is not None and self.max_length < 2:
             problems.append(f"'{prefix}.max_length' must be at least 2, found {self.max_length}")
         return problems
-
-    def auto_model_class(self) -> type:
-        from transformers import AutoModelForSequenceClassification
-
-        return AutoModelForSequenceClassification
 
     def load_processor(self, backbone) -> Any:
         from transformers import AutoTokenizer
