@@ -449,7 +449,7 @@ class CachedTraining:
 
 def head_only_model(head: Any, loss: Any = None) -> Any:
     """A copy of the head as a model the Trainer can train on cached features; ``loss(logits, labels)`` is the
-    task's loss (:meth:`hf_transfer.tasks.Task.loss`; default: cross-entropy).
+    task's loss (:meth:`hf_transfer.tasks.Task.batch_loss`; default: cross-entropy).
 
     A copy, so that the engine (DDP, FSDP, DeepSpeed) may wrap, shard or partition it freely; the trained
     weights go back into the full model with :meth:`CachedTraining.restore_head`."""
@@ -540,4 +540,4 @@ def prepare_cached_training(
     head = bundle.model.get_submodule(bundle.head_module_names[0])
     # Whole-batch rows from memory (hf_transfer.probe.InMemoryRows; collate with probe.collate_rows).
     rows = {s: in_memory(c.dataset) for s, c in cached.items()}
-    return CachedTraining(head_only_model(head, task.loss), head_args, rows, info, head)
+    return CachedTraining(head_only_model(head, task.batch_loss), head_args, rows, info, head)

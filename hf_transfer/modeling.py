@@ -152,6 +152,8 @@ class _HfTransferModel(PreTrainedModel):
             # transformers' convention: config.problem_type picks the loss (and pipeline()'s softmax or sigmoid)
             if self.config.problem_type == "multi_label_classification":
                 loss = nn.functional.binary_cross_entropy_with_logits(logits, labels.to(logits.dtype))
+            elif self.config.problem_type == "regression":  # as transformers' own heads: MSE, one column per target
+                loss = nn.functional.mse_loss(logits, labels.to(logits.dtype).reshape(logits.shape))
             else:
                 loss = nn.functional.cross_entropy(logits, labels)
         return self._output_class(loss=loss, logits=logits)

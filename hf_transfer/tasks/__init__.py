@@ -46,6 +46,11 @@ class Task(abc.ABC):
     # transformers' ``config.problem_type`` for the task's models (None: transformers infers it); it picks the loss
     # the backbone's own classes compute and what ``pipeline()`` applies to the logits (softmax or sigmoid).
     problem_type: ClassVar[str | None] = None
+    # Whether the models' own loss (transformers' ``problem_type`` loss) is the task's: False makes training call
+    # :meth:`batch_loss` on every batch (e.g. regression's Huber or L1 loss on standardised targets).
+    model_computes_loss: ClassVar[bool] = True
+    # Whether ``data.columns.label`` may list several columns (read as one list per row, e.g. regression targets).
+    takes_label_columns: ClassVar[bool] = False
     # Whether a row may carry several labels (a list, or a string split at ``data.label_separator``).
     takes_label_lists: ClassVar[bool] = False
 
@@ -163,7 +168,9 @@ class Task(abc.ABC):
         """Per-class loss weights for this data (classification tasks: ``task.class_weights``); None: unweighted."""
         return None
 
-    def loss(self, logits: Any, labels: Any, weights: list[float] | None = None, label_smoothing: float = 0.0) -> Any:
+    def batch_loss(
+        self, logits: Any, labels: Any, weights: list[float] | None = None, label_smoothing: float = 0.0
+    ) -> Any:
         """The training loss of a batch (a mean over its examples), with the resolved class weights if any: one
         definition for every path that computes one (the Trainer loop, a head on cached features, the L-BFGS fit)."""
         import torch
@@ -187,6 +194,11 @@ class Task(abc.ABC):
     def calibrate(self, prediction: Any, labels: list[str]) -> dict[str, Any] | None:
         """Decision settings fitted on the validation predictions after training (None: the task has none);
         the metrics are then computed again with them."""
+        return None
+
+    def finalize_model(self, model: Any, head_module_names: list[str]) -> None:
+        """Adjust the trained model in place before it is saved (after the final metrics), e.g. regression folds
+        its target standardisation into the head so that the saved model predicts in the data's units."""
         return None
 
     def decision_config(self, labels: list[str]) -> dict[str, Any]:

@@ -230,7 +230,9 @@ class MultiLabelClassification(ClassificationTask):
             "train_counts": dict(zip(data.labels, positives.astype(int).tolist())),
         }
 
-    def loss(self, logits: Any, labels: Any, weights: list[float] | None = None, label_smoothing: float = 0.0) -> Any:
+    def batch_loss(
+        self, logits: Any, labels: Any, weights: list[float] | None = None, label_smoothing: float = 0.0
+    ) -> Any:
         """Mean binary cross-entropy with logits over every (example, label); ``weights`` are the per-label
         ``pos_weight`` (a positive of label j counts weights[j] times), as torch's ``BCEWithLogitsLoss``."""
         import torch
