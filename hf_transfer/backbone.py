@@ -115,9 +115,9 @@ def _folder_files(folder: Path) -> tuple[dict[str, Any], bool, bool]:
 
 
 def mismatch_message(reference: str, model_type: Any, found: str, task_name: str, needed: str) -> str:
-    from .tasks import task_names_for_modality
+    from .tasks import tasks_declaring
 
-    others = task_names_for_modality(found)
+    others = tasks_declaring(modality=found)
     other = others[0] if others else "<a task for " + found + "s>"
     return (
         f"backbone '{reference}' is {'an' if found == 'image' else 'a'} {found} model (model_type '{model_type}'), but task "

@@ -196,7 +196,7 @@ def cmd_merge(args: argparse.Namespace) -> int:
         )
     if out.exists() and any(out.iterdir()) and not args.overwrite:
         raise OutputError(f"'{out}' is not empty; choose a new folder or pass --overwrite")
-    from .strategies.lora import merge_adapter
+    from .loading import merge_adapter
 
     merge_adapter(adapter, out)
     _say(f"merged model written to {out.resolve()}")

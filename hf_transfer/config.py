@@ -538,9 +538,12 @@ def load_recipe(
             )
     if data is not None and data.label_separator is not None:
         if task is not None and not task.options.takes_label_lists:
+            from .tasks import tasks_declaring
+
             problems.append(
                 f"'data.label_separator' splits a label cell into several labels, but task '{task.name}' takes one "
-                "class per row; set task.name=multi-label-classification, or remove data.label_separator"
+                f"class per row; set task.name={' or '.join(tasks_declaring(takes_label_lists=True))}, or remove "
+                "data.label_separator"
             )
         if not data.label_separator:
             problems.append("'data.label_separator' must not be empty; e.g. data.label_separator=';'")

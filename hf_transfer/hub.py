@@ -27,44 +27,13 @@ from .outputs import ADAPTER_CONFIG, CARD_FILE, CURVES_FILE, MERGED_DIR, METRICS
 from .registry import STRATEGIES
 from .rundir import RUN_DIR
 from .strategies import DEFAULT_STRATEGY
+from .tasks import CardUsage
 
 _HERE = Path(__file__).resolve().parent
 # Installed wheels carry hub_cards inside the package; a source checkout has it next to it.
 CARDS_DIR = next((p for p in (_HERE / "hub_cards", _HERE.parent / "hub_cards") if p.is_dir()), _HERE / "hub_cards")
 LAYOUTS = ("model", "adapter", "merged", "both")
 SPLITS = (("eval", "validation"), ("test", "test"))  # metric prefix, split
-SCALARS = (
-    ("accuracy", "accuracy"),
-    ("macro_f1", "macro F1"),
-    ("macro_precision", "macro precision"),
-    ("macro_recall", "macro recall"),
-    ("loss", "loss"),
-)
-# model-index entries: our metric, Hub metric id, display name, metric args
-INDEX_METRICS = (
-    ("accuracy", "accuracy", "Accuracy", None),
-    ("macro_f1", "f1", "Macro F1", {"average": "macro"}),
-    ("macro_precision", "precision", "Macro Precision", {"average": "macro"}),
-    ("macro_recall", "recall", "Macro Recall", {"average": "macro"}),
-)
-# several labels per example (scores are sigmoids, a label is predicted at its threshold)
-MULTI_LABEL_SCALARS = (
-    ("micro_f1", "micro F1"),
-    ("macro_f1", "macro F1"),
-    ("samples_f1", "samples F1"),
-    ("subset_accuracy", "subset accuracy"),
-    ("hamming_loss", "Hamming loss"),
-    ("mean_average_precision", "mAP"),
-    ("loss", "loss"),
-)
-MULTI_LABEL_INDEX_METRICS = (
-    ("micro_f1", "f1", "Micro F1", {"average": "micro"}),
-    ("macro_f1", "f1", "Macro F1", {"average": "macro"}),
-    ("samples_f1", "f1", "Samples F1", {"average": "samples"}),
-    ("subset_accuracy", "accuracy", "Subset accuracy (exact match)", None),
-    ("hamming_loss", "hamming_loss", "Hamming loss", None),
-    ("mean_average_precision", "mean_average_precision", "Mean average precision", {"average": "macro"}),
-)
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 
 
@@ -88,16 +57,16 @@ class RunFiles:
         return self.report.get("pipeline_tag") or self.report.get("task") or self.section("task").get("name", "")
 
     @property
-    def thresholds(self) -> dict[str, float] | None:
-        """Per-label decision thresholds saved with a multi-label model (None for a single-label one)."""
-        try:
-            config = json.loads((self.out / "config.json").read_text())
-        except (OSError, ValueError):
-            return None
-        return ((config.get("hf_transfer") or {}) if isinstance(config, dict) else {}).get("thresholds")
+    def task(self) -> Any:
+        """The registered task class the run was for (its card declarations), else the ``Task`` base's defaults."""
+        from .registry import TASKS
+        from .tasks import Task
+
+        name = self.report.get("task") or self.section("task").get("name")
+        return TASKS.get(name) if isinstance(name, str) and name in TASKS else Task
 
     def index_metrics(self) -> tuple:
-        return MULTI_LABEL_INDEX_METRICS if self.thresholds else INDEX_METRICS
+        return self.task.card_index_metrics
 
     def model_type(self, folder: Path) -> str | None:
         try:
@@ -425,7 +394,8 @@ def _cell(text: Any) -> str:
 
 def results_section(run: RunFiles, images: dict[str, str]) -> str:
     sizes = run.report.get("data_sizes", {})
-    scalars, first = (MULTI_LABEL_SCALARS, "micro_f1") if run.thresholds else (SCALARS, "accuracy")
+    scalars = run.task.card_scalars
+    first = scalars[0][0]
     rows = ["| split | examples | " + " | ".join(name for _, name in scalars) + " |", "|---" * (len(scalars) + 2) + "|"]
     for prefix, split in SPLITS:
         if f"{prefix}_{first}" in run.metrics:
@@ -526,9 +496,12 @@ def usage_code(run: RunFiles, layout: str, repo_id: str | None) -> list[str]:
 
 def usage(run: RunFiles, layout: str, repo_id: str | None) -> str:
     text = _code(usage_code(run, layout, repo_id))
-    if run.thresholds:
-        task, ref = _task_and_ref(run, repo_id)
-        text += "\n\n" + _thresholds_usage(run, task, ref)
+    task, ref = _task_and_ref(run, repo_id)
+    notes = run.task.card_usage_notes(
+        CardUsage(task, ref, run.section("task"), _registers(run.model_type(run.out)), _declared(task, "card_example"))
+    )
+    if notes:
+        text += "\n\n" + notes
     if layout == "both":
         task, ref = _task_and_ref(run, repo_id)
         merged_type = run.model_type(run.out / MERGED_DIR)
@@ -545,30 +518,6 @@ def usage(run: RunFiles, layout: str, repo_id: str | None) -> str:
             snippet = _pipeline_snippet(task, f"{ref}/{MERGED_DIR}", merged_type)
         text += "\n\nThe merged model (adapters folded into the backbone) is in `merged/`:\n\n" + _code(snippet)
     return text
-
-
-def _thresholds_usage(run: RunFiles, task: str, ref: str) -> str:
-    """Multi-label models: every label gets a sigmoid score; a label is predicted when it reaches its threshold."""
-    how = (
-        "tuned per label on the validation split (best F1)"
-        if run.section("task").get("threshold") == "tune"
-        else "the recipe's `task.threshold`"
-    )
-    lines = [
-        *_registers(run.model_type(run.out)),
-        "from transformers import AutoConfig, pipeline",
-        "",
-        f'thresholds = AutoConfig.from_pretrained("{ref}").hf_transfer["thresholds"]  # label -> threshold',
-        f'classifier = pipeline("{task}", model="{ref}", top_k=None)  # a sigmoid score for every label',
-        f"scores = classifier({_declared(task, 'card_example')})",
-        'print([s["label"] for s in scores if s["score"] >= thresholds[s["label"]]])',
-    ]
-    return (
-        "This is a multi-label model: each label gets its own sigmoid score (they need not sum to 1), and a label "
-        f"is predicted when its score reaches its decision threshold ({how}), saved in `config.json` under "
-        "`hf_transfer.thresholds`. `hf-transfer predict` and `hf_transfer.tasks.multi_label_classification."
-        "predicted_labels(model.config, logits)` apply them for you:\n\n" + _code(lines)
-    )
 
 
 def _code(lines: list[str]) -> str:

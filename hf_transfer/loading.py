@@ -1,4 +1,5 @@
-"""Reloading what hf_transfer saved: a plain model folder, an hf_transfer-head model, or a LoRA adapter.
+"""Reloading what hf_transfer saved: a plain model folder, an hf_transfer-head model, or a LoRA adapter
+(and folding an adapter into its base model: ``hf-transfer merge``).
 
 ``hf_transfer.load_model(path)`` returns a ready ``torch.nn.Module`` for any of them.
 Plain folders also load with ``AutoModelFor*.from_pretrained`` and ``pipeline()``;
@@ -9,11 +10,14 @@ adapters with a native head load with ``AutoPeftModelFor*`` (see the README).
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
 from .errors import HfTransferError
 from .outputs import ADAPTER_CONFIG, RECIPE_FILE
+
+logger = logging.getLogger("hf_transfer")
 
 
 def auto_class_for(config: Any, path: Path) -> type:
@@ -90,3 +94,33 @@ def load_model(path: str | Path) -> Any:
         return PeftModel.from_pretrained(base_model_for_adapter(path), str(path)).eval()
     config = _config(path)
     return auto_class_for(config, path).from_pretrained(str(path)).eval()
+
+
+def merge_adapter(adapter_dir: Path, out_dir: Path) -> Path:
+    """Fold a saved peft adapter into its base model and save a plain model folder (with the processor)."""
+    model = load_model(adapter_dir).merge_and_unload()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(str(out_dir))
+    _copy_processor(adapter_dir, out_dir)
+    logger.info("merged adapter %s into %s", adapter_dir, out_dir)
+    return out_dir
+
+
+def _copy_processor(src: Path, dst: Path) -> None:
+    import shutil
+
+    names = (
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "special_tokens_map.json",
+        "vocab.txt",
+        "vocab.json",
+        "merges.txt",
+        "preprocessor_config.json",
+        "spiece.model",
+        "sentencepiece.bpe.model",
+        "added_tokens.json",
+    )
+    for name in names:
+        if (src / name).is_file():
+            shutil.copy2(src / name, dst / name)

@@ -225,10 +225,12 @@ def _label_names(splits: dict[str, Dataset], label_col_name: str) -> tuple[list[
             )
         for v in column:
             if isinstance(v, (list, tuple)):
+                from ..tasks import tasks_declaring
+
                 raise DataError(
                     f"the label column '{label_col_name}' holds lists of labels (e.g. {v!r} in split '{split_name}'), "
                     "but this task takes one class per row; for several labels per example set "
-                    "task.name=multi-label-classification"
+                    f"task.name={' or '.join(tasks_declaring(takes_label_lists=True))}"
                 )
             if isinstance(v, bool) or not isinstance(v, (str, int)):
                 raise DataError(

@@ -294,6 +294,8 @@ class Lora(Strategy):
             base.config.architectures = [type(base).__name__]
             base.config.save_pretrained(str(output_dir))
             if self.merge:
+                from ..loading import merge_adapter
+
                 merge_adapter(output_dir, output_dir / MERGED_DIR)
 
     def artifacts(self, task, output_dir: Path):
@@ -303,35 +305,3 @@ class Lora(Strategy):
         if self.merge:
             out.append((output_dir / MERGED_DIR, lambda: load_model(output_dir / MERGED_DIR)))
         return out
-
-
-def merge_adapter(adapter_dir: Path, out_dir: Path) -> Path:
-    """Fold a saved adapter into its base model and save a plain model folder (with the processor)."""
-    from ..loading import load_model
-
-    model = load_model(adapter_dir).merge_and_unload()
-    out_dir.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(str(out_dir))
-    _copy_processor(adapter_dir, out_dir)
-    logger.info("merged adapter %s into %s", adapter_dir, out_dir)
-    return out_dir
-
-
-def _copy_processor(src: Path, dst: Path) -> None:
-    import shutil
-
-    names = (
-        "tokenizer.json",
-        "tokenizer_config.json",
-        "special_tokens_map.json",
-        "vocab.txt",
-        "vocab.json",
-        "merges.txt",
-        "preprocessor_config.json",
-        "spiece.model",
-        "sentencepiece.bpe.model",
-        "added_tokens.json",
-    )
-    for name in names:
-        if (src / name).is_file():
-            shutil.copy2(src / name, dst / name)

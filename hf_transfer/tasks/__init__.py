@@ -30,6 +30,36 @@ if TYPE_CHECKING:
     from ..data import PreparedData
 
 SCALAR_METRICS = ("accuracy", "macro_f1", "macro_precision", "macro_recall")
+# The model card's results table: (metric, column name); a split with the first one gets a row.
+CARD_SCALARS = (
+    ("accuracy", "accuracy"),
+    ("macro_f1", "macro F1"),
+    ("macro_precision", "macro precision"),
+    ("macro_recall", "macro recall"),
+    ("loss", "loss"),
+)
+# The model card's model-index entries: (metric, Hub metric id, display name, metric args).
+CARD_INDEX_METRICS = (
+    ("accuracy", "accuracy", "Accuracy", None),
+    ("macro_f1", "f1", "Macro F1", {"average": "macro"}),
+    ("macro_precision", "precision", "Macro Precision", {"average": "macro"}),
+    ("macro_recall", "recall", "Macro Recall", {"average": "macro"}),
+)
+
+
+@dataclass(frozen=True)
+class CardUsage:
+    """What a task's own paragraph in the card's usage section may show (see ``Task.card_usage_notes``)."""
+
+    pipeline_tag: str  # what pipeline() loads the model as
+    ref: str  # the model's Hub id or folder, as the card's snippets load it
+    options: dict[str, Any]  # the run's ``task:`` recipe section
+    setup: list[str]  # lines a snippet starts with (e.g. ``import hf_transfer.modeling`` for hf_transfer heads)
+    example: str  # an input to classify, as Python source (``card_example``)
+
+    @staticmethod
+    def code(lines: list[str]) -> str:
+        return "```python\n" + "\n".join(lines) + "\n```"
 
 
 class Task(abc.ABC):
@@ -53,6 +83,16 @@ class Task(abc.ABC):
     takes_label_columns: ClassVar[bool] = False
     # Whether a row may carry several labels (a list, or a string split at ``data.label_separator``).
     takes_label_lists: ClassVar[bool] = False
+
+    # The model card's metrics (hf_transfer.hub): results table columns and model-index entries (see above).
+    card_scalars: ClassVar[tuple[tuple[str, str], ...]] = CARD_SCALARS
+    card_index_metrics: ClassVar[tuple[tuple[str, str, str, dict[str, str] | None], ...]] = CARD_INDEX_METRICS
+
+    @classmethod
+    def card_usage_notes(cls, usage: CardUsage) -> str | None:
+        """A Markdown paragraph the model card's usage section adds after the loading snippets (e.g. how to
+        apply saved decision thresholds); None: nothing to add."""
+        return None
 
     # --- declarations that follow the modality (no default: see the module docstring and ``declared``) ---
     # The transformers Auto class of the task's models, by name (e.g. "AutoModelForSequenceClassification"); a
@@ -294,11 +334,12 @@ def task_class_for_architectures(architectures: list[str] | tuple[str, ...]) -> 
     return None
 
 
-def task_names_for_modality(modality: str) -> list[str]:
-    """Registered tasks that declare ``modality`` (a task whose modality follows the backbone declares none)."""
+def tasks_declaring(**declarations: Any) -> list[str]:
+    """Names of the registered tasks whose classes declare these values, e.g. ``modality="image"`` (a task whose
+    modality follows the backbone declares none), ``takes_label_lists=True``: what an error message suggests."""
     from ..registry import TASKS
 
-    return [n for n in TASKS.names() if getattr(TASKS.get(n), "modality", None) == modality]
+    return [n for n in TASKS.names() if all(getattr(TASKS.get(n), k, None) == v for k, v in declarations.items())]
 
 
 @dataclass

@@ -382,6 +382,50 @@ class MultiLabelClassification(ClassificationTask):
             )
         return rows
 
+    # --- the model card (hf_transfer.hub) --------------------------------------------------------------------
+
+    card_scalars = (
+        ("micro_f1", "micro F1"),
+        ("macro_f1", "macro F1"),
+        ("samples_f1", "samples F1"),
+        ("subset_accuracy", "subset accuracy"),
+        ("hamming_loss", "Hamming loss"),
+        ("mean_average_precision", "mAP"),
+        ("loss", "loss"),
+    )
+    card_index_metrics = (
+        ("micro_f1", "f1", "Micro F1", {"average": "micro"}),
+        ("macro_f1", "f1", "Macro F1", {"average": "macro"}),
+        ("samples_f1", "f1", "Samples F1", {"average": "samples"}),
+        ("subset_accuracy", "accuracy", "Subset accuracy (exact match)", None),
+        ("hamming_loss", "hamming_loss", "Hamming loss", None),
+        ("mean_average_precision", "mean_average_precision", "Mean average precision", {"average": "macro"}),
+    )
+
+    @classmethod
+    def card_usage_notes(cls, usage) -> str:
+        """Every label gets a sigmoid score; a label is predicted when it reaches its saved threshold."""
+        how = (
+            "tuned per label on the validation split (best F1)"
+            if usage.options.get("threshold") == TUNE
+            else "the recipe's `task.threshold`"
+        )
+        lines = [
+            *usage.setup,
+            "from transformers import AutoConfig, pipeline",
+            "",
+            f'thresholds = AutoConfig.from_pretrained("{usage.ref}").hf_transfer["thresholds"]  # label -> threshold',
+            f'classifier = pipeline("{usage.pipeline_tag}", model="{usage.ref}", top_k=None)  # a sigmoid score for every label',
+            f"scores = classifier({usage.example})",
+            'print([s["label"] for s in scores if s["score"] >= thresholds[s["label"]]])',
+        ]
+        return (
+            "This is a multi-label model: each label gets its own sigmoid score (they need not sum to 1), and a label "
+            f"is predicted when its score reaches its decision threshold ({how}), saved in `config.json` under "
+            "`hf_transfer.thresholds`. `hf-transfer predict` and `hf_transfer.tasks.multi_label_classification."
+            "predicted_labels(model.config, logits)` apply them for you:\n\n" + usage.code(lines)
+        )
+
 
 # --- labels: a list per row, or a delimited string -------------------------------------------------------------
 
