@@ -66,6 +66,7 @@ class Regression(FollowsBackbone, Task):
         self.mean: list[float] | None = None  # per target, on the training split (0 without normalisation)
         self.std: list[float] | None = None  # per target (1 without normalisation)
         self.folded = False  # the model's outputs are in the data's units (after finalize_model)
+        self.target_names: list[str] = []
 
     # --- options ------------------------------------------------------------------------------------------
 
@@ -83,7 +84,7 @@ class Regression(FollowsBackbone, Task):
         import numpy as np
         from datasets import Sequence, Value
 
-        names = _target_names(cfg, column)
+        names = self.target_names = _target_names(cfg, column)
         values = {split: _numbers(ds["label"], split, names) for split, ds in splits.items()}
         train = values["train"]
         mean = train.mean(0)
@@ -186,9 +187,16 @@ class Regression(FollowsBackbone, Task):
         )
 
     def compute_metrics(self, num_labels: int):
+        """The five metrics (means over the targets) and, with several targets, each target's as
+        ``<metric>_<target>`` (targets in different units: read those)."""
+
         def compute(eval_pred) -> dict[str, float]:
-            report = self._scores(eval_pred.predictions, eval_pred.label_ids)
-            return {k: report[k] for k in SCALAR_METRICS}
+            names = self.target_names if len(self.target_names) == num_labels else None
+            report = self._scores(eval_pred.predictions, eval_pred.label_ids, names)
+            out = {k: report[k] for k in SCALAR_METRICS}
+            if num_labels > 1:
+                out.update({f"{m}_{n}": t[m] for n, t in report["per_target"].items() for m in SCALAR_METRICS})
+            return out
 
         return compute
 
