@@ -55,6 +55,9 @@ def test_trains_and_the_saved_model_predicts_in_the_data_units(backbones, regres
         assert math.isfinite(result.metrics[key]) or "pearson" in key or "spearman" in key, key
     report = json.loads((out / "training_report.json").read_text())
     assert any("target score: mean" in n for n in report["data_notes"])
+    card = (out / "README.md").read_text()
+    assert 'function_to_apply="none"' in card and "| split | examples | RMSE | MAE | R² |" in card
+    assert "name: RMSE" in card and "type: rmse" in card  # the model-index entries
     config = json.loads((out / "config.json").read_text())
     assert config["problem_type"] == "regression" and config["id2label"] == {"0": "score"}
 

@@ -224,6 +224,41 @@ class Regression(FollowsBackbone, Task):
             "per_target": {name: {**report["per_target"][name], "residuals": residuals[name]} for name in labels},
         }
 
+    # --- model card -----------------------------------------------------------------------------------------
+
+    card_scalars = (
+        ("rmse", "RMSE"),
+        ("mae", "MAE"),
+        ("r2", "R²"),
+        ("pearson", "Pearson r"),
+        ("spearman", "Spearman ρ"),
+        ("loss", "loss"),
+    )
+    card_index_metrics = (
+        ("rmse", "rmse", "RMSE", None),
+        ("mae", "mae", "MAE", None),
+        ("r2", "r_squared", "R²", None),
+        ("pearson", "pearsonr", "Pearson r", None),
+        ("spearman", "spearmanr", "Spearman ρ", None),
+    )
+
+    @classmethod
+    def card_usage_notes(cls, usage) -> str:
+        """The model outputs numbers in the data's units: pipeline() must not squash them."""
+        lines = [
+            *usage.setup,
+            "from transformers import pipeline",
+            "",
+            f'regressor = pipeline("{usage.pipeline_tag}", model="{usage.ref}", function_to_apply="none", top_k=None)',
+            f"print(regressor({usage.example}))  # one score per target, in the training data's units",
+        ]
+        return (
+            "This is a regression model: each output is a number in the units of its training target (the targets "
+            "were standardised for training, and that scaling is folded into the head, so no post-processing is "
+            'needed). Ask `pipeline()` for the raw outputs with `function_to_apply="none"`; the target names are '
+            "the model's `id2label`. `hf-transfer predict` writes them per row:\n\n" + usage.code(lines)
+        )
+
     # --- using a trained model ---------------------------------------------------------------------------
 
     def prediction_fields(self, top_k: int | None) -> list[str]:
