@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import hf_transfer
-from helpers import make_texts, text_recipe
+from helpers import FAST_TRAINING, make_texts, text_recipe
 from hf_transfer.errors import ConfigError, DataError
 
 
@@ -157,3 +157,36 @@ def test_recipe_mistakes_are_reported_together(backbones, regression_files, tmp_
         hf_transfer.train(recipe)
     assert "label_smoothing_factor" in str(err.value) and "data.streaming=false" in str(err.value)
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.slow
+def test_image_regression_from_a_metadata_folder(backbones, tmp_path):
+    """An image backbone binds the image preprocessing: brightness of a grey image → its level (0-255)."""
+    from PIL import Image
+
+    rng = random.Random(0)
+    for split, n in (("train", 12), ("validation", 4)):
+        (tmp_path / "data" / split).mkdir(parents=True)
+        rows = []
+        for i in range(n):
+            level = rng.randint(0, 255)
+            Image.new("RGB", (36, 36), (level,) * 3).save(tmp_path / "data" / split / f"{i}.png")
+            rows.append({"file_name": f"{i}.png", "brightness": float(level)})
+        (tmp_path / "data" / split / "metadata.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = tmp_path / "out"
+    recipe = {
+        "backbone": {"name_or_path": str(backbones["vit"])},
+        "data": {"source": "imagefolder", "data_dir": str(tmp_path / "data"), "columns": {"label": "brightness"}},
+        "task": {"name": "regression", "augment": False},
+        "strategy": {"name": "full"},
+        "training": {**FAST_TRAINING, "max_steps": 4, "output_dir": str(out)},
+    }
+    result = hf_transfer.train(recipe)
+    assert math.isfinite(result.metrics["eval_rmse"])
+    config = json.loads((out / "config.json").read_text())
+    assert config["problem_type"] == "regression" and config["id2label"] == {"0": "brightness"}
+    from transformers import pipeline
+
+    regressor = pipeline("image-classification", model=str(out), function_to_apply="none", device="cpu")
+    value = regressor(Image.new("RGB", (36, 36), (128,) * 3))[0]["score"]
+    assert 20 < value < 240  # around the training mean, in grey levels (standardised outputs would be near 0)
