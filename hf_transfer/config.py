@@ -536,6 +536,17 @@ def load_recipe(
                 f"'training.label_smoothing_factor' smooths class probabilities; task '{task.name}' predicts "
                 "numbers: remove training.label_smoothing_factor"
             )
+    if task is not None and strategy is not None and not task.options.pools_features:
+        if strategy.head != "linear":
+            problems.append(
+                f"'strategy.head' {strategy.head}: task '{task.name}' puts a linear layer on every token (the "
+                "backbone's own class); set strategy.head=linear"
+            )
+        if strategy.pooling not in ("auto", "native"):
+            problems.append(
+                f"'strategy.pooling' {strategy.pooling}: task '{task.name}' classifies every token, nothing is "
+                "pooled; remove strategy.pooling"
+            )
     if data is not None and data.label_separator is not None:
         if task is not None and not task.options.takes_label_lists:
             from .tasks import tasks_declaring

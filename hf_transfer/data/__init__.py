@@ -156,7 +156,8 @@ def resolve_roles(
 ) -> dict[str, str]:
     """role → the user's column name, for the task's roles and the label."""
     resolved: dict[str, str] = {}
-    for role, (defaults, required) in {**roles, "label": (("label", "labels"), True)}.items():
+    # a task's roles may give the label column other default names (e.g. tags for token classification)
+    for role, (defaults, required) in {"label": (("label", "labels"), True), **roles}.items():
         configured = getattr(cfg.columns, role, None)
         if isinstance(configured, list):  # several label columns (one regression target each)
             for name in configured:

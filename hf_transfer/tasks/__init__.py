@@ -79,6 +79,9 @@ class Task(abc.ABC):
     # Whether the models' own loss (transformers' ``problem_type`` loss) is the task's: False makes training call
     # :meth:`batch_loss` on every batch (e.g. regression's Huber or L1 loss on standardised targets).
     model_computes_loss: ClassVar[bool] = True
+    # Whether the head reads one pooled vector per example (``strategy.pooling`` and mlp heads apply); False: the
+    # backbone's own per-token head (token classification).
+    pools_features: ClassVar[bool] = True
     # Whether ``data.columns.label`` may list several columns (read as one list per row, e.g. regression targets).
     takes_label_columns: ClassVar[bool] = False
     # Whether a row may carry several labels (a list, or a string split at ``data.label_separator``).
