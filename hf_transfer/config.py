@@ -66,8 +66,11 @@ class ColumnsConfig:
     text: str | None = field(None, help="text column (default: text, sentence or content)")
     text_pair: str | None = field(None, help="second text column for sentence-pair tasks")
     image: str | None = field(None, help="image column (default: image or img)")
+    tokens: str | None = field(None, help="column of word lists, for tasks that tag words (default: tokens or words)")
     label: str | list[str] | None = field(
-        None, help="label column (default: label or labels); regression: a list of columns, one target each"
+        None,
+        help="label column (default: label or labels; tags or ner_tags when words are tagged); regression: a "
+        "list of columns, one target each",
     )
 
 
