@@ -74,3 +74,23 @@ def _write(tmp_path, text):
     path = tmp_path / "dump.txt"
     path.write_text(text)
     return path
+
+
+def test_build_docstring_code_spans_tags_the_marked_code(tmp_path):
+    mod = _script("build_docstring_code_spans")
+    tokens, tags = mod.tag_sentence("Call :func:`~os.path.join` (or ``a + b``) on `x`, then stop.")
+    assert tokens == ["Call", "os.path.join", "(", "or", "a", "+", "b", ")", "on", "x", ",", "then", "stop", "."]
+    assert tags == ["O", "B-CODE", "O", "O", "B-CODE", "I-CODE", "I-CODE", "O", "O", "B-CODE", "O", "O", "O", "O"]
+    assert mod.tag_sentence("See :class:`the dict <dict>` here")[0] == ["See", "the", "dict", "here"]
+    doc = "First sentence uses ``x``. Second one too.\n\nExample::\n\n    >>> x = 1\n\nLast paragraph."
+    assert mod.sentences_of(doc) == ["First sentence uses ``x``.", "Second one too.", "Last paragraph."]
+    lib = tmp_path / "lib"
+    (lib / "test").mkdir(parents=True)
+    (lib / "mod.py").write_text('def f():\n    """Return ``None`` when the value is missing here."""\n')
+    (lib / "test" / "t.py").write_text('def g():\n    """Skipped ``test`` folder sentence is here."""\n')
+    (lib / "plain.py").write_text('def h():\n    """No markup at all in this docstring here."""\n')
+    rows = mod.build_rows(mod.stdlib_files(lib))
+    assert rows == [
+        {"tokens": ["Return", "None", "when", "the", "value", "is", "missing", "here", "."],
+         "tags": ["O", "B-CODE", "O", "O", "O", "O", "O", "O", "O"]}
+    ]  # fmt: skip
