@@ -16,16 +16,14 @@ grid. Results go to ``benchmarks/results/regression.{md,json}`` (``--smoke``: a 
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
-import os
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import command_line, machine_facts  # noqa: E402
+from _common import run_variants  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -124,36 +122,14 @@ def main(argv: list[str] | None = None) -> int:
     smoke_dir = tempfile.TemporaryDirectory(prefix="reg-smoke-") if args.smoke else None
     args.results_dir = args.results_dir or (Path(smoke_dir.name) if smoke_dir else RESULTS)
     args.results_dir.mkdir(parents=True, exist_ok=True)
-    record = {
-        "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "command": command_line(),
-        "machine": machine_facts(),
-        "results": {},
-    }
-    previous = args.results_dir / "regression.json"
-    if args.append and previous.is_file():
-        old = json.loads(previous.read_text())
-        record["results"] = old["results"]
-        record["date"] = f"{old['date']} (+ {', '.join(names)}: {record['date']})"
-        record["command"] = f"{old['command']}; {record['command']}"
-    with tempfile.TemporaryDirectory(prefix="reg-bench-") as tmp:
-        os.environ.setdefault("HF_TRANSFER_CACHE", str(Path(tmp) / "cache"))
-        for name in names:
-            print(f"--- {name}", flush=True)
-            if name == "baseline":
-                r = baselines((1.0,) if args.smoke else ALPHAS)
-            else:
-                r = minilm({**VARIANTS[name][0], **(SMOKE if args.smoke else {})}, Path(tmp) / name)
-            record["results"][name] = r
-            print(json.dumps(r), flush=True)
-            (args.results_dir / "regression.json").write_text(json.dumps(record, indent=2) + "\n")
-            (args.results_dir / "regression.md").write_text(
-                f"Regression on Debian sizes, test split ({record['date']}; {record['machine']['cpu_model']})\n\n"
-                + table(record["results"])
-                + "\n"
-            )
-    print(table(record["results"]))
-    print(f"results: {args.results_dir}")
+
+    def run_one(name: str, folder: Path) -> dict:
+        if name == "baseline":
+            return baselines((1.0,) if args.smoke else ALPHAS)
+        return minilm({**VARIANTS[name][0], **(SMOKE if args.smoke else {})}, folder)
+
+    title = "Regression on Debian sizes, test split"
+    run_variants("regression", title, names, run_one, table, args.results_dir, args.append, "reg-bench-")
     return 0
 
 

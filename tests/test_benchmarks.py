@@ -89,3 +89,16 @@ def test_onnx_speed_benchmark_smoke(tmp_path):
     table = json.loads((tmp_path / "onnx_speed.json").read_text())["table"]
     assert [r["engine"] for r in table] == ["PyTorch fp32", "ONNX Runtime fp32", "ONNX Runtime int8 (dynamic)"]
     assert table[1]["label_agreement"] == 1.0
+
+
+@pytest.mark.parametrize(
+    "script, stem, row",
+    [("regression.py", "regression", "| ridge |"), ("token_classification.py", "token_classification", "| baseline |")],
+)
+def test_task_benchmarks_smoke(tmp_path, script, stem, row):
+    """The regression and token-classification evidence scripts: a baseline and a frozen MiniLM run on slices."""
+    proc = _run(script, tmp_path)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    results = json.loads((tmp_path / f"{stem}.json").read_text())["results"]
+    assert set(results) == {"baseline", "frozen"}
+    assert row in (tmp_path / f"{stem}.md").read_text() and "| frozen |" in (tmp_path / f"{stem}.md").read_text()
