@@ -58,6 +58,8 @@ def test_trains_and_the_saved_model_predicts_in_the_data_units(backbones, regres
     card = (out / "README.md").read_text()
     assert 'function_to_apply="none"' in card and "| split | examples | RMSE | MAE | R² |" in card
     assert "name: RMSE" in card and "type: rmse" in card  # the model-index entries
+    assert "### Per-target results (test)" in card and "| score |" in card
+    assert "![Predicted against true score (test)](" in card
     config = json.loads((out / "config.json").read_text())
     assert config["problem_type"] == "regression" and config["id2label"] == {"0": "score"}
 

@@ -81,6 +81,9 @@ def test_trains_and_pipeline_returns_entity_spans(backbones, ner_files, tmp_path
     report = json.loads((out / "training_report.json").read_text())
     assert report["reports"]["test"]["scheme"] == "IOB2"
     assert set(report["reports"]["test"]["per_entity_type"]) <= {"PER", "LOC"}
+    card = (out / "README.md").read_text()
+    assert "### Per-entity results (test; IOB2 tags, strict span match)" in card
+    assert 'aggregation_strategy="simple"' in card and "| split | examples | entity F1 |" in card
     config = json.loads(((out / "merged") if (out / "merged").is_dir() else out).joinpath("config.json").read_text())
     assert set(config["id2label"].values()) == {"B-LOC", "B-PER", "I-LOC", "I-PER", "O"}
     if (out / "model.safetensors").is_file():

@@ -92,6 +92,18 @@ class Task(abc.ABC):
     card_index_metrics: ClassVar[tuple[tuple[str, str, str, dict[str, str] | None], ...]] = CARD_INDEX_METRICS
 
     @classmethod
+    def card_report_sections(cls, report: dict[str, Any], split: str, images: dict[str, str]) -> list[str] | None:
+        """Markdown sections of the card's results for one split's report (``training_report.json``'s
+        ``reports``, from :meth:`classification_report`); None: the per-class table (and confusion matrix)."""
+        return None
+
+    @classmethod
+    def card_charts(cls, report: dict[str, Any], split: str, dest: Any) -> dict[str, str]:
+        """PNG charts of one split's report written into ``dest``: image key → file name (for
+        :meth:`card_report_sections`); the per-class confusion matrix is drawn by the card itself."""
+        return {}
+
+    @classmethod
     def card_usage_notes(cls, usage: CardUsage) -> str | None:
         """A Markdown paragraph the model card's usage section adds after the loading snippets (e.g. how to
         apply saved decision thresholds); None: nothing to add."""

@@ -33,6 +33,7 @@ from ._modality import FollowsBackbone
 logger = logging.getLogger("hf_transfer")
 SCALAR_METRICS = ("rmse", "mae", "r2", "pearson", "spearman")
 LOSSES = ("mse", "huber", "l1")
+MAX_POINTS = 500  # (true, predicted) pairs per target kept in the report for the card's scatter plot
 
 
 @TASKS.register("regression")
@@ -219,9 +220,18 @@ class Regression(FollowsBackbone, Task):
                 "p75": q[3],
                 "p95": q[4],
             }
+        # up to MAX_POINTS (true, predicted) pairs per target, evenly spaced over the split: the card's scatter plot
+        keep = np.linspace(0, len(pred) - 1, num=min(MAX_POINTS, len(pred))).round().astype(int)
+        points = {
+            name: {"true": true[keep, j].round(5).tolist(), "predicted": pred[keep, j].round(5).tolist()}
+            for j, name in enumerate(labels)
+        }
         return {
             **{k: report[k] for k in SCALAR_METRICS},
-            "per_target": {name: {**report["per_target"][name], "residuals": residuals[name]} for name in labels},
+            "per_target": {
+                name: {**report["per_target"][name], "residuals": residuals[name], "points": points[name]}
+                for name in labels
+            },
         }
 
     # --- model card -----------------------------------------------------------------------------------------
@@ -241,6 +251,44 @@ class Regression(FollowsBackbone, Task):
         ("pearson", "pearsonr", "Pearson r", None),
         ("spearman", "spearmanr", "Spearman ρ", None),
     )
+
+    @classmethod
+    def card_report_sections(cls, report, split, images) -> list[str] | None:
+        """Per target: the five metrics, the residual quantiles (predicted - true) and the scatter plot."""
+        per_target = report.get("per_target")
+        if not per_target:
+            return None
+        table = [
+            "| target | RMSE | MAE | R² | Pearson r | Spearman ρ | residual median | residual 5%-95% |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        for name, r in per_target.items():
+            q = r.get("residuals", {})
+            table.append(
+                f"| {name} | {r['rmse']:.4g} | {r['mae']:.4g} | {r['r2']:.4f} | {r['pearson']:.4f} | "
+                f"{r['spearman']:.4f} | {q.get('median', float('nan')):.4g} | "
+                f"{q.get('p5', float('nan')):.4g} … {q.get('p95', float('nan')):.4g} |"
+            )
+        parts = [f"### Per-target results ({split})\n\n" + "\n".join(table)]
+        parts += [
+            f"![Predicted against true {name} ({split})]({images[f'scatter_{split}_{name}']})"
+            for name in per_target
+            if f"scatter_{split}_{name}" in images
+        ]
+        return parts
+
+    @classmethod
+    def card_charts(cls, report, split, dest) -> dict[str, str]:
+        from ..charts import scatter_png
+
+        images = {}
+        for j, (name, r) in enumerate((report.get("per_target") or {}).items()):
+            points = r.get("points")
+            if points and points["true"]:
+                file = f"scatter_{split}_{j}.png"
+                scatter_png(points["true"], points["predicted"], f"{name} ({split})", dest / file)
+                images[f"scatter_{split}_{name}"] = file
+        return images
 
     @classmethod
     def card_usage_notes(cls, usage) -> str:

@@ -71,6 +71,36 @@ class TokenClassification(Task):
         ("token_accuracy", "accuracy", "Token accuracy", None),
     )
 
+    @classmethod
+    def card_report_sections(cls, report, split, images) -> list[str] | None:
+        """Per entity type: strict precision, recall, F1 and support."""
+        per_type = report.get("per_entity_type")
+        if per_type is None:
+            return None
+        if not per_type:
+            return [f"### Per-entity results ({split})\n\nNo tagging scheme (token accuracy only)."]
+        table = ["| entity type | precision | recall | F1 | support |", "|---|---|---|---|---|"]
+        table += [
+            f"| {name} | {r['precision']:.4f} | {r['recall']:.4f} | {r['f1']:.4f} | {r['support']} |"
+            for name, r in per_type.items()
+        ]
+        scheme = report.get("scheme")
+        return [f"### Per-entity results ({split}; {scheme} tags, strict span match)\n\n" + "\n".join(table)]
+
+    @classmethod
+    def card_usage_notes(cls, usage) -> str:
+        lines = [
+            *usage.setup,
+            "from transformers import pipeline",
+            "",
+            f'tagger = pipeline("{usage.pipeline_tag}", model="{usage.ref}", aggregation_strategy="simple")',
+            f"print(tagger({usage.example}))  # entity spans: entity_group, score, word, start, end",
+        ]
+        return (
+            'This is a token-classification model: it tags every word; `aggregation_strategy="simple"` joins '
+            "the sub-words and B-/I- tags of one entity into a span:\n\n" + usage.code(lines)
+        )
+
     def __post_init__(self) -> None:
         self.tags: list[str] = []
         self.scheme: str | None = None
