@@ -156,8 +156,9 @@ def resolve_roles(
 ) -> dict[str, str]:
     """role → the user's column name, for the task's roles and the label."""
     resolved: dict[str, str] = {}
-    # a task's roles may give the label column other default names (e.g. tags for token classification)
-    for role, (defaults, required) in {"label": (("label", "labels"), True), **roles}.items():
+    # the label last; a task's roles may give it other default names (e.g. tags for token classification)
+    label = roles.get("label", (("label", "labels"), True))
+    for role, (defaults, required) in {**{r: v for r, v in roles.items() if r != "label"}, "label": label}.items():
         configured = getattr(cfg.columns, role, None)
         if isinstance(configured, list):  # several label columns (one regression target each)
             for name in configured:
