@@ -289,3 +289,39 @@ def write_json(path: Path, data) -> None:
 
 def rmtree(path: Path) -> None:
     shutil.rmtree(path, ignore_errors=True)
+
+
+def run_variants(
+    stem: str, title: str, names: list[str], run_one, table, results_dir: Path, append: bool, tmp_prefix: str
+) -> dict:
+    """Run the named variants one after another (``run_one(name, tmp_folder) -> dict``), rewriting
+    ``results_dir/<stem>.{json,md}`` after each (``table(results) -> markdown``); ``append`` keeps the results
+    already there. Training outputs and the feature cache (unless HF_TRANSFER_CACHE is set) go to a temporary
+    folder."""
+    import tempfile
+
+    record = {
+        "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "command": command_line(),
+        "machine": machine_facts(),
+        "results": {},
+    }
+    previous = results_dir / f"{stem}.json"
+    if append and previous.is_file():
+        old = json.loads(previous.read_text())
+        record["results"] = old["results"]
+        record["date"] = f"{old['date']} (+ {', '.join(names)}: {record['date']})"
+        record["command"] = f"{old['command']}; {record['command']}"
+    with tempfile.TemporaryDirectory(prefix=tmp_prefix) as tmp:
+        os.environ.setdefault("HF_TRANSFER_CACHE", str(Path(tmp) / "cache"))
+        for name in names:
+            print(f"--- {name}", flush=True)
+            record["results"][name] = run_one(name, Path(tmp) / name)
+            print(json.dumps(record["results"][name]), flush=True)
+            (results_dir / f"{stem}.json").write_text(json.dumps(record, indent=2) + "\n")
+            (results_dir / f"{stem}.md").write_text(
+                f"{title} ({record['date']}; {record['machine']['cpu_model']})\n\n" + table(record["results"]) + "\n"
+            )
+    print(table(record["results"]))
+    print(f"results: {results_dir}")
+    return record

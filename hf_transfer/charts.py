@@ -1,4 +1,5 @@
-"""PNG charts for model cards — a confusion matrix and training curves — drawn with Pillow.
+"""PNG charts for model cards — confusion matrix, training curves, per-label bars, predicted-vs-true scatter — drawn
+with Pillow.
 
 Pillow already comes with the image stack; matplotlib would be a heavy dependency for two pictures.
 """
@@ -158,4 +159,25 @@ def bars_png(values: dict[str, float], title: str, path: Path) -> None:
         draw.rectangle((left, y + 2, left + width, y + bar_h - 3), fill=_BLUE)
         draw.text((left - 6, y + bar_h / 2), name, font=font, fill="black", anchor="rm")
         draw.text((left + width + 4, y + bar_h / 2), f"{value:.2f}", font=font, fill="black", anchor="lm")
+    img.save(path, format="PNG")
+
+
+def scatter_png(
+    true: list[float], predicted: list[float], title: str, path: Path, size: tuple[int, int] = (360, 340)
+) -> None:
+    """Predicted against true values (one point each) with the y = x line: a regression target's fit."""
+    from PIL import Image, ImageDraw
+
+    img = Image.new("RGB", size, "white")
+    draw = ImageDraw.Draw(img)
+    values = list(true) + list(predicted)
+    lo, hi = min(values), max(values)
+    pad = (hi - lo) * 0.05 or abs(hi) * 0.05 or 0.5
+    lo, hi = lo - pad, hi + pad
+    box = (58, 30, size[0] - 14, size[1] - 40)
+    at = axes(draw, size, box, (lo, hi, lo, hi), title, _font(13), "true value (vertical: predicted)", _font(11))
+    draw.line((*at(lo, lo), *at(hi, hi)), fill=(150, 150, 150), width=1)
+    for t, p in zip(true, predicted):
+        px, py = at(t, p)
+        draw.ellipse((px - 2, py - 2, px + 2, py + 2), outline=_BLUE)
     img.save(path, format="PNG")

@@ -66,7 +66,12 @@ class ColumnsConfig:
     text: str | None = field(None, help="text column (default: text, sentence or content)")
     text_pair: str | None = field(None, help="second text column for sentence-pair tasks")
     image: str | None = field(None, help="image column (default: image or img)")
-    label: str | None = field(None, help="label column (default: label or labels)")
+    tokens: str | None = field(None, help="column of word lists, for tasks that tag words (default: tokens or words)")
+    label: str | list[str] | None = field(
+        None,
+        help="label column (default: label or labels; tags or ner_tags when words are tagged); regression: a "
+        "list of columns, one target each",
+    )
 
 
 @dataclass
@@ -512,6 +517,38 @@ def load_recipe(
             problems.append(
                 f"'training.label_smoothing_factor' smooths a softmax over classes; task '{task.name}' scores each "
                 "label on its own (sigmoid): remove training.label_smoothing_factor"
+            )
+    takes_columns = task is not None and task.options.takes_label_columns
+    if data is not None and isinstance(data.columns.label, list):
+        if task is not None and not takes_columns:
+            problems.append(
+                f"'data.columns.label' lists several columns ({', '.join(map(str, data.columns.label))}), but task "
+                f"'{task.name}' reads one label column; give one column, or use task.name=regression (one target "
+                "per column)"
+            )
+        elif not data.columns.label:
+            problems.append("'data.columns.label' is an empty list; give one column, or a list of target columns")
+    if takes_columns:
+        if data is not None and data.streaming:
+            problems.append(
+                f"task '{task.name}' standardises its targets with the training split's mean and std, which a "
+                "stream cannot give before training; set data.streaming=false"
+            )
+        if training.get("label_smoothing_factor"):
+            problems.append(
+                f"'training.label_smoothing_factor' smooths class probabilities; task '{task.name}' predicts "
+                "numbers: remove training.label_smoothing_factor"
+            )
+    if task is not None and strategy is not None and not task.options.pools_features:
+        if strategy.head != "linear":
+            problems.append(
+                f"'strategy.head' {strategy.head}: task '{task.name}' puts a linear layer on every token (the "
+                "backbone's own class); set strategy.head=linear"
+            )
+        if strategy.pooling not in ("auto", "native"):
+            problems.append(
+                f"'strategy.pooling' {strategy.pooling}: task '{task.name}' classifies every token, nothing is "
+                "pooled; remove strategy.pooling"
             )
     if data is not None and data.label_separator is not None:
         if task is not None and not task.options.takes_label_lists:

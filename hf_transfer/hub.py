@@ -405,7 +405,12 @@ def results_section(run: RunFiles, images: dict[str, str]) -> str:
             rows.append(f"| {split} | {sizes.get(split, '')} | " + " | ".join(cells) + " |")
     parts = ["\n".join(rows) if len(rows) > 2 else "No evaluation metrics were recorded."]
     for prefix, split in SPLITS:
-        per_class = run.report.get("reports", {}).get(prefix, {}).get("per_class")
+        report = run.report.get("reports", {}).get(prefix, {})
+        sections = run.task.card_report_sections(report, split, images) if report else None
+        if sections is not None:  # the task renders its own report (per target, per entity type, …)
+            parts += sections
+            continue
+        per_class = report.get("per_class")
         if not per_class:
             continue
         if "threshold" in next(iter(per_class.values())):
@@ -602,6 +607,8 @@ def write_charts(run: RunFiles, dest: Path) -> dict[str, str]:
     images: dict[str, str] = {}
     labels = list(run.report.get("labels", []))
     for prefix, split in SPLITS:
+        if run.report.get("reports", {}).get(prefix):
+            images.update(run.task.card_charts(run.report["reports"][prefix], split, dest))
         matrix = run.report.get("reports", {}).get(prefix, {}).get("confusion_matrix")
         if matrix and len(matrix) == len(labels):
             name = f"confusion_matrix_{split}.png"

@@ -187,7 +187,10 @@ def _custom(task: Any, backbone: Any, data: Any, options: Any, pooling: str, exa
 
 def build_model(task: Any, backbone: Any, data: Any, options: Any, example: dict[str, Any]) -> ModelBundle:
     """Backbone + new head for ``data.labels``; ``options`` is the recipe's strategy section."""
-    pooling, reason = resolve_pooling(options.pooling, backbone, options.options, text=task.modality == "text")
+    if task.pools_features:
+        pooling, reason = resolve_pooling(options.pooling, backbone, options.options, text=task.modality == "text")
+    else:  # a head on every token: the backbone's own class (the recipe check refused other heads and poolings)
+        pooling, reason = "native", f"task '{task.name}' classifies every token"
     logger.info("pooling: %s (%s)", pooling, reason)
     if options.head == "linear" and pooling == "native":
         bundle = _native(task, backbone, data)

@@ -146,14 +146,17 @@ class _HfTransferModel(PreTrainedModel):
         return pool(outputs, self.config.pooling, inputs.get("attention_mask"))
 
     def _classify(self, features: torch.Tensor, labels: torch.Tensor | None) -> Any:
+        from types import SimpleNamespace
+
+        from transformers.loss.loss_utils import ForSequenceClassificationLoss
+
         logits = self.head(features)
         loss = None
         if labels is not None:
-            # transformers' convention: config.problem_type picks the loss (and pipeline()'s softmax or sigmoid)
-            if self.config.problem_type == "multi_label_classification":
-                loss = nn.functional.binary_cross_entropy_with_logits(logits, labels.to(logits.dtype))
-            else:
-                loss = nn.functional.cross_entropy(logits, labels)
+            # transformers' own loss of its *ForSequenceClassification heads: config.problem_type picks it (and
+            # pipeline()'s softmax, sigmoid or none). A namespace, not the config: it would write the type it infers.
+            view = SimpleNamespace(num_labels=self.config.num_labels, problem_type=self.config.problem_type)
+            loss = ForSequenceClassificationLoss(labels, logits, view)
         return self._output_class(loss=loss, logits=logits)
 
 

@@ -470,7 +470,8 @@ def _build_trainer(run: Run) -> None:
             compute_metrics=run.task.compute_metrics(len(run.data.labels)),
             learning_rates=run.learning_rates,
             class_weights=class_weighting.vector(run.class_weights),
-            loss=run.task.loss,
+            loss=run.task.batch_loss,
+            always_task_loss=not run.task.model_computes_loss,
             callbacks=[InterruptCallback(run.interruption)]
             + ([ManifestCallback(run.folder)] if run.folder else [])
             + ([run.stopper] if run.stopper else [])
@@ -532,9 +533,12 @@ def _save_and_check(run: Run, out: Path) -> None:
     if inputs.cache is not None:
         inputs.cache.restore_head(trainer)
         trained = run.model.to(inputs.args.device)  # the full model: frozen backbone + the head trained on features
+        run.task.finalize_model(trained, run.strategy_report.details["head_modules"])
         if trainer.is_world_process_zero():
             artifacts.save_model(trained, run.processor, out)
     else:
+        head_modules = run.strategy_report.details["head_modules"]  # named before a strategy wrapped the model
+        run.task.finalize_model(extract_model_from_parallel(trainer.model, keep_fp32_wrapper=False), head_modules)
         strategy.save(trainer, out)
         # Compare in full precision: drop the autocast wrapper mixed-precision training put on forward().
         trained = extract_model_from_parallel(trainer.model, keep_fp32_wrapper=False)

@@ -133,7 +133,7 @@ def fit_logistic(
     (one per class) weight the cross-entropy as :func:`hf_transfer.class_weights.weighted_cross_entropy` does
     (scikit-learn's ``class_weight`` at the same ``C``). ``loss_fn(logits, labels, weights)`` and ``score_fn(logits,
     labels)`` replace the cross-entropy and the validation accuracy (a task's own, e.g. one-vs-rest binary
-    cross-entropy and micro F1 for several labels per example; see :meth:`hf_transfer.tasks.Task.loss`)."""
+    cross-entropy and micro F1 for several labels per example; see :meth:`hf_transfer.tasks.Task.batch_loss`)."""
     import torch
 
     from .class_weights import weighted_cross_entropy
@@ -222,7 +222,7 @@ def solve_head(cache: Any, report: Any, class_weights: list[float] | None = None
         None if xv is None else xv.to(device),
         None if yv is None else yv.to(device),
         class_weights=class_weights,
-        loss_fn=None if task is None else task.loss,
+        loss_fn=None if task is None else task.batch_loss,
         score_fn=None if task is None else task.probe_score,
     )
     metric = "accuracy" if task is None else task.probe_metric

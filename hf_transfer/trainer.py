@@ -47,20 +47,23 @@ class TransferTrainer(Trainer):
         learning_rates: dict[str, float] | None = None,
         class_weights: list[float] | None = None,
         loss: Callable[..., Any] | None = None,
+        always_task_loss: bool = False,
         **kwargs,
     ):
         super().__init__(*args, **kwargs)
         self.learning_rates = learning_rates
         self.class_weights = class_weights
         self.loss = loss
+        self.always_task_loss = always_task_loss
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        """With ``task.class_weights``, the task's weighted loss (``Task.loss(logits, labels, weights,
+        """With ``task.class_weights``, the task's weighted loss (``Task.batch_loss(logits, labels, weights,
         label_smoothing)``; the weighted cross-entropy of :mod:`hf_transfer.class_weights` unless the task says
         otherwise) on the model's logits, whatever the head (a transformers head, an hf_transfer head, a head on
-        cached features); the loss the model computes itself otherwise. A batch mean, like the models' own loss
+        cached features); the loss the model computes itself otherwise, unless the task's loss is one no model computes
+        (``always_task_loss``, e.g. regression's Huber loss on standardised targets). A batch mean, like the models' own loss
         (Trainer divides it by the accumulation steps: ``compute_loss_func`` would make it assume a token-count loss)."""
-        if self.class_weights is None or "labels" not in inputs:
+        if (self.class_weights is None and not self.always_task_loss) or "labels" not in inputs:
             return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
         inputs = dict(inputs)
         labels = inputs.pop("labels")

@@ -100,3 +100,16 @@ def test_multi_label_benchmark_smoke(tmp_path):
     assert all(0.0 <= r["test_micro_f1"] <= 1.0 for r in results.values())
     assert results["frozen"]["threshold"] == "tune"  # the multi-label task's default
     assert "| frozen" in (tmp_path / "multi_label.md").read_text()
+
+
+@pytest.mark.parametrize(
+    "script, stem, row",
+    [("regression.py", "regression", "| ridge |"), ("token_classification.py", "token_classification", "| baseline |")],
+)
+def test_task_benchmarks_smoke(tmp_path, script, stem, row):
+    """The regression and token-classification evidence scripts: a baseline and a frozen MiniLM run on slices."""
+    proc = _run(script, tmp_path)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    results = json.loads((tmp_path / f"{stem}.json").read_text())["results"]
+    assert set(results) == {"baseline", "frozen"}
+    assert row in (tmp_path / f"{stem}.md").read_text() and "| frozen |" in (tmp_path / f"{stem}.md").read_text()

@@ -655,7 +655,7 @@ def test_to_dict_flattens_plugin_options(recipe_file):
     assert d["data"]["source"] == "files"
     assert Path(d["data"]["train_file"]).is_absolute() and d["data"]["train_file"].endswith("train.jsonl")
     assert d["data"]["test_file"] is None
-    assert d["data"]["columns"] == {"text": None, "text_pair": None, "image": None, "label": None}
+    assert d["data"]["columns"] == {"text": None, "text_pair": None, "image": None, "tokens": None, "label": None}
     assert d["task"] == {"name": "text-classification", "class_weights": None, "max_length": 32}
     assert d["strategy"]["name"] == "full" and d["strategy"]["head"] == "linear" and d["strategy"]["pooling"] == "auto"
     assert d["training"]["output_dir"] == str(Path("outputs") / "small")

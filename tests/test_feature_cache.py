@@ -11,7 +11,7 @@ import pytest
 import torch
 
 import hf_transfer
-from helpers import image_recipe, text_recipe
+from helpers import TEXT_CLASSES, image_recipe, text_recipe
 from hf_transfer import features
 
 pytestmark = pytest.mark.slow  # trains, launches processes or exports: not in the fast subset
@@ -330,3 +330,61 @@ def test_bf16_runs_cache_their_own_features(backbones, text_files, tmp_path):
     )
     assert bf16.dtype == torch.float32 and not torch.equal(fp32, bf16), "the bf16 pass ran under autocast"
     assert torch.allclose(fp32, bf16, atol=5e-2, rtol=5e-2)
+
+
+def test_pass_batches_sort_by_length_within_windows_and_count_real_tokens(monkeypatch):
+    monkeypatch.setattr(features, "SORT_WINDOW_BATCHES", 2)
+    lengths = [3, 9, 1, 5, 7, 2, 8, 4, 6]
+    windows = features.pass_batches(lengths, len(lengths), 2)
+    # windows of 4 consecutive rows, each sorted longest first; the last one holds the remaining row
+    assert windows == [[[1, 3], [0, 2]], [[6, 4], [7, 5]], [[8]]]
+    # by hand: [9,5] [3,1] [8,7] [4,2] [6] → real 45 of 2*(9+3+8+4)+6 = 54 computed
+    assert features.real_token_fraction(lengths, [b for w in windows for b in w]) == pytest.approx(45 / 54)
+    in_order = [[0, 1], [2, 3], [4, 5], [6, 7], [8]]  # [3,9] [1,5] [7,2] [8,4] [6] → 2*(9+5+7+8)+6 = 64
+    assert features.real_token_fraction(lengths, in_order) == pytest.approx(45 / 64)
+    assert features.pass_batches(None, 5, 2) == [[[0, 1], [2, 3]], [[4]]]  # no lengths: dataset order
+    assert features.real_token_fraction(None, in_order) is None
+
+
+def test_length_sorted_cache_pass_writes_dataset_order_and_equal_features(backbones, tmp_path, monkeypatch, caplog):
+    import random
+
+    from datasets import Dataset
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding
+
+    from hf_transfer.tasks.text_classification import TextClassification
+
+    monkeypatch.setattr(features, "SORT_WINDOW_BATCHES", 2)  # several windows on a small set
+    rng = random.Random(0)
+    words = " ".join(TEXT_CLASSES.values()).split()  # the fixture tokenizer's vocabulary
+    texts = [" ".join(rng.choices(words, k=rng.choice([1, 2, 3, 9, 20]))) for _ in range(37)]
+    tok = AutoTokenizer.from_pretrained(backbones["bert"])
+    encoded = Dataset.from_dict({"text": texts, "labels": [i % 3 for i in range(37)]})
+    encoded = encoded.map(
+        lambda b: tok(b["text"], truncation=True, max_length=24), batched=True, remove_columns=["text"]
+    )
+    model = AutoModelForSequenceClassification.from_pretrained(backbones["bert"], num_labels=3).eval()
+    collate, task = DataCollatorWithPadding(tok), TextClassification()
+
+    def extract(dataset, lengths, name):
+        path = tmp_path / f"{name}.arrow"
+        args = (model, model.classifier, dataset, collate, 4, 0, 1, path, f"caching {name}", "fp32", lengths)
+        assert features._extract(*args) == model.config.hidden_size
+        return Dataset.from_file(str(path)).with_format("torch")[:]
+
+    lengths = task.input_lengths(encoded)
+    assert lengths == [len(ids) for ids in encoded["input_ids"]]
+    with caplog.at_level(logging.INFO, logger="hf_transfer"):
+        sorted_pass = extract(encoded, lengths, "sorted")
+    assert "of the tokens computed are real" in caplog.text
+    plain = extract(encoded, None, "plain")
+    assert torch.equal(sorted_pass["labels"], plain["labels"])
+    assert torch.allclose(sorted_pass["features"], plain["features"], atol=1e-5)
+
+    # a shuffled copy of the data (select with an indices mapping): its rows, in its own order
+    order = list(range(37))
+    rng.shuffle(order)
+    shuffled = encoded.select(order)
+    again = extract(shuffled, task.input_lengths(shuffled), "shuffled")
+    assert torch.equal(again["labels"], plain["labels"][order])
+    assert torch.allclose(again["features"], plain["features"][order], atol=1e-5)

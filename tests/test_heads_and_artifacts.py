@@ -114,6 +114,14 @@ def test_head_learning_rate_and_layerwise_decay(backbones, text_files, tmp_path,
     assert lr("bert.embeddings.word_embeddings.weight") == pytest.approx(2.5e-4)
     assert lr_of[id(params["bert.encoder.layer.0.attention.self.query.bias"])][1] == 0.0
     assert lr_of[id(params["bert.encoder.layer.0.attention.self.query.weight"])][1] == 0.01
+    # the recipe sets no training.optim: transformers' default, the fused AdamW kernel (one kernel per step)
+    assert type(seen["optimizer"]).__name__ == "AdamW" and seen["optimizer"].defaults.get("fused") is True
+
+    # a recipe that names an optimizer gets exactly that one
+    hf_transfer.train(
+        _text(backbones, text_files, tmp_path / "b", strategy, learning_rate=1e-3, max_steps=1, optim="adamw_torch")
+    )
+    assert type(seen["optimizer"]).__name__ == "AdamW" and not seen["optimizer"].defaults.get("fused")
 
 
 @pytest.mark.parametrize(

@@ -338,16 +338,16 @@ def test_pos_weight_in_the_loss():
     logits = torch.tensor([[0.3, -1.0], [2.0, 0.5]])
     labels = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
     weights = [3.0, 0.5]
-    got = task.loss(logits, labels, weights)
+    got = task.batch_loss(logits, labels, weights)
     # mean over examples and labels of -(w·y·log σ(x) + (1 - y)·log(1 - σ(x)))
     s = torch.sigmoid(logits)
     w = torch.tensor(weights)
     by_hand = -(w * labels * torch.log(s) + (1 - labels) * torch.log(1 - s)).mean()
     assert got.item() == pytest.approx(by_hand.item(), rel=1e-5)
-    assert task.loss(logits, labels).item() == pytest.approx(
+    assert task.batch_loss(logits, labels).item() == pytest.approx(
         torch.nn.functional.binary_cross_entropy_with_logits(logits, labels).item(), rel=1e-6
     )
-    assert got.item() != pytest.approx(task.loss(logits, labels).item())
+    assert got.item() != pytest.approx(task.batch_loss(logits, labels).item())
 
 
 def test_class_weights_auto_is_negatives_over_positives(backbones, ml_files, tmp_path):

@@ -137,13 +137,35 @@ def _resolve_column(
     return None
 
 
+# Several label columns (``data.columns.label: [a, b]``) are read as one column of lists under this name.
+TARGETS_COLUMN = "__hf_transfer_targets"
+
+
+def combine_label_columns(ds: Dataset, names: list[str]) -> Dataset:
+    """The columns ``names`` of ``ds`` as one column of lists (``TARGETS_COLUMN``), in that order."""
+    return ds.map(
+        lambda batch: {TARGETS_COLUMN: [list(row) for row in zip(*(batch[n] for n in names))]},
+        batched=True,
+        remove_columns=list(names),
+        desc="reading the label columns",
+    )
+
+
 def resolve_roles(
     cfg: DataConfig, roles: dict[str, tuple[tuple[str, ...], bool]], columns: list[str]
 ) -> dict[str, str]:
     """role → the user's column name, for the task's roles and the label."""
     resolved: dict[str, str] = {}
-    for role, (defaults, required) in {**roles, "label": (("label", "labels"), True)}.items():
-        col = _resolve_column(role, getattr(cfg.columns, role, None), defaults, columns, required)
+    # the label last; a task's roles may give it other default names (e.g. tags for token classification)
+    label = roles.get("label", (("label", "labels"), True))
+    for role, (defaults, required) in {**{r: v for r, v in roles.items() if r != "label"}, "label": label}.items():
+        configured = getattr(cfg.columns, role, None)
+        if isinstance(configured, list):  # several label columns (one regression target each)
+            for name in configured:
+                _resolve_column(role, name, defaults, columns, True)
+            resolved[role] = TARGETS_COLUMN
+            continue
+        col = _resolve_column(role, configured, defaults, columns, required)
         if col is not None:
             resolved[role] = col
     return resolved
@@ -311,6 +333,11 @@ def prepare(
     elif "test" in dsdict and cfg.train_split.split("[")[0] != "test":
         splits["test"] = dsdict["test"]
 
+    targets = cfg.columns.label if isinstance(cfg.columns.label, list) else None
+    if targets:
+        for name, ds in list(splits.items()):
+            if all(c in ds.column_names for c in targets):
+                splits[name] = combine_label_columns(ds, targets)
     rename = {col: role for role, col in resolved.items()}
     for name, ds in list(splits.items()):
         missing = [c for c in rename if c not in ds.column_names]

@@ -14,6 +14,7 @@ import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from ..errors import DataError
 from ..registry import DATA_SOURCES
@@ -21,7 +22,7 @@ from ..schema import field
 from . import DataSource, LoadContext
 
 # file suffix → `datasets` packaged builder
-FORMATS = {".csv": "csv", ".tsv": "csv", ".json": "json", ".jsonl": "json", ".parquet": "parquet"}
+FORMATS = {".csv": "csv", ".tsv": "csv", ".json": "json", ".jsonl": "json", ".parquet": "parquet", ".conll": "conll"}
 DELIMITERS = {",": "comma", "\t": "tab", ";": "semicolon", "|": "pipe"}
 TEXT_FORMATS = ("csv", "json")
 
@@ -32,6 +33,11 @@ class FilesSource(DataSource):
     train_file: str = field(help="training data: a .csv, .tsv, .json, .jsonl or .parquet file", path=True)
     validation_file: str | None = field(None, help="validation data (default: carved from train)", path=True)
     test_file: str | None = field(None, help="test data evaluated once at the end", path=True)
+    format: Literal["auto", "conll"] = field(
+        "auto",
+        help="auto: from the file suffix; conll: 'word tag' lines, a blank line between sentences (token "
+        "classification; .conll files are read so anyway)",
+    )
 
     def files(self) -> dict[str, str]:
         named = {"train": self.train_file, "validation": self.validation_file, "test": self.test_file}
@@ -42,8 +48,8 @@ class FilesSource(DataSource):
         suffixes = set()
         for split, path in self.files().items():
             suffix = Path(path).suffix.lower()
-            suffixes.add(FORMATS.get(suffix))
-            if suffix not in FORMATS:
+            suffixes.add("conll" if self.format == "conll" else FORMATS.get(suffix))
+            if suffix not in FORMATS and self.format != "conll":
                 problems.append(f"'{prefix}.{split}_file' must end in {', '.join(FORMATS)}, found '{Path(path).name}'")
         if len(suffixes) > 1:
             problems.append(f"'{prefix}' files must all have one format, found {', '.join(sorted(map(str, suffixes)))}")
@@ -56,7 +62,9 @@ class FilesSource(DataSource):
         for split, path in files.items():
             check_path(split, Path(path))
         suffix = Path(self.train_file).suffix.lower()
-        fmt = FORMATS[suffix]
+        fmt = "conll" if self.format == "conll" else FORMATS[suffix]
+        if fmt == "conll":
+            return _load_conll(files, ctx.streaming)
         kwargs: dict = {}
         if fmt == "csv":
             delimiter = "\t" if suffix == ".tsv" else ","
@@ -77,6 +85,17 @@ class FilesSource(DataSource):
             raise explain(files, fmt, e) from None
         finally:
             builders.setLevel(level)
+
+
+def _load_conll(files: dict[str, str], streaming: bool):
+    """CoNLL-style files (``hf_transfer.data._conll``) as ``tokens`` + ``tags`` list columns."""
+    import datasets
+
+    from ._conll import read_conll
+
+    if streaming:
+        raise DataError("CoNLL files are read whole; set data.streaming=false (they are small enough)")
+    return datasets.DatasetDict({split: datasets.Dataset.from_list(read_conll(path)) for split, path in files.items()})
 
 
 def check_path(split: str, path: Path) -> None:

@@ -76,12 +76,32 @@ class Task(abc.ABC):
     # transformers' ``config.problem_type`` for the task's models (None: transformers infers it); it picks the loss
     # the backbone's own classes compute and what ``pipeline()`` applies to the logits (softmax or sigmoid).
     problem_type: ClassVar[str | None] = None
+    # Whether the models' own loss (transformers' ``problem_type`` loss) is the task's: False makes training call
+    # :meth:`batch_loss` on every batch (e.g. regression's Huber or L1 loss on standardised targets).
+    model_computes_loss: ClassVar[bool] = True
+    # Whether the head reads one pooled vector per example (``strategy.pooling`` and mlp heads apply); False: the
+    # backbone's own per-token head (token classification).
+    pools_features: ClassVar[bool] = True
+    # Whether ``data.columns.label`` may list several columns (read as one list per row, e.g. regression targets).
+    takes_label_columns: ClassVar[bool] = False
     # Whether a row may carry several labels (a list, or a string split at ``data.label_separator``).
     takes_label_lists: ClassVar[bool] = False
 
     # The model card's metrics (hf_transfer.hub): results table columns and model-index entries (see above).
     card_scalars: ClassVar[tuple[tuple[str, str], ...]] = CARD_SCALARS
     card_index_metrics: ClassVar[tuple[tuple[str, str, str, dict[str, str] | None], ...]] = CARD_INDEX_METRICS
+
+    @classmethod
+    def card_report_sections(cls, report: dict[str, Any], split: str, images: dict[str, str]) -> list[str] | None:
+        """Markdown sections of the card's results for one split's report (``training_report.json``'s
+        ``reports``, from :meth:`classification_report`); None: the per-class table (and confusion matrix)."""
+        return None
+
+    @classmethod
+    def card_charts(cls, report: dict[str, Any], split: str, dest: Any) -> dict[str, str]:
+        """PNG charts of one split's report written into ``dest``: image key → file name (for
+        :meth:`card_report_sections`); the per-class confusion matrix is drawn by the card itself."""
+        return {}
 
     @classmethod
     def card_usage_notes(cls, usage: CardUsage) -> str | None:
@@ -145,6 +165,11 @@ class Task(abc.ABC):
         training-set size, for options chosen from it (None: unknown, a stream)."""
         return None
 
+    def input_lengths(self, dataset: Any) -> list[int] | None:
+        """Tokens per example of a preprocessed split, for passes that batch by length (the feature cache);
+        None when every input has the same size (e.g. images)."""
+        return None
+
     def training_stats(self, args: Any, train_dataset: Any) -> dict[str, float]:
         """Task-specific figures about the training input (e.g. padding efficiency) for the results."""
         return {}
@@ -204,7 +229,9 @@ class Task(abc.ABC):
         """Per-class loss weights for this data (classification tasks: ``task.class_weights``); None: unweighted."""
         return None
 
-    def loss(self, logits: Any, labels: Any, weights: list[float] | None = None, label_smoothing: float = 0.0) -> Any:
+    def batch_loss(
+        self, logits: Any, labels: Any, weights: list[float] | None = None, label_smoothing: float = 0.0
+    ) -> Any:
         """The training loss of a batch (a mean over its examples), with the resolved class weights if any: one
         definition for every path that computes one (the Trainer loop, a head on cached features, the L-BFGS fit)."""
         import torch
@@ -228,6 +255,11 @@ class Task(abc.ABC):
     def calibrate(self, prediction: Any, labels: list[str]) -> dict[str, Any] | None:
         """Decision settings fitted on the validation predictions after training (None: the task has none);
         the metrics are then computed again with them."""
+        return None
+
+    def finalize_model(self, model: Any, head_module_names: list[str]) -> None:
+        """Adjust the trained model in place before it is saved (after the final metrics), e.g. regression folds
+        its target standardisation into the head so that the saved model predicts in the data's units."""
         return None
 
     def decision_config(self, labels: list[str]) -> dict[str, Any]:

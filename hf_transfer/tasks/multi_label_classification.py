@@ -289,7 +289,9 @@ class MultiLabelClassification(ClassificationTask):
             "train_counts": dict(zip(data.labels, positives.astype(int).tolist())),
         }
 
-    def loss(self, logits: Any, labels: Any, weights: list[float] | None = None, label_smoothing: float = 0.0) -> Any:
+    def batch_loss(
+        self, logits: Any, labels: Any, weights: list[float] | None = None, label_smoothing: float = 0.0
+    ) -> Any:
         """Mean binary cross-entropy with logits over every (example, label); ``weights`` are the per-label
         ``pos_weight`` (a positive of label j counts weights[j] times), as torch's ``BCEWithLogitsLoss``."""
         import torch
@@ -335,6 +337,9 @@ class MultiLabelClassification(ClassificationTask):
 
     def training_stats(self, args, train_dataset) -> dict[str, float]:
         return self.delegate.training_stats(args, train_dataset)
+
+    def input_lengths(self, dataset) -> list[int] | None:
+        return self.delegate.input_lengths(dataset)
 
     def __getattr__(self, name: str) -> Any:
         """Other modality hooks (``encode_for_inference``, ``inference_transform``, …) are the delegate's."""

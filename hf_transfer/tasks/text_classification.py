@@ -82,6 +82,12 @@ class TextClassification(ClassificationTask):
         # Batches of similar lengths: with dynamic padding, little compute goes to padding.
         return {"train_sampling_strategy": "group_by_length"}
 
+    def input_lengths(self, dataset) -> list[int]:
+        import pyarrow.compute as pc
+
+        # Arrow list lengths: no Python list per example (the arrow format follows select/shuffle indices).
+        return pc.list_value_length(dataset.with_format("arrow")["input_ids"]).to_pylist()
+
     def training_stats(self, args, train_dataset) -> dict[str, float]:
         """Fraction of real (non-padding) tokens in the training batches this run's sampling produces."""
         import torch

@@ -1,0 +1,147 @@
+"""Task ``token-classification``: word/sub-word alignment, strict entity metrics, every strategy, pipeline()."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+
+import hf_transfer
+from helpers import FAST_TRAINING, TEXT_CLASSES
+from hf_transfer.errors import ConfigError, DataError
+
+# entity words from the fixture tokenizer's vocabulary: sports words are PER, music words LOC
+PER, LOC = TEXT_CLASSES["sports"].split(), TEXT_CLASSES["music"].split()
+OTHER = TEXT_CLASSES["science"].split()
+
+
+def _sentences(n, seed):
+    rng = random.Random(seed)
+    rows = []
+    for _ in range(n):
+        tokens, tags = [], []
+        for _ in range(rng.randint(2, 5)):
+            kind = rng.choice(["PER", "LOC", "O", "O"])
+            words = {"PER": PER, "LOC": LOC, "O": OTHER}[kind]
+            span = rng.randint(1, 2) if kind != "O" else 1
+            for j in range(span):
+                tokens.append(rng.choice(words))
+                tags.append("O" if kind == "O" else f"{'B' if j == 0 else 'I'}-{kind}")
+        rows.append({"tokens": tokens, "tags": tags})
+    return rows
+
+
+@pytest.fixture(scope="module")
+def ner_files(tmp_path_factory):
+    root = tmp_path_factory.mktemp("ner")
+    files = {}
+    for split, n, seed in (("train", 24, 0), ("validation", 8, 1), ("test", 8, 2)):
+        files[split] = root / f"{split}.jsonl"
+        files[split].write_text("".join(json.dumps(r) + "\n" for r in _sentences(n, seed)))
+    return files
+
+
+def _recipe(backbones, files, out, **strategy):
+    return {
+        "backbone": {"name_or_path": str(backbones["bert"])},
+        "data": {
+            "source": "files",
+            "train_file": str(files["train"]),
+            "validation_file": str(files["validation"]),
+            "test_file": str(files["test"]),
+        },
+        "task": {"name": "token-classification", "max_length": 32},
+        "strategy": {"name": "full", **strategy},
+        "training": {**FAST_TRAINING, "max_steps": 4, "output_dir": str(out)},
+    }
+
+
+def test_alignment_first_subword_and_all_subwords():
+    from hf_transfer.tasks.token_classification import _inside_ids, align
+
+    tags = ["B-PER", "I-PER", "O"]
+    inside = _inside_ids(tags)
+    assert inside == {0: 1}
+    # [CLS] w0 w0 w1 w2 w2 [SEP]: word 0 (B-PER) and word 2 (O) split into two sub-words
+    word_ids = [None, 0, 0, 1, 2, 2, None]
+    assert align(word_ids, [0, 1, 2], False, inside) == [-100, 0, -100, 1, 2, -100, -100]
+    assert align(word_ids, [0, 1, 2], True, inside) == [-100, 0, 1, 1, 2, 2, -100]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("strategy", [{"name": "full"}, {"name": "frozen"}, {"name": "lora"}])
+def test_trains_and_pipeline_returns_entity_spans(backbones, ner_files, tmp_path, strategy):
+    from transformers import pipeline
+
+    out = tmp_path / "out"
+    result = hf_transfer.train(_recipe(backbones, ner_files, out, **strategy))
+    for key in ("eval_f1", "eval_precision", "eval_recall", "eval_token_accuracy", "test_f1"):
+        assert 0.0 <= result.metrics[key] <= 1.0, key
+    report = json.loads((out / "training_report.json").read_text())
+    assert report["reports"]["test"]["scheme"] == "IOB2"
+    assert set(report["reports"]["test"]["per_entity_type"]) <= {"PER", "LOC"}
+    card = (out / "README.md").read_text()
+    assert "### Per-entity results (test; IOB2 tags, strict span match)" in card
+    assert 'aggregation_strategy="simple"' in card and "| split | examples | entity F1 |" in card
+    config = json.loads(((out / "merged") if (out / "merged").is_dir() else out).joinpath("config.json").read_text())
+    assert set(config["id2label"].values()) == {"B-LOC", "B-PER", "I-LOC", "I-PER", "O"}
+    if (out / "model.safetensors").is_file():
+        ner = pipeline("token-classification", model=str(out), aggregation_strategy="simple", device="cpu")
+        spans = ner(" ".join(PER[:2] + OTHER[:1] + LOC[:1]))
+        assert all(s["entity_group"] in {"PER", "LOC"} for s in spans)  # spans named by the saved tags
+
+
+@pytest.mark.slow
+def test_conll_files_and_truncation_is_reported(backbones, ner_files, tmp_path):
+    conll = {}
+    for split, path in ner_files.items():
+        rows = [json.loads(line) for line in path.read_text().splitlines()]
+        conll[split] = tmp_path / f"{split}.conll"
+        conll[split].write_text(
+            "\n\n".join("\n".join(f"{w} {t}" for w, t in zip(r["tokens"], r["tags"])) for r in rows)
+        )
+    recipe = _recipe(backbones, conll, tmp_path / "out")
+    recipe["task"]["max_length"] = 4  # [CLS] + 2 words + [SEP]: longer sentences lose words
+    result = hf_transfer.train(recipe)
+    notes = json.loads((tmp_path / "out" / "training_report.json").read_text())["data_notes"]
+    assert any("truncation at 4 tokens cut" in n for n in notes)
+    assert result.data_sizes["train"] == 24
+
+
+@pytest.mark.parametrize(
+    "row, message",
+    [
+        ({"tokens": ["a", "b"], "tags": ["O"]}, "2 words but 1 tags"),
+        ({"tokens": [], "tags": []}, "an empty sentence"),
+    ],
+)
+def test_bad_sentences_get_one_clear_message(backbones, ner_files, tmp_path, row, message):
+    train = tmp_path / "train.jsonl"
+    rows = [json.loads(line) for line in ner_files["train"].read_text().splitlines()]
+    bad = rows[:3] + [row]
+    train.write_text("".join(json.dumps(r) + "\n" for r in bad))
+    out = tmp_path / "out"
+    with pytest.raises(DataError, match=message):
+        hf_transfer.train(_recipe(backbones, {**ner_files, "train": train}, out))
+    assert not out.exists()
+
+
+def test_a_sentence_that_is_not_word_lists_is_named():
+    from hf_transfer.tasks.token_classification import _checked_rows
+
+    with pytest.raises(DataError, match="split 'train', row 1: token classification needs a list of words"):
+        _checked_rows([["a"], "a b"], [["O"], "O O"], "train", "tags", None)
+    assert _checked_rows([["a", "b"]], [[1, 0]], "train", "ner_tags", ["O", "B-PER"]) == [["B-PER", "O"]]
+
+
+def test_recipe_mistakes(backbones, ner_files, tmp_path):
+    recipe = _recipe(backbones, ner_files, tmp_path / "out", head="mlp", pooling="mean")
+    with pytest.raises(ConfigError) as err:
+        hf_transfer.train(recipe)
+    assert "strategy.head=linear" in str(err.value) and "remove strategy.pooling" in str(err.value)
+    recipe = _recipe(backbones, ner_files, tmp_path / "out")
+    recipe["backbone"]["name_or_path"] = str(backbones["vit"])
+    with pytest.raises(Exception, match="image"):
+        hf_transfer.train(recipe)
+    assert not (tmp_path / "out").exists()
