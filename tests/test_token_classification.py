@@ -145,3 +145,13 @@ def test_recipe_mistakes(backbones, ner_files, tmp_path):
     with pytest.raises(Exception, match="image"):
         hf_transfer.train(recipe)
     assert not (tmp_path / "out").exists()
+
+
+def test_a_frozen_backbone_gets_the_uncached_epoch_count():
+    from hf_transfer.strategies import Default
+    from hf_transfer.tasks.token_classification import FROZEN_EPOCHS, TokenClassification
+
+    planned = {"num_train_epochs": Default(30, "cached features")}
+    chosen = TokenClassification().size_defaults(900, 16, planned, adapts_backbone=False)
+    assert chosen["num_train_epochs"].value == FROZEN_EPOCHS and "frozen backbone" in chosen["num_train_epochs"].reason
+    assert TokenClassification().size_defaults(900, 16, planned, adapts_backbone=True) == {}

@@ -34,6 +34,7 @@ from .text_classification import TextClassification
 logger = logging.getLogger("hf_transfer")
 IGNORE = -100
 ENTITY_METRICS = ("f1", "precision", "recall", "macro_f1", "token_accuracy")
+FROZEN_EPOCHS = 5  # epochs for a head trained through the frozen backbone (no feature cache per token)
 
 
 @TASKS.register("token-classification")
@@ -225,6 +226,22 @@ class TokenClassification(Task):
         return {
             "train_sampling_strategy": "group_by_length",
             "metric_for_best_model": "f1" if self.scheme else "token_accuracy",
+        }
+
+    def size_defaults(self, train_rows, global_batch, planned, adapts_backbone) -> dict[str, Any]:
+        """A head trained through a frozen backbone: the feature cache holds one vector per example, not one per
+        token, so every epoch runs the backbone again and the cached-features epoch count would be too many."""
+        from ..strategies import Default
+
+        epochs = planned.get("num_train_epochs")
+        if adapts_backbone or epochs is None or epochs.value <= FROZEN_EPOCHS:
+            return {}
+        return {
+            "num_train_epochs": Default(
+                FROZEN_EPOCHS,
+                f"a per-token head trains through the frozen backbone (the feature cache holds one vector per "
+                f"example): every epoch runs the backbone again ({epochs.value} suit cached features)",
+            )
         }
 
     def input_lengths(self, dataset) -> list[int]:
