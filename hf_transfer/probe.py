@@ -224,6 +224,7 @@ def solve_head(cache: Any, report: Any, class_weights: list[float] | None = None
         class_weights=class_weights,
         loss_fn=None if task is None else task.batch_loss,
         score_fn=None if task is None else task.probe_score,
+        l2_grid=L2_GRID if task is None else task.probe_l2_grid,
     )
     metric = "accuracy" if task is None else task.probe_metric
     state = PartialState()

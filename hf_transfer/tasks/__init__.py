@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from .. import class_weights
 from ..errors import BackboneError
+from ..probe import L2_GRID
 from ..schema import field
 
 if TYPE_CHECKING:
@@ -242,6 +243,9 @@ class Task(abc.ABC):
 
     # The validation score the L-BFGS head fit picks its L2 strength by (hf_transfer.probe): name and function.
     probe_metric: ClassVar[str] = "accuracy"
+
+    # The L2 strengths the L-BFGS head fit tries, strongest first (hf_transfer.probe.L2_GRID: 1 … 1e-7).
+    probe_l2_grid: ClassVar[tuple[float, ...]] = L2_GRID
 
     def probe_score(self, logits: Any, labels: Any) -> float:
         return float((logits.argmax(1) == labels).float().mean())
