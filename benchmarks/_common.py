@@ -325,3 +325,23 @@ def run_variants(
     print(table(record["results"]))
     print(f"results: {results_dir}")
     return record
+
+
+def variant_arguments(description: str, variants: dict, results: Path, argv: list[str] | None, smoke_prefix: str):
+    """The command line of an evidence benchmark (``--only``, ``--results-dir``, ``--append``, ``--smoke``) and
+    the variants to run: everything, or with ``--smoke`` the baseline and a frozen run, results in a temporary
+    folder unless ``--results-dir`` is given."""
+    import argparse
+    import tempfile
+
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--only", nargs="+", choices=["baseline", *variants], help="run only these variants")
+    parser.add_argument("--results-dir", type=Path, default=None, help=f"default: {results}")
+    parser.add_argument("--append", action="store_true", help="add to the results already in --results-dir")
+    parser.add_argument("--smoke", action="store_true", help="tiny slices, 2 steps: checks that the script works")
+    args = parser.parse_args(argv)
+    args.names = args.only or (["baseline", "frozen"] if args.smoke else ["baseline", *variants])
+    args.smoke_dir = tempfile.TemporaryDirectory(prefix=smoke_prefix) if args.smoke else None  # kept with args
+    args.results_dir = args.results_dir or (Path(args.smoke_dir.name) if args.smoke_dir else results)
+    args.results_dir.mkdir(parents=True, exist_ok=True)
+    return args

@@ -15,15 +15,13 @@ grid. Results go to ``benchmarks/results/regression.{md,json}`` (``--smoke``: a 
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import run_variants  # noqa: E402
+from _common import run_variants, variant_arguments  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -112,16 +110,7 @@ def table(results: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
-    parser.add_argument("--only", nargs="+", choices=["baseline", *VARIANTS], help="run only these variants")
-    parser.add_argument("--results-dir", type=Path, default=None, help=f"default: {RESULTS}")
-    parser.add_argument("--append", action="store_true", help="add to the results already in --results-dir")
-    parser.add_argument("--smoke", action="store_true", help="tiny slices, 2 steps: checks that the script works")
-    args = parser.parse_args(argv)
-    names = args.only or (["baseline", "frozen"] if args.smoke else ["baseline", *VARIANTS])
-    smoke_dir = tempfile.TemporaryDirectory(prefix="reg-smoke-") if args.smoke else None
-    args.results_dir = args.results_dir or (Path(smoke_dir.name) if smoke_dir else RESULTS)
-    args.results_dir.mkdir(parents=True, exist_ok=True)
+    args = variant_arguments(__doc__.split("\n\n", 1)[0], VARIANTS, RESULTS, argv, "reg-smoke-")
 
     def run_one(name: str, folder: Path) -> dict:
         if name == "baseline":
@@ -129,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
         return minilm({**VARIANTS[name][0], **(SMOKE if args.smoke else {})}, folder)
 
     title = "Regression on Debian sizes, test split"
-    run_variants("regression", title, names, run_one, table, args.results_dir, args.append, "reg-bench-")
+    run_variants("regression", title, args.names, run_one, table, args.results_dir, args.append, "reg-bench-")
     return 0
 
 

@@ -14,16 +14,14 @@ often in train (``O`` for a word train never has), scored by the same metric mod
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
-import tempfile
 import time
 from collections import Counter, defaultdict
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import run_variants  # noqa: E402
+from _common import run_variants, variant_arguments  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -94,16 +92,7 @@ def table(results: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
-    parser.add_argument("--only", nargs="+", choices=["baseline", *VARIANTS], help="run only these variants")
-    parser.add_argument("--results-dir", type=Path, default=None, help=f"default: {RESULTS}")
-    parser.add_argument("--append", action="store_true", help="add to the results already in --results-dir")
-    parser.add_argument("--smoke", action="store_true", help="tiny slices, 2 steps: checks that the script works")
-    args = parser.parse_args(argv)
-    names = args.only or (["baseline", "frozen"] if args.smoke else ["baseline", *VARIANTS])
-    smoke_dir = tempfile.TemporaryDirectory(prefix="tok-smoke-") if args.smoke else None
-    args.results_dir = args.results_dir or (Path(smoke_dir.name) if smoke_dir else RESULTS)
-    args.results_dir.mkdir(parents=True, exist_ok=True)
+    args = variant_arguments(__doc__.split("\n\n", 1)[0], VARIANTS, RESULTS, argv, "tok-smoke-")
 
     def run_one(name: str, folder: Path) -> dict:
         if name == "baseline":
@@ -111,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
         return minilm({**VARIANTS[name][0], **(SMOKE if args.smoke else {})}, folder)
 
     title = "Token classification on docstring code spans, test split"
-    run_variants("token_classification", title, names, run_one, table, args.results_dir, args.append, "tok-bench-")
+    run_variants("token_classification", title, args.names, run_one, table, args.results_dir, args.append, "tok-bench-")
     return 0
 
 

@@ -27,10 +27,7 @@ for a saved dump. Standard library only.
 
 from __future__ import annotations
 
-import argparse
-import json
 import math
-import random
 import re
 import statistics
 import sys
@@ -40,11 +37,18 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from build_debian_sections import iter_stanzas  # noqa: E402 - one dumpavail parser for every Debian dataset
-from build_debian_tags import MIN_TEXT_CHARS, Package, build_text, run_dumpavail  # noqa: E402
+from build_debian_tags import (  # noqa: E402
+    MIN_TEXT_CHARS,
+    Package,
+    build_text,
+    dump_arguments,
+    read_dump,
+    split_rows,
+    write_splits,
+)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUTPUT_DIR = REPO_ROOT / "recipes" / "data" / "debian_sizes"
-SPLITS = ("train", "validation", "test")
 DEFAULT_SIZES = {"train": 2000, "validation": 500, "test": 500}
 TARGETS = ("log_size", "depends")
 
@@ -84,40 +88,14 @@ def build_rows(packages: Iterable[tuple[Package, int, int]]) -> list[dict]:
     return [r for r in candidates if counts[r["text"].lower()] == 1]
 
 
-def split_rows(rows: list[dict], sizes: dict[str, int], seed: int) -> dict[str, list[dict]]:
-    needed = sum(sizes[s] for s in SPLITS)
-    if len(rows) < needed:
-        sys.exit(f"error: {len(rows)} usable rows, {needed} needed; pass smaller sizes")
-    pool = sorted(rows, key=lambda r: r["package"])
-    random.Random(seed).shuffle(pool)
-    out, start = {}, 0
-    for split in SPLITS:
-        out[split] = [{k: r[k] for k in ("text", *TARGETS)} for r in pool[start : start + sizes[split]]]
-        start += sizes[split]
-    return out
-
-
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
-    parser.add_argument("--input", type=Path, help="a saved `apt-cache dumpavail` output")
-    parser.add_argument("--output-dir", type=Path, default=DEFAULT_OUTPUT_DIR)
-    parser.add_argument("--seed", type=int, default=0)
-    for split in SPLITS:
-        parser.add_argument(f"--{split}-size", type=int, default=DEFAULT_SIZES[split])
-    args = parser.parse_args(argv)
-    if args.input is not None:
-        with args.input.open(encoding="utf-8", errors="replace") as fh:
-            packages = parse_packages(fh)
-    else:
-        packages = parse_packages(run_dumpavail().splitlines())
+    args = dump_arguments(__doc__.split("\n\n", 1)[0], DEFAULT_OUTPUT_DIR, DEFAULT_SIZES, argv)
+    packages = read_dump(args, parse_packages)
     rows = build_rows(packages)
     print(f"{len(packages)} packages with a size, {len(rows)} usable rows")
-    splits = split_rows(rows, {s: getattr(args, f"{s}_size") for s in SPLITS}, args.seed)
-    args.output_dir.mkdir(parents=True, exist_ok=True)
+    splits = split_rows(rows, args.sizes, args.seed, keys=("text", *TARGETS))
+    write_splits(args.output_dir, splits)
     for split, split_rows_ in splits.items():
-        with (args.output_dir / f"{split}.jsonl").open("w", encoding="utf-8", newline="\n") as fh:
-            for row in split_rows_:
-                fh.write(json.dumps(row, ensure_ascii=False) + "\n")
         summary = ", ".join(
             f"{t} mean {statistics.fmean(r[t] for r in split_rows_):.3f} sd {statistics.pstdev(r[t] for r in split_rows_):.3f}"
             for t in TARGETS

@@ -170,7 +170,10 @@ def build_rows(packages: Iterable[Package], labels: Iterable[str] = LABELS) -> l
     return [r for r in candidates if counts[r["text"].lower()] == 1]
 
 
-def split_rows(rows: list[dict], sizes: dict[str, int], seed: int) -> dict[str, list[dict]]:
+def split_rows(
+    rows: list[dict], sizes: dict[str, int], seed: int, keys: tuple[str, ...] = ("text", "labels")
+) -> dict[str, list[dict]]:
+    """Rows sorted by package name, shuffled with ``seed`` and cut into the splits (keeping ``keys``)."""
     needed = sum(sizes[s] for s in SPLITS)
     if len(rows) < needed:
         sys.exit(f"error: {len(rows)} usable rows, {needed} needed; pass smaller sizes")
@@ -178,7 +181,7 @@ def split_rows(rows: list[dict], sizes: dict[str, int], seed: int) -> dict[str, 
     random.Random(seed).shuffle(pool)
     out, start = {}, 0
     for split in SPLITS:
-        out[split] = [{"text": r["text"], "labels": r["labels"]} for r in pool[start : start + sizes[split]]]
+        out[split] = [{k: r[k] for k in keys} for r in pool[start : start + sizes[split]]]
         start += sizes[split]
     return out
 
@@ -192,28 +195,43 @@ def run_dumpavail() -> str:
         sys.exit("error: apt-cache not found; pass --input FILE with a saved `apt-cache dumpavail` output")
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
+def dump_arguments(description: str, output_dir: Path, sizes: dict[str, int], argv: list[str] | None):
+    """The command line every Debian dataset script takes: --input, --output-dir, --seed, --<split>-size."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--input", type=Path, help="a saved `apt-cache dumpavail` output")
-    parser.add_argument("--output-dir", type=Path, default=DEFAULT_OUTPUT_DIR)
+    parser.add_argument("--output-dir", type=Path, default=output_dir)
     parser.add_argument("--seed", type=int, default=0)
     for split in SPLITS:
-        parser.add_argument(f"--{split}-size", type=int, default=DEFAULT_SIZES[split])
+        parser.add_argument(f"--{split}-size", type=int, default=sizes[split])
     args = parser.parse_args(argv)
+    args.sizes = {s: getattr(args, f"{s}_size") for s in SPLITS}
+    return args
 
+
+def read_dump(args, parse):
+    """``parse`` applied to the dump: the --input file, or ``apt-cache dumpavail``."""
     if args.input is not None:
         with args.input.open(encoding="utf-8", errors="replace") as fh:
-            packages = parse_packages(fh)
-    else:
-        packages = parse_packages(run_dumpavail().splitlines())
+            return parse(fh)
+    return parse(run_dumpavail().splitlines())
+
+
+def write_splits(output_dir: Path, splits: dict[str, list[dict]]) -> None:
+    output_dir.mkdir(parents=True, exist_ok=True)
+    for split, rows in splits.items():
+        with (output_dir / f"{split}.jsonl").open("w", encoding="utf-8", newline="\n") as fh:
+            for row in rows:
+                fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = dump_arguments(__doc__.split("\n\n", 1)[0], DEFAULT_OUTPUT_DIR, DEFAULT_SIZES, argv)
+    packages = read_dump(args, parse_packages)
     rows = build_rows(packages)
     print(f"{len(packages)} packages, {sum(p.tagged for p in packages)} tagged, {len(rows)} usable rows")
-    splits = split_rows(rows, {s: getattr(args, f"{s}_size") for s in SPLITS}, args.seed)
-    args.output_dir.mkdir(parents=True, exist_ok=True)
+    splits = split_rows(rows, args.sizes, args.seed)
+    write_splits(args.output_dir, splits)
     for split, split_rows_ in splits.items():
-        with (args.output_dir / f"{split}.jsonl").open("w", encoding="utf-8", newline="\n") as fh:
-            for row in split_rows_:
-                fh.write(json.dumps(row, ensure_ascii=False) + "\n")
         counts = Counter(t for r in split_rows_ for t in r["labels"])
         empty = sum(1 for r in split_rows_ if not r["labels"])
         print(
