@@ -5,7 +5,8 @@ so frozen cells share the feature cache and a cell whose folder already holds th
 same recipe is read back instead of trained again: an interrupted comparison resumes where it stopped.
 Every cell's recipe is validated (and its backbone's modality checked) before the first one trains.
 
-The leaderboard ranks cells by the validation metric. Test metrics are reported for the chosen cell
+The leaderboard ranks cells by the validation metric (by default the task's own: accuracy, or micro F1 for
+multi-label). Test metrics are reported for the chosen cell
 only: picking the best of many cells on the test set would make its test score an optimistic estimate.
 """
 
@@ -239,19 +240,22 @@ def compare(
     backbones: list[str] | None = None,
     grid: dict[str, list[Any]] | None = None,
     output_dir: str | Path | None = None,
-    metric: str = "accuracy",
+    metric: str | None = None,
     dataset: Any = None,
     dry_run: bool = False,
 ) -> Leaderboard:
     """Train every cell of the grid (skipping finished ones, resuming interrupted ones) and return the leaderboard.
 
     Under ``accelerate launch`` every process calls this: the cells run one after the other, each on all
-    processes; the main process writes the leaderboard."""
+    processes; the main process writes the leaderboard. ``metric``: the validation metric to rank by (default:
+    the task's ``primary_metric``, e.g. accuracy for single-label and micro_f1 for multi-label tasks)."""
     cells = _same_on_every_process(
         plan_cells(recipe, overrides, strategies=strategies, backbones=backbones, grid=grid, output_dir=output_dir),
         dry_run,
     )
     folder = cells[0].output_dir.parent
+    if metric is None:
+        metric = cells[0].recipe.task.options.primary_metric
     board = Leaderboard(metric, [], folder)
     if dry_run:
         board.rows = [_row(c, None, c.state, metric) for c in cells]

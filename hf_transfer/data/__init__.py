@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 VALIDATION_NAMES = ("validation", "valid", "val", "dev")
+LABEL_COLUMNS = ("label", "labels")  # the label column when data.columns.label names none
 _SPLIT_SPEC = re.compile(r"^(?P<name>[\w\-.]+)(?P<slice>\[(?P<start>-?\d+%?)?:(?P<stop>-?\d+%?)?\])?$")
 
 
@@ -142,7 +143,7 @@ def resolve_roles(
 ) -> dict[str, str]:
     """role → the user's column name, for the task's roles and the label."""
     resolved: dict[str, str] = {}
-    for role, (defaults, required) in {**roles, "label": (("label", "labels"), True)}.items():
+    for role, (defaults, required) in {**roles, "label": (LABEL_COLUMNS, True)}.items():
         col = _resolve_column(role, getattr(cfg.columns, role, None), defaults, columns, required)
         if col is not None:
             resolved[role] = col
