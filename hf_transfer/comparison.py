@@ -272,7 +272,7 @@ def compare(
         logger.info("compare: cell %d/%d %s (%s)", i, len(cells), cell.name, cell.state)
         result = train(cell.recipe, dataset=dataset, resume=cell.state == "resume")
         board.rows.append(_row(cell, result.metrics, "resumed" if cell.state == "resume" else "trained", metric))
-    board.rows.sort(key=lambda r: (r.metric is None, -(r.metric or 0.0)))
+    board.rows = ranked(board.rows, metric)
     if board.best is not None:
         best = next(c for c in cells if c.name == board.best.cell)
         metrics = _read_json(best.output_dir / METRICS_FILE)
@@ -286,6 +286,13 @@ def compare(
         board.files = write_leaderboard(board, folder)
     logger.info("compare: leaderboard by validation %s written to %s", metric, folder)
     return board
+
+
+def ranked(rows: list[Row], metric: str) -> list[Row]:
+    """Best first, rows without the metric last; a metric named ``*loss`` is better lower (transformers'
+    convention for ``TrainingArguments.greater_is_better``), e.g. ``hamming_loss``."""
+    sign = 1.0 if metric.endswith("loss") else -1.0
+    return sorted(rows, key=lambda r: (r.metric is None, sign * (r.metric or 0.0)))
 
 
 def _same_on_every_process(cells: list[Cell], dry_run: bool) -> list[Cell]:

@@ -147,6 +147,14 @@ def test_compare_ranks_by_the_tasks_primary_metric(backbones, ml_files, text_fil
     ].format_help().replace("\n", " ").replace("  ", " ")
 
 
+def test_leaderboard_order_follows_the_metrics_direction():
+    from hf_transfer.comparison import Row, ranked
+
+    rows = [Row(name, {}, value, None, None, "", "trained") for name, value in (("a", 0.2), ("b", None), ("c", 0.1))]
+    assert [r.cell for r in ranked(rows, "micro_f1")] == ["a", "c", "b"]
+    assert [r.cell for r in ranked(rows, "hamming_loss")] == ["c", "a", "b"]
+
+
 def test_resolved_recipe_lists_only_the_keys_of_the_bound_modality(backbones, ml_files, tmp_path, capsys):
     import yaml
     from test_multi_label import image_dataset

@@ -61,7 +61,7 @@ def _image_root(data: Path, split: str | None) -> Path:
 def _labelled_source(
     loaded: LoadedModel, data: str, split: str | None, label_column: str | None, label_separator: str | None
 ):
-    """(source, function item → true label, label separator) for a folder of class folders, or a table with a
+    """(source, function item → true label, label separator, label column) for a folder of class folders, or a table with a
     label column (its separator: ``label_separator``, else the training recipe's ``data.label_separator``)."""
     path = Path(data)
     if path.is_dir():
@@ -80,7 +80,7 @@ def _labelled_source(
                 "(<class>/<image>), the imagefolder layout, to know each image's true label"
             )
         source = open_source(str(root), loaded.columns, loaded.task.modality, None)
-        return source, lambda item: Path(item.id).parts[0], None
+        return source, lambda item: Path(item.id).parts[0], None, "class folder"
     if split:
         raise HfTransferError(
             "--split applies to a folder with train/validation/test sub-folders; for a Hub "
@@ -103,7 +103,7 @@ def _labelled_source(
             if f"{column!r} (--keep-columns)" not in str(e):
                 raise
             continue
-        return source, lambda item, column=column: item.extra[column], separator
+        return source, lambda item, column=column: item.extra[column], separator, column
     raise DataError(
         f"'{data}' has no column {' or '.join(repr(c) for c in ([named] if named else LABEL_COLUMNS))} with the "
         "true labels; fix: choose the label column with --label-column"
@@ -242,15 +242,16 @@ def evaluate(
                 f"--against '{against}' is a {other.task.name} model and '{model}' a {task.name} model; a paired "
                 "comparison needs two models of the same task"
             )
-    source, truth, separator = _labelled_source(loaded, data, split, label_column, label_separator)
+    source, truth, separator, column = _labelled_source(loaded, data, split, label_column, label_separator)
+    where = {"separator": separator, "column": column, "data": data}
     # The true labels are checked before any model runs: a wrong label column fails in seconds, not after an hour.
-    task.evaluation_targets([truth(item) for item in source], labels, str(model), separator)
+    task.evaluation_targets([truth(item) for item in source], labels, str(model), **where)
     start = time.perf_counter()
     ids, values, logits, errors = _run_model(loaded, source, truth, precision, batch_size, num_workers, progress)
     good = [i for i, lg in enumerate(logits) if lg is not None]
     if not good:
         raise DataError(f"no row of '{data}' could be read ({errors[0] if errors else 'no rows'})")
-    targets, truth_rows = task.evaluation_targets(values, labels, str(model), separator)
+    targets, truth_rows = task.evaluation_targets(values, labels, str(model), **where)
     stacked = np.stack([logits[i].numpy() for i in good])
     report = task.evaluate_report(stacked, targets[good], labels)
     metrics = {k: report["metrics"][k] for k in task.summary_metrics}

@@ -197,11 +197,18 @@ class Task(abc.ABC):
     # --- using a trained model (hf_transfer.inference): how inputs are encoded, what a prediction holds ---
 
     def evaluation_targets(
-        self, values: list[Any], labels: list[str], model: str, separator: str | None = None
+        self,
+        values: list[Any],
+        labels: list[str],
+        model: str,
+        separator: str | None = None,
+        column: str = "label",
+        data: str = "the data",
     ) -> tuple[Any, list[dict[str, Any]]]:
         """The true labels of labelled data as the metrics take them (here class ids), and per row the fields
         ``predictions.jsonl`` writes for the truth; a label the model does not know is a DataError listing them.
-        ``separator``: the character between labels in a delimited cell (tasks with label sets)."""
+        ``separator``: the character between labels in a delimited cell (tasks with label sets); ``column`` and
+        ``data``: where the values come from, for messages."""
         import numpy as np
 
         label2id = {name: i for i, name in enumerate(labels)}

@@ -371,7 +371,7 @@ class MultiLabelClassification(ClassificationTask):
     def prediction_fields(self, top_k: int | None) -> list[str]:
         return ["labels", "scores"]
 
-    def evaluation_targets(self, values, labels, model, separator=None):
+    def evaluation_targets(self, values, labels, model, separator=None, column="label", data="the data"):
         """Each row's label set (a list, or a string split at ``separator``) as a multi-hot vector; the truth
         written per row is ``true_labels``, the list."""
         import numpy as np
@@ -379,7 +379,7 @@ class MultiLabelClassification(ClassificationTask):
         from . import unknown_labels_error
 
         try:
-            sets = _label_sets(list(values), "the evaluation data", "label", separator, None, "files")
+            sets = _label_sets(list(values), data, column, separator, None, "files")
         except DataError as e:  # the same parsing as training, but evaluate takes the separator as an option
             raise DataError(str(e).replace("set data.label_separator=", "pass --label-separator ")) from None
         unknown_labels_error({label for row in sets for label in row} - set(labels), labels, model)
