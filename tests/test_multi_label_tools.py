@@ -372,3 +372,35 @@ def test_compare_and_rank_multi_label_runs(backbones, ml_files, tmp_path, monkey
     assert board.rows[0].metric >= board.rows[1].metric
     scores = rank(ml_recipe(backbones["bert"], ml_files, tmp_path / "r"), backbones=[str(backbones["bert"])])
     assert len(scores) == 1 and math.isfinite(scores[0].logme)
+
+
+@pytest.mark.slow
+def test_evaluate_an_image_model_on_a_table_of_image_paths_and_label_lists(backbones, tmp_path, monkeypatch):
+    from test_multi_label import image_dataset
+
+    from helpers import FAST_TRAINING
+
+    monkeypatch.setenv("HF_TRANSFER_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "model"
+    recipe = {
+        "backbone": {"name_or_path": str(backbones["vit"])},
+        "data": {"source": "memory"},
+        "task": {"name": "multi-label-classification", "threshold": 0.4},
+        "strategy": {"name": "full"},
+        "training": {**FAST_TRAINING, "output_dir": str(out), "precision": "fp32", "dataloader_num_workers": 0},
+    }
+    result = hf_transfer.train(recipe, dataset=image_dataset())
+    validation = image_dataset()["validation"]  # the same images again (seeded), saved losslessly
+    rows = []
+    for i, row in enumerate(validation):
+        row["image"].save(tmp_path / f"{i}.png")
+        rows.append({"image": str(tmp_path / f"{i}.png"), "labels": row["labels"]})
+    table = write_jsonl(tmp_path / "validation.jsonl", rows)
+    evaluated = hf_transfer.evaluate(out, str(table), output_dir=tmp_path / "e", progress=False, num_workers=0)
+    for name in ("micro_f1", "macro_f1", "subset_accuracy", "hamming_loss", "mean_average_precision"):
+        assert evaluated.metrics[name] == pytest.approx(result.metrics[f"eval_{name}"], abs=1e-6), name
+    assert {v["threshold"] for v in evaluated.per_class.values()} == {0.4}
+    predicted = _jsonl(tmp_path / "e" / "predictions.jsonl")
+    assert [r["true_labels"] for r in predicted] == [r["labels"] for r in rows]
+    for r in predicted:
+        assert sorted(r["labels"]) == sorted(s["label"] for s in r["scores"] if s["score"] >= 0.4)
