@@ -16,7 +16,7 @@ def render_card(record: dict[str, Any], config: Any, folder: str, processor_file
     id2label = {int(k): v for k, v in (getattr(config, "id2label", None) or {}).items()}
     parity = record["parity"]
     rows = [
-        "| model | max abs logit difference | labels agree | accuracy |",
+        f"| model | max abs logit difference | labels agree | {task.accuracy_name if task is not None else 'accuracy'} |",
         "|---|---|---|---|",
         f"| `{MODEL_FILE}` (fp32) | {parity['max_abs_diff']:.2e} | {parity['label_agreement']:.1%} | "
         f"{_pct(parity['accuracy'].get('onnx'))} |",

@@ -300,6 +300,7 @@ def test_export_gives_the_same_logits_and_label_sets(ml_model, tmp_path):
     assert json.loads((out / "config.json").read_text())["hf_transfer"]["thresholds"] == thresholds
     card = (out / "README.md").read_text()
     assert "pipeline_tag: text-classification" in card and "thresholds = np.array(" in card
+    assert "| labels agree | subset accuracy |" in card
     torch_rows, onnx_rows = tmp_path / "t.jsonl", tmp_path / "o.jsonl"
     hf_transfer.predict(model, str(files["test"]), torch_rows, progress=False)
     summary = hf_transfer.predict(out, str(files["test"]), onnx_rows, progress=False)

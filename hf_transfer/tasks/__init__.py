@@ -157,6 +157,8 @@ class Task(abc.ABC):
     # The scalar metrics an evaluation reports (report.md rows) and compares with --against (paired bootstrap).
     summary_metrics: ClassVar[tuple[str, ...]] = SCALAR_METRICS
     bootstrap_metrics: ClassVar[tuple[str, ...]] = ("accuracy", "macro_f1")
+    # What the share of examples predicted exactly right is called (the ONNX export's parity table).
+    accuracy_name: ClassVar[str] = "accuracy"
     # predict's top_k when the caller gives none: 1 (the best label and its score); None: every label's score.
     default_top_k: ClassVar[int | None] = 1
 

@@ -111,6 +111,7 @@ class MultiLabelClassification(ClassificationTask):
     summary_metrics = SCALAR_METRICS
     bootstrap_metrics = ("micro_f1", "macro_f1", "samples_f1")
     default_top_k = None  # predict writes every label's sigmoid score
+    accuracy_name = "subset accuracy"  # the whole label set right
     decision_options = ("threshold",)  # applied to the logits after training: the feature cache stays valid
     preprocessing_version: ClassVar[int] = ImageClassification.preprocessing_version
 
