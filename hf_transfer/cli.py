@@ -276,7 +276,7 @@ def cmd_cache(args: argparse.Namespace) -> int:
 def cmd_predict(args: argparse.Namespace) -> int:
     from .inference import predict
 
-    top_k = None if args.top_k == "all" else int(args.top_k)
+    top_k = None if args.top_k == "all" else "auto" if args.top_k == "auto" else int(args.top_k)
     summary = predict(
         args.model,
         args.input,
@@ -314,6 +314,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         args.data,
         split=args.split,
         label_column=args.label_column,
+        label_separator=args.label_separator,
         text_column=args.text_column,
         image_column=args.image_column,
         output_dir=args.output_dir,
@@ -362,7 +363,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def _top_k(text: str) -> str:
-    if text != "all" and not (text.isdigit() and int(text) >= 1):
+    if text not in ("all", "auto") and not (text.isdigit() and int(text) >= 1):
         raise argparse.ArgumentTypeError(f"expected a number of labels (1 or more) or 'all', found {text!r}")
     return text
 
@@ -426,7 +427,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--output-dir", help="where the cells and the leaderboard go (default: <training.output_dir>/compare)"
     )
-    p.add_argument("--metric", default="accuracy", help="validation metric to rank by (default: accuracy)")
+    p.add_argument(
+        "--metric",
+        help="validation metric to rank by (default: the task's: accuracy for single-label, micro_f1 for multi-label)",
+    )
     p.add_argument("--dry-run", action="store_true", help="validate every cell and print the plan; train nothing")
     p.set_defaults(func=cmd_compare)
 
@@ -434,7 +438,8 @@ def build_parser() -> argparse.ArgumentParser:
         "predict",
         help="apply a trained model to new data (a table, images, a Hub split or stdin lines)",
         description="Predict every row of INPUT with a trained model folder and write one row per input, in input "
-        "order: id, label, score (and the top-k labels' scores). INPUT: a CSV/TSV/JSON/JSONL/parquet file, an image, "
+        "order: id, label, score (and the top-k labels' scores); for a multi-label model: id, labels (the predicted "
+        "label set, thresholds applied), scores (every label's sigmoid probability). INPUT: a CSV/TSV/JSON/JSONL/parquet file, an image, "
         "a folder of images (recursive; ids are relative paths), hub:<dataset>[:<config>]:<split>, or - for lines "
         "of text on standard input. The output format follows --output's suffix (.jsonl, .csv, .tsv, .parquet); "
         "without --output, JSON lines go to standard output.",
@@ -444,7 +449,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("input", help="file, image, folder of images, hub:<dataset>[:<config>]:<split>, or - for stdin")
     p.add_argument("--output", "-o", help="predictions file (.jsonl, .csv, .tsv or .parquet); default: JSONL on stdout")
-    p.add_argument("--top-k", type=_top_k, default="1", help="also write the N best labels with scores, or 'all'")
+    p.add_argument(
+        "--top-k",
+        type=_top_k,
+        default="auto",
+        help="how many labels' scores each row lists: N (the N best), 'all', or 'auto' (default): 1 for a "
+        "single-label model (label and score: the best class and its softmax probability), all for a multi-label "
+        "model (labels: the predicted label set, each label at its saved threshold; scores: every label's "
+        "sigmoid probability, best first)",
+    )
     p.add_argument("--keep-columns", help="comma-separated input columns to copy into the output")
     p.add_argument(
         "--on-error",
@@ -468,6 +481,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("data", help="labelled file, image folder, or hub:<dataset>[:<config>]:<split>")
     p.add_argument("--split", help="for a folder with train/validation/test sub-folders: which one (default: test)")
     p.add_argument("--label-column", help="column with the true labels (default: the training recipe's, else label)")
+    p.add_argument(
+        "--label-separator",
+        help="multi-label models: the character between labels in a delimited label cell, e.g. ';' "
+        "(default: the training recipe's data.label_separator; list-valued columns need none)",
+    )
     p.add_argument("--against", metavar="OTHER_MODEL", help="a second model to compare on the same rows")
     p.add_argument("--output-dir", help="where the evaluation goes (default: evaluations/<model>__<data>)")
     _model_run_arguments(p, overwrite="replace an earlier evaluation's files in --output-dir")

@@ -5,7 +5,8 @@ so frozen cells share the feature cache and a cell whose folder already holds th
 same recipe is read back instead of trained again: an interrupted comparison resumes where it stopped.
 Every cell's recipe is validated (and its backbone's modality checked) before the first one trains.
 
-The leaderboard ranks cells by the validation metric. Test metrics are reported for the chosen cell
+The leaderboard ranks cells by the validation metric (by default the task's own: accuracy, or micro F1 for
+multi-label). Test metrics are reported for the chosen cell
 only: picking the best of many cells on the test set would make its test score an optimistic estimate.
 """
 
@@ -239,19 +240,22 @@ def compare(
     backbones: list[str] | None = None,
     grid: dict[str, list[Any]] | None = None,
     output_dir: str | Path | None = None,
-    metric: str = "accuracy",
+    metric: str | None = None,
     dataset: Any = None,
     dry_run: bool = False,
 ) -> Leaderboard:
     """Train every cell of the grid (skipping finished ones, resuming interrupted ones) and return the leaderboard.
 
     Under ``accelerate launch`` every process calls this: the cells run one after the other, each on all
-    processes; the main process writes the leaderboard."""
+    processes; the main process writes the leaderboard. ``metric``: the validation metric to rank by (default:
+    the task's ``primary_metric``, e.g. accuracy for single-label and micro_f1 for multi-label tasks)."""
     cells = _same_on_every_process(
         plan_cells(recipe, overrides, strategies=strategies, backbones=backbones, grid=grid, output_dir=output_dir),
         dry_run,
     )
     folder = cells[0].output_dir.parent
+    if metric is None:
+        metric = cells[0].recipe.task.options.primary_metric
     board = Leaderboard(metric, [], folder)
     if dry_run:
         board.rows = [_row(c, None, c.state, metric) for c in cells]
@@ -268,7 +272,7 @@ def compare(
         logger.info("compare: cell %d/%d %s (%s)", i, len(cells), cell.name, cell.state)
         result = train(cell.recipe, dataset=dataset, resume=cell.state == "resume")
         board.rows.append(_row(cell, result.metrics, "resumed" if cell.state == "resume" else "trained", metric))
-    board.rows.sort(key=lambda r: (r.metric is None, -(r.metric or 0.0)))
+    board.rows = ranked(board.rows, metric)
     if board.best is not None:
         best = next(c for c in cells if c.name == board.best.cell)
         metrics = _read_json(best.output_dir / METRICS_FILE)
@@ -282,6 +286,13 @@ def compare(
         board.files = write_leaderboard(board, folder)
     logger.info("compare: leaderboard by validation %s written to %s", metric, folder)
     return board
+
+
+def ranked(rows: list[Row], metric: str) -> list[Row]:
+    """Best first, rows without the metric last; a metric named ``*loss`` is better lower (transformers'
+    convention for ``TrainingArguments.greater_is_better``), e.g. ``hamming_loss``."""
+    sign = 1.0 if metric.endswith("loss") else -1.0
+    return sorted(rows, key=lambda r: (r.metric is None, sign * (r.metric or 0.0)))
 
 
 def _same_on_every_process(cells: list[Cell], dry_run: bool) -> list[Cell]:

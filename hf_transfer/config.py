@@ -191,7 +191,13 @@ class Recipe:
         return out
 
     def to_yaml(self) -> str:
-        return yaml.safe_dump(self.to_dict(), sort_keys=False, default_flow_style=False)
+        """The resolved recipe for people (``recipe.yaml``, ``--dry-run``): without the task options that do not
+        apply to the bound backbone (:meth:`Task.inapplicable_options`); the run manifest keeps :meth:`to_dict`."""
+        out = self.to_dict()
+        options = getattr(self.task, "options", None)
+        for key in options.inapplicable_options() if options is not None else ():
+            out["task"].pop(key, None)
+        return yaml.safe_dump(out, sort_keys=False, default_flow_style=False)
 
     @property
     def output_dir(self) -> Path:

@@ -98,10 +98,11 @@ def make_key(
 ) -> CacheKey:
     from .schema import to_dict
 
+    options = {k: v for k, v in to_dict(task).items() if k not in task.decision_options}
     return CacheKey(
         {
             "backbone": backbone_fp,
-            "task": {"name": task.name, "preprocessing_version": task.preprocessing_version, **to_dict(task)},
+            "task": {"name": task.name, "preprocessing_version": task.preprocessing_version, **options},
             "processor": _processor_settings(processor),
             "head_input": {
                 "model": type(bundle.model).__name__,

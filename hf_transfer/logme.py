@@ -63,15 +63,22 @@ def _evidence_for_target(u: np.ndarray, s: np.ndarray, dim: int, y: np.ndarray, 
 
 
 def logme(features: np.ndarray, labels: np.ndarray, max_iter: int = 200, tol: float = 1e-7) -> float:
-    """LogME of ``features`` (n × D) for integer class ``labels`` (n): the mean over classes of the
-    per-example maximum log evidence of a one-vs-rest target."""
+    """LogME of ``features`` (n × D) for integer class ``labels`` (n), or multi-hot label sets (n × L): the mean
+    over classes (labels) of the per-example maximum log evidence of a one-vs-rest (the label's own) target."""
     return float(np.mean([e.evidence for e in logme_per_class(features, labels, max_iter, tol)]))
 
 
 def logme_per_class(features: np.ndarray, labels: np.ndarray, max_iter: int = 200, tol: float = 1e-7) -> list[Evidence]:
+    """One evidence per class (its one-vs-rest target); ``labels`` n × L multi-hot (label sets): one per label
+    column, the label's own 0/1 target, as the LogME paper scores multi-label data."""
     f = np.asarray(features, dtype=np.float64)
-    y = np.asarray(labels).reshape(-1)
+    y = np.asarray(labels)
+    if y.ndim == 2 and y.shape[1] > 1:
+        targets = [(y[:, j] > 0.5).astype(np.float64) for j in range(y.shape[1])]
+    else:
+        y = y.reshape(-1)
+        targets = [(y == c).astype(np.float64) for c in np.unique(y)]
     if f.ndim != 2 or f.shape[0] != y.shape[0]:
-        raise ValueError(f"expected features (n, D) and labels (n,), found {f.shape} and {y.shape}")
+        raise ValueError(f"expected features (n, D) and labels (n,) or (n, L), found {f.shape} and {y.shape}")
     u, s, _ = np.linalg.svd(f, full_matrices=False)
-    return [_evidence_for_target(u, s, f.shape[1], (y == c).astype(np.float64), max_iter, tol) for c in np.unique(y)]
+    return [_evidence_for_target(u, s, f.shape[1], t, max_iter, tol) for t in targets]

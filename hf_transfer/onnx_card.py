@@ -8,14 +8,15 @@ from typing import Any
 from .onnx_export import EXPORT_FILE, INT8_FILE, MODEL_FILE
 
 
-def render_card(record: dict[str, Any], config: Any, folder: str, processor_files: list[str]) -> str:
-    """The export folder's README.md, from ``hub_cards/onnx_export.md``."""
+def render_card(record: dict[str, Any], config: Any, folder: str, processor_files: list[str], task: Any = None) -> str:
+    """The export folder's README.md, from ``hub_cards/onnx_export.md``; ``task``: the model's task plugin (how
+    logits become labels in the usage snippet; None: the best class)."""
     from .hub import CARDS_DIR
 
     id2label = {int(k): v for k, v in (getattr(config, "id2label", None) or {}).items()}
     parity = record["parity"]
     rows = [
-        "| model | max abs logit difference | labels agree | accuracy |",
+        f"| model | max abs logit difference | labels agree | {task.accuracy_name if task is not None else 'accuracy'} |",
         "|---|---|---|---|",
         f"| `{MODEL_FILE}` (fp32) | {parity['max_abs_diff']:.2e} | {parity['label_agreement']:.1%} | "
         f"{_pct(parity['accuracy'].get('onnx'))} |",
@@ -60,11 +61,14 @@ def render_card(record: dict[str, Any], config: Any, folder: str, processor_file
             'batch = tokenizer(["first text", "another text"], padding=True, truncation=True, return_tensors="np")',
             f'logits = session.run(["logits"], {{{feed}}})[0]',
         ]
-    snippet.append(f"labels = [{dict(sorted(id2label.items()))!r}[i] for i in logits.argmax(-1)]")
+    if task is not None:  # the task's own decision (e.g. a sigmoid and per-label thresholds)
+        snippet += task.decision_code(id2label, config)
+    else:
+        snippet.append(f"labels = [{dict(sorted(id2label.items()))!r}[i] for i in logits.argmax(-1)]")
     source = "the run's validation examples" if parity["examples_source"] == "validation" else parity["examples_source"]
     template = (CARDS_DIR / "onnx_export.md").read_text()
     return template.format(
-        pipeline_tag=record["task"],
+        pipeline_tag=task.pipeline_tag if task is not None else record["task"],
         name=Path(record["source"]).name,
         task=record["task"],
         source=record["source"],

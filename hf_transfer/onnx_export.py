@@ -170,7 +170,8 @@ def _export_into(
         reference = np.concatenate([model(**b).logits.float().numpy() for b in batches])
     fp32 = _onnx_logits(tmp / MODEL_FILE, batches)
     diff = float(np.abs(fp32 - reference).max())
-    agreement = float((fp32.argmax(-1) == reference.argmax(-1)).mean())
+    decide = loaded.task.decisions  # the class id, or the label set with the saved thresholds
+    agreement = _agreement(decide(fp32), decide(reference))
     logger.info(
         "ONNX vs PyTorch on %d examples (%s): max |logit difference| %.2e", len(reference), examples_source, diff
     )
@@ -187,8 +188,8 @@ def _export_into(
     accuracy = {}
     if labels is not None:
         accuracy = {
-            "pytorch": float((reference.argmax(-1) == labels).mean()),
-            "onnx": float((fp32.argmax(-1) == labels).mean()),
+            "pytorch": _agreement(decide(reference), labels),
+            "onnx": _agreement(decide(fp32), labels),
         }
     int8 = None
     if quantize == "dynamic-int8":
@@ -205,11 +206,11 @@ def _export_into(
         int8 = {
             "file": INT8_FILE,
             "method": "onnxruntime quantize_dynamic, QInt8 weights",
-            "label_agreement": float((q.argmax(-1) == reference.argmax(-1)).mean()),
+            "label_agreement": _agreement(decide(q), decide(reference)),
             "max_abs_diff": float(np.abs(q - reference).max()),
         }
         if labels is not None:
-            accuracy["onnx_int8"] = float((q.argmax(-1) == labels).mean())
+            accuracy["onnx_int8"] = _agreement(decide(q), labels)
             int8["accuracy_change"] = accuracy["onnx_int8"] - accuracy["pytorch"]
         logger.info("int8 vs PyTorch: labels agree on %.1f%% of examples", 100 * int8["label_agreement"])
     result = ExportResult(
@@ -217,6 +218,14 @@ def _export_into(
     )
     _write_files(tmp, name, loaded, model, result)
     return result
+
+
+def _agreement(a: Any, b: Any) -> float:
+    """The share of examples whose predictions (a class id, or a multi-hot label set: the whole set) are equal."""
+    import numpy as np
+
+    a, b = np.asarray(a), np.asarray(b)
+    return float((a.reshape(len(a), -1) == b.reshape(len(b), -1)).all(1).mean())
 
 
 def _plain_module(model: Any) -> Any:
@@ -391,7 +400,7 @@ def _write_files(tmp: Path, name: str, loaded, model, result: ExportResult) -> N
     (tmp / EXPORT_FILE).write_text(json.dumps(record, indent=2) + "\n")
     ours = {MODEL_FILE, INT8_FILE, EXPORT_FILE, "config.json", "README.md"}
     processor_files = sorted(p.name for p in tmp.iterdir() if p.name not in ours and not p.name.startswith(MODEL_FILE))
-    (tmp / "README.md").write_text(render_card(record, config, name, processor_files))
+    (tmp / "README.md").write_text(render_card(record, config, name, processor_files, loaded.task))
 
 
 def _recipe_subset(folder: Path) -> dict[str, Any]:

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 VALIDATION_NAMES = ("validation", "valid", "val", "dev")
+LABEL_COLUMNS = ("label", "labels")  # the label column when data.columns.label names none
 _SPLIT_SPEC = re.compile(r"^(?P<name>[\w\-.]+)(?P<slice>\[(?P<start>-?\d+%?)?:(?P<stop>-?\d+%?)?\])?$")
 
 
@@ -157,7 +158,7 @@ def resolve_roles(
     """role → the user's column name, for the task's roles and the label."""
     resolved: dict[str, str] = {}
     # the label last; a task's roles may give it other default names (e.g. tags for token classification)
-    label = roles.get("label", (("label", "labels"), True))
+    label = roles.get("label", (LABEL_COLUMNS, True))
     for role, (defaults, required) in {**{r: v for r, v in roles.items() if r != "label"}, "label": label}.items():
         configured = getattr(cfg.columns, role, None)
         if isinstance(configured, list):  # several label columns (one regression target each)

@@ -131,7 +131,7 @@ def predict(
     *,
     text_column: str | None = None,
     image_column: str | None = None,
-    top_k: int | None = 1,
+    top_k: int | str | None = "auto",
     keep_columns: list[str] | None = None,
     batch_size: int = 32,
     on_error: str = "skip",
@@ -142,15 +142,19 @@ def predict(
 ) -> PredictSummary:
     """Predict every row of ``inputs`` and write them to ``output`` (JSONL on standard output when None).
 
-    ``top_k``: 1 gives the label and its score; N adds the N best labels with scores; None adds every label."""
+    ``top_k``: 1 gives the label and its score; N adds the N best labels with scores; None adds every label;
+    "auto" (the default) is the task's choice: 1 for single-label models, every label for multi-label ones (whose
+    rows hold the predicted label set, thresholds applied, and each label's sigmoid probability)."""
     if on_error not in ("skip", "fail"):
         raise HfTransferError(f"on_error must be 'skip' or 'fail', found {on_error!r}")
-    if top_k is not None and top_k < 1:
-        raise HfTransferError(f"top_k must be 1 or more (or all), found {top_k}")
+    if top_k is not None and top_k != "auto" and (not isinstance(top_k, int) or top_k < 1):
+        raise HfTransferError(f"top_k must be 1 or more, None (every label) or 'auto', found {top_k!r}")
     if batch_size < 1:
         raise HfTransferError(f"batch_size must be 1 or more, found {batch_size}")
     out = check_output(output, overwrite)
     loaded = model if isinstance(model, LoadedModel) else open_model(model, text_column, image_column)
+    if top_k == "auto":
+        top_k = loaded.task.default_top_k
     source = open_source(inputs, loaded.columns, loaded.task.modality, keep_columns)
     runner = Runner(loaded, precision, batch_size, num_workers)
     sink = Sink(out)

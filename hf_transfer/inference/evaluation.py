@@ -2,8 +2,10 @@
 
 The data is read as ``predict`` reads it (a table file, a Hub split, or a folder of images in the
 ``imagefolder`` layout, ``<class>/<image>``, optionally under ``train/``, ``validation/``, ``test/``), with the
-true label from a column or the class folder. The model runs through the same :class:`~.Runner`; the
-task's metrics, per-class report, confusion matrix PNG and the per-row predictions go to a folder of their
+true label from a column or the class folder (a model that predicts label sets: a list, or delimited labels,
+per row). The model runs through the same :class:`~.Runner`; the task's metrics (its hooks
+``evaluation_targets``, ``evaluate_report``, ``evaluation_scores``: nothing here names a task), per-class report,
+confusion matrix PNG (per-label F1 chart for label sets) and the per-row predictions go to a folder of their
 own. ``against`` scores a second model on the same rows and gives, per metric, the difference with a
 paired bootstrap 95% confidence interval (the rows are resampled together for both models).
 """
@@ -23,7 +25,7 @@ from . import LoadedModel, Runner, _progress, open_model
 from .sources import IMAGE_SUFFIXES, open_source
 
 logger = logging.getLogger("hf_transfer")
-WRITTEN = ("metrics.json", "predictions.jsonl", "confusion_matrix.png", "report.md")
+WRITTEN = ("metrics.json", "predictions.jsonl", "confusion_matrix.png", "per_label_f1.png", "report.md")
 BOOTSTRAP_METRICS = ("accuracy", "macro_f1")
 
 
@@ -35,7 +37,7 @@ class Evaluation:
     errors: int
     metrics: dict[str, float]
     per_class: dict[str, dict[str, float]]
-    confusion_matrix: list[list[int]]
+    confusion_matrix: list[list[int]] | None  # None for label sets (multi-label): per_class has each label's scores
     folder: Path | None
     seconds: float
     against: dict[str, Any] | None = None  # the other model's metrics and the paired differences
@@ -56,10 +58,20 @@ def _image_root(data: Path, split: str | None) -> Path:
     return data
 
 
-def _labelled_source(loaded: LoadedModel, data: str, split: str | None, label_column: str | None):
-    """(source, function item → true label) for a folder of class folders, or a table with a label column."""
+def _labelled_source(
+    loaded: LoadedModel, data: str, split: str | None, label_column: str | None, label_separator: str | None
+):
+    """(source, function item → true label, label separator, label column) for a folder of class folders, or a table with a
+    label column (its separator: ``label_separator``, else the training recipe's ``data.label_separator``)."""
     path = Path(data)
     if path.is_dir():
+        if loaded.task.takes_label_lists:
+            raise DataError(
+                f"'{data}' is a folder: its class sub-folders give one label per image, and model "
+                f"'{loaded.folder}' predicts a set of labels per example; evaluate it on a table file "
+                "(CSV/TSV/JSON/JSONL/parquet) with an image path column and a list of labels (or delimited labels "
+                "with --label-separator) per row"
+            )
         root = _image_root(path, split)
         loose = [p.name for p in root.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES]
         if loose:
@@ -68,40 +80,34 @@ def _labelled_source(loaded: LoadedModel, data: str, split: str | None, label_co
                 "(<class>/<image>), the imagefolder layout, to know each image's true label"
             )
         source = open_source(str(root), loaded.columns, loaded.task.modality, None)
-        return source, lambda item: Path(item.id).parts[0]
+        return source, lambda item: Path(item.id).parts[0], None, "class folder"
     if split:
         raise HfTransferError(
             "--split applies to a folder with train/validation/test sub-folders; for a Hub "
             "dataset name the split in the input (hub:<dataset>:<split>)"
         )
-    recipe_label = None
+    recipe_data: dict[str, Any] = {}
     recipe_file = loaded.folder / RECIPE_FILE
     if recipe_file.is_file():
         import yaml
 
-        recipe_label = (((yaml.safe_load(recipe_file.read_text()) or {}).get("data") or {}).get("columns") or {}).get(
-            "label"
-        )
-    column = label_column or recipe_label or "label"
-    source = open_source(data, loaded.columns, loaded.task.modality, [column])
-    return source, lambda item: item.extra[column]
+        recipe_data = (yaml.safe_load(recipe_file.read_text()) or {}).get("data") or {}
+    from ..data import LABEL_COLUMNS
 
-
-def _label_ids(values: list[Any], label2id: dict[str, int], model: str) -> list[int]:
-    def known(value: Any) -> str | None:
-        for candidate in (value, str(value)):
-            if isinstance(candidate, str) and candidate in label2id:
-                return candidate
-        return None
-
-    unknown = sorted({str(v) for v in values if known(v) is None})
-    if unknown:
-        raise DataError(
-            f"the data has labels that model '{model}' does not know: {', '.join(unknown[:20])}"
-            f"{' …' if len(unknown) > 20 else ''}; the model's labels are: {', '.join(label2id)}; "
-            "evaluate a model trained on these labels, or choose the label column with --label-column"
-        )
-    return [label2id[known(v)] for v in values]
+    named = label_column or (recipe_data.get("columns") or {}).get("label")
+    separator = label_separator or recipe_data.get("label_separator")
+    for column in [named] if named else LABEL_COLUMNS:  # as training finds it: the named one, else label or labels
+        try:
+            source = open_source(data, loaded.columns, loaded.task.modality, [column])
+        except DataError as e:
+            if f"{column!r} (--keep-columns)" not in str(e):
+                raise
+            continue
+        return source, lambda item, column=column: item.extra[column], separator, column
+    raise DataError(
+        f"'{data}' has no column {' or '.join(repr(c) for c in ([named] if named else LABEL_COLUMNS))} with the "
+        "true labels; fix: choose the label column with --label-column"
+    )
 
 
 def _run_model(
@@ -123,22 +129,40 @@ def _run_model(
 
 
 def paired_bootstrap(
-    pred_a: Any, pred_b: Any, truth: Any, num_labels: int, resamples: int = 1000, seed: int = 0
+    pred_a: Any,
+    pred_b: Any,
+    truth: Any,
+    num_labels: int,
+    resamples: int = 1000,
+    seed: int = 0,
+    score: Any = None,
+    score_b: Any = None,
+    metrics: tuple[str, ...] = BOOTSTRAP_METRICS,
 ) -> dict[str, dict[str, float]]:
     """Per metric: B − A on the data and the 2.5/97.5 percentiles of B − A over ``resamples`` resamplings of
-    the rows (the same rows for both models, which is what makes the interval narrow for correlated models)."""
+    the rows (the same rows for both models, which is what makes the interval narrow for correlated models).
+    ``score(predictions, truth) -> {metric: value}``: by default single-label scores of class ids; evaluate
+    passes the task's scores of logits (``score_b`` for B's, e.g. with B's own decision thresholds)."""
     import numpy as np
 
     from ..metrics.classification.classification import scores
 
+    if score is None:
+
+        def score(pred, y):
+            return scores(pred, y, num_labels)
+
+    score_b = score_b or score
+    pred_a, pred_b, truth = np.asarray(pred_a), np.asarray(pred_b), np.asarray(truth)
     rng = np.random.default_rng(seed)
     n = len(truth)
-    base = {m: scores(pred_b, truth, num_labels)[m] - scores(pred_a, truth, num_labels)[m] for m in BOOTSTRAP_METRICS}
-    draws = {m: [] for m in BOOTSTRAP_METRICS}
+    a, b = score(pred_a, truth), score_b(pred_b, truth)
+    base = {m: b[m] - a[m] for m in metrics}
+    draws = {m: [] for m in metrics}
     for _ in range(resamples):
         idx = rng.integers(0, n, n)
-        a, b = scores(pred_a[idx], truth[idx], num_labels), scores(pred_b[idx], truth[idx], num_labels)
-        for m in BOOTSTRAP_METRICS:
+        a, b = score(pred_a[idx], truth[idx]), score_b(pred_b[idx], truth[idx])
+        for m in metrics:
             draws[m].append(b[m] - a[m])
     return {
         m: {
@@ -146,7 +170,7 @@ def paired_bootstrap(
             "low": float(np.percentile(draws[m], 2.5)),
             "high": float(np.percentile(draws[m], 97.5)),
         }
-        for m in BOOTSTRAP_METRICS
+        for m in metrics
     }
 
 
@@ -181,6 +205,7 @@ def evaluate(
     *,
     split: str | None = None,
     label_column: str | None = None,
+    label_separator: str | None = None,
     text_column: str | None = None,
     image_column: str | None = None,
     output_dir: str | Path | None = None,
@@ -192,23 +217,18 @@ def evaluate(
     resamples: int = 1000,
     progress: bool = True,
 ) -> Evaluation:
-    """Score ``model`` on the labelled ``data``; see the module docstring. Returns an :class:`Evaluation`."""
-    import numpy as np
+    """Score ``model`` on the labelled ``data``; see the module docstring. Returns an :class:`Evaluation`.
 
-    from ..artifacts import report_from_predictions
+    ``label_separator``: for a model that predicts label sets, the character between labels in a delimited
+    label cell (default: the training recipe's ``data.label_separator``; list-valued columns need none)."""
+    import numpy as np
 
     model_dir = Path(model)
     folder = Path(output_dir) if output_dir else _default_folder(model_dir, data, split)
     _check_folder(folder, overwrite, model_dir)
     loaded = open_model(model_dir, text_column, image_column)
-    if loaded.task.takes_label_lists:
-        raise HfTransferError(
-            f"model '{model_dir}' is a {loaded.task.name} model, and evaluate scores one class per example so far; "
-            "its multi-label metrics on validation/test are in its metrics.json and training_report.json, and "
-            "hf-transfer predict writes each example's predicted labels and per-label scores"
-        )
+    task = loaded.task
     labels = [loaded.id2label[i] for i in sorted(loaded.id2label)]
-    label2id = {name: i for i, name in enumerate(labels)}
     other = open_model(against, text_column, image_column) if against else None
     if other is not None:
         other_labels = [other.id2label[i] for i in sorted(other.id2label)]
@@ -217,36 +237,47 @@ def evaluate(
                 f"--against '{against}' has labels {', '.join(other_labels)}; model '{model}' has "
                 f"{', '.join(labels)}: a paired comparison needs the same labels in the same order"
             )
-    source, truth = _labelled_source(loaded, data, split, label_column)
+        if type(other.task) is not type(task):
+            raise DataError(
+                f"--against '{against}' is a {other.task.name} model and '{model}' a {task.name} model; a paired "
+                "comparison needs two models of the same task"
+            )
+    source, truth, separator, column = _labelled_source(loaded, data, split, label_column, label_separator)
+    where = {"separator": separator, "column": column, "data": data}
     # The true labels are checked before any model runs: a wrong label column fails in seconds, not after an hour.
-    _label_ids([truth(item) for item in source], label2id, str(model))
+    task.evaluation_targets([truth(item) for item in source], labels, str(model), **where)
     start = time.perf_counter()
     ids, values, logits, errors = _run_model(loaded, source, truth, precision, batch_size, num_workers, progress)
     good = [i for i, lg in enumerate(logits) if lg is not None]
     if not good:
         raise DataError(f"no row of '{data}' could be read ({errors[0] if errors else 'no rows'})")
-    y = np.asarray(_label_ids([values[i] for i in good], label2id, str(model)))
+    targets, truth_rows = task.evaluation_targets(values, labels, str(model), **where)
     stacked = np.stack([logits[i].numpy() for i in good])
-    predicted = stacked.argmax(-1)
-    report = report_from_predictions(predicted, y, labels)
-    from ..metrics.classification.classification import scores
-
-    metrics = {k: v for k, v in scores(predicted, y, len(labels)).items() if not isinstance(v, list)}
+    report = task.evaluate_report(stacked, targets[good], labels)
+    metrics = {k: report["metrics"][k] for k in task.summary_metrics}
     compared = None
     if other is not None:
         _, _, other_logits, other_errors = _run_model(
             other, source, truth, precision, batch_size, num_workers, progress
         )
         both = [i for i in good if other_logits[i] is not None]
-        y_both = np.asarray(_label_ids([values[i] for i in both], label2id, str(model)))
-        pred_a = np.stack([logits[i].numpy() for i in both]).argmax(-1)
-        pred_b = np.stack([other_logits[i].numpy() for i in both]).argmax(-1)
-        other_metrics = {k: v for k, v in scores(pred_b, y_both, len(labels)).items() if not isinstance(v, list)}
+        logits_a = np.stack([logits[i].numpy() for i in both])
+        logits_b = np.stack([other_logits[i].numpy() for i in both])
+        other_scores = other.task.evaluation_scores(logits_b, targets[both])
         compared = {
             "model": str(against),
             "rows": len(both),
-            "metrics": other_metrics,
-            "paired_bootstrap": paired_bootstrap(pred_a, pred_b, y_both, len(labels), resamples),
+            "metrics": {k: other_scores[k] for k in task.summary_metrics},
+            "paired_bootstrap": paired_bootstrap(
+                logits_a,
+                logits_b,
+                targets[both],
+                len(labels),
+                resamples,
+                score=task.evaluation_scores,
+                score_b=other.task.evaluation_scores,
+                metrics=task.bootstrap_metrics,
+            ),
             "resamples": resamples,
         }
     result = Evaluation(
@@ -261,12 +292,12 @@ def evaluate(
         time.perf_counter() - start,
         compared,
     )
-    _write(result, ids, values, logits, errors, labels, loaded)
+    _write(result, ids, truth_rows, logits, errors, labels, loaded)
     return result
 
 
-def _write(result: Evaluation, ids, values, logits, errors, labels: list[str], loaded: LoadedModel) -> None:
-    from ..charts import confusion_matrix_png
+def _write(result: Evaluation, ids, truth_rows, logits, errors, labels: list[str], loaded: LoadedModel) -> None:
+    from ..charts import bars_png, confusion_matrix_png
 
     folder = result.folder
     folder.mkdir(parents=True, exist_ok=True)
@@ -282,21 +313,27 @@ def _write(result: Evaluation, ids, values, logits, errors, labels: list[str], l
         "against": result.against,
     }
     (folder / "metrics.json").write_text(json.dumps(record, indent=2) + "\n")
+    top_k = loaded.task.default_top_k
     with open(folder / "predictions.jsonl", "w", encoding="utf-8") as sink:
         for i, lg in enumerate(logits):
-            row = {"id": ids[i], "true_label": str(values[i]), "error": errors[i]}
+            row = {"id": ids[i], **truth_rows[i], "error": errors[i]}
             if lg is not None:
-                row.update(loaded.task.predictions(lg[None], loaded.id2label, 1)[0])
+                row.update(loaded.task.predictions(lg[None], loaded.id2label, top_k)[0])
             sink.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
-    confusion_matrix_png(
-        result.confusion_matrix, labels, f"{Path(result.model).name} on {result.data}", folder / "confusion_matrix.png"
-    )
+    title = f"{Path(result.model).name} on {result.data}"
+    if result.confusion_matrix is not None:
+        chart = folder / "confusion_matrix.png"
+        confusion_matrix_png(result.confusion_matrix, labels, title, chart)
+    else:  # label sets have no confusion matrix: each label's F1 instead
+        chart = folder / "per_label_f1.png"
+        bars_png({name: v["f1"] for name, v in result.per_class.items()}, f"F1 per label: {title}", chart)
     (folder / "report.md").write_text(summary(result) + "\n")
-    result.files = [folder / name for name in WRITTEN]
+    result.files = [folder / "metrics.json", folder / "predictions.jsonl", chart, folder / "report.md"]
 
 
 def summary(result: Evaluation) -> str:
     """A one-screen summary: the metrics (and the paired comparison), the weakest classes, where the files are."""
+    kind = "labels" if result.confusion_matrix is None else "classes"
     lines = [
         f"# {result.model} on {result.data}",
         "",
@@ -305,7 +342,7 @@ def summary(result: Evaluation) -> str:
         "| metric | value |" + (" against | difference [95% CI] |" if result.against else ""),
         "|---|---|" + ("---|---|" if result.against else ""),
     ]
-    for name in ("accuracy", "macro_f1", "macro_precision", "macro_recall"):
+    for name in result.metrics:
         line = f"| {name} | {result.metrics[name]:.4f} |"
         if result.against:
             line += f" {result.against['metrics'][name]:.4f} |"
@@ -315,7 +352,7 @@ def summary(result: Evaluation) -> str:
     weakest = sorted(result.per_class.items(), key=lambda kv: kv[1]["f1"])[:5]
     lines += [
         "",
-        "Weakest classes by F1: " + ", ".join(f"{name} {v['f1']:.3f} (support {v['support']})" for name, v in weakest),
+        f"Weakest {kind} by F1: " + ", ".join(f"{name} {v['f1']:.3f} (support {v['support']})" for name, v in weakest),
     ]
     if result.against:
         lines += [

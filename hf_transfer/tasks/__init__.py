@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from .. import class_weights
-from ..errors import BackboneError
+from ..errors import BackboneError, DataError
 from ..probe import L2_GRID
 from ..schema import field
 
@@ -87,6 +87,9 @@ class Task(abc.ABC):
     takes_label_columns: ClassVar[bool] = False
     # Whether a row may carry several labels (a list, or a string split at ``data.label_separator``).
     takes_label_lists: ClassVar[bool] = False
+    # Options that act only after the backbone (on the decision from the logits): not part of the feature-cache
+    # key, so changing them reuses the cached backbone features.
+    decision_options: ClassVar[tuple[str, ...]] = ()
 
     # The model card's metrics (hf_transfer.hub): results table columns and model-index entries (see above).
     card_scalars: ClassVar[tuple[tuple[str, str], ...]] = CARD_SCALARS
@@ -187,6 +190,11 @@ class Task(abc.ABC):
                 mismatch_message(backbone.reference, backbone.model_type, found, self.name, self.modality)
             )
 
+    def inapplicable_options(self) -> set[str]:
+        """Option names that do not apply to this run (e.g. image augmentation with a text backbone): the resolved
+        recipe written to ``recipe.yaml`` and shown by ``--dry-run`` leaves them out."""
+        return set()
+
     def check_data(self, data: PreparedData) -> None:
         """Refuse data the task cannot use, once the backbone is known (before anything is written)."""
         return None
@@ -243,6 +251,16 @@ class Task(abc.ABC):
 
     # The validation score the L-BFGS head fit picks its L2 strength by (hf_transfer.probe): name and function.
     probe_metric: ClassVar[str] = "accuracy"
+    # The metric that says which of several runs is best (compare's leaderboard) unless the user names another;
+    # also the first row of an evaluation's summary.
+    primary_metric: ClassVar[str] = "accuracy"
+    # The scalar metrics an evaluation reports (report.md rows) and compares with --against (paired bootstrap).
+    summary_metrics: ClassVar[tuple[str, ...]] = SCALAR_METRICS
+    bootstrap_metrics: ClassVar[tuple[str, ...]] = ("accuracy", "macro_f1")
+    # What the share of examples predicted exactly right is called (the ONNX export's parity table).
+    accuracy_name: ClassVar[str] = "accuracy"
+    # predict's top_k when the caller gives none: 1 (the best label and its score); None: every label's score.
+    default_top_k: ClassVar[int | None] = 1
 
     # The L2 strengths the L-BFGS head fit tries, strongest first (hf_transfer.probe.L2_GRID: 1 … 1e-7).
     probe_l2_grid: ClassVar[tuple[float, ...]] = L2_GRID
@@ -287,6 +305,66 @@ class Task(abc.ABC):
         return compute
 
     # --- using a trained model (hf_transfer.inference): how inputs are encoded, what a prediction holds ---
+
+    def evaluation_targets(
+        self,
+        values: list[Any],
+        labels: list[str],
+        model: str,
+        separator: str | None = None,
+        column: str = "label",
+        data: str = "the data",
+    ) -> tuple[Any, list[dict[str, Any]]]:
+        """The true labels of labelled data as the metrics take them (here class ids), and per row the fields
+        ``predictions.jsonl`` writes for the truth; a label the model does not know is a DataError listing them.
+        ``separator``: the character between labels in a delimited cell (tasks with label sets); ``column`` and
+        ``data``: where the values come from, for messages."""
+        import numpy as np
+
+        label2id = {name: i for i, name in enumerate(labels)}
+
+        def known(value: Any) -> str | None:
+            for candidate in (value, str(value)):
+                if isinstance(candidate, str) and candidate in label2id:
+                    return candidate
+            return None
+
+        unknown_labels_error({str(v) for v in values if known(v) is None}, labels, model)
+        return np.asarray([label2id[known(v)] for v in values], dtype=np.int64), [
+            {"true_label": str(v)} for v in values
+        ]
+
+    def decisions(self, logits: Any) -> Any:
+        """What the model predicts from a numpy array of logits (n × labels), as an array with one row per
+        example: here the class id. Two models agree on an example when their rows are equal."""
+        import numpy as np
+
+        return np.asarray(logits).argmax(-1)
+
+    def evaluation_scores(self, logits: Any, targets: Any) -> dict[str, float]:
+        """The scalar metrics of numpy logits against :meth:`evaluation_targets`' targets."""
+        import numpy as np
+
+        from ..metrics.classification.classification import scores
+
+        report = scores(self.decisions(logits), targets, np.shape(logits)[-1])
+        return {k: v for k, v in report.items() if not isinstance(v, list)}
+
+    def evaluate_report(self, logits: Any, targets: Any, labels: list[str]) -> dict[str, Any]:
+        """``metrics`` (scalars), ``per_class`` ({label: precision, recall, f1, support, …}) and ``confusion_matrix``
+        (rows: true label; None for a task without one) of numpy logits against the targets."""
+        from ..artifacts import report_from_predictions
+
+        report = report_from_predictions(self.decisions(logits), targets, labels)
+        return {
+            "metrics": self.evaluation_scores(logits, targets),
+            "per_class": report["per_class"],
+            "confusion_matrix": report["confusion_matrix"],
+        }
+
+    def decision_code(self, id2label: dict[int, str], config: Any) -> list[str]:
+        """Python lines that turn a numpy ``logits`` array into label names (the ONNX export's model card)."""
+        return [f"labels = [{dict(sorted(id2label.items()))!r}[i] for i in logits.argmax(-1)]"]
 
     def inference_processor(self, folder: Any) -> Any:
         """The tokenizer or image processor saved with a trained model in ``folder``."""
@@ -365,6 +443,18 @@ def tasks_declaring(**declarations: Any) -> list[str]:
     from ..registry import TASKS
 
     return [n for n in TASKS.names() if all(getattr(TASKS.get(n), k, None) == v for k, v in declarations.items())]
+
+
+def unknown_labels_error(unknown: set[str], labels: list[str], model: str) -> None:
+    """One DataError listing the data's labels that the model does not know (nothing when there are none)."""
+    if not unknown:
+        return
+    shown = sorted(unknown)
+    raise DataError(
+        f"the data has labels that model '{model}' does not know: {', '.join(shown[:20])}"
+        f"{' …' if len(shown) > 20 else ''}; the model's labels are: {', '.join(labels)}; "
+        "evaluate a model trained on these labels, or choose the label column with --label-column"
+    )
 
 
 @dataclass

@@ -135,6 +135,12 @@ class MultiLabelClassification(ClassificationTask):
     problem_type = "multi_label_classification"
     takes_label_lists = True
     probe_metric = "micro_f1"
+    primary_metric = "micro_f1"
+    summary_metrics = SCALAR_METRICS
+    bootstrap_metrics = ("micro_f1", "macro_f1", "samples_f1")
+    default_top_k = None  # predict writes every label's sigmoid score
+    accuracy_name = "subset accuracy"  # the whole label set right
+    decision_options = ("threshold",)  # applied to the logits after training: the feature cache stays valid
     preprocessing_version: ClassVar[int] = ImageClassification.preprocessing_version
 
     def __post_init__(self) -> None:
@@ -197,6 +203,14 @@ class MultiLabelClassification(ClassificationTask):
                 "(vocab_size) nor an image model (num_channels); use a text or an image backbone"
             )
         self.bind(modality)
+
+    def inapplicable_options(self) -> set[str]:
+        """With a text backbone the image keys, with an image backbone ``max_length`` (nothing before binding)."""
+        if self._delegate is None:
+            return set()
+        if self._delegate.modality == "text":
+            return {"augment", "crop_scale", "horizontal_flip", "color_jitter"}
+        return {"max_length"}
 
     def check_data(self, data) -> None:
         role = "text" if self.modality == "text" else "image"
@@ -425,6 +439,63 @@ class MultiLabelClassification(ClassificationTask):
 
     def prediction_fields(self, top_k: int | None) -> list[str]:
         return ["labels", "scores"]
+
+    def evaluation_targets(self, values, labels, model, separator=None, column="label", data="the data"):
+        """Each row's label set (a list, or a string split at ``separator``) as a multi-hot vector; the truth
+        written per row is ``true_labels``, the list."""
+        import numpy as np
+
+        from . import unknown_labels_error
+
+        try:
+            sets = _label_sets(list(values), data, column, separator, None, "files")
+        except DataError as e:  # the same parsing as training, but evaluate takes the separator as an option
+            raise DataError(str(e).replace("set data.label_separator=", "pass --label-separator ")) from None
+        unknown_labels_error({label for row in sets for label in row} - set(labels), labels, model)
+        index = {name: i for i, name in enumerate(labels)}
+        targets = np.zeros((len(sets), len(labels)), dtype=np.int64)
+        for r, row in enumerate(sets):
+            targets[r, [index[label] for label in row]] = 1
+        return targets, [{"true_labels": row} for row in sets]
+
+    def decisions(self, logits: Any) -> Any:
+        """Multi-hot predicted label sets: a label where its sigmoid probability reaches its threshold."""
+        import numpy as np
+
+        logits = np.asarray(logits, dtype=np.float64)
+        return (1 / (1 + np.exp(-logits)) >= np.asarray(self.thresholds(logits.shape[-1]))).astype(np.int64)
+
+    def evaluation_scores(self, logits: Any, targets: Any) -> dict[str, float]:
+        """The metric module's figures without its ``evaluate`` wrapper (a paired bootstrap calls this thousands
+        of times)."""
+        import numpy as np
+
+        from ..metrics.multi_label.multi_label import scores
+
+        probs = 1 / (1 + np.exp(-np.asarray(logits, dtype=np.float64)))
+        report = scores(probs, (np.asarray(targets) > 0.5).astype(np.int64), self.thresholds(probs.shape[1]))
+        return {k: report[k] for k in SCALAR_METRICS}
+
+    def evaluate_report(self, logits: Any, targets: Any, labels: list[str]) -> dict[str, Any]:
+        from types import SimpleNamespace
+
+        report = self.classification_report(SimpleNamespace(predictions=logits, label_ids=targets), labels)
+        return {
+            "metrics": {k: report[k] for k in SCALAR_METRICS},
+            "per_class": report["per_class"],
+            "confusion_matrix": None,
+        }
+
+    def decision_code(self, id2label: dict[int, str], config: Any) -> list[str]:
+        names = [id2label[i] for i in sorted(id2label)]
+        thresholds = self.thresholds(len(names))
+        return [
+            "import numpy as np",
+            f"names = {names!r}",
+            f"thresholds = np.array({[round(t, 6) for t in thresholds]!r})  # config.json hf_transfer.thresholds",
+            "probs = 1 / (1 + np.exp(-logits))  # a sigmoid per label",
+            "labels = [[n for n, hit in zip(names, row) if hit] for row in probs >= thresholds]",
+        ]
 
     def predictions(self, logits: Any, id2label: dict[int, str], top_k: int | None) -> list[dict[str, Any]]:
         """Per row: ``labels``, the predicted label set (probability >= the label's saved threshold), and
