@@ -181,3 +181,24 @@ def scatter_png(
         px, py = at(t, p)
         draw.ellipse((px - 2, py - 2, px + 2, py + 2), outline=_BLUE)
     img.save(path, format="PNG")
+
+
+def scatters_png(targets: dict[str, tuple[list[float], list[float]]], title: str, path: Path) -> None:
+    """One predicted-vs-true scatter plot per target, side by side, under ``title``."""
+    import tempfile
+
+    from PIL import Image, ImageDraw
+
+    with tempfile.TemporaryDirectory() as tmp:
+        panels = []
+        for i, (name, (true, predicted)) in enumerate(targets.items()):
+            scatter_png(true, predicted, name, Path(tmp) / f"{i}.png")
+            panels.append(Image.open(Path(tmp) / f"{i}.png").copy())
+    width, height = sum(p.width for p in panels), max(p.height for p in panels) + 24
+    img = Image.new("RGB", (max(width, 200), height), "white")
+    ImageDraw.Draw(img).text((8, 6), title, fill="black", font=_font(13))
+    x = 0
+    for panel in panels:
+        img.paste(panel, (x, 24))
+        x += panel.width
+    img.save(path, format="PNG")

@@ -313,7 +313,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         args.model,
         args.data,
         split=args.split,
-        label_column=args.label_column,
+        label_column=(args.label_column[0] if len(args.label_column) == 1 else args.label_column)
+        if args.label_column
+        else None,
         label_separator=args.label_separator,
         text_column=args.text_column,
         image_column=args.image_column,
@@ -480,7 +482,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model", help="an hf_transfer output folder or a transformers classification model folder")
     p.add_argument("data", help="labelled file, image folder, or hub:<dataset>[:<config>]:<split>")
     p.add_argument("--split", help="for a folder with train/validation/test sub-folders: which one (default: test)")
-    p.add_argument("--label-column", help="column with the true labels (default: the training recipe's, else label)")
+    p.add_argument(
+        "--label-column",
+        action="append",
+        help="column with the true labels (default: the training recipe's, else label); give it once per target "
+        "for a regression model with several",
+    )
     p.add_argument(
         "--label-separator",
         help="multi-label models: the character between labels in a delimited label cell, e.g. ';' "

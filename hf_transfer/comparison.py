@@ -289,9 +289,11 @@ def compare(
 
 
 def ranked(rows: list[Row], metric: str) -> list[Row]:
-    """Best first, rows without the metric last; a metric named ``*loss`` is better lower (transformers'
-    convention for ``TrainingArguments.greater_is_better``), e.g. ``hamming_loss``."""
-    sign = 1.0 if metric.endswith("loss") else -1.0
+    """Best first, rows without the metric last; losses and error metrics (``hamming_loss``, ``rmse``) are better
+    lower (:func:`hf_transfer.metrics.lower_is_better`)."""
+    from .metrics import lower_is_better
+
+    sign = 1.0 if lower_is_better(metric) else -1.0
     return sorted(rows, key=lambda r: (r.metric is None, sign * (r.metric or 0.0)))
 
 

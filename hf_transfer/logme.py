@@ -35,7 +35,12 @@ def _evidence_for_target(u: np.ndarray, s: np.ndarray, dim: int, y: np.ndarray, 
     sigma = np.zeros(dim)
     sigma[: s.shape[0]] = s**2
     z = u.T @ y  # y in the basis of F's left singular vectors
-    outside = float(y @ y - z @ z)  # the part of y no combination of features reaches
+    # the part of y no combination of features reaches (never below 0: rounding made it -4e-15 on a perfect fit)
+    outside = max(float(y @ y - z @ z), 0.0)
+    # With fewer examples than features a target can be fitted exactly: the residual then goes to 0 and β to
+    # infinity (1e31 and NaN on 24 examples of 32 features). A floor at 1e-12 of the target's energy keeps the
+    # evidence finite and ranks such a fit as the near-perfect one it is.
+    floor = 1e-12 * max(float(y @ y), 1.0)
     alpha, beta = 1.0, 1.0
     for iteration in range(1, max_iter + 1):  # noqa: B007 - the count is returned after the loop
         shrink = beta / (alpha + beta * s**2)  # m = V diag(shrink · s) z
@@ -43,14 +48,14 @@ def _evidence_for_target(u: np.ndarray, s: np.ndarray, dim: int, y: np.ndarray, 
         residual = float(np.sum(((1 - shrink * s**2) * z) ** 2)) + outside
         gamma = float(np.sum(beta * sigma / (alpha + beta * sigma)))
         new_alpha = gamma / max(m_sq, 1e-300)
-        new_beta = (n - gamma) / max(residual, 1e-300)
+        new_beta = (n - gamma) / max(residual, floor)
         done = abs(new_alpha - alpha) <= tol * alpha and abs(new_beta - beta) <= tol * beta
         alpha, beta = new_alpha, new_beta
         if done:
             break
     shrink = beta / (alpha + beta * s**2)
     m_sq = float(np.sum((shrink * s * z) ** 2))
-    residual = float(np.sum(((1 - shrink * s**2) * z) ** 2)) + outside
+    residual = max(float(np.sum(((1 - shrink * s**2) * z) ** 2)) + outside, floor)
     evidence = (
         n / 2 * math.log(beta)
         + dim / 2 * math.log(alpha)

@@ -34,6 +34,8 @@ def test_ties_constant_sides_and_several_targets(metric):
     constant = scores([1.0, 2.0, 3.0], [2.0, 2.0, 2.0])
     assert constant["r2"] == 0.0 and math.isnan(constant["pearson"]) and math.isnan(constant["spearman"])
     assert scores([2.0, 2.0], [2.0, 2.0])["r2"] == 1.0
+    rounded = scores([0.5, 0.7, 0.6], [0.06, 0.06 + 1e-17, 0.06 - 1e-17])  # constant up to float rounding
+    assert rounded["r2"] == 0.0 and math.isnan(rounded["pearson"])
     out = metric.compute(
         predictions=[[1.0, 10.0], [2.0, 20.0], [3.0, 31.0]],
         references=[[1.0, 10.0], [2.0, 20.0], [3.0, 30.0]],

@@ -123,3 +123,17 @@ def test_spearman_of_the_benchmark_against_known_values():
     assert spearman([1, 2, 3, 4], [1, 3, 2, 4]) == pytest.approx(0.8)  # 1 - 6·2/(4·15)
     assert spearman([1, 2, 2, 3], [1, 2, 3, 4]) == pytest.approx(0.9486832980505138)  # ties: average ranks
     assert spearman([1, 2], [1, 2]) is None and spearman([1, 1, 1], [1, 2, 3]) is None
+
+
+def test_logme_stays_finite_when_the_features_fit_a_target_exactly():
+    """24 examples of 32 features fit any 0/1 target exactly: the residual rounds to 0 (or just below) and the
+    fixed point used to run β to 1e31 and NaN; every evidence is finite and the fitted target scores high."""
+    import numpy as np
+
+    from hf_transfer.logme import logme_per_class
+
+    labels_rng, features_rng = np.random.default_rng(1), np.random.default_rng(0)
+    labels = np.stack([labels_rng.integers(0, 2, 24) for _ in range(3)], axis=1).astype(np.float32)
+    features = np.hstack([labels * 2.0, features_rng.normal(size=(24, 29))])  # the targets are features
+    evidences = logme_per_class(features, labels)  # the first target was NaN before the floor
+    assert all(np.isfinite(e.evidence) and np.isfinite(e.beta) for e in evidences)

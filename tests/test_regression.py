@@ -15,12 +15,12 @@ from hf_transfer.errors import ConfigError, DataError
 
 
 def _rows(n, seed):
-    """Texts with two real targets in far-from-unit scales: score (around 100) and tokens (about 0.01)."""
+    """Texts with two real targets in far-from-unit scales: score (around 100) and tokens (characters / 100)."""
     rng = random.Random(seed)
     out = []
     for row in make_texts(n, seed):
         base = {"sports": 80.0, "science": 100.0, "music": 120.0}[row["label"]]
-        out.append({"text": row["text"], "score": base + rng.gauss(0, 2), "tokens": 0.01 * len(row["text"].split())})
+        out.append({"text": row["text"], "score": base + rng.gauss(0, 2), "tokens": 0.01 * len(row["text"])})
     return out
 
 
@@ -192,3 +192,39 @@ def test_image_regression_from_a_metadata_folder(backbones, tmp_path):
     regressor = pipeline("image-classification", model=str(out), function_to_apply="none", device="cpu")
     value = regressor(Image.new("RGB", (36, 36), (128,) * 3))[0]["score"]
     assert 20 < value < 240  # around the training mean, in grey levels (standardised outputs would be near 0)
+
+
+@pytest.mark.slow
+def test_evaluate_predict_and_export_give_the_run_units(backbones, regression_files, tmp_path):
+    """evaluate reproduces the run's test metrics from the saved model; predict writes values; the ONNX export's
+    outputs equal PyTorch's (the folded head needs nothing else)."""
+    pytest.importorskip("onnxruntime")
+    out = tmp_path / "out"
+    recipe = _recipe(backbones, regression_files, out, label=["score", "tokens"])
+    result = hf_transfer.train(recipe)
+    evaluation = hf_transfer.evaluate(out, str(regression_files["test"]), output_dir=tmp_path / "eval", progress=False)
+    assert evaluation.metrics["rmse"] == pytest.approx(result.metrics["test_rmse"], rel=1e-4)
+    assert evaluation.metrics["r2"] == pytest.approx(result.metrics["test_r2"], rel=1e-4, abs=1e-6)
+    assert set(evaluation.per_class) == {"score", "tokens"} and evaluation.confusion_matrix is None
+    assert {p.name for p in evaluation.files} >= {"metrics.json", "predicted_vs_true.png", "report.md"}
+    rows = [json.loads(line) for line in (tmp_path / "eval" / "predictions.jsonl").read_text().splitlines()]
+    assert set(rows[0]["values"]) == {"score", "tokens"} and len(rows[0]["true"]) == 2
+
+    from hf_transfer.onnx_export import export
+
+    exported = export(out, output_dir=tmp_path / "onnx")
+    again = hf_transfer.evaluate(
+        exported.folder,
+        str(regression_files["test"]),
+        label_column=["score", "tokens"],  # an export has no training recipe to name them
+        output_dir=tmp_path / "eval2",
+        progress=False,
+    )
+    assert again.metrics["rmse"] == pytest.approx(evaluation.metrics["rmse"], rel=1e-4)
+
+
+def test_error_metrics_rank_lower_first():
+    from hf_transfer.metrics import lower_is_better
+
+    assert lower_is_better("rmse") and lower_is_better("eval_mae_score") and lower_is_better("hamming_loss")
+    assert not lower_is_better("r2") and not lower_is_better("accuracy") and not lower_is_better("rmse2")

@@ -25,7 +25,14 @@ from . import LoadedModel, Runner, _progress, open_model
 from .sources import IMAGE_SUFFIXES, open_source
 
 logger = logging.getLogger("hf_transfer")
-WRITTEN = ("metrics.json", "predictions.jsonl", "confusion_matrix.png", "per_label_f1.png", "report.md")
+WRITTEN = (
+    "metrics.json",
+    "predictions.jsonl",
+    "confusion_matrix.png",
+    "per_label_f1.png",
+    "predicted_vs_true.png",
+    "report.md",
+)
 BOOTSTRAP_METRICS = ("accuracy", "macro_f1")
 
 
@@ -42,6 +49,7 @@ class Evaluation:
     seconds: float
     against: dict[str, Any] | None = None  # the other model's metrics and the paired differences
     files: list[Path] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # the task's lines on its report (e.g. the weakest classes)
 
 
 def _image_root(data: Path, split: str | None) -> Path:
@@ -59,7 +67,7 @@ def _image_root(data: Path, split: str | None) -> Path:
 
 
 def _labelled_source(
-    loaded: LoadedModel, data: str, split: str | None, label_column: str | None, label_separator: str | None
+    loaded: LoadedModel, data: str, split: str | None, label_column: str | list[str] | None, label_separator: str | None
 ):
     """(source, function item → true label, label separator, label column) for a folder of class folders, or a table with a
     label column (its separator: ``label_separator``, else the training recipe's ``data.label_separator``)."""
@@ -96,6 +104,9 @@ def _labelled_source(
 
     named = label_column or (recipe_data.get("columns") or {}).get("label")
     separator = label_separator or recipe_data.get("label_separator")
+    if isinstance(named, list):  # several label columns (regression targets): one value from each, in order
+        source = open_source(data, loaded.columns, loaded.task.modality, list(named))
+        return source, lambda item: [item.extra[c] for c in named], separator, ", ".join(named)
     for column in [named] if named else LABEL_COLUMNS:  # as training finds it: the named one, else label or labels
         try:
             source = open_source(data, loaded.columns, loaded.task.modality, [column])
@@ -204,7 +215,7 @@ def evaluate(
     data: str,
     *,
     split: str | None = None,
-    label_column: str | None = None,
+    label_column: str | list[str] | None = None,
     label_separator: str | None = None,
     text_column: str | None = None,
     image_column: str | None = None,
@@ -291,14 +302,13 @@ def evaluate(
         folder,
         time.perf_counter() - start,
         compared,
+        notes=task.evaluation_notes(report["per_class"], report["confusion_matrix"]),
     )
     _write(result, ids, truth_rows, logits, errors, labels, loaded)
     return result
 
 
 def _write(result: Evaluation, ids, truth_rows, logits, errors, labels: list[str], loaded: LoadedModel) -> None:
-    from ..charts import bars_png, confusion_matrix_png
-
     folder = result.folder
     folder.mkdir(parents=True, exist_ok=True)
     record = {
@@ -321,19 +331,14 @@ def _write(result: Evaluation, ids, truth_rows, logits, errors, labels: list[str
                 row.update(loaded.task.predictions(lg[None], loaded.id2label, top_k)[0])
             sink.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
     title = f"{Path(result.model).name} on {result.data}"
-    if result.confusion_matrix is not None:
-        chart = folder / "confusion_matrix.png"
-        confusion_matrix_png(result.confusion_matrix, labels, title, chart)
-    else:  # label sets have no confusion matrix: each label's F1 instead
-        chart = folder / "per_label_f1.png"
-        bars_png({name: v["f1"] for name, v in result.per_class.items()}, f"F1 per label: {title}", chart)
+    chart = loaded.task.evaluation_chart(result.per_class, result.confusion_matrix, labels, title, folder)
     (folder / "report.md").write_text(summary(result) + "\n")
     result.files = [folder / "metrics.json", folder / "predictions.jsonl", chart, folder / "report.md"]
 
 
 def summary(result: Evaluation) -> str:
-    """A one-screen summary: the metrics (and the paired comparison), the weakest classes, where the files are."""
-    kind = "labels" if result.confusion_matrix is None else "classes"
+    """A one-screen summary: the metrics (and the paired comparison), the task's notes on its report (e.g. the
+    weakest classes), where the files are."""
     lines = [
         f"# {result.model} on {result.data}",
         "",
@@ -349,11 +354,7 @@ def summary(result: Evaluation) -> str:
             boot = result.against["paired_bootstrap"].get(name)
             line += f" {boot['difference']:+.4f} [{boot['low']:+.4f}, {boot['high']:+.4f}] |" if boot else " |"
         lines.append(line)
-    weakest = sorted(result.per_class.items(), key=lambda kv: kv[1]["f1"])[:5]
-    lines += [
-        "",
-        f"Weakest {kind} by F1: " + ", ".join(f"{name} {v['f1']:.3f} (support {v['support']})" for name, v in weakest),
-    ]
+    lines += ["", *result.notes]
     if result.against:
         lines += [
             "",

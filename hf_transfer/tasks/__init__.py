@@ -362,6 +362,29 @@ class Task(abc.ABC):
             "confusion_matrix": report["confusion_matrix"],
         }
 
+    def evaluation_chart(
+        self, per_class: dict[str, Any], confusion_matrix: Any, labels: list[str], title: str, folder: Any
+    ) -> Any:
+        """Draw the evaluation's chart into ``folder`` and return its path: the confusion matrix, or each label's
+        F1 for label sets (no confusion matrix)."""
+        from ..charts import bars_png, confusion_matrix_png
+
+        if confusion_matrix is not None:
+            chart = folder / "confusion_matrix.png"
+            confusion_matrix_png(confusion_matrix, labels, title, chart)
+        else:
+            chart = folder / "per_label_f1.png"
+            bars_png({name: v["f1"] for name, v in per_class.items()}, f"F1 per label: {title}", chart)
+        return chart
+
+    def evaluation_notes(self, per_class: dict[str, Any], confusion_matrix: Any) -> list[str]:
+        """Lines of the evaluation summary after the metrics: the weakest classes (labels) by F1."""
+        kind = "labels" if confusion_matrix is None else "classes"
+        weakest = sorted(per_class.items(), key=lambda kv: kv[1]["f1"])[:5]
+        return [
+            f"Weakest {kind} by F1: " + ", ".join(f"{n} {v['f1']:.3f} (support {v['support']})" for n, v in weakest)
+        ]
+
     def decision_code(self, id2label: dict[int, str], config: Any) -> list[str]:
         """Python lines that turn a numpy ``logits`` array into label names (the ONNX export's model card)."""
         return [f"labels = [{dict(sorted(id2label.items()))!r}[i] for i in logits.argmax(-1)]"]

@@ -223,8 +223,7 @@ class Regression(FollowsBackbone, Task):
                 "p75": q[3],
                 "p95": q[4],
             }
-        # up to MAX_POINTS (true, predicted) pairs per target, evenly spaced over the split: the card's scatter plot
-        keep = np.linspace(0, len(pred) - 1, num=min(MAX_POINTS, len(pred))).round().astype(int)
+        keep = _spread(len(pred))  # the card's scatter plot
         points = {
             name: {"true": true[keep, j].round(5).tolist(), "predicted": pred[keep, j].round(5).tolist()}
             for j, name in enumerate(labels)
@@ -236,6 +235,67 @@ class Regression(FollowsBackbone, Task):
                 for name in labels
             },
         }
+
+    # --- evaluate, compare, export (hf_transfer.inference) -----------------------------------------------------
+
+    primary_metric = "rmse"  # lower is better (hf_transfer.metrics.lower_is_better)
+    summary_metrics = SCALAR_METRICS
+    bootstrap_metrics = ("rmse", "mae", "r2")
+    default_top_k = None
+    accuracy_name = "R²"
+
+    def evaluation_targets(self, values, labels, model, separator=None, column="label", data="the data"):
+        """Each row's target value(s) as numbers, (rows, targets); the truth written per row is ``true``."""
+        targets = _numbers(values, f"{data} ({column})", list(labels))
+        return targets, [{"true": v} for v in values]
+
+    def decisions(self, logits: Any) -> Any:
+        """The predicted values themselves (the saved head predicts in the data's units)."""
+        import numpy as np
+
+        return np.asarray(logits, dtype=np.float64).reshape(len(logits), -1)
+
+    def evaluation_scores(self, logits: Any, targets: Any) -> dict[str, float]:
+        from ..metrics.regression.regression import scores
+
+        report = scores(self.decisions(logits), targets)
+        return {k: report[k] for k in SCALAR_METRICS}
+
+    def evaluate_report(self, logits: Any, targets: Any, labels: list[str]) -> dict[str, Any]:
+        """``per_class`` holds each target's metrics (and points for the scatter plot); no confusion matrix."""
+        from ..metrics.regression.regression import scores
+
+        pred = self.decisions(logits)
+        report = scores(pred, targets, labels)
+        keep = _spread(len(pred))
+        per_target = {
+            name: {
+                **report["per_target"][name],
+                "points": {"true": targets[keep, j].tolist(), "predicted": pred[keep, j].tolist()},
+            }
+            for j, name in enumerate(labels)
+        }
+        metrics = {k: report[k] for k in SCALAR_METRICS}
+        if len(labels) > 1:
+            metrics.update({f"{m}_{n}": t[m] for n, t in report["per_target"].items() for m in SCALAR_METRICS})
+        return {"metrics": metrics, "per_class": per_target, "confusion_matrix": None}
+
+    def evaluation_chart(self, per_class, confusion_matrix, labels, title, folder) -> Any:
+        from ..charts import scatters_png
+
+        chart = folder / "predicted_vs_true.png"
+        scatters_png({n: (r["points"]["true"], r["points"]["predicted"]) for n, r in per_class.items()}, title, chart)
+        return chart
+
+    def evaluation_notes(self, per_class, confusion_matrix) -> list[str]:
+        return [
+            "Per target: "
+            + "; ".join(f"{n} RMSE {r['rmse']:.4g}, MAE {r['mae']:.4g}, R² {r['r2']:.4f}" for n, r in per_class.items())
+        ]
+
+    def decision_code(self, id2label: dict[int, str], config: Any) -> list[str]:
+        names = [id2label[i] for i in sorted(id2label)]
+        return [f"values = [dict(zip({names!r}, row)) for row in logits.tolist()]  # in the training data's units"]
 
     # --- model card -----------------------------------------------------------------------------------------
 
@@ -322,6 +382,13 @@ class Regression(FollowsBackbone, Task):
         for row in logits.float().reshape(len(logits), -1).tolist():
             rows.append({"value": row[0], "values": {id2label.get(i, str(i)): v for i, v in enumerate(row)}})
         return rows
+
+
+def _spread(rows: int) -> Any:
+    """Up to MAX_POINTS row indices evenly spaced over ``rows`` (the points a scatter plot shows)."""
+    import numpy as np
+
+    return np.unique(np.linspace(0, max(rows - 1, 0), num=min(MAX_POINTS, rows)).round().astype(int))
 
 
 def _target_names(cfg: Any, column: str) -> list[str]:

@@ -58,10 +58,16 @@ def _ranks(x: np.ndarray) -> np.ndarray:
     return ranks
 
 
+def _constant(x: np.ndarray) -> bool:
+    """Constant up to float rounding (e.g. values standardised and back)."""
+    return float(((x - x.mean()) ** 2).sum()) <= len(x) * (1e-12 * max(1.0, abs(float(x.mean())))) ** 2
+
+
 def _pearson(a: np.ndarray, b: np.ndarray) -> float:
+    if _constant(a) or _constant(b):
+        return float("nan")
     a, b = a - a.mean(), b - b.mean()
-    denominator = np.sqrt((a * a).sum() * (b * b).sum())
-    return float((a * b).sum() / denominator) if denominator > 0 else float("nan")
+    return float((a * b).sum() / np.sqrt((a * a).sum() * (b * b).sum()))
 
 
 def target_scores(pred, truth) -> dict[str, float]:
@@ -70,7 +76,7 @@ def target_scores(pred, truth) -> dict[str, float]:
     err = pred - truth
     ss_res = float((err * err).sum())
     ss_tot = float(((truth - truth.mean()) ** 2).sum())
-    r2 = 1.0 - ss_res / ss_tot if ss_tot > 0 else (1.0 if ss_res == 0 else 0.0)
+    r2 = 1.0 - ss_res / ss_tot if not _constant(truth) else (1.0 if ss_res == 0 else 0.0)
     return {
         "mae": float(np.abs(err).mean()),
         "rmse": float(np.sqrt((err * err).mean())),
