@@ -88,6 +88,14 @@ class FollowsBackbone:
             )
         self.bind(modality)
 
+    def inapplicable_options(self) -> set[str]:
+        """With a text backbone the image keys, with an image backbone ``max_length`` (nothing before binding)."""
+        if self._delegate is None:
+            return set()
+        if self._delegate.modality == TextClassification.modality:
+            return {"augment", "crop_scale", "horizontal_flip", "color_jitter"}
+        return {"max_length"}
+
     def check_data(self, data) -> None:
         role = "text" if self.modality == TextClassification.modality else "image"
         if role not in data.columns:

@@ -18,12 +18,12 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
 from .. import class_weights as class_weighting
-from ..errors import BackboneError, DataError
+from ..errors import DataError
 from ..registry import TASKS
 from ..schema import field
 from . import ClassificationTask
+from ._modality import FollowsBackbone
 from .image_classification import ImageClassification
-from .text_classification import TextClassification
 
 logger = logging.getLogger("hf_transfer")
 TUNE = "tune"
@@ -46,8 +46,6 @@ DEFAULTS_REASON = {
     "threshold": "tune is the multi-label task's default (task.threshold: 0.5 for one fixed threshold): per-label "
     "thresholds raised macro F1 in every measured run (rare labels rarely reach 0.5)",
 }
-TEXT_ROLES = TextClassification.roles
-IMAGE_ROLES = ImageClassification.roles
 
 
 def predicted_labels(config: Any, logits: Any) -> list[list[str]]:
@@ -109,7 +107,7 @@ def tune_thresholds(probs: Any, truth: Any, default: float = DEFAULT_THRESHOLD) 
 
 @TASKS.register("multi-label-classification")
 @dataclass
-class MultiLabelClassification(ClassificationTask):
+class MultiLabelClassification(FollowsBackbone, ClassificationTask):
     threshold: float | Literal["tune"] = field(
         TUNE,
         help="a label is predicted when its probability reaches this (0 < t < 1), or tune (default): per label, the "
@@ -144,83 +142,8 @@ class MultiLabelClassification(ClassificationTask):
     preprocessing_version: ClassVar[int] = ImageClassification.preprocessing_version
 
     def __post_init__(self) -> None:
-        self._delegate: TextClassification | ImageClassification | None = None
+        FollowsBackbone.__post_init__(self)
         self._thresholds: list[float] | None = None  # tuned on validation (threshold: tune), in label-id order
-
-    # --- the modality follows the backbone -------------------------------------------------------------
-
-    @property
-    def modality(self) -> str | None:  # type: ignore[override]
-        return None if self._delegate is None else self._delegate.modality
-
-    @property
-    def roles(self) -> dict[str, tuple[tuple[str, ...], bool]]:  # type: ignore[override]
-        """Before the backbone is known: a text or an image column, whichever the data has."""
-        if self._delegate is not None:
-            return self._delegate.roles
-        return {
-            **{role: (names, False) for role, (names, _) in TEXT_ROLES.items()},
-            **{role: (names, False) for role, (names, _) in IMAGE_ROLES.items()},
-        }
-
-    @property
-    def pipeline_tag(self) -> str:  # type: ignore[override]
-        return "text-classification" if self._delegate is None else self._delegate.pipeline_tag
-
-    def bind(self, modality: str) -> TextClassification | ImageClassification:
-        """Use the preprocessing of ``modality`` ("text" or "image") from now on."""
-        if self._delegate is None or self._delegate.modality != modality:
-            if modality == "text":
-                self._delegate = TextClassification(max_length=self.max_length)
-            else:
-                self._delegate = ImageClassification(
-                    augment=self.augment,
-                    crop_scale=self.crop_scale,
-                    horizontal_flip=self.horizontal_flip,
-                    color_jitter=self.color_jitter,
-                )
-        return self._delegate
-
-    @property
-    def delegate(self) -> TextClassification | ImageClassification:
-        if self._delegate is None:
-            raise RuntimeError("multi-label-classification: the backbone's modality is not known yet (check_backbone)")
-        return self._delegate
-
-    def check_backbone(self, backbone) -> None:
-        from ..backbone import config_modality
-
-        config = backbone.config.to_dict() if backbone.config is not None else {}
-        modality = config_modality(config)
-        if modality is None and backbone.is_local:
-            from ..backbone import _folder_files
-
-            modality = config_modality(*_folder_files(__import__("pathlib").Path(backbone.location)))
-        if modality is None:
-            raise BackboneError(
-                f"backbone '{backbone.reference}' (model_type '{backbone.model_type}'): task "
-                f"'{self.name}' follows the backbone's modality, and this one is neither clearly a text model "
-                "(vocab_size) nor an image model (num_channels); use a text or an image backbone"
-            )
-        self.bind(modality)
-
-    def inapplicable_options(self) -> set[str]:
-        """With a text backbone the image keys, with an image backbone ``max_length`` (nothing before binding)."""
-        if self._delegate is None:
-            return set()
-        if self._delegate.modality == "text":
-            return {"augment", "crop_scale", "horizontal_flip", "color_jitter"}
-        return {"max_length"}
-
-    def check_data(self, data) -> None:
-        role = "text" if self.modality == "text" else "image"
-        if role not in data.columns:
-            names = (TEXT_ROLES if role == "text" else IMAGE_ROLES)[role][0]
-            raise DataError(
-                f"the backbone is {'a text' if role == 'text' else 'an image'} model, but the data has no {role} "
-                f"column: expected one named {' or '.join(names)}, found columns: "
-                f"{', '.join(data.train.column_names)}; set data.columns.{role}=<column name>"
-            )
 
     # --- options ------------------------------------------------------------------------------------------
 
@@ -232,11 +155,7 @@ class MultiLabelClassification(ClassificationTask):
                 f"'{prefix}.threshold' must be a probability strictly between 0 and 1, or tune, found {t!r}; "
                 f"fix: {prefix}.threshold=0.5, or {prefix}.threshold=tune (per label, best F1 on validation)"
             )
-        if self.max_length is not None and self.max_length < 2:
-            problems.append(f"'{prefix}.max_length' must be at least 2, found {self.max_length}")
-        image = ImageClassification(crop_scale=self.crop_scale, color_jitter=self.color_jitter)
-        problems += [p for p in image.validate(prefix) if "class_weights" not in p]
-        return problems
+        return problems + self.modality_problems(prefix)
 
     def init_head(self, bundle: Any, data) -> dict[str, Any] | None:
         """``head_bias: prior``: the output layer's bias starts at each label's log-odds on the training split
@@ -325,42 +244,8 @@ class MultiLabelClassification(ClassificationTask):
         denominator = pred.sum().item() + truth.sum().item()
         return 2 * tp / denominator if denominator else 1.0
 
-    # --- delegated preprocessing ---------------------------------------------------------------------------
-
-    def auto_model_class(self) -> type:
-        return self.delegate.auto_model_class()
-
-    def load_processor(self, backbone) -> Any:
-        self.check_backbone(backbone)
-        return self.delegate.load_processor(backbone)
-
-    def preprocess(self, data, processor, model_config, augment_train: bool = True) -> dict[str, Any]:
-        return self.delegate.preprocess(data, processor, model_config, augment_train)
-
-    def collator(self, processor) -> Any:
-        return self.delegate.collator(processor)
-
     def training_defaults(self) -> dict[str, Any]:
         return {**self.delegate.training_defaults(), "metric_for_best_model": "micro_f1"}
-
-    def size_defaults(self, train_rows, global_batch, planned, adapts_backbone) -> dict[str, Any]:
-        return self.delegate.size_defaults(train_rows, global_batch, planned, adapts_backbone)
-
-    def augmentation(self, processor, backbone: str = "", augment_train: bool = True, train_rows=None):
-        return self.delegate.augmentation(processor, backbone, augment_train, train_rows)
-
-    def training_stats(self, args, train_dataset) -> dict[str, float]:
-        return self.delegate.training_stats(args, train_dataset)
-
-    def input_lengths(self, dataset) -> list[int] | None:
-        return self.delegate.input_lengths(dataset)
-
-    def __getattr__(self, name: str) -> Any:
-        """Other modality hooks (``encode_for_inference``, ``inference_transform``, …) are the delegate's."""
-        delegate = self.__dict__.get("_delegate")
-        if name.startswith("_") or delegate is None:
-            raise AttributeError(name)
-        return getattr(delegate, name)
 
     # --- metrics and decisions -----------------------------------------------------------------------------
 
@@ -425,17 +310,17 @@ class MultiLabelClassification(ClassificationTask):
     # --- using a trained model ---------------------------------------------------------------------------
 
     def inference_processor(self, folder) -> Any:
+        """The delegate's processor (bound from the saved architecture), and the saved thresholds in force."""
         import json
         from pathlib import Path
 
+        processor = FollowsBackbone.inference_processor(self, folder)
         config = json.loads((Path(folder) / "config.json").read_text())
-        architectures = config.get("architectures") or []
-        self.bind("image" if any(a.endswith("ForImageClassification") for a in architectures) else "text")
         saved = _saved_thresholds(config)
         id2label = {int(k): v for k, v in (config.get("id2label") or {}).items()}
         if saved:
             self._thresholds = [saved.get(id2label[i], DEFAULT_THRESHOLD) for i in sorted(id2label)]
-        return self.delegate.inference_processor(folder)
+        return processor
 
     def prediction_fields(self, top_k: int | None) -> list[str]:
         return ["labels", "scores"]
