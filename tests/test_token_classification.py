@@ -155,3 +155,20 @@ def test_a_frozen_backbone_gets_the_uncached_epoch_count():
     chosen = TokenClassification().size_defaults(900, 16, planned, adapts_backbone=False)
     assert chosen["num_train_epochs"].value == FROZEN_EPOCHS and "frozen backbone" in chosen["num_train_epochs"].reason
     assert TokenClassification().size_defaults(900, 16, planned, adapts_backbone=True) == {}
+
+
+@pytest.mark.slow
+def test_predict_evaluate_and_export_say_what_works_instead(backbones, ner_files, tmp_path):
+    from hf_transfer.errors import HfTransferError
+    from hf_transfer.onnx_export import export
+
+    out = tmp_path / "out"
+    hf_transfer.train(_recipe(backbones, ner_files, out))
+    for call in (
+        lambda: hf_transfer.predict(out, str(ner_files["test"])),
+        lambda: hf_transfer.evaluate(out, str(ner_files["test"]), output_dir=tmp_path / "e", progress=False),
+        lambda: export(out, output_dir=tmp_path / "onnx"),
+    ):
+        with pytest.raises(HfTransferError, match='aggregation_strategy="simple"'):
+            call()
+    assert not (tmp_path / "e").exists() and not (tmp_path / "onnx").exists()

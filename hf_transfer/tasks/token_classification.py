@@ -88,6 +88,10 @@ class TokenClassification(Task):
         scheme = report.get("scheme")
         return [f"### Per-entity results ({split}; {scheme} tags, strict span match)\n\n" + "\n".join(table)]
 
+    def inference_processor(self, folder) -> Any:
+        """predict, evaluate and export do not take word-level outputs yet: one message with what works."""
+        _not_yet()
+
     @classmethod
     def card_usage_notes(cls, usage) -> str:
         lines = [
@@ -298,6 +302,15 @@ class TokenClassification(Task):
             "scheme": self.scheme,
             "per_entity_type": report.get("per_type", {}),
         }
+
+
+def _not_yet() -> None:
+    from ..errors import HfTransferError
+
+    raise HfTransferError(
+        "models of task 'token-classification' cannot be used by predict, evaluate or export yet; tag texts with "
+        'transformers: pipeline("token-classification", model=FOLDER, aggregation_strategy="simple")'
+    )
 
 
 def _checked_rows(tokens, tags, split: str, column: str, names: list[str] | None) -> list[list[str]]:
