@@ -139,19 +139,31 @@ def _head_input(model: Any, head: Any, batch: dict, device: Any) -> Any:
 # Rows per sorting window of the cache pass: long enough that sorting by length leaves little padding,
 # short enough that a window's features (rows × width float32, e.g. 8,192 × 768 = 25 MB) stay small.
 SORT_WINDOW_BATCHES = 64
+# Share of a batch's tokens that must be real in a length-sorted pass: a batch ends before a row shorter than this
+# share of its longest (a few more, smaller batches; no batch pads more than 10%).
+MIN_FILL = 0.9
 
 
 def pass_batches(lengths: list[int] | None, n_rows: int, batch_size: int) -> list[list[list[int]]]:
     """The batches of one encoder pass, grouped in windows of consecutive rows: within a window the rows are
-    sorted by length (longest first, ties in dataset order) so that a batch pads little; without lengths (e.g.
-    images, every input the same size) in dataset order. Each window is written back in dataset order."""
+    sorted by length (longest first, ties in dataset order) and a batch also ends before a row shorter than
+    ``MIN_FILL`` of its first (longest) one, so that at least that share of what a batch computes is real tokens
+    (the last batches of a window would otherwise mix what is left); without lengths (e.g. images, every input
+    the same size) batches of ``batch_size`` in dataset order. Each window is written back in dataset order."""
     window = batch_size * SORT_WINDOW_BATCHES
     out = []
     for start in range(0, n_rows, window):
         rows = list(range(start, min(start + window, n_rows)))
-        if lengths is not None:
-            rows.sort(key=lambda i: -lengths[i])
-        out.append([rows[s : s + batch_size] for s in range(0, len(rows), batch_size)])
+        if lengths is None:
+            out.append([rows[s : s + batch_size] for s in range(0, len(rows), batch_size)])
+            continue
+        rows.sort(key=lambda i: -lengths[i])
+        batches: list[list[int]] = []
+        for i in rows:
+            if not batches or len(batches[-1]) == batch_size or lengths[i] < MIN_FILL * lengths[batches[-1][0]]:
+                batches.append([])
+            batches[-1].append(i)
+        out.append(batches)
     return out
 
 

@@ -334,14 +334,15 @@ def test_bf16_runs_cache_their_own_features(backbones, text_files, tmp_path):
 
 def test_pass_batches_sort_by_length_within_windows_and_count_real_tokens(monkeypatch):
     monkeypatch.setattr(features, "SORT_WINDOW_BATCHES", 2)
-    lengths = [3, 9, 1, 5, 7, 2, 8, 4, 6]
+    lengths = [10, 20, 19, 9, 30, 11, 21, 29, 5]
     windows = features.pass_batches(lengths, len(lengths), 2)
-    # windows of 4 consecutive rows, each sorted longest first; the last one holds the remaining row
-    assert windows == [[[1, 3], [0, 2]], [[6, 4], [7, 5]], [[8]]]
-    # by hand: [9,5] [3,1] [8,7] [4,2] [6] → real 45 of 2*(9+3+8+4)+6 = 54 computed
-    assert features.real_token_fraction(lengths, [b for w in windows for b in w]) == pytest.approx(45 / 54)
-    in_order = [[0, 1], [2, 3], [4, 5], [6, 7], [8]]  # [3,9] [1,5] [7,2] [8,4] [6] → 2*(9+5+7+8)+6 = 64
-    assert features.real_token_fraction(lengths, in_order) == pytest.approx(45 / 64)
+    # windows of 4 consecutive rows, each sorted longest first, in batches of at most 2 that end before a row
+    # under 90% of the batch's longest (21 after 30/29, 11 after 21); the last window holds the remaining row
+    assert windows == [[[1, 2], [0, 3]], [[4, 7], [6], [5]], [[8]]]
+    # by hand: 154 real tokens; computed 2*20 + 2*10 + 2*30 + 21 + 11 + 5 = 157
+    assert features.real_token_fraction(lengths, [b for w in windows for b in w]) == pytest.approx(154 / 157)
+    in_order = [[0, 1], [2, 3], [4, 5], [6, 7], [8]]  # 2*(20 + 19 + 30 + 29) + 5 = 201
+    assert features.real_token_fraction(lengths, in_order) == pytest.approx(154 / 201)
     assert features.pass_batches(None, 5, 2) == [[[0, 1], [2, 3]], [[4]]]  # no lengths: dataset order
     assert features.real_token_fraction(None, in_order) is None
 
