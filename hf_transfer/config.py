@@ -334,6 +334,11 @@ def _plugin_section(
         else:
             problems.append(f"'{section}.{name_key}': {registry.unknown_message(str(name))}")
     common = {f.name for f in dataclasses.fields(cls) if f.init}
+    # keys the plugin knows do not apply to it (e.g. a classification key in a regression recipe), and why
+    refused = (getattr(plugin, "refused_keys", None) or {}) if plugin else {}
+    for key in [k for k in raw if k in refused and k not in common]:
+        problems.append(f"'{section}.{key}' does not apply to {section} {name}: {refused[key]}; remove {section}.{key}")
+        raw = {k: v for k, v in raw.items() if k != key}
     plugin_keys = tuple(f.name for f in dataclasses.fields(plugin) if f.init) if plugin else ()
     if plugin is None:
         # Without a known plugin we cannot tell its options from typos: check only the common keys.

@@ -158,6 +158,12 @@ def test_recipe_mistakes_are_reported_together(backbones, regression_files, tmp_
     with pytest.raises(ConfigError) as err:
         hf_transfer.train(recipe)
     assert "label_smoothing_factor" in str(err.value) and "data.streaming=false" in str(err.value)
+    recipe = _recipe(backbones, regression_files, tmp_path / "out")
+    recipe["task"].update(class_weights="auto", threshold=0.5)
+    with pytest.raises(ConfigError) as err:
+        hf_transfer.train(recipe)
+    assert "'task.class_weights' does not apply to task regression: regression predicts numbers" in str(err.value)
+    assert "'task.threshold' does not apply to task regression" in str(err.value)
     assert not (tmp_path / "out").exists()
 
 

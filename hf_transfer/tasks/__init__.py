@@ -83,6 +83,9 @@ class Task(abc.ABC):
     # Whether the head reads one pooled vector per example (``strategy.pooling`` and mlp heads apply); False: the
     # backbone's own per-token head (token classification).
     pools_features: ClassVar[bool] = True
+    # Recipe keys other tasks take that this one refuses, with the reason (the recipe check says it instead of
+    # "unknown key"), e.g. regression: class_weights.
+    refused_keys: ClassVar[dict[str, str]] = {}
     # Whether ``data.columns.label`` may list several columns (read as one list per row, e.g. regression targets).
     takes_label_columns: ClassVar[bool] = False
     # Whether a row may carry several labels (a list, or a string split at ``data.label_separator``).

@@ -58,6 +58,12 @@ class Regression(FollowsBackbone, Task):
     color_jitter: float = field(0.0, help="image backbones: random brightness, contrast and saturation change")
 
     problem_type = "regression"
+    # classification keys a regression recipe may carry over: one message each, not "unknown key"
+    refused_keys = {
+        "class_weights": "regression predicts numbers, there are no classes to weight (task.loss: huber or l1 "
+        "is robust to outlying targets)",
+        "threshold": "regression outputs are the predicted values themselves, nothing is thresholded",
+    }
     model_computes_loss = False  # huber / l1, and every head alike (an hf_transfer head computes no regression loss)
     takes_label_columns = True  # data.columns.label may list several columns (one target each)
     probe_metric = "negative_rmse"
