@@ -172,3 +172,11 @@ def test_predict_evaluate_and_export_say_what_works_instead(backbones, ner_files
         with pytest.raises(HfTransferError, match='aggregation_strategy="simple"'):
             call()
     assert not (tmp_path / "e").exists() and not (tmp_path / "onnx").exists()
+
+
+def test_a_tag_outside_the_declared_tags_is_named(backbones, ner_files, tmp_path):
+    recipe = _recipe(backbones, ner_files, tmp_path / "out")
+    recipe["data"]["labels"] = ["O", "B-PER", "I-PER"]  # no LOC tags
+    with pytest.raises(DataError, match="split 'train' has tags that data.labels does not have: B-LOC, I-LOC"):
+        hf_transfer.train(recipe)
+    assert not (tmp_path / "out").exists()
