@@ -31,16 +31,10 @@ def read_idx(path: Path):
     return np.frombuffer(data, np.uint8, offset=4 + 4 * dims).reshape(shape)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--source", type=Path, default=SOURCE)
-    parser.add_argument("--output-dir", type=Path, required=True)
-    parser.add_argument("--train", type=int, default=2000)
-    parser.add_argument("--validation", type=int, default=1000)
-    parser.add_argument("--test", type=int, default=1000)
-    args = parser.parse_args(argv)
+def idx_files(source: Path) -> dict[str, Path] | None:
+    """The four Fashion-MNIST idx files under ``source`` by name; None (after saying what to do) if any is missing."""
     files = {
-        name: args.source / f"{name}-ubyte.gz"
+        name: source / f"{name}-ubyte.gz"
         for name in ("train-images-idx3", "train-labels-idx1", "t10k-images-idx3", "t10k-labels-idx1")
     }
     missing = [str(p) for p in files.values() if not p.is_file()]
@@ -50,6 +44,20 @@ def main(argv: list[str] | None = None) -> int:
             "Fix: apt-get install dataset-fashion-mnist, or pass --source DIR",
             file=sys.stderr,
         )
+        return None
+    return files
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--source", type=Path, default=SOURCE)
+    parser.add_argument("--output-dir", type=Path, required=True)
+    parser.add_argument("--train", type=int, default=2000)
+    parser.add_argument("--validation", type=int, default=1000)
+    parser.add_argument("--test", type=int, default=1000)
+    args = parser.parse_args(argv)
+    files = idx_files(args.source)
+    if files is None:
         return 2
     if args.train + args.validation > 60000 or args.test > 10000:
         print("error: Fashion-MNIST has 60,000 training and 10,000 test images", file=sys.stderr)

@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from build_fashion_mnist import CLASSES, SOURCE, read_idx  # noqa: E402
+from build_fashion_mnist import CLASSES, SOURCE, idx_files, read_idx  # noqa: E402
 
 CELL = 28
 
@@ -60,17 +60,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fill", type=float, default=0.5, help="probability that a cell holds an item")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    files = {
-        name: args.source / f"{name}-ubyte.gz"
-        for name in ("train-images-idx3", "train-labels-idx1", "t10k-images-idx3", "t10k-labels-idx1")
-    }
-    missing = [str(p) for p in files.values() if not p.is_file()]
-    if missing:
-        print(
-            f"error: Fashion-MNIST idx files not found: {', '.join(missing)}. "
-            "Fix: apt-get install dataset-fashion-mnist, or pass --source DIR",
-            file=sys.stderr,
-        )
+    files = idx_files(args.source)
+    if files is None:
         return 2
     if not 0 < args.fill <= 1:
         print("error: --fill must be in (0, 1]", file=sys.stderr)
