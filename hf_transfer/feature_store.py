@@ -39,6 +39,13 @@ def data_record(entry: Path) -> dict[str, Any]:
     return {"data_bytes": (entry / DATA).stat().st_size, "data_sha256": file_sha256(entry / DATA)}
 
 
+def feature_width(features: Any) -> int:
+    """The width of an entry's feature vectors: one vector per row (pooled), or a list of them per row (one per
+    labelled token, for a head on every token)."""
+    column = features["features"]
+    return column.length if column.length != -1 else column.feature.length
+
+
 def check_entry(entry: Path, checksum: bool = True) -> tuple[Any | None, str | None]:
     """``(dataset, None)`` when the entry can be used; ``(None, what is wrong)`` when not.
 
@@ -68,7 +75,7 @@ def check_entry(entry: Path, checksum: bool = True) -> tuple[Any | None, str | N
         )
     try:
         ds = Dataset.from_file(str(entry / DATA))
-        width = ds.features["features"].length
+        width = feature_width(ds.features)
     except Exception as e:  # noqa: BLE001 (pyarrow raises OSError, ArrowInvalid …; whatever it is, the file is unusable)
         return None, f"data file is unreadable ({type(e).__name__}: {e})"
     if len(ds) != meta.get("rows"):

@@ -32,6 +32,7 @@ from typing import Any
 from .feature_store import DATA, META, cache_dir, check_entry, data_record, list_entries, remove_entries  # noqa: F401 (the cache's API)
 
 logger = logging.getLogger("hf_transfer")
+IGNORE_INDEX = -100  # the label of a position no loss reads (transformers' and torch's convention)
 
 
 def _hash_files(folder: Path) -> str:
@@ -122,8 +123,9 @@ def _head_input_module(bundle: Any) -> Any | None:
     return bundle.model.get_submodule(names[0]) if len(names) == 1 else None
 
 
-def _head_input(model: Any, head: Any, batch: dict, device: Any) -> Any:
-    """The head module's input for one collated batch (labels removed): (B, D), or None if not one vector each."""
+def _head_input(model: Any, head: Any, batch: dict, device: Any, per_token: bool = False) -> Any:
+    """The head module's input for one collated batch (labels removed): (B, D), or with ``per_token`` (a head
+    on every token) (B, T, D); None if it is not that shape."""
     captured: list = []
     hook = head.register_forward_pre_hook(lambda module, args: captured.append(args[0]))
     try:
@@ -131,9 +133,39 @@ def _head_input(model: Any, head: Any, batch: dict, device: Any) -> Any:
     finally:
         hook.remove()
     feats = captured[0]
+    if per_token:
+        return feats if feats.dim() == 3 else None
     if feats.dim() > 2 and feats[0, 0].numel() == 1:  # (B, C, 1, 1) pooled maps
         feats = feats.flatten(1)
     return feats if feats.dim() == 2 else None
+
+
+def _labelled_tokens(feats: Any, labels: Any) -> list[tuple[Any, Any]]:
+    """Per row of a (B, T, D) batch: the features and labels of its labelled tokens (label not -100), in order.
+    Only these reach the loss and the scores, so only they are cached (e.g. a word's first sub-word)."""
+    out = []
+    for f, y in zip(feats.cpu().numpy(), labels.cpu().numpy()):
+        keep = y != IGNORE_INDEX
+        out.append((f[keep], y[keep]))
+    return out
+
+
+def _token_table(rows: list[tuple[Any, Any]], width: int) -> Any:
+    """Per-token rows as an Arrow table: ``features`` a list of ``width``-wide vectors, ``labels`` a list of ids."""
+    import numpy as np
+    import pyarrow as pa
+
+    sizes = np.asarray([len(y) for _, y in rows], dtype=np.int64)
+    offsets = pa.array(np.concatenate([[0], np.cumsum(sizes)]).astype(np.int32))
+    flat = np.concatenate([f for f, _ in rows]) if rows else np.zeros((0, width), np.float32)
+    labels = np.concatenate([y for _, y in rows]) if rows else np.zeros(0, np.int64)
+    vectors = pa.FixedSizeListArray.from_arrays(pa.array(flat.astype(np.float32).reshape(-1)), width)
+    return pa.table(
+        {
+            "features": pa.ListArray.from_arrays(offsets, vectors),
+            "labels": pa.ListArray.from_arrays(offsets, pa.array(labels.astype(np.int64))),
+        }
+    )
 
 
 # Rows per sorting window of the cache pass: long enough that sorting by length leaves little padding,
@@ -191,6 +223,7 @@ def _extract(
     desc: str,
     precision: str = "fp32",
     lengths: list[int] | None = None,
+    per_token: bool = False,
 ) -> int | None:
     """Write (features, labels) rows to ``path``, ``passes`` times over ``dataset`` (augmented views differ
     per pass); return the feature width, or None if the head's input is not one vector per example.
@@ -205,6 +238,10 @@ def _extract(
     process takes part in every step (an empty batch where it has none left), so the collectives always
     match. With ``precision`` bf16/fp16 the backbone runs under autocast, as the Trainer runs it in such a
     run; the features are stored as float32.
+
+    ``per_token`` (a task whose head reads every token, e.g. token classification): each row holds the vectors
+    of its labelled tokens only (label not -100: a word's first sub-word), with their labels — variable-length
+    lists, padded per batch when the head trains (:class:`hf_transfer.probe.TokenRows`).
     """
     import numpy as np
     import torch
@@ -225,13 +262,18 @@ def _extract(
         # One example first, on every process: whether this head can be cached and the feature width.
         probe = collate([dataset[0]])
         probe_labels = probe.pop("labels", None)
-        first = _head_input(model, head, probe, device)
+        first = _head_input(model, head, probe, device, per_token)
     if first is None:
         return None
-    width = int(first.shape[1])
-    # class ids, or multi-hot float rows (several labels per example)
-    label_width = int(probe_labels.shape[1]) if probe_labels is not None and probe_labels.dim() == 2 else None
+    width = int(first.shape[-1])
+    # class ids, or multi-hot float rows (several labels per example); per token: a list of ids per row
+    label_width = (
+        int(probe_labels.shape[1]) if not per_token and probe_labels is not None and probe_labels.dim() == 2 else None
+    )
     label_feature = Value("int64") if label_width is None else Sequence(Value("float32"), length=label_width)
+    vector = Sequence(Value("float32"), length=width)
+    if per_token:
+        vector, label_feature = Sequence(vector), Sequence(Value("int64"))
     windows = pass_batches(lengths, len(dataset), batch_size)
     fraction = real_token_fraction(lengths, [b for w in windows for b in w])
     if fraction is not None:
@@ -246,9 +288,11 @@ def _extract(
     steps = sum(-(-len(w) // n_proc) for w in windows)
     writer = None
     if state.is_local_main_process:
-        schema = Features({"features": Sequence(Value("float32"), length=width), "labels": label_feature})
+        schema = Features({"features": vector, "labels": label_feature})
         writer = ArrowWriter(features=schema, path=str(path))
     empty_labels = torch.zeros(0, dtype=torch.long) if label_width is None else torch.zeros(0, label_width)
+    if per_token:
+        empty_labels = torch.zeros(0, 1, dtype=torch.long)
     try:
         with torch.inference_mode(), autocast, _own_randomness(rank):
             for view in range(passes):
@@ -258,32 +302,42 @@ def _extract(
                 for batches in windows:
                     first_row = min(min(b) for b in batches)  # a window holds consecutive rows
                     n_rows = sum(len(b) for b in batches)
-                    buffer_f = np.empty((n_rows, width), dtype=np.float32) if writer is not None else None
-                    buffer_l = (
-                        np.empty((n_rows, *empty_labels.shape[1:]), dtype=empty_labels.numpy().dtype)
-                        if writer is not None
-                        else None
-                    )
+                    buffer_f = buffer_l = None
+                    if writer is not None and per_token:
+                        buffer_f = [None] * n_rows  # (features, labels) of each row's labelled tokens
+                    elif writer is not None:
+                        buffer_f = np.empty((n_rows, width), dtype=np.float32)
+                        buffer_l = np.empty((n_rows, *empty_labels.shape[1:]), dtype=empty_labels.numpy().dtype)
                     for step in range(-(-len(batches) // n_proc)):
                         if step * n_proc + rank < len(batches):
                             batch = next(loader)
                             labels = batch.pop("labels").to(device)
-                            feats = _head_input(model, head, batch, device).float()
+                            feats = _head_input(model, head, batch, device, per_token).float()
                         else:
-                            labels, feats = empty_labels.to(device), torch.zeros(0, width, device=device)
+                            labels = empty_labels.to(device)
+                            feats = torch.zeros(0, *([1] if per_token else []), width, device=device)
                         if n_proc > 1:
+                            if per_token:  # sequence lengths differ between processes too
+                                feats = pad_across_processes(feats, dim=1)
+                                labels = pad_across_processes(labels, dim=1, pad_index=IGNORE_INDEX)
                             sizes = gather(torch.tensor([len(labels)], device=device)).tolist()
-                            feats = gather(pad_across_processes(feats, dim=0)).reshape(n_proc, -1, width)
+                            feats = gather(pad_across_processes(feats, dim=0)).reshape(n_proc, -1, *feats.shape[1:])
                             labels = gather(pad_across_processes(labels, dim=0)).reshape(n_proc, -1, *labels.shape[1:])
                             feats = torch.cat([feats[r, :size] for r, size in enumerate(sizes)])
                             labels = torch.cat([labels[r, :size] for r, size in enumerate(sizes)])
                         if buffer_f is not None:
                             done = batches[step * n_proc : (step + 1) * n_proc]
                             rows = np.asarray([i for b in done for i in b], dtype=np.int64) - first_row
-                            buffer_f[rows] = feats.cpu().numpy()
-                            buffer_l[rows] = labels.cpu().numpy()
+                            if per_token:
+                                for row, pair in zip(rows, _labelled_tokens(feats, labels)):
+                                    buffer_f[row] = pair
+                            else:
+                                buffer_f[rows] = feats.cpu().numpy()
+                                buffer_l[rows] = labels.cpu().numpy()
                         bar.update(1)
-                    if writer is not None:
+                    if writer is not None and per_token:
+                        writer.write_table(_token_table(buffer_f, width))
+                    elif writer is not None:
                         # numpy arrays, not lists: 15× faster writes (benchmarks/cache_writer.py)
                         writer.write_batch({"features": buffer_f, "labels": buffer_l})
                 bar.close()
@@ -396,6 +450,7 @@ def cached_split(
             f"caching {split} features",
             precision,
             task.input_lengths(dataset),
+            not task.pools_features,
         )
         seconds = time.perf_counter() - start
         if writes and width is not None:

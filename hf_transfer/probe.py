@@ -50,6 +50,35 @@ class InMemoryRows:
         return {"features": torch.from_numpy(self._features[index]), "labels": torch.from_numpy(self._labels[index])}
 
 
+class TokenRows:
+    """Cached per-token rows (a list of labelled-token vectors per example, see :func:`hf_transfer.features._extract`)
+    held as one flat (tokens, D) tensor with row offsets; ``__getitems__`` pads a batch to its longest row:
+    features (B, L, D) with zeros, labels (B, L) with -100, which the per-token loss and scores ignore."""
+
+    def __init__(self, features: Any, labels: Any, offsets: Any):
+        self.features, self.labels, self.offsets = features, labels, offsets  # flat CPU tensors; offsets (N + 1,)
+        self._features, self._labels, self._offsets = features.numpy(), labels.numpy(), offsets.numpy()
+
+    def __len__(self) -> int:
+        return len(self._offsets) - 1
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        return self.__getitems__([index])
+
+    def __getitems__(self, indices: list[int]) -> dict[str, Any]:
+        import numpy as np
+        import torch
+
+        starts, ends = self._offsets[indices], self._offsets[np.asarray(indices) + 1]
+        longest = int((ends - starts).max(initial=0))
+        feats = np.zeros((len(indices), longest, self._features.shape[1]), dtype=np.float32)
+        labels = np.full((len(indices), longest), -100, dtype=np.int64)
+        for i, (start, end) in enumerate(zip(starts, ends)):
+            feats[i, : end - start] = self._features[start:end]
+            labels[i, : end - start] = self._labels[start:end]
+        return {"features": torch.from_numpy(feats), "labels": torch.from_numpy(labels)}
+
+
 def collate_rows(batch: Any) -> dict[str, Any]:
     """The Trainer's collator for :class:`InMemoryRows`: a batch from ``__getitems__`` is already collated."""
     if isinstance(batch, dict):
@@ -59,12 +88,35 @@ def collate_rows(batch: Any) -> dict[str, Any]:
     return default_data_collator(batch)
 
 
-def tensors(dataset: Any) -> tuple[Any, Any]:
-    """(features float32 (N, D), labels int64 (N,)) of a cached split (a datasets.Dataset read from its entry)."""
+def _token_tensors(table: Any) -> tuple[Any, Any, Any]:
+    """Per-token rows: (features float32 (tokens, D), labels int64 (tokens,), row offsets int64 (N + 1,))."""
     import numpy as np
     import torch
 
+    features, labels = table.column("features").combine_chunks(), table.column("labels").combine_chunks()
+    width = features.type.value_type.list_size
+    start = features.offsets[0].as_py()
+    offsets = features.offsets.to_numpy().astype(np.int64) - start
+    vectors = features.values.slice(start, offsets[-1]).flatten().to_numpy(zero_copy_only=False)
+    ids = labels.values.slice(labels.offsets[0].as_py(), offsets[-1]).to_numpy(zero_copy_only=False)
+    return (
+        torch.from_numpy(np.array(vectors, dtype=np.float32).reshape(-1, width)),  # a writable copy
+        torch.from_numpy(ids.astype(np.int64)),
+        torch.from_numpy(offsets),
+    )
+
+
+def tensors(dataset: Any) -> tuple[Any, Any]:
+    """(features float32 (N, D), labels int64 (N,)) of a cached split (a datasets.Dataset read from its entry);
+    per-token rows give every labelled token's row (a per-token head is the same linear map on each)."""
+    import numpy as np
+    import pyarrow as pa
+    import torch
+
     table = dataset.with_format("arrow")[:]
+    if not pa.types.is_fixed_size_list(table.schema.field("features").type):  # a list of vectors per row
+        x, y, _ = _token_tensors(table)
+        return x, y
     feats = [c.flatten().to_numpy(zero_copy_only=False) for c in table.column("features").chunks]
     width = table.schema.field("features").type.list_size
     x = np.concatenate(feats).reshape(-1, width) if feats else np.zeros((0, width), np.float32)
@@ -83,6 +135,11 @@ def tensors(dataset: Any) -> tuple[Any, Any]:
 def in_memory(dataset: Any) -> Any:
     """The split as :class:`InMemoryRows` when its features fit :data:`IN_MEMORY_LIMIT`, else unchanged
     (memory-mapped Arrow rows, read per row)."""
+    from .feature_store import feature_width
+
+    if feature_width(dataset.features) != dataset.features["features"].length:
+        # per-token rows: padded per batch from one flat tensor (Arrow rows of lists of vectors do not collate)
+        return TokenRows(*_token_tensors(dataset.with_format("arrow")[:]))
     width = dataset.features["features"].length
     if len(dataset) * max(width, 1) * 4 > IN_MEMORY_LIMIT:
         logger.info(
@@ -281,6 +338,6 @@ def linear_layer(head: Any) -> Any | None:
 
 
 def _split_tensors(split: Any) -> tuple[Any, Any]:
-    if isinstance(split, InMemoryRows):
+    if isinstance(split, (InMemoryRows, TokenRows)):
         return split.features, split.labels
     return tensors(split)

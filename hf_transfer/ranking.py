@@ -105,6 +105,7 @@ def _score(recipe: Any, backbone: Any, data: Any, max_examples: int, seed: int) 
     from .logme import logme
     from .model import build_model
     from .pipeline import _training_arguments
+    from .probe import tensors
 
     start = time.perf_counter()
     task = recipe.task.options
@@ -136,8 +137,8 @@ def _score(recipe: Any, backbone: Any, data: Any, max_examples: int, seed: int) 
             f"backbone '{backbone.reference}': no single feature vector per example could be read "
             "for its head; set strategy.pooling=mean or cls"
         )
-    rows = cached.dataset[:]
-    feats, labels = rows["features"].to(torch.float64).numpy(), rows["labels"].numpy()
+    x, y = tensors(cached.dataset)  # per-token rows: one row per labelled token
+    feats, labels = x.to(torch.float64).numpy(), y.numpy()
     score = logme(feats, labels)
     parameters = sum(p.numel() for _, p in bundle.backbone_parameters())
     seconds = time.perf_counter() - start

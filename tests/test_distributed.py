@@ -247,6 +247,56 @@ def test_feature_cache_under_two_processes(quiet_bert, text_files, tmp_path, mon
     assert json.loads((workdir / "repaired" / "metrics.json").read_text())["eval_accuracy"] == multi["eval_accuracy"]
 
 
+def test_per_token_feature_cache_under_two_processes(quiet_bert, tmp_path, monkeypatch):
+    """Token classification: each process computes its share of the batches (sentences of different lengths,
+    padded to different lengths on each process); the entries hold the same labelled-token vectors, row for
+    row, as one process writes, and the head fitted on them scores the same."""
+    from datasets import Dataset
+    from test_token_classification import _sentences
+
+    from hf_transfer import features
+    from hf_transfer.probe import _token_tensors
+
+    files = {}
+    for split, n, seed in (("train", 14, 0), ("validation", 5, 1)):
+        files[split] = tmp_path / f"{split}.jsonl"
+        files[split].write_text("".join(json.dumps(r) + "\n" for r in _sentences(n, seed)))
+
+    def recipe(out):
+        return {
+            "backbone": {"name_or_path": str(quiet_bert)},
+            "data": {"source": "files", "train_file": str(files["train"]), "validation_file": str(files["validation"])},
+            "task": {"name": "token-classification", "max_length": 32},
+            "strategy": {"name": "frozen"},
+            "training": {"output_dir": str(out), "per_device_eval_batch_size": 4, "precision": "fp32"},
+        }
+
+    def entries(out, cache):
+        info = json.loads((out / "training_report.json").read_text())["strategy"]["feature_cache"]
+        return {
+            split: _token_tensors(
+                Dataset.from_file(str(cache / "features" / info[split]["key"] / features.DATA)).with_format("arrow")[:]
+            )
+            for split in ("train", "validation")
+        }
+
+    monkeypatch.setenv("HF_TRANSFER_CACHE", str(tmp_path / "cache-single"))
+    single = hf_transfer.train(recipe(tmp_path / "single"))
+    workdir = tmp_path / "launch"
+    workdir.mkdir()
+    proc = _launch(recipe(workdir / "out"), workdir, HF_TRANSFER_CACHE=str(tmp_path / "cache-multi"))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    one = entries(tmp_path / "single", tmp_path / "cache-single")
+    two = entries(workdir / "out", tmp_path / "cache-multi")
+    for split in one:
+        (f1, y1, o1), (f2, y2, o2) = one[split], two[split]
+        assert torch.equal(o1, o2) and torch.equal(y1, y2), split
+        assert torch.allclose(f1, f2, atol=1e-5), split
+    assert len(o1) - 1 == 5 and int(o1[-1]) == sum(len(json.loads(r)["tokens"]) for r in files["validation"].open())
+    multi = json.loads((workdir / "out" / "metrics.json").read_text())
+    assert multi["eval_token_accuracy"] == pytest.approx(single.metrics["eval_token_accuracy"], abs=TOLERANCE)
+
+
 def test_streamed_data_under_two_processes(quiet_bert, text_files, tmp_path):
     workdir = tmp_path / "launch"
     workdir.mkdir()

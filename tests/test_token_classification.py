@@ -147,14 +147,96 @@ def test_recipe_mistakes(backbones, ner_files, tmp_path):
     assert not (tmp_path / "out").exists()
 
 
-def test_a_frozen_backbone_gets_the_uncached_epoch_count():
-    from hf_transfer.strategies import Default
-    from hf_transfer.tasks.token_classification import FROZEN_EPOCHS, TokenClassification
+def test_token_rows_pad_each_batch_to_its_longest_row():
+    import torch
 
-    planned = {"num_train_epochs": Default(30, "cached features")}
-    chosen = TokenClassification().size_defaults(900, 16, planned, adapts_backbone=False)
-    assert chosen["num_train_epochs"].value == FROZEN_EPOCHS and "frozen backbone" in chosen["num_train_epochs"].reason
-    assert TokenClassification().size_defaults(900, 16, planned, adapts_backbone=True) == {}
+    from hf_transfer.probe import TokenRows
+
+    feats = torch.arange(12, dtype=torch.float32).reshape(6, 2)  # 6 labelled tokens, 2 features each
+    rows = TokenRows(feats, torch.tensor([0, 1, 2, 0, 1, 2]), torch.tensor([0, 1, 4, 6]))  # rows of 1, 3, 2 tokens
+    assert len(rows) == 3
+    batch = rows.__getitems__([2, 0])
+    assert batch["features"].shape == (2, 2, 2)
+    assert batch["features"][0].tolist() == [[8, 9], [10, 11]] and batch["features"][1].tolist() == [[0, 1], [0, 0]]
+    assert batch["labels"].tolist() == [[1, 2], [0, -100]]
+
+
+def _frozen_run(backbones, ner_files, out, **strategy):
+    recipe = _recipe(backbones, ner_files, out, name="frozen", **strategy)
+    recipe["training"].pop("max_steps")
+    recipe["training"]["num_train_epochs"] = 2
+    # fp32: the test compares cached vectors with an fp32 forward pass (auto is bf16 on a CPU with avx512_bf16)
+    recipe["training"]["precision"] = "fp32"
+    return recipe
+
+
+def test_frozen_caches_the_labelled_tokens_and_the_head_trains_without_the_backbone(
+    backbones, ner_files, tmp_path, monkeypatch
+):
+    """The frozen strategy caches one vector per word (its first sub-word's hidden state), fits the per-token
+    head on them (lbfgs), and the saved model — run on raw text through the backbone — scores exactly what the
+    head scored on the cached features."""
+    import torch
+    from datasets import Dataset
+    from safetensors.torch import load_file
+    from transformers import AutoModelForTokenClassification, AutoTokenizer
+
+    from hf_transfer.features import DATA, cache_dir
+
+    monkeypatch.setenv("HF_TRANSFER_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "out"
+    result = hf_transfer.train(_frozen_run(backbones, ner_files, out))
+    report = json.loads((out / "training_report.json").read_text())
+    cache = report["strategy"]["feature_cache"]
+    assert not cache["train"]["hit"] and cache["train"]["rows"] == 24
+    assert report["strategy"]["head_solver"]["solver"] == "lbfgs"
+    # the backbone did not change, bit for bit
+    saved = load_file(out / "model.safetensors")
+    original = load_file(backbones["bert"] / "model.safetensors")
+    for name, tensor in original.items():
+        key = name if name in saved else f"bert.{name.removeprefix('bert.')}"
+        if key in saved and not name.startswith(("cls.", "pooler", "bert.pooler")):
+            assert torch.equal(saved[key], tensor), name
+    # the cached train entry holds each word's first sub-word vector, with its tag
+    entry = cache_dir() / cache["train"]["key"]
+    rows = Dataset.from_file(str(entry / DATA))
+    words = [json.loads(line) for line in ner_files["train"].read_text().splitlines()]
+    assert [len(r) for r in rows["labels"]] == [len(w["tokens"]) for w in words]
+    tokenizer = AutoTokenizer.from_pretrained(out)
+    model = AutoModelForTokenClassification.from_pretrained(out).eval()
+    enc = tokenizer(words[0]["tokens"], is_split_into_words=True, return_tensors="pt")
+    with torch.no_grad():
+        hidden = model.base_model(**enc).last_hidden_state[0]
+    first = [enc.word_ids(0).index(w) for w in range(len(words[0]["tokens"]))]
+    torch.testing.assert_close(torch.tensor(rows[0]["features"]), hidden[first], rtol=1e-4, atol=1e-5)
+    tags = [model.config.id2label[i] for i in rows[0]["labels"]]
+    assert tags == words[0]["tags"]
+    # the test metrics (head on cached features) are those of the saved model run end to end on the test file
+    test = [json.loads(line) for line in ner_files["test"].read_text().splitlines()]
+    predicted = []
+    for row in test:
+        enc = tokenizer(row["tokens"], is_split_into_words=True, return_tensors="pt")
+        with torch.no_grad():
+            ids = model(**enc).logits[0].argmax(-1).tolist()
+        firsts = [enc.word_ids(0).index(w) for w in range(len(row["tokens"]))]
+        predicted.append([model.config.id2label[ids[i]] for i in firsts])
+    correct = sum(p == t for row, pred in zip(test, predicted) for p, t in zip(pred, row["tags"]))
+    total = sum(len(row["tags"]) for row in test)
+    assert result.metrics["test_token_accuracy"] == pytest.approx(correct / total)
+    # a second run reuses every entry
+    again = tmp_path / "again"
+    hf_transfer.train(_frozen_run(backbones, ner_files, again))
+    cache = json.loads((again / "training_report.json").read_text())["strategy"]["feature_cache"]
+    assert cache["train"]["hit"] and cache["validation"]["hit"] and cache["test"]["hit"]
+
+
+def test_frozen_sgd_head_trains_on_padded_token_batches(backbones, ner_files, tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_TRANSFER_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "out"
+    result = hf_transfer.train(_frozen_run(backbones, ner_files, out, head_solver="sgd"))
+    report = json.loads((out / "training_report.json").read_text())
+    assert report["strategy"]["head_solver"]["solver"] == "sgd" and "feature_cache" in report["strategy"]
+    assert 0.0 <= result.metrics["test_f1"] <= 1.0 and result.metrics["train_loss"] > 0
 
 
 @pytest.mark.slow
@@ -180,3 +262,24 @@ def test_a_tag_outside_the_declared_tags_is_named(backbones, ner_files, tmp_path
     with pytest.raises(DataError, match="split 'train' has tags that data.labels does not have: B-LOC, I-LOC"):
         hf_transfer.train(recipe)
     assert not (tmp_path / "out").exists()
+
+
+def test_the_lbfgs_head_is_chosen_by_entity_tag_f1_not_token_accuracy():
+    """Mostly-O data: a head that tags nothing has high token accuracy but scores 0; padding (-100) is out."""
+    import torch
+
+    from hf_transfer.tasks.token_classification import TokenClassification
+
+    task = TokenClassification()
+    task.tags, task.scheme = ["B-X", "I-X", "O"], "IOB2"
+    assert task.probe_metric == "tag_f1"
+    labels = torch.tensor([2, 2, 2, 2, 2, 2, 2, 0, 1, -100])
+    nothing = torch.nn.functional.one_hot(torch.full((10,), 2), 3).float()
+    assert task.probe_score(nothing, labels) == 0.0
+    some = nothing.clone()
+    some[7] = torch.tensor([1.0, 0, 0])  # the B-X found, the I-X missed, one O wrongly tagged
+    some[0] = torch.tensor([0, 1.0, 0])
+    assert task.probe_score(some, labels) == pytest.approx(2 * 1 / (2 + 2))
+    task.scheme = None  # no scheme: token accuracy
+    assert task.probe_metric == "token_accuracy"
+    assert task.probe_score(nothing, labels) == pytest.approx(7 / 9)

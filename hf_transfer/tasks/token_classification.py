@@ -15,8 +15,11 @@ type when the tags follow a scheme (IOB1, IOB2 or IOBES, detected and logged), a
 ``metric_for_best_model`` is the entity F1 (token accuracy for tags without a scheme).
 
 The head reads every token, so ``strategy.pooling`` and the mlp head do not apply (a linear layer per token,
-the backbone's own ``*ForTokenClassification`` class); the frozen strategy trains the head through the frozen
-backbone (the feature cache holds one vector per example).
+the backbone's own ``*ForTokenClassification`` class). The frozen strategy's feature cache holds, per sentence,
+the vectors of its labelled tokens (``pools_features = False``; see :mod:`hf_transfer.features`), so the head
+trains without the backbone — by default fitted exactly as a multinomial logistic regression over tokens
+(``head_solver: auto`` → lbfgs, the L2 strength chosen on the validation split's micro F1 over the entity tags;
+see :meth:`TokenClassification.probe_score`).
 """
 
 from __future__ import annotations
@@ -34,7 +37,6 @@ from .text_classification import TextClassification
 logger = logging.getLogger("hf_transfer")
 IGNORE = -100
 ENTITY_METRICS = ("f1", "precision", "recall", "macro_f1", "token_accuracy")
-FROZEN_EPOCHS = 5  # epochs for a head trained through the frozen backbone (no feature cache per token)
 
 
 @TASKS.register("token-classification")
@@ -232,22 +234,6 @@ class TokenClassification(Task):
             "metric_for_best_model": "f1" if self.scheme else "token_accuracy",
         }
 
-    def size_defaults(self, train_rows, global_batch, planned, adapts_backbone) -> dict[str, Any]:
-        """A head trained through a frozen backbone: the feature cache holds one vector per example, not one per
-        token, so every epoch runs the backbone again and the cached-features epoch count would be too many."""
-        from ..strategies import Default
-
-        epochs = planned.get("num_train_epochs")
-        if adapts_backbone or epochs is None or epochs.value <= FROZEN_EPOCHS:
-            return {}
-        return {
-            "num_train_epochs": Default(
-                FROZEN_EPOCHS,
-                f"a per-token head trains through the frozen backbone (the feature cache holds one vector per "
-                f"example): every epoch runs the backbone again ({epochs.value} suit cached features)",
-            )
-        }
-
     def input_lengths(self, dataset) -> list[int]:
         return TextClassification.input_lengths(self, dataset)
 
@@ -264,9 +250,26 @@ class TokenClassification(Task):
             label_smoothing=label_smoothing,
         )  # fmt: skip
 
+    @property
+    def probe_metric(self) -> str:  # type: ignore[override]
+        return "tag_f1" if self._outside_id() is not None else "token_accuracy"
+
+    def _outside_id(self) -> int | None:
+        return self.tags.index("O") if self.scheme and "O" in self.tags else None
+
     def probe_score(self, logits, labels) -> float:
+        """The L-BFGS head's L2 strength is chosen by micro F1 over the entity tags (every tag but ``O``), not
+        token accuracy: with most words ``O``, accuracy favours a head that rarely tags anything (measured on the
+        docstring code spans: validation-accuracy selection gave test entity F1 0.09, tag F1 selection 0.3+).
+        Token-level, as the cached rows are flat tokens; without a scheme (or no ``O`` tag) it is token accuracy."""
         keep = labels != IGNORE
-        return float((logits.argmax(-1)[keep] == labels[keep]).float().mean())
+        predicted, truth = logits.argmax(-1)[keep], labels[keep]
+        outside = self._outside_id()
+        if outside is None:
+            return float((predicted == truth).float().mean())
+        hits = float(((predicted == truth) & (truth != outside)).sum())
+        tagged, relevant = float((predicted != outside).sum()), float((truth != outside).sum())
+        return 2 * hits / (tagged + relevant) if tagged + relevant else 0.0
 
     def word_tags(self, predictions: Any, label_ids: Any) -> tuple[list[list[str]], list[list[str]]]:
         """Predicted and true tags per sentence, at the words' first sub-words (positions labelled -100 out)."""
