@@ -2,6 +2,9 @@
 
 No test touches the network: HF_HUB_OFFLINE is set before anything imports
 huggingface_hub, and every backbone is a folder written here by save_pretrained.
+
+Tests that compare numbers pin fp32 (``training.precision``, ``precision=`` / ``--precision`` of predict and
+evaluate): ``auto`` resolves to bf16 on a CPU with avx512_bf16, so their results would depend on the machine.
 """
 
 from __future__ import annotations

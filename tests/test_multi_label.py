@@ -167,7 +167,7 @@ def test_thresholds_tune_round_trip(backbones, ml_files, tmp_path):
     assert predicted_labels(model.config, logits) == expected
     # predict writes the same label sets, with a sigmoid score for every label
     inputs = write_jsonl(tmp_path / "in.jsonl", [{"text": t} for t in texts])
-    predict(out, str(inputs), tmp_path / "pred.jsonl", top_k=None, progress=False)
+    predict(out, str(inputs), tmp_path / "pred.jsonl", top_k=None, progress=False, precision="fp32")
     rows = [json.loads(line) for line in (tmp_path / "pred.jsonl").read_text().splitlines()]
     assert [r["labels"] for r in rows] == expected
     for row, p in zip(rows, probs):
@@ -180,7 +180,7 @@ def test_thresholds_tune_round_trip(backbones, ml_files, tmp_path):
     bare = tmp_path / "bare"
     shutil.copytree(out, bare)
     (bare / "recipe.yaml").unlink()
-    predict(bare, str(inputs), tmp_path / "pred2.jsonl", progress=False)
+    predict(bare, str(inputs), tmp_path / "pred2.jsonl", progress=False, precision="fp32")
     assert [json.loads(line)["labels"] for line in (tmp_path / "pred2.jsonl").read_text().splitlines()] == expected
 
 

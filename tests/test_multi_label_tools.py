@@ -207,7 +207,12 @@ def test_evaluate_reproduces_the_recorded_test_metrics_with_the_saved_thresholds
     recorded = json.loads((model / "metrics.json").read_text())
     thresholds = json.loads((model / "config.json").read_text())["hf_transfer"]["thresholds"]
     out = tmp_path / "eval"
-    assert cli.main(["evaluate", str(model), str(files["test"]), "--output-dir", str(out), "--quiet"]) == 0
+    assert (
+        cli.main(
+            ["evaluate", str(model), str(files["test"]), "--output-dir", str(out), "--quiet", "--precision", "fp32"]
+        )
+        == 0
+    )
     printed = capsys.readouterr().out
     result = json.loads((out / "metrics.json").read_text())
     for name in ("micro_f1", "macro_f1", "samples_f1", "subset_accuracy", "hamming_loss", "mean_average_precision"):
@@ -233,11 +238,23 @@ def test_evaluate_reproduces_the_recorded_test_metrics_with_the_saved_thresholds
     csv = tmp_path / "test.csv"
     csv.write_text("text,labels\n" + "".join(f"{r['text']},{';'.join(r['labels'])}\n" for r in _jsonl(files["test"])))
     again = hf_transfer.evaluate(
-        model, str(csv), label_separator=";", output_dir=tmp_path / "csv", progress=False, resamples=20
+        model,
+        str(csv),
+        label_separator=";",
+        output_dir=tmp_path / "csv",
+        progress=False,
+        resamples=20,
+        precision="fp32",
     )
     assert again.metrics == pytest.approx(result["metrics"])
     same = hf_transfer.evaluate(
-        model, str(files["test"]), against=model, output_dir=tmp_path / "self", progress=False, resamples=20
+        model,
+        str(files["test"]),
+        against=model,
+        output_dir=tmp_path / "self",
+        progress=False,
+        resamples=20,
+        precision="fp32",
     )
     assert same.against["paired_bootstrap"]["micro_f1"] == {"difference": 0.0, "low": 0.0, "high": 0.0}
 
@@ -268,7 +285,7 @@ def test_predict_defaults_to_the_label_set_and_every_sigmoid_score(ml_model, tmp
     model, files = ml_model
     thresholds = json.loads((model / "config.json").read_text())["hf_transfer"]["thresholds"]
     out = tmp_path / "p.jsonl"
-    assert cli.main(["predict", str(model), str(files["test"]), "-o", str(out), "--quiet"]) == 0
+    assert cli.main(["predict", str(model), str(files["test"]), "-o", str(out), "--quiet", "--precision", "fp32"]) == 0
     rows = _jsonl(out)
     texts = [r["text"] for r in _jsonl(files["test"])]
     net = hf_transfer.load_model(model).eval()
@@ -302,7 +319,7 @@ def test_export_gives_the_same_logits_and_label_sets(ml_model, tmp_path):
     assert "pipeline_tag: text-classification" in card and "thresholds = np.array(" in card
     assert "| labels agree | subset accuracy |" in card
     torch_rows, onnx_rows = tmp_path / "t.jsonl", tmp_path / "o.jsonl"
-    hf_transfer.predict(model, str(files["test"]), torch_rows, progress=False)
+    hf_transfer.predict(model, str(files["test"]), torch_rows, progress=False, precision="fp32")
     summary = hf_transfer.predict(out, str(files["test"]), onnx_rows, progress=False)
     assert summary.precision == "onnx"
     expected, got = _jsonl(torch_rows), _jsonl(onnx_rows)
@@ -345,7 +362,7 @@ def test_threshold_changes_reuse_the_feature_cache_and_show_in_thresholds_and_me
         config = json.loads((out / "config.json").read_text())["hf_transfer"]
         assert config["threshold"] == t and set(config["thresholds"].values()) == {t}
         evaluated = hf_transfer.evaluate(
-            out, str(ml_files["validation"]), output_dir=tmp_path / f"e{t}", progress=False
+            out, str(ml_files["validation"]), output_dir=tmp_path / f"e{t}", progress=False, precision="fp32"
         )
         assert evaluated.metrics["micro_f1"] == pytest.approx(result.metrics["eval_micro_f1"], abs=1e-9)
         rows[t] = _jsonl(tmp_path / f"e{t}" / "predictions.jsonl")
@@ -397,7 +414,9 @@ def test_evaluate_an_image_model_on_a_table_of_image_paths_and_label_lists(backb
         row["image"].save(tmp_path / f"{i}.png")
         rows.append({"image": str(tmp_path / f"{i}.png"), "labels": row["labels"]})
     table = write_jsonl(tmp_path / "validation.jsonl", rows)
-    evaluated = hf_transfer.evaluate(out, str(table), output_dir=tmp_path / "e", progress=False, num_workers=0)
+    evaluated = hf_transfer.evaluate(
+        out, str(table), output_dir=tmp_path / "e", progress=False, num_workers=0, precision="fp32"
+    )
     for name in ("micro_f1", "macro_f1", "subset_accuracy", "hamming_loss", "mean_average_precision"):
         assert evaluated.metrics[name] == pytest.approx(result.metrics[f"eval_{name}"], abs=1e-6), name
     assert {v["threshold"] for v in evaluated.per_class.values()} == {0.4}
