@@ -298,6 +298,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         if summary.errors
         else ""
     )
+    skipped += "".join(f", {n} {name}" for name, n in summary.counts.items() if n)
     print(
         f"hf-transfer: predicted {summary.rows} rows{skipped} in {summary.seconds:.1f}s "
         f"({summary.rows_per_second:.1f} rows/s, {summary.device}, {summary.precision}) → {where}",
