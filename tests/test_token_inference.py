@@ -236,15 +236,18 @@ def test_evaluate_refuses_unknown_tags_and_miscounted_rows(ner_models, ner_data,
 
 
 @pytest.mark.skipif(not HAVE_ONNX, reason="the onnx extra is not installed (pip install '.[onnx]')")
-def test_export_parity_and_onnx_tags_equal_pytorch_tags(ner_models, ner_data, tmp_path):
+@pytest.mark.parametrize("kind", ["full", "lora"])
+def test_export_parity_and_onnx_tags_equal_pytorch_tags(kind, ner_models, ner_data, tmp_path):
     import onnx
 
-    model = ner_models["full"]
+    model = ner_models[kind]
     out = tmp_path / "exported"
-    result = hf_transfer.export(model, out)
+    result = hf_transfer.export(model, out, quantize="dynamic-int8" if kind == "full" else None)
     assert result.examples_source == "validation" and result.examples == 8
     assert result.max_abs_diff < 1e-4 and result.label_agreement == 1.0
     assert result.accuracy["onnx"] == result.accuracy["pytorch"]
+    if kind == "full":  # int8: every sentence's tags compared with PyTorch's, and with the true tags
+        assert 0 <= result.int8["label_agreement"] <= 1 and "onnx_int8" in result.accuracy
     record = json.loads((out / "hf_transfer_export.json").read_text())
     assert record["task"] == "token-classification" and record["output_axes"] == ["batch", "sequence"]
     graph = onnx.load(str(out / "model.onnx")).graph

@@ -36,17 +36,16 @@ from ..errors import DataError
 from ..registry import TASKS
 from ..schema import field
 from . import Task
-from . import _token_inference as inference
+from ._token_inference import ENTITY_METRICS, TokenInference
 from .text_classification import TextClassification
 
 logger = logging.getLogger("hf_transfer")
 IGNORE = -100
-ENTITY_METRICS = ("f1", "precision", "recall", "macro_f1", "token_accuracy")
 
 
 @TASKS.register("token-classification")
 @dataclass
-class TokenClassification(Task):
+class TokenClassification(TokenInference, Task):
     max_length: int | None = field(
         None, help="truncate inputs to this many sub-word tokens (default: the backbone's limit, at most 512)"
     )
@@ -313,124 +312,6 @@ class TokenClassification(Task):
     def decision_config(self, labels: list[str]) -> dict[str, Any]:
         """The tagging scheme the tags were read with, so that predict groups entity spans the same way."""
         return {"tagging_scheme": self.scheme}
-
-    # --- using a trained model (predict, evaluate, export; see hf_transfer.tasks._token_inference) ------------
-
-    def inference_roles(self) -> dict[str, tuple[tuple[str, ...], bool]]:
-        return {WORDS_ROLE: (("tokens", "words", "text"), True)}
-
-    def inference_processor(self, folder) -> Any:
-        return TextClassification.inference_processor(self, folder)
-
-    def bind_model(self, config: Any) -> None:
-        """The tags (``id2label``) and the tagging scheme saved at training time (else read from the tag names)."""
-        id2label = {int(k): v for k, v in (getattr(config, "id2label", None) or {}).items()}
-        self.tags = [id2label[i] for i in sorted(id2label)]
-        saved = getattr(config, "hf_transfer", None) or {}
-        self.scheme = saved["tagging_scheme"] if "tagging_scheme" in saved else inference.scheme_from_names(self.tags)
-
-    def encode_for_inference(self, processor, model_config, payloads: list[dict[str, Any]]) -> Any:
-        max_length = TextClassification(max_length=self.max_length).resolved_max_length(processor, model_config)
-        return inference.encode(processor, payloads, WORDS_ROLE, max_length)
-
-    def row_outputs(self, logits: Any, batch: Any) -> list[Any]:
-        return inference.first_subword_logits(logits, batch)
-
-    def stack_outputs(self, outputs: list[Any]) -> Any:
-        return inference.stack(outputs)
-
-    def decisions(self, logits: Any) -> Any:
-        return inference.decisions(logits)
-
-    def decision_targets(self, labels: list[Any]) -> Any:
-        return inference.stack([tuple(int(t) for t in row) for row in labels])
-
-    def prediction_fields(self, top_k: int | None) -> list[str]:
-        return ["words", "tags", "scores", "entities", "truncated_words"]
-
-    def predictions(self, logits: Any, id2label: dict[int, str], top_k: int | None) -> list[dict[str, Any]]:
-        return inference.prediction_rows(logits, None, WORDS_ROLE, id2label, self.scheme)
-
-    def prediction_rows(self, outputs, inputs, id2label, top_k) -> list[dict[str, Any]]:
-        return inference.prediction_rows(outputs, inputs, WORDS_ROLE, id2label, self.scheme)
-
-    def prediction_counts(self, row: dict[str, Any]) -> dict[str, int]:
-        return {"words cut by truncation (tag null)": row["truncated_words"]}
-
-    def prediction_arrow_types(self, top_k: int | None) -> dict[str, Any]:
-        return inference.arrow_types()
-
-    def check_labelled_row(self, payload: dict[str, Any], truth: Any) -> str | None:
-        return inference.check_row(payload[WORDS_ROLE], truth)
-
-    def evaluation_targets(self, values, labels, model, separator=None, column="label", data="the data"):
-        return inference.targets(values, labels, model)
-
-    @property
-    def summary_metrics(self) -> tuple[str, ...]:  # type: ignore[override]
-        return ENTITY_METRICS if self.scheme else ("token_accuracy",)
-
-    @property
-    def bootstrap_metrics(self) -> tuple[str, ...]:  # type: ignore[override]
-        return ("f1", "token_accuracy") if self.scheme else ("token_accuracy",)
-
-    def evaluation_scores(self, logits: Any, targets: Any) -> dict[str, float]:
-        from ..metrics.token_classification.token_classification import scores
-
-        predicted, truth, _ = inference.word_level(logits, targets, self.tags)
-        report = scores(predicted, truth, self.scheme)
-        return {k: report[k] for k in ENTITY_METRICS if k in report}
-
-    def evaluate_report(self, logits: Any, targets: Any, labels: list[str]) -> dict[str, Any]:
-        """The training metrics (``load_metric("token_classification")``, the model's scheme) over the words the
-        model saw; ``per_class``: per entity type."""
-        from ..metrics import load_metric
-
-        predicted, truth, self._cut_words = inference.word_level(logits, targets, labels)
-        report = load_metric("token_classification").compute(
-            predictions=predicted, references=truth, scheme=self.scheme
-        )
-        return {
-            "metrics": {k: report[k] for k in ENTITY_METRICS if k in report},
-            "per_class": report.get("per_type", {}),
-            "confusion_matrix": None,
-        }
-
-    def evaluation_chart(self, per_class, confusion_matrix, labels, title, folder) -> Any:
-        from ..charts import bars_png
-
-        chart = folder / "per_label_f1.png"
-        scores = {name: v["f1"] for name, v in per_class.items()} or {"(no entity types)": 0.0}
-        bars_png(scores, f"Entity F1 per type: {title}", chart)
-        return chart
-
-    def evaluation_notes(self, per_class, confusion_matrix) -> list[str]:
-        weakest = sorted(per_class.items(), key=lambda kv: kv[1]["f1"])[:5]
-        notes = (
-            [
-                "Weakest entity types by F1: "
-                + ", ".join(f"{n} {v['f1']:.3f} (support {v['support']})" for n, v in weakest)
-            ]
-            if weakest
-            else [f"No entity types (tagging scheme: {self.scheme}); token accuracy only."]
-        )
-        cut = getattr(self, "_cut_words", 0)
-        if cut:
-            notes.append(
-                f"Truncation cut {cut} words: they have no prediction and are left out of the scores, as in training; "
-                "a model with a larger task.max_length keeps them"
-            )
-        return notes
-
-    def decision_code(self, id2label: dict[int, str], config: Any) -> list[str]:
-        return [
-            f"id2label = {dict(sorted(id2label.items()))!r}",
-            "# one tag per sub-word token; a word's tag is its first sub-word's (see batch.word_ids(i))",
-            "tags = [[id2label[i] for i in row] for row in logits.argmax(-1)]",
-        ]
-
-
-WORDS_ROLE = "tokens"
 
 
 def _checked_rows(tokens, tags, split: str, column: str, names: list[str] | None) -> list[list[str]]:
