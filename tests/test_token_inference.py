@@ -49,6 +49,22 @@ def ner_models(backbones, ner_data, tmp_path_factory):
     return out
 
 
+def test_scheme_from_tag_names_and_spans_without_a_scheme():
+    from hf_transfer.tasks._token_inference import scheme_from_names, spans
+
+    assert scheme_from_names(["B-LOC", "B-PER", "I-LOC", "I-PER", "O"]) == "IOB2"  # sorted names: not IOB1
+    assert scheme_from_names(["I-PER", "O"]) == "IOB1" and scheme_from_names(["S-X", "B-X", "E-X", "O"]) == "IOBES"
+    assert scheme_from_names(["NOUN", "VERB"]) is None and scheme_from_names(["O"]) is None
+    words = ["a", "b", "c", "d"]
+    found = spans(["NOUN", "NOUN", "VERB", None], [0.5, 0.7, 0.9, float("nan")], words, None)
+    assert found == [
+        {"type": "NOUN", "start": 0, "end": 2, "words": ["a", "b"], "score": pytest.approx(0.6)},
+        {"type": "VERB", "start": 2, "end": 3, "words": ["c"], "score": pytest.approx(0.9)},
+    ]
+    strict = spans(["I-PER", "B-LOC", "I-LOC", "O"], [0.1, 0.2, 0.4, 0.3], words, "IOB2")  # a broken I-PER: no span
+    assert [(e["type"], e["start"], e["end"]) for e in strict] == [("LOC", 1, 3)]
+
+
 def _rows(path):
     return [json.loads(line) for line in path.read_text().splitlines()]
 

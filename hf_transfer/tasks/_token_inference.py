@@ -30,6 +30,7 @@ class TokenInference:
     tags: list[str]
     scheme: str | None
     max_length: int | None
+    label_all_subwords: bool
 
     def inference_roles(self) -> dict[str, tuple[tuple[str, ...], bool]]:
         return {WORDS_ROLE: (("tokens", "words", "text"), True)}
@@ -134,6 +135,11 @@ class TokenInference:
             notes.append(
                 f"Truncation cut {cut} words: they have no prediction and are left out of the scores, as in training; "
                 "a model with a larger task.max_length keeps them"
+            )
+        if getattr(self, "label_all_subwords", False):
+            notes.append(
+                "The model was trained with task.label_all_subwords: training's metrics scored every sub-word, these "
+                "score each word once (its first sub-word), so the figures differ from training_report.json"
             )
         return notes
 
