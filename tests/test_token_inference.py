@@ -99,7 +99,7 @@ def _by_hand(model_dir, sentences):
 def test_predict_is_the_first_sub_word_of_each_word(kind, ner_models, tmp_path):
     sentences = [
         PER[:2] + OTHER[:1] + LOC[:1],
-        ["xyzq", PER[3], "qq", LOC[2], LOC[3]],  # xyzq and qq split into several sub-words
+        ["xyzq", PER[3], "qq", "\u200b", LOC[2], LOC[3]],  # xyzq, qq: several sub-words; \u200b: none
         OTHER[:3],
         (PER + LOC + OTHER + PER)[:40],  # 40 words: the last 10 are cut by truncation at 32 tokens
     ]
@@ -108,12 +108,15 @@ def test_predict_is_the_first_sub_word_of_each_word(kind, ner_models, tmp_path):
     out = tmp_path / "pred.jsonl"
     summary = hf_transfer.predict(ner_models[kind], str(source), out, precision="fp32", batch_size=3, progress=False)
     assert summary.rows == 4 and summary.errors == 0
-    assert summary.counts == {"words cut by truncation (tag null)": 10}
+    assert summary.counts == {
+        "words cut by truncation (tag null)": 10,
+        "words the tokenizer gave no sub-word (tag null)": 1,
+    }
     expected, scheme = _by_hand(ner_models[kind], sentences)
     assert scheme == "IOB2"  # saved at training time
     for row, words, (tags, scores, spans) in zip(_rows(out), sentences, expected):
         assert row["words"] == words and row["tags"] == tags
-        assert row["truncated_words"] == sum(t is None for t in tags)
+        assert row["truncated_words"] == (10 if len(words) == 40 else 0)
         for got, want in zip(row["scores"], scores):
             assert (got is None and want is None) or got == pytest.approx(want, abs=1e-5)
         assert [(e["type"], e["start"], e["end"] - 1) for e in row["entities"]] == spans
@@ -121,6 +124,7 @@ def test_predict_is_the_first_sub_word_of_each_word(kind, ner_models, tmp_path):
             assert e["words"] == words[e["start"] : e["end"]]
             assert e["score"] == pytest.approx(sum(scores[e["start"] : e["end"]]) / (e["end"] - e["start"]), abs=1e-5)
     assert expected[3][0][30:] == [None] * 10 and None not in expected[3][0][:30]
+    assert expected[1][0][3] is None and None not in expected[1][0][:3] + expected[1][0][4:]
 
 
 def test_word_tags_equal_the_token_classification_pipeline(ner_models, tmp_path):

@@ -71,7 +71,11 @@ class TokenInference:
         return prediction_rows(outputs, inputs, WORDS_ROLE, id2label, self.scheme)
 
     def prediction_counts(self, row: dict[str, Any]) -> dict[str, int]:
-        return {"words cut by truncation (tag null)": row["truncated_words"]}
+        untagged = sum(t is None for t in row["tags"])
+        return {
+            "words cut by truncation (tag null)": row["truncated_words"],
+            "words the tokenizer gave no sub-word (tag null)": untagged - row["truncated_words"],
+        }
 
     def prediction_arrow_types(self, top_k: int | None) -> dict[str, Any]:
         return arrow_types()
@@ -133,8 +137,8 @@ class TokenInference:
         cut = getattr(self, "_cut_words", 0)
         if cut:
             notes.append(
-                f"Truncation cut {cut} words: they have no prediction and are left out of the scores, as in training; "
-                "a model with a larger task.max_length keeps them"
+                f"{cut} words have no prediction (cut by truncation, or given no sub-word by the tokenizer): they are "
+                "left out of the scores, as in training; a model with a larger task.max_length keeps truncated words"
             )
         if getattr(self, "label_all_subwords", False):
             notes.append(
@@ -272,10 +276,21 @@ def prediction_rows(
                 "tags": tags,
                 "scores": [None if t is None else float(p) for t, p in zip(tags, best)],
                 "entities": spans(tags, best, words, scheme),
-                "truncated_words": sum(t is None for t in tags),
+                "truncated_words": _trailing_none(tags),
             }
         )
     return rows
+
+
+def _trailing_none(tags: list[str | None]) -> int:
+    """Words truncation cut: the untagged words after the last tagged one (truncation keeps a prefix of the
+    words; an untagged word before a tagged one had no sub-word at all, e.g. a zero-width character)."""
+    n = 0
+    for tag in reversed(tags):
+        if tag is not None:
+            break
+        n += 1
+    return n
 
 
 def arrow_types() -> dict[str, Any]:
