@@ -327,10 +327,17 @@ def run_variants(
     return record
 
 
-def variant_arguments(description: str, variants: dict, results: Path, argv: list[str] | None, smoke_prefix: str):
-    """The command line of an evidence benchmark (``--only``, ``--results-dir``, ``--append``, ``--smoke``) and
-    the variants to run: everything, or with ``--smoke`` the baseline and a frozen run, results in a temporary
-    folder unless ``--results-dir`` is given."""
+def variant_arguments(
+    description: str,
+    variants: dict,
+    results: Path,
+    argv: list[str] | None,
+    smoke_prefix: str,
+    extra=None,
+):
+    """The command line of an evidence benchmark (``--only``, ``--results-dir``, ``--append``, ``--smoke``, and
+    what ``extra(parser)`` adds) and the variants to run: everything, or with ``--smoke`` the baseline and a frozen
+    run, results in a temporary folder unless ``--results-dir`` is given."""
     import argparse
     import tempfile
 
@@ -339,6 +346,8 @@ def variant_arguments(description: str, variants: dict, results: Path, argv: lis
     parser.add_argument("--results-dir", type=Path, default=None, help=f"default: {results}")
     parser.add_argument("--append", action="store_true", help="add to the results already in --results-dir")
     parser.add_argument("--smoke", action="store_true", help="tiny slices, 2 steps: checks that the script works")
+    if extra is not None:
+        extra(parser)
     args = parser.parse_args(argv)
     args.names = args.only or (["baseline", "frozen"] if args.smoke else ["baseline", *variants])
     args.smoke_dir = tempfile.TemporaryDirectory(prefix=smoke_prefix) if args.smoke else None  # kept with args

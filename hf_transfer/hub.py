@@ -492,11 +492,17 @@ def usage_code(run: RunFiles, layout: str, repo_id: str | None) -> list[str]:
     """Python lines that load the run's main artifact and classify an example (the card's first snippet;
     the CLI's end-of-training summary prints them too)."""
     task, ref = _task_and_ref(run, repo_id)
+    call = call_arguments(run)
     if layout == "model":
-        return _pipeline_snippet(task, ref, run.model_type(run.out))
+        return _pipeline_snippet(task, ref, run.model_type(run.out), call=call)
     if layout == "merged":
-        return _pipeline_snippet(task, ref, run.model_type(run.out / MERGED_DIR))
+        return _pipeline_snippet(task, ref, run.model_type(run.out / MERGED_DIR), call=call)
     return _adapter_snippet(run, task, ref, bool(repo_id))
+
+
+def call_arguments(run: RunFiles) -> str:
+    """The run's task's extra ``pipeline()`` keywords for the snippets (``Task.pipeline_call_arguments``)."""
+    return getattr(run.task, "pipeline_call_arguments", "") or ""
 
 
 def usage(run: RunFiles, layout: str, repo_id: str | None) -> str:
@@ -518,9 +524,10 @@ def usage(run: RunFiles, layout: str, repo_id: str | None) -> str:
                 quoted=False,
                 setup=["from huggingface_hub import snapshot_download"],
                 before=[f'folder = snapshot_download("{ref}", allow_patterns=["merged/*"])'],
+                call=call_arguments(run),
             )
         else:
-            snippet = _pipeline_snippet(task, f"{ref}/{MERGED_DIR}", merged_type)
+            snippet = _pipeline_snippet(task, f"{ref}/{MERGED_DIR}", merged_type, call=call_arguments(run))
         text += "\n\nThe merged model (adapters folded into the backbone) is in `merged/`:\n\n" + _code(snippet)
     return text
 
@@ -538,7 +545,14 @@ def _registers(model_type: str | None) -> list[str]:
 
 
 def _pipeline_snippet(
-    task: str, ref: str, model_type: str | None, *, quoted: bool = True, setup: list[str] = (), before: list[str] = ()
+    task: str,
+    ref: str,
+    model_type: str | None,
+    *,
+    quoted: bool = True,
+    setup: list[str] = (),
+    before: list[str] = (),
+    call: str = "",
 ) -> list[str]:
     model = f'"{ref}"' if quoted else ref
     return [
@@ -547,13 +561,14 @@ def _pipeline_snippet(
         "from transformers import pipeline",
         "",
         *before,
-        f'classifier = pipeline("{task}", model={model})',
+        f'classifier = pipeline("{task}", model={model}{call})',
         f"print(classifier({_declared(task, 'card_example')}))",
     ]
 
 
 def _adapter_snippet(run: RunFiles, task: str, ref: str, is_repo: bool) -> list[str]:
     example = _declared(task, "card_example")
+    call = call_arguments(run)
     processor = _declared(task, "processor_argument")
     processor_auto = _declared(task, "processor_auto_class")
     if run.model_type(run.out) == "hf_transfer":
@@ -567,7 +582,7 @@ def _adapter_snippet(run: RunFiles, task: str, ref: str, is_repo: bool) -> list[
             "",
             f"folder = {folder}",
             "model = load_model(folder)  # the backbone with this adapter and head",
-            f'classifier = pipeline("{task}", model=model, {processor}=folder)',
+            f'classifier = pipeline("{task}", model=model, {processor}=folder{call})',
             f"print(classifier({example}))",
         ]
     auto = _declared(task, "peft_auto_class")
@@ -578,7 +593,7 @@ def _adapter_snippet(run: RunFiles, task: str, ref: str, is_repo: bool) -> list[
             "",
             f'config = AutoConfig.from_pretrained("{ref}")  # this run\'s labels',
             f'model = {auto}.from_pretrained("{ref}", id2label=config.id2label, label2id=config.label2id)',
-            f'classifier = pipeline("{task}", model=model, {processor}={processor_auto}.from_pretrained("{ref}"))',
+            f'classifier = pipeline("{task}", model=model, {processor}={processor_auto}.from_pretrained("{ref}"){call})',
             f"print(classifier({example}))",
         ]
     # peft has no AutoPeftModel class for this task (e.g. image classification): the base model is built from
@@ -593,7 +608,7 @@ def _adapter_snippet(run: RunFiles, task: str, ref: str, is_repo: bool) -> list[
         f'config = AutoConfig.from_pretrained("{ref}")  # this run\'s labels and head',
         f'base = {model_auto}.from_pretrained("{base}", config=config, ignore_mismatched_sizes=True)',
         f'model = PeftModel.from_pretrained(base, "{ref}")',
-        f'classifier = pipeline("{task}", model=model, {processor}={processor_auto}.from_pretrained("{ref}"))',
+        f'classifier = pipeline("{task}", model=model, {processor}={processor_auto}.from_pretrained("{ref}"){call})',
         f"print(classifier({example}))",
     ]
 

@@ -27,7 +27,8 @@ CELL = 28
 
 
 def mosaics(images, labels, count: int, fill: float, rng):
-    """``count`` 2×2 mosaics (uint8 arrays) and their sorted label sets, each item used at most once."""
+    """``count`` 2×2 mosaics (uint8 arrays), each with the classes of its items in cell order (a class drawn twice
+    appears twice), each source item used at most once."""
     import numpy as np
 
     order = rng.permutation(len(images))
@@ -35,7 +36,7 @@ def mosaics(images, labels, count: int, fill: float, rng):
     out = []
     for _ in range(count):
         canvas = np.zeros((2 * CELL, 2 * CELL), np.uint8)
-        present = set()
+        present = []
         for cell in range(4):
             if rng.random() >= fill:
                 continue
@@ -45,54 +46,77 @@ def mosaics(images, labels, count: int, fill: float, rng):
             used += 1
             r, c = divmod(cell, 2)
             canvas[r * CELL : (r + 1) * CELL, c * CELL : (c + 1) * CELL] = images[i]
-            present.add(CLASSES[int(labels[i])])
-        out.append((canvas, sorted(present, key=CLASSES.index)))
+            present.append(CLASSES[int(labels[i])])
+        out.append((canvas, present))
     return out
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--source", type=Path, default=SOURCE)
-    parser.add_argument("--output-dir", type=Path, required=True)
-    parser.add_argument("--train", type=int, default=800)
-    parser.add_argument("--validation", type=int, default=300)
-    parser.add_argument("--test", type=int, default=300)
-    parser.add_argument("--fill", type=float, default=0.5, help="probability that a cell holds an item")
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args(argv)
+def label_set(items: list[str]) -> list[str]:
+    """The distinct classes of a mosaic's items, in Fashion-MNIST's class order."""
+    return sorted(set(items), key=CLASSES.index)
+
+
+def parser(description: str) -> argparse.ArgumentParser:
+    """The options every mosaic-based builder takes (this one and :mod:`build_fashion_counts`)."""
+    out = argparse.ArgumentParser(description=description)
+    out.add_argument("--source", type=Path, default=SOURCE)
+    out.add_argument("--output-dir", type=Path, required=True)
+    out.add_argument("--train", type=int, default=800)
+    out.add_argument("--validation", type=int, default=300)
+    out.add_argument("--test", type=int, default=300)
+    out.add_argument("--fill", type=float, default=0.5, help="probability that a cell holds an item")
+    out.add_argument("--seed", type=int, default=0)
+    return out
+
+
+def make_splits(args: argparse.Namespace) -> dict[str, list] | None:
+    """train/validation/test mosaics for the parsed options, or None after printing why not (missing source,
+    bad --fill, too many mosaics, a non-empty output folder)."""
     files = idx_files(args.source)
     if files is None:
-        return 2
+        return None
     if not 0 < args.fill <= 1:
         print("error: --fill must be in (0, 1]", file=sys.stderr)
-        return 2
+        return None
     if 4 * (args.train + args.validation) > 60000 or 4 * args.test > 10000:
         print("error: too many mosaics for Fashion-MNIST's 60,000 training / 10,000 test images", file=sys.stderr)
-        return 2
+        return None
     if args.output_dir.exists() and any(args.output_dir.iterdir()):
         print(f"error: {args.output_dir} is not empty; choose an empty or new folder", file=sys.stderr)
-        return 2
+        return None
     import numpy as np
-    from PIL import Image
 
     rng = np.random.default_rng(args.seed)
     images, labels = read_idx(files["train-images-idx3"]), read_idx(files["train-labels-idx1"])
     test_images, test_labels = read_idx(files["t10k-images-idx3"]), read_idx(files["t10k-labels-idx1"])
     half = len(images) // 2  # train mosaics from the first half of the training file, validation from the second
-    splits = {
+    return {
         "train": mosaics(images[:half], labels[:half], args.train, args.fill, rng),
         "validation": mosaics(images[half:], labels[half:], args.validation, args.fill, rng),
         "test": mosaics(test_images, test_labels, args.test, args.fill, rng),
     }
+
+
+def write_split(folder: Path, rows: list, metadata) -> None:
+    """PNGs ``00000.png`` … and ``metadata.jsonl`` with ``{"file_name": …, **metadata(items)}`` per mosaic."""
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    with (folder / "metadata.jsonl").open("w") as meta:
+        for i, (canvas, items) in enumerate(rows):
+            name = f"{i:05d}.png"
+            Image.fromarray(canvas, mode="L").save(folder / name)
+            meta.write(json.dumps({"file_name": name, **metadata(items)}) + "\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser(__doc__.split("\n\n")[0]).parse_args(argv)
+    splits = make_splits(args)
+    if splits is None:
+        return 2
     for split, rows in splits.items():
-        folder = args.output_dir / split
-        folder.mkdir(parents=True, exist_ok=True)
-        with (folder / "metadata.jsonl").open("w") as meta:
-            for i, (canvas, present) in enumerate(rows):
-                name = f"{i:05d}.png"
-                Image.fromarray(canvas, mode="L").save(folder / name)
-                meta.write(json.dumps({"file_name": name, "labels": present}) + "\n")
-        per_image = sum(len(p) for _, p in rows) / max(len(rows), 1)
+        write_split(args.output_dir / split, rows, lambda items: {"labels": label_set(items)})
+        per_image = sum(len(label_set(p)) for _, p in rows) / max(len(rows), 1)
         empty = sum(1 for _, p in rows if not p)
         print(f"{split}: {len(rows)} mosaics, {per_image:.2f} labels per image, {empty} without any")
     return 0

@@ -113,3 +113,39 @@ def test_task_benchmarks_smoke(tmp_path, script, stem, row):
     results = json.loads((tmp_path / f"{stem}.json").read_text())["results"]
     assert set(results) == {"baseline", "frozen"}
     assert row in (tmp_path / f"{stem}.md").read_text() and "| frozen |" in (tmp_path / f"{stem}.md").read_text()
+
+
+def test_image_regression_benchmark_smoke(tmp_path):
+    """benchmarks/image_regression.py --smoke on a tiny ResNet and a tiny image folder with the two count targets:
+    the ridge baseline (on the frozen run's cached features) and a frozen run, per target."""
+    import random
+
+    from helpers import build_image_backbone, make_image
+
+    backbone = build_image_backbone("resnet", tmp_path / "resnet")
+    rng = random.Random(0)
+    for split, n in (("train", 16), ("validation", 8), ("test", 8)):
+        folder = tmp_path / "counts" / split
+        folder.mkdir(parents=True)
+        with (folder / "metadata.jsonl").open("w") as meta:
+            for i in range(n):
+                items = i % 5
+                make_image((50 * items, 40, 200 - 40 * items), rng).save(folder / f"{i:05d}.png")
+                meta.write(json.dumps({"file_name": f"{i:05d}.png", "items": items, "footwear": i % 2}) + "\n")
+    extra = ["--backbone", str(backbone), "--data-dir", str(tmp_path / "counts")]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_TRANSFER_CACHE": str(tmp_path / "cache")}
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "image_regression.py"), "--smoke", "--results-dir", str(tmp_path)]
+        + extra,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    results = json.loads((tmp_path / "image_regression.json").read_text())["results"]
+    assert set(results) == {"baseline", "frozen"}
+    assert set(results["baseline"]["ridge"]) == set(results["frozen"]["per_target"]) == {"items", "footwear"}
+    table = (tmp_path / "image_regression.md").read_text()
+    assert "| ridge |" in table and "| frozen |" in table

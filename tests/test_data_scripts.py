@@ -94,3 +94,48 @@ def test_build_docstring_code_spans_tags_the_marked_code(tmp_path):
         {"tokens": ["Return", "None", "when", "the", "value", "is", "missing", "here", "."],
          "tags": ["O", "B-CODE", "O", "O", "O", "O", "O", "O", "O"]}
     ]  # fmt: skip
+
+
+def _fake_fashion_mnist(folder: Path, train: int, test: int) -> None:
+    """Tiny idx files in Fashion-MNIST's layout: item i of class c is a 28×28 square of value 10 + 20·c."""
+    import gzip
+
+    import numpy as np
+
+    folder.mkdir(parents=True)
+    for prefix, n in (("train", train), ("t10k", test)):
+        labels = (np.arange(n) * 7 % 10).astype(np.uint8)
+        images = np.repeat((10 + 20 * labels)[:, None, None], 28, 1).repeat(28, 2).astype(np.uint8)
+        for name, magic, array in (("images-idx3", 3, images), ("labels-idx1", 1, labels)):
+            header = bytes([0, 0, 8, magic]) + b"".join(d.to_bytes(4, "big") for d in array.shape)
+            with gzip.open(folder / f"{prefix}-{name}-ubyte.gz", "wb") as f:
+                f.write(header + array.tobytes())
+
+
+def test_build_fashion_counts_targets_count_the_items_drawn_in_each_mosaic(tmp_path):
+    """Each mosaic's ``items`` and ``footwear`` equal what its pixels show: filled cells, and cells whose class is a
+    sandal, sneaker or ankle boot (read back from the cell's grey level)."""
+    import numpy as np
+    from PIL import Image
+
+    mod = _script("build_fashion_counts")
+    assert mod.targets([]) == {"items": 0.0, "footwear": 0.0}
+    assert mod.targets(["sandal", "bag", "ankle_boot", "sandal"]) == {"items": 4.0, "footwear": 3.0}
+    source, out = tmp_path / "idx", tmp_path / "out"
+    _fake_fashion_mnist(source, train=200, test=60)
+    args = ["--source", str(source), "--output-dir", str(out), "--train", "12", "--validation", "8", "--test", "6"]
+    assert mod.main(args) == 0
+    classes = _script("build_fashion_mnist").CLASSES
+    seen_footwear = 0
+    for split, n in (("train", 12), ("validation", 8), ("test", 6)):
+        rows = [json.loads(line) for line in (out / split / "metadata.jsonl").open()]
+        assert len(rows) == n and all(set(r) == {"file_name", "items", "footwear"} for r in rows)
+        for row in rows:
+            pixels = np.asarray(Image.open(out / split / row["file_name"]))
+            cells = [int(pixels[r * 28 + 14, c * 28 + 14]) for r in (0, 1) for c in (0, 1)]
+            drawn = [classes[(v - 10) // 20] for v in cells if v]
+            footwear = sum(name in ("sandal", "sneaker", "ankle_boot") for name in drawn)
+            assert (row["items"], row["footwear"]) == (float(len(drawn)), float(footwear))
+            seen_footwear += footwear
+    assert seen_footwear > 0  # the check above saw both kinds of item
+    assert mod.main(args) == 2  # a non-empty output folder is refused, nothing overwritten

@@ -32,7 +32,8 @@ def _rows(path: Path) -> list[dict]:
 
 def _same_predictions(model_dir: Path, export_dir: Path, inputs: str, tmp_path: Path, **kwargs) -> None:
     torch_out, onnx_out = tmp_path / "torch.jsonl", tmp_path / "onnx.jsonl"
-    hf_transfer.predict(model_dir, inputs, torch_out, top_k=None, progress=False, **kwargs)
+    # fp32 as the export: auto would mean bf16 on a CPU with avx512_bf16
+    hf_transfer.predict(model_dir, inputs, torch_out, top_k=None, progress=False, precision="fp32", **kwargs)
     summary = hf_transfer.predict(export_dir, inputs, onnx_out, top_k=None, progress=False, **kwargs)
     assert summary.precision == "onnx" and summary.device == "cpu"
     expected, got = _rows(torch_out), _rows(onnx_out)
@@ -81,7 +82,7 @@ def test_text_export_matches_pytorch_for_every_artifact_kind(kind, text_models, 
     _same_predictions(text_models[kind], out, str(text_files["test"]), tmp_path, batch_size=3)
     if kind == "full":  # evaluate runs an export too, and --against compares it with its source on the same rows
         scored = hf_transfer.evaluate(
-            out, str(text_files["test"]), output_dir=tmp_path / "eval", against=str(text_models[kind])
+            out, str(text_files["test"]), output_dir=tmp_path / "eval", against=str(text_models[kind]), precision="fp32"
         )
         assert scored.rows == 12 and scored.against["metrics"]["accuracy"] == scored.metrics["accuracy"]
 

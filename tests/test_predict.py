@@ -64,6 +64,7 @@ def test_predict_matches_the_loaded_model_in_input_order_for_every_artifact_kind
         batch_size=4,
         keep_columns=["id_in_file"],
         progress=False,
+        precision="fp32",  # the reference runs in fp32; auto means bf16 on a CPU with avx512_bf16
     )
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert summary.rows == len(texts) and summary.errors == 0
@@ -86,7 +87,9 @@ def test_plain_model_matches_transformers_pipeline(text_models, tmp_path):
 
     texts = _texts(tmp_path / "in.jsonl", 12)
     out = tmp_path / "pred.jsonl"
-    hf_transfer.predict(text_models["full"], str(tmp_path / "in.jsonl"), out, top_k=None, progress=False)
+    hf_transfer.predict(
+        text_models["full"], str(tmp_path / "in.jsonl"), out, top_k=None, progress=False, precision="fp32"
+    )  # pipeline() runs in fp32
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     classify = pipeline(
         "text-classification", model=str(text_models["full"]), top_k=None, truncation=True, max_length=32
@@ -249,7 +252,9 @@ def test_image_folder_with_a_damaged_file_in_order_with_workers(kind, backbones,
         make_image(colors[i % 3], rng).save(sub / f"{i:02d}.png")
     (photos / "a" / "broken.png").write_bytes(b"\x89PNG not really")
     out = tmp_path / "pred.jsonl"
-    summary = hf_transfer.predict(out_dir, str(photos), out, top_k=None, batch_size=2, num_workers=2, progress=False)
+    summary = hf_transfer.predict(
+        out_dir, str(photos), out, top_k=None, batch_size=2, num_workers=2, progress=False, precision="fp32"
+    )
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     files = sorted(str(p.relative_to(photos)) for p in photos.rglob("*.png"))
     assert [r["id"] for r in rows] == files and summary.errors == 1

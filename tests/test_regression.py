@@ -40,7 +40,7 @@ def _recipe(backbones, files, out, label="score", **strategy):
     recipe["data"]["columns"] = {"label": label}
     recipe["task"] = {"name": "regression", "max_length": 32}
     recipe["strategy"] = {"name": "full", **strategy}
-    recipe["training"].update(max_steps=6, learning_rate=1e-3)
+    recipe["training"].update(max_steps=6, learning_rate=1e-3, precision="fp32")  # numbers compared in fp32
     return recipe
 
 
@@ -62,6 +62,11 @@ def test_trains_and_the_saved_model_predicts_in_the_data_units(backbones, regres
     assert "![Predicted against true score (test)](" in card
     config = json.loads((out / "config.json").read_text())
     assert config["problem_type"] == "regression" and config["id2label"] == {"0": "score"}
+    from hf_transfer.hub import local_layout, read_run, usage_code
+
+    # the first snippet (the card's and the CLI's "load it with") asks pipeline() for the raw values too
+    snippet = "\n".join(usage_code(read_run(out), local_layout(out), None))
+    assert 'function_to_apply="none", top_k=None)' in snippet, snippet
 
     texts = [json.loads(line)["text"] for line in regression_files["test"].read_text().splitlines()]
     tok = AutoTokenizer.from_pretrained(out)
@@ -208,7 +213,9 @@ def test_evaluate_predict_and_export_give_the_run_units(backbones, regression_fi
     out = tmp_path / "out"
     recipe = _recipe(backbones, regression_files, out, label=["score", "tokens"])
     result = hf_transfer.train(recipe)
-    evaluation = hf_transfer.evaluate(out, str(regression_files["test"]), output_dir=tmp_path / "eval", progress=False)
+    evaluation = hf_transfer.evaluate(
+        out, str(regression_files["test"]), output_dir=tmp_path / "eval", progress=False, precision="fp32"
+    )
     assert evaluation.metrics["rmse"] == pytest.approx(result.metrics["test_rmse"], rel=1e-4)
     assert evaluation.metrics["r2"] == pytest.approx(result.metrics["test_r2"], rel=1e-4, abs=1e-6)
     assert set(evaluation.per_class) == {"score", "tokens"} and evaluation.confusion_matrix is None

@@ -130,6 +130,9 @@ class Task(abc.ABC):
     processor_argument: ClassVar[str]
     processor_auto_class: ClassVar[str]
     peft_auto_class: ClassVar[str | None]
+    # Extra keywords of the snippet's ``pipeline()`` call (Python source after ``model=…``): a task whose outputs
+    # pipeline()'s default post-processing would squash (regression) asks for the raw ones.
+    pipeline_call_arguments: ClassVar[str] = ""
 
     def auto_model_class(self) -> type:
         """The transformers Auto class for this task (``auto_class_name``)."""

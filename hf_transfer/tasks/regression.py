@@ -58,6 +58,7 @@ class Regression(FollowsBackbone, Task):
     color_jitter: float = field(0.0, help="image backbones: random brightness, contrast and saturation change")
 
     problem_type = "regression"
+    pipeline_call_arguments = ', function_to_apply="none", top_k=None'  # raw values, one per target
     # classification keys a regression recipe may carry over: one message each, not "unknown key"
     refused_keys = {
         "class_weights": "regression predicts numbers, there are no classes to weight (task.loss: huber or l1 "
