@@ -298,6 +298,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         if summary.errors
         else ""
     )
+    skipped += "".join(f", {n} {name}" for name, n in summary.counts.items() if n)
     print(
         f"hf-transfer: predicted {summary.rows} rows{skipped} in {summary.seconds:.1f}s "
         f"({summary.rows_per_second:.1f} rows/s, {summary.device}, {summary.precision}) → {where}",
@@ -441,7 +442,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="apply a trained model to new data (a table, images, a Hub split or stdin lines)",
         description="Predict every row of INPUT with a trained model folder and write one row per input, in input "
         "order: id, label, score (and the top-k labels' scores); for a multi-label model: id, labels (the predicted "
-        "label set, thresholds applied), scores (every label's sigmoid probability). INPUT: a CSV/TSV/JSON/JSONL/parquet file, an image, "
+        "label set, thresholds applied), scores (every label's sigmoid probability); for a token-classification model: "
+        "words, tags (one per word), scores, entities (spans) and truncated_words, from a tokens/words list column, a "
+        "text column split at whitespace, or a .conll file. INPUT: a CSV/TSV/JSON/JSONL/parquet file, an image, "
         "a folder of images (recursive; ids are relative paths), hub:<dataset>[:<config>]:<split>, or - for lines "
         "of text on standard input. The output format follows --output's suffix (.jsonl, .csv, .tsv, .parquet); "
         "without --output, JSON lines go to standard output.",
@@ -473,7 +476,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "evaluate",
         help="score a trained model on labelled data (metrics, per-class report, confusion matrix)",
-        description="Score MODEL on labelled DATA: a CSV/TSV/JSON/JSONL/parquet file with a label column, "
+        description="Score MODEL on labelled DATA: a CSV/TSV/JSON/JSONL/parquet file with a label column (token "
+        "classification: tokens and tags list columns, or a .conll file), "
         "hub:<dataset>[:<config>]:<split>, or a folder of images in the imagefolder layout (<class>/<image>, "
         "optionally under train/ validation/ test/; test/ by default). Writes metrics.json, predictions.jsonl, "
         "confusion_matrix.png and report.md to a folder of its own. --against OTHER scores a second model on the "

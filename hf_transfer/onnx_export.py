@@ -167,9 +167,11 @@ def _export_into(
         if o.domain in ("", "ai.onnx")
     )
     with torch.inference_mode():
-        reference = np.concatenate([model(**b).logits.float().numpy() for b in batches])
-    fp32 = _onnx_logits(tmp / MODEL_FILE, batches)
-    diff = float(np.abs(fp32 - reference).max())
+        reference_batches = [model(**b).logits.float().numpy() for b in batches]
+    fp32_batches = _onnx_logits(tmp / MODEL_FILE, batches)
+    diff = max(float(np.abs(f - r).max()) for f, r in zip(fp32_batches, reference_batches))
+    # per example, as the task reads them (one row of logits, or e.g. each word's first sub-word's logits)
+    reference, fp32 = _rows(loaded.task, reference_batches, batches), _rows(loaded.task, fp32_batches, batches)
     decide = loaded.task.decisions  # the class id, or the label set with the saved thresholds
     agreement = _agreement(decide(fp32), decide(reference))
     logger.info(
@@ -177,7 +179,9 @@ def _export_into(
     )
     # fp32 sums in another order differ in the last bits, which grow with the logits' size: the tolerance is
     # absolute for logits up to 1 and relative above.
-    if not (np.abs(fp32 - reference) <= tolerance * np.maximum(1.0, np.abs(reference))).all():
+    if not all(
+        (np.abs(f - r) <= tolerance * np.maximum(1.0, np.abs(r))).all() for f, r in zip(fp32_batches, reference_batches)
+    ):
         raise HfTransferError(
             f"the ONNX model's logits differ from the PyTorch model's by up to {diff:.3g} on "
             f"{len(reference)} examples (tolerance {tolerance:g} × max(1, |logit|)); the export was "
@@ -202,12 +206,13 @@ def _export_into(
             quantize_dynamic(str(tmp / MODEL_FILE), str(tmp / INT8_FILE), weight_type=QuantType.QInt8)
         finally:
             root.setLevel(level)
-        q = _onnx_logits(tmp / INT8_FILE, batches)
+        q_batches = _onnx_logits(tmp / INT8_FILE, batches)
+        q = _rows(loaded.task, q_batches, batches)
         int8 = {
             "file": INT8_FILE,
             "method": "onnxruntime quantize_dynamic, QInt8 weights",
             "label_agreement": _agreement(decide(q), decide(reference)),
-            "max_abs_diff": float(np.abs(q - reference).max()),
+            "max_abs_diff": max(float(np.abs(a - b).max()) for a, b in zip(q_batches, reference_batches)),
         }
         if labels is not None:
             accuracy["onnx_int8"] = _agreement(decide(q), labels)
@@ -218,6 +223,14 @@ def _export_into(
     )
     _write_files(tmp, name, loaded, model, result)
     return result
+
+
+def _rows(task: Any, logits: list[Any], batches: list[Any]) -> Any:
+    """Batches' logits (numpy) as the task's per-example outputs, stacked (:meth:`Task.row_outputs`)."""
+    import torch
+
+    rows = [row for lg, b in zip(logits, batches) for row in task.row_outputs(torch.from_numpy(lg), b)]
+    return task.stack_outputs([row.numpy() for row in rows])
 
 
 def _agreement(a: Any, b: Any) -> float:
@@ -299,18 +312,17 @@ def _sample(batches, names, modality) -> dict[str, Any]:
     return out
 
 
-def _onnx_logits(path: Path, batches) -> Any:
-    import numpy as np
+def _onnx_logits(path: Path, batches) -> list[Any]:
+    """The logits of each batch (batches may differ in sequence length, and so may per-token logits)."""
     import onnxruntime as ort
 
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     wanted = [i.name for i in session.get_inputs()]
-    return np.concatenate([session.run(["logits"], {n: b[n].numpy() for n in wanted})[0] for b in batches])
+    return [session.run(["logits"], {n: b[n].numpy() for n in wanted})[0] for b in batches]
 
 
 def _example_batches(loaded, max_examples: int, batch_size: int = 16):
     """Model-ready batches of the run's validation examples (their labels too), else synthetic ones."""
-    import numpy as np
 
     payloads, labels, why = _validation_payloads(loaded, max_examples)
     source = "validation"
@@ -326,7 +338,7 @@ def _example_batches(loaded, max_examples: int, batch_size: int = 16):
             batches.append({"pixel_values": torch.stack([transform(p["image"]) for p in part])})
         else:
             batches.append(loaded.task.encode_for_inference(loaded.processor, loaded.model.config, part))
-    return batches, (np.asarray(labels) if labels is not None else None), source
+    return batches, (loaded.task.decision_targets(labels) if labels is not None else None), source
 
 
 def _validation_payloads(loaded, n: int):
@@ -363,7 +375,8 @@ def _synthetic_payloads(loaded, n: int) -> list[dict[str, Any]]:
             {"image": Image.fromarray(rng.integers(0, 256, (*sizes[i % 4][::-1], 3), dtype=np.uint8))}
             for i in range(min(n, 8))
         ]
-    return [{"text": t} for t in SYNTHETIC_TEXTS[:n]]
+    role = next(iter(loaded.task.inference_roles()))
+    return [{role: t.split() if loaded.task.takes_word_lists else t} for t in SYNTHETIC_TEXTS[:n]]
 
 
 def _write_files(tmp: Path, name: str, loaded, model, result: ExportResult) -> None:
@@ -385,6 +398,7 @@ def _write_files(tmp: Path, name: str, loaded, model, result: ExportResult) -> N
         "inputs": result.inputs,
         "output": "logits",
         "dynamic_axes": {n: (["batch"] if n == "pixel_values" else ["batch", "sequence"]) for n in result.inputs},
+        "output_axes": list(loaded.task.output_axes),
         "opset": result.opset,
         "files": {"fp32": MODEL_FILE, **({"int8": INT8_FILE} if result.int8 else {})},
         "parity": {

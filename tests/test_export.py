@@ -118,7 +118,7 @@ def test_a_parity_failure_leaves_no_export_folder(text_models, tmp_path, monkeyp
     import hf_transfer.onnx_export as export_module
 
     real = export_module._onnx_logits
-    monkeypatch.setattr(export_module, "_onnx_logits", lambda path, batches: real(path, batches) + 0.01)
+    monkeypatch.setattr(export_module, "_onnx_logits", lambda path, batches: [b + 0.01 for b in real(path, batches)])
     out = tmp_path / "out"
     assert cli.main(["export", str(text_models["full"]), "--output-dir", str(out)]) != 0
     err = capsys.readouterr().err

@@ -239,23 +239,6 @@ def test_frozen_sgd_head_trains_on_padded_token_batches(backbones, ner_files, tm
     assert 0.0 <= result.metrics["test_f1"] <= 1.0 and result.metrics["train_loss"] > 0
 
 
-@pytest.mark.slow
-def test_predict_evaluate_and_export_say_what_works_instead(backbones, ner_files, tmp_path):
-    from hf_transfer.errors import HfTransferError
-    from hf_transfer.onnx_export import export
-
-    out = tmp_path / "out"
-    hf_transfer.train(_recipe(backbones, ner_files, out))
-    for call in (
-        lambda: hf_transfer.predict(out, str(ner_files["test"])),
-        lambda: hf_transfer.evaluate(out, str(ner_files["test"]), output_dir=tmp_path / "e", progress=False),
-        lambda: export(out, output_dir=tmp_path / "onnx"),
-    ):
-        with pytest.raises(HfTransferError, match='aggregation_strategy="simple"'):
-            call()
-    assert not (tmp_path / "e").exists() and not (tmp_path / "onnx").exists()
-
-
 def test_a_tag_outside_the_declared_tags_is_named(backbones, ner_files, tmp_path):
     recipe = _recipe(backbones, ner_files, tmp_path / "out")
     recipe["data"]["labels"] = ["O", "B-PER", "I-PER"]  # no LOC tags

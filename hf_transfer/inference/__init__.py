@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +48,7 @@ class PredictSummary:
     output: Path | None
     device: str
     precision: str
+    counts: dict[str, int] = field(default_factory=dict)  # the task's counts over the rows (e.g. words cut)
 
     @property
     def rows_per_second(self) -> float:
@@ -108,10 +109,11 @@ def open_model(path: str | Path, text_column: str | None = None, image_column: s
     task = _task_for(folder, config, recipe)
     model = onnx_model(folder, config, export) if export else load_model(folder)
     processor = task.inference_processor(folder)
+    task.bind_model(config)
     named = ((recipe or {}).get("data") or {}).get("columns") or {}
     flag = text_column if task.modality == "text" else image_column
     columns: dict[str, list[str]] = {}
-    for role, (defaults, required) in task.roles.items():
+    for role, (defaults, required) in task.inference_roles().items():
         if required:
             columns[role] = (
                 [flag]
@@ -155,16 +157,17 @@ def predict(
     loaded = model if isinstance(model, LoadedModel) else open_model(model, text_column, image_column)
     if top_k == "auto":
         top_k = loaded.task.default_top_k
-    source = open_source(inputs, loaded.columns, loaded.task.modality, keep_columns)
+    source = open_source(inputs, loaded.columns, loaded.task.modality, keep_columns, loaded.task.takes_word_lists)
     runner = Runner(loaded, precision, batch_size, num_workers)
-    sink = Sink(out)
+    sink = Sink(out, loaded.task.prediction_arrow_types(top_k))
     fields = loaded.task.prediction_fields(top_k)
     rows = errors = 0
+    counts: dict[str, int] = {}
     start = time.perf_counter()
     bar = _progress(progress, source.total)
     try:
         for pairs in runner.logits(source):
-            done = [(item, p) for (item, _), p in zip(pairs, _rows(loaded, [lg for _, lg in pairs], top_k))]
+            done = [(item, p) for (item, _), p in zip(pairs, _rows(loaded, pairs, top_k))]
             written = []
             for item, prediction in done:
                 if item.error is not None:
@@ -174,6 +177,9 @@ def predict(
                             "write it with an error field and go on"
                         )
                     errors += 1
+                else:
+                    for name, n in loaded.task.prediction_counts(prediction).items():
+                        counts[name] = counts.get(name, 0) + n
                 row = {"id": item.id, **(prediction or dict.fromkeys(fields)), "error": item.error}
                 # kept input columns keep their names unless a prediction column has it (then input_<name>)
                 row.update({f"input_{k}" if k in row else k: v for k, v in item.extra.items()})
@@ -188,17 +194,17 @@ def predict(
     bar.close()
     sink.close(ok=True)
     seconds = time.perf_counter() - start
-    return PredictSummary(rows, errors, seconds, out, runner.device, runner.precision)
+    return PredictSummary(rows, errors, seconds, out, runner.device, runner.precision, counts)
 
 
-def _rows(loaded: LoadedModel, logits: list[Any], top_k: int | None) -> list[dict[str, Any] | None]:
-    """The task's prediction rows for the rows that have logits (None for the others), in order."""
-    import torch
-
-    have = [i for i, lg in enumerate(logits) if lg is not None]
-    out: list[dict[str, Any] | None] = [None] * len(logits)
+def _rows(loaded: LoadedModel, pairs: list[tuple[Item, Any]], top_k: int | None) -> list[dict[str, Any] | None]:
+    """The task's prediction rows for the (item, output) pairs that have an output (None for the others), in order."""
+    have = [i for i, (_, lg) in enumerate(pairs) if lg is not None]
+    out: list[dict[str, Any] | None] = [None] * len(pairs)
     if have:
-        predicted = loaded.task.predictions(torch.stack([logits[i] for i in have]), loaded.id2label, top_k)
+        stacked = loaded.task.stack_outputs([pairs[i][1] for i in have])
+        inputs = [pairs[i][0].payload for i in have]
+        predicted = loaded.task.prediction_rows(stacked, inputs, loaded.id2label, top_k)
         for i, row in zip(have, predicted):
             out[i] = row
     return out
@@ -241,7 +247,7 @@ class Runner:
         for items, parts in units:
             found: dict[int, Any] = {}
             for positions, batch in parts:
-                found.update(zip(positions, self.forward(batch)))
+                found.update(zip(positions, loaded.task.row_outputs(self.forward(batch), batch)))
             yield [(item, found.get(i)) for i, item in enumerate(items)]
 
 

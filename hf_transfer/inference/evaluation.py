@@ -87,7 +87,7 @@ def _labelled_source(
                 f"'{root}' holds images directly ({loose[0]} …); evaluate needs one sub-folder per class "
                 "(<class>/<image>), the imagefolder layout, to know each image's true label"
             )
-        source = open_source(str(root), loaded.columns, loaded.task.modality, None)
+        source = open_source(str(root), loaded.columns, loaded.task.modality, None, loaded.task.takes_word_lists)
         return source, lambda item: Path(item.id).parts[0], None, "class folder"
     if split:
         raise HfTransferError(
@@ -102,31 +102,34 @@ def _labelled_source(
         recipe_data = (yaml.safe_load(recipe_file.read_text()) or {}).get("data") or {}
     from ..data import LABEL_COLUMNS
 
+    # as training finds the label column: the task's label role (e.g. tags), else label or labels
+    candidates = tuple(loaded.task.roles.get("label", (LABEL_COLUMNS, True))[0]) or LABEL_COLUMNS
+    words = loaded.task.takes_word_lists
     named = label_column or (recipe_data.get("columns") or {}).get("label")
     separator = label_separator or recipe_data.get("label_separator")
     if isinstance(named, list):  # several label columns (regression targets): one value from each, in order
-        source = open_source(data, loaded.columns, loaded.task.modality, list(named))
+        source = open_source(data, loaded.columns, loaded.task.modality, list(named), words)
         return source, lambda item: [item.extra[c] for c in named], separator, ", ".join(named)
-    for column in [named] if named else LABEL_COLUMNS:  # as training finds it: the named one, else label or labels
+    for column in [named] if named else candidates:
         try:
-            source = open_source(data, loaded.columns, loaded.task.modality, [column])
+            source = open_source(data, loaded.columns, loaded.task.modality, [column], words)
         except DataError as e:
             if f"{column!r} (--keep-columns)" not in str(e):
                 raise
             continue
         return source, lambda item, column=column: item.extra[column], separator, column
     raise DataError(
-        f"'{data}' has no column {' or '.join(repr(c) for c in ([named] if named else LABEL_COLUMNS))} with the "
+        f"'{data}' has no column {' or '.join(repr(c) for c in ([named] if named else candidates))} with the "
         "true labels; fix: choose the label column with --label-column"
     )
 
 
 def _run_model(
     loaded: LoadedModel, source, truth, precision: str, batch_size: int, workers: int | None, progress: bool
-) -> tuple[list[str], list[Any], list[Any], list[str | None]]:
-    """ids, true labels, logits (None for unreadable rows) and errors, in input order."""
+) -> tuple[list[str], list[Any], list[Any], list[str | None], list[Any]]:
+    """ids, true labels, outputs (None for unreadable rows), errors and input payloads, in input order."""
     runner = Runner(loaded, precision, batch_size, workers)
-    ids, labels, logits, errors = [], [], [], []
+    ids, labels, logits, errors, payloads = [], [], [], [], []
     bar = _progress(progress, source.total)
     for pairs in runner.logits(source):
         for item, lg in pairs:
@@ -134,9 +137,10 @@ def _run_model(
             labels.append(truth(item))
             logits.append(lg)
             errors.append(item.error)
+            payloads.append(item.payload)
         bar.update(len(pairs))
     bar.close()
-    return ids, labels, logits, errors
+    return ids, labels, logits, errors, payloads
 
 
 def paired_bootstrap(
@@ -232,7 +236,6 @@ def evaluate(
 
     ``label_separator``: for a model that predicts label sets, the character between labels in a delimited
     label cell (default: the training recipe's ``data.label_separator``; list-valued columns need none)."""
-    import numpy as np
 
     model_dir = Path(model)
     folder = Path(output_dir) if output_dir else _default_folder(model_dir, data, split)
@@ -256,24 +259,37 @@ def evaluate(
     source, truth, separator, column = _labelled_source(loaded, data, split, label_column, label_separator)
     where = {"separator": separator, "column": column, "data": data}
     # The true labels are checked before any model runs: a wrong label column fails in seconds, not after an hour.
-    task.evaluation_targets([truth(item) for item in source], labels, str(model), **where)
+    values, bad = [], []
+    for item in source:
+        values.append(truth(item))
+        problem = task.check_labelled_row(item.payload, values[-1]) if item.error is None else None
+        if problem:
+            bad.append(f"row {item.id}: {problem}")
+    if bad:
+        raise DataError(
+            f"'{data}' has {len(bad)} row{'s' if len(bad) != 1 else ''} that cannot be scored: "
+            f"{'; '.join(bad[:5])}{' …' if len(bad) > 5 else ''}; fix or remove them"
+        )
+    task.evaluation_targets(values, labels, str(model), **where)
     start = time.perf_counter()
-    ids, values, logits, errors = _run_model(loaded, source, truth, precision, batch_size, num_workers, progress)
+    ids, values, logits, errors, payloads = _run_model(
+        loaded, source, truth, precision, batch_size, num_workers, progress
+    )
     good = [i for i, lg in enumerate(logits) if lg is not None]
     if not good:
         raise DataError(f"no row of '{data}' could be read ({errors[0] if errors else 'no rows'})")
     targets, truth_rows = task.evaluation_targets(values, labels, str(model), **where)
-    stacked = np.stack([logits[i].numpy() for i in good])
+    stacked = task.stack_outputs([logits[i].numpy() for i in good])
     report = task.evaluate_report(stacked, targets[good], labels)
     metrics = {k: report["metrics"][k] for k in task.summary_metrics}
     compared = None
     if other is not None:
-        _, _, other_logits, other_errors = _run_model(
+        _, _, other_logits, other_errors, _ = _run_model(
             other, source, truth, precision, batch_size, num_workers, progress
         )
         both = [i for i in good if other_logits[i] is not None]
-        logits_a = np.stack([logits[i].numpy() for i in both])
-        logits_b = np.stack([other_logits[i].numpy() for i in both])
+        logits_a = task.stack_outputs([logits[i].numpy() for i in both])
+        logits_b = other.task.stack_outputs([other_logits[i].numpy() for i in both])
         other_scores = other.task.evaluation_scores(logits_b, targets[both])
         compared = {
             "model": str(against),
@@ -304,11 +320,13 @@ def evaluate(
         compared,
         notes=task.evaluation_notes(report["per_class"], report["confusion_matrix"]),
     )
-    _write(result, ids, truth_rows, logits, errors, labels, loaded)
+    _write(result, ids, truth_rows, logits, errors, payloads, labels, loaded)
     return result
 
 
-def _write(result: Evaluation, ids, truth_rows, logits, errors, labels: list[str], loaded: LoadedModel) -> None:
+def _write(
+    result: Evaluation, ids, truth_rows, logits, errors, payloads, labels: list[str], loaded: LoadedModel
+) -> None:
     folder = result.folder
     folder.mkdir(parents=True, exist_ok=True)
     record = {
@@ -328,7 +346,8 @@ def _write(result: Evaluation, ids, truth_rows, logits, errors, labels: list[str
         for i, lg in enumerate(logits):
             row = {"id": ids[i], **truth_rows[i], "error": errors[i]}
             if lg is not None:
-                row.update(loaded.task.predictions(lg[None], loaded.id2label, top_k)[0])
+                stacked = loaded.task.stack_outputs([lg])
+                row.update(loaded.task.prediction_rows(stacked, [payloads[i]], loaded.id2label, top_k)[0])
             sink.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
     title = f"{Path(result.model).name} on {result.data}"
     chart = loaded.task.evaluation_chart(result.per_class, result.confusion_matrix, labels, title, folder)

@@ -42,8 +42,9 @@ def check_output(path: str | Path | None, overwrite: bool) -> Path | None:
 class Sink:
     """Writes prediction rows (dicts) to ``path`` or standard output; ``close(ok)`` publishes or discards."""
 
-    def __init__(self, path: Path | None):
+    def __init__(self, path: Path | None, types: dict[str, Any] | None = None):
         self.path = path
+        self.types = types or {}  # column → Arrow type, for columns empty in the first rows (parquet)
         self.format = "jsonl" if path is None else FORMATS[path.suffix.lower()]
         self.partial = None if path is None else path.with_name(f".{path.name}.partial-{os.getpid()}")
         self._file: Any = None
@@ -78,7 +79,17 @@ class Sink:
         if self._writer is None:
             schema = pa.Table.from_pylist(rows).schema
             # Columns that are empty in the first rows (no error yet) must still take text later.
-            schema = pa.schema([pa.field(f.name, pa.string()) if pa.types.is_null(f.type) else f for f in schema])
+            # Columns the task types (nested lists, whose first values may be empty) take its types.
+            schema = pa.schema(
+                [
+                    pa.field(f.name, self.types[f.name])
+                    if f.name in self.types
+                    else pa.field(f.name, pa.string())
+                    if pa.types.is_null(f.type)
+                    else f
+                    for f in schema
+                ]
+            )
             self._writer = pq.ParquetWriter(self.partial, schema)
         self._writer.write_table(pa.Table.from_pylist(rows, schema=self._writer.schema))
 

@@ -16,6 +16,7 @@ from typing import Any
 from ..errors import DataError
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm")
+CONLL_SUFFIX = ".conll"  # read for models that take word lists: one 'word tag' line per word
 TABLE_SUFFIXES = {".csv": "csv", ".tsv": "csv", ".json": "json", ".jsonl": "json", ".parquet": "parquet"}
 
 
@@ -37,18 +38,22 @@ class Source:
         return self.rows()
 
 
-def open_source(spec: str, columns: dict[str, list[str]], modality: str, keep: list[str] | None) -> Source:
+def open_source(
+    spec: str, columns: dict[str, list[str]], modality: str, keep: list[str] | None, words: bool = False
+) -> Source:
     """``spec``: '-' (stdin lines), 'hub:<dataset>[:<config>]:<split>', an image file, a folder of images,
-    or a CSV/TSV/JSON/JSONL/parquet file. ``columns``: input role → candidate column names, first found wins."""
+    a CSV/TSV/JSON/JSONL/parquet file, or (``words``) a CoNLL-style file. ``columns``: input role → candidate
+    column names, first found wins. ``words``: the model takes word lists (a list column, or a text split at
+    whitespace); a CoNLL file's rows have ``tokens`` and ``tags`` columns."""
     if spec == "-":
         if modality != "text":
             raise DataError(
                 "standard input gives lines of text, but this model takes images; give an image, "
                 "a folder of images or a table with an image column"
             )
-        return Source("standard input", lambda: _stdin_rows(next(iter(columns))))
+        return Source("standard input", lambda: _stdin_rows(next(iter(columns)), words))
     if spec.startswith("hub:"):
-        return _hub_source(spec, columns, modality, keep)
+        return _hub_source(spec, columns, modality, keep, words)
     path = Path(spec)
     if path.is_dir():
         if modality != "image":
@@ -76,6 +81,11 @@ def open_source(spec: str, columns: dict[str, list[str]], modality: str, keep: l
         role = next(iter(columns))
         return Source(spec, lambda: iter([_image_item(path.name, role, path)]), 1)
     kind = TABLE_SUFFIXES.get(path.suffix.lower())
+    if words and path.suffix.lower() == CONLL_SUFFIX:
+        from ..data._conll import read_conll
+
+        sentences = read_conll(path)
+        return _table_source(spec, lambda: iter(sentences), columns, modality, keep, None, words)
     if kind is None:
         raise DataError(
             f"cannot read '{spec}': expected a table ({', '.join(sorted(TABLE_SUFFIXES))}), an image "
@@ -88,10 +98,12 @@ def open_source(spec: str, columns: dict[str, list[str]], modality: str, keep: l
     def load():
         return datasets.load_dataset(kind, data_files=str(path), split="train", streaming=True, **kwargs)
 
-    return _table_source(spec, load, columns, modality, keep, base=path.parent)
+    return _table_source(spec, load, columns, modality, keep, path.parent, words)
 
 
-def _hub_source(spec: str, columns: dict[str, list[str]], modality: str, keep: list[str] | None) -> Source:
+def _hub_source(
+    spec: str, columns: dict[str, list[str]], modality: str, keep: list[str] | None, words: bool = False
+) -> Source:
     parts = spec[len("hub:") :].split(":")
     if len(parts) not in (2, 3) or not all(parts):
         raise DataError(
@@ -109,11 +121,17 @@ def _hub_source(spec: str, columns: dict[str, list[str]], modality: str, keep: l
                 f"{str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__}"
             ) from None
 
-    return _table_source(spec, load, columns, modality, keep, base=None)
+    return _table_source(spec, load, columns, modality, keep, None, words)
 
 
 def _table_source(
-    spec: str, load: Any, columns: dict[str, list[str]], modality: str, keep: list[str] | None, base: Path | None
+    spec: str,
+    load: Any,
+    columns: dict[str, list[str]],
+    modality: str,
+    keep: list[str] | None,
+    base: Path | None,
+    words: bool = False,
 ) -> Source:
     try:
         first = next(iter(load()), None)
@@ -148,12 +166,14 @@ def _table_source(
                 item.extra = extra
                 yield item
             else:
-                yield _text_item(str(i), {role: row[column] for role, column in wanted.items()}, extra)
+                yield _text_item(str(i), {role: row[column] for role, column in wanted.items()}, extra, words)
 
     return Source(spec, rows)
 
 
-def _text_item(id_: str, values: dict[str, Any], extra: dict[str, Any] | None = None) -> Item:
+def _text_item(id_: str, values: dict[str, Any], extra: dict[str, Any] | None = None, words: bool = False) -> Item:
+    if words:
+        return _words_item(id_, values, extra or {})
     for role, value in values.items():
         if value is None:
             return Item(id_, None, f"no {role}", extra or {})
@@ -164,14 +184,31 @@ def _text_item(id_: str, values: dict[str, Any], extra: dict[str, Any] | None = 
     return Item(id_, values, None, extra or {})
 
 
-def _stdin_rows(role: str) -> Iterator[Item]:
+def _words_item(id_: str, values: dict[str, Any], extra: dict[str, Any]) -> Item:
+    """A row of a model that takes word lists: a list of words as it is, a text split at whitespace."""
+    for role, value in values.items():
+        if isinstance(value, str):
+            value = value.split()
+        elif isinstance(value, (list, tuple)):
+            if any(w is None for w in value):
+                return Item(id_, None, f"a missing word in {role}", extra)
+            value = [str(w) for w in value]
+        elif value is not None:
+            return Item(id_, None, f"{role} is neither a list of words nor a text ({type(value).__name__})", extra)
+        if not value:
+            return Item(id_, None, "no words", extra)
+        values[role] = value
+    return Item(id_, values, None, extra)
+
+
+def _stdin_rows(role: str, words: bool = False) -> Iterator[Item]:
     for i, raw in enumerate(sys.stdin.buffer):
         try:
             line = raw.decode("utf-8").rstrip("\r\n")
         except UnicodeDecodeError as e:
             yield Item(str(i), None, f"not UTF-8 text ({e.reason} at byte {e.start})")
             continue
-        yield _text_item(str(i), {role: line})
+        yield _text_item(str(i), {role: line}, None, words)
 
 
 def _image_item(id_: str, role: str, value: Any, base: Path | None = None) -> Item:

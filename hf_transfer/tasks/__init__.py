@@ -267,6 +267,11 @@ class Task(abc.ABC):
     accuracy_name: ClassVar[str] = "accuracy"
     # predict's top_k when the caller gives none: 1 (the best label and its score); None: every label's score.
     default_top_k: ClassVar[int | None] = 1
+    # Whether an input row is a list of words (a word-list column, or a text split at whitespace) rather than a text.
+    takes_word_lists: ClassVar[bool] = False
+    # The axes of the model's ``logits`` output that vary with the input (the ONNX export's record): one row of
+    # logits per example by default; a per-token task adds the sequence axis.
+    output_axes: ClassVar[tuple[str, ...]] = ("batch",)
 
     # The L2 strengths the L-BFGS head fit tries, strongest first (hf_transfer.probe.L2_GRID: 1 … 1e-7).
     probe_l2_grid: ClassVar[tuple[float, ...]] = L2_GRID
@@ -421,6 +426,60 @@ class Task(abc.ABC):
                 row["scores"] = [{"label": id2label.get(i, str(i)), "score": v} for i, v in zip(idx, vals)]
             rows.append(row)
         return rows
+
+    # --- inference hooks where an output is not one row per example (defaults: one row of logits per example) ---
+
+    def inference_roles(self) -> dict[str, tuple[tuple[str, ...], bool]]:
+        """The input roles predict reads (role → (candidate columns, required)): the task's roles but the label."""
+        return {role: spec for role, spec in self.roles.items() if role != "label"}
+
+    def bind_model(self, config: Any) -> None:
+        """Read what the hooks below need from a trained model's config before predicting (e.g. tag names and
+        the tagging scheme); the task object was rebuilt from the run's recipe and knows no data."""
+        return None
+
+    def row_outputs(self, logits: Any, batch: Any) -> list[Any]:
+        """A batch's model output (``logits``, a tensor) cut into one output per example; ``batch`` is what
+        :meth:`encode_for_inference` returned for it. Default: one row of logits per example."""
+        return list(logits)
+
+    def stack_outputs(self, outputs: list[Any]) -> Any:
+        """Per-example outputs (tensors or numpy arrays) as one array, the form :meth:`predictions`,
+        :meth:`decisions` and the metrics take; rows of variable length need another container (an object array)."""
+        import numpy as np
+
+        if hasattr(outputs[0], "numpy"):
+            import torch
+
+            return torch.stack(outputs)
+        return np.stack(outputs)
+
+    def prediction_rows(
+        self, outputs: Any, inputs: list[dict[str, Any]], id2label: dict[int, str], top_k: int | None
+    ) -> list[dict[str, Any]]:
+        """predict's rows for stacked outputs (:meth:`stack_outputs`) and each row's input payload (role → value),
+        for a task whose rows name parts of the input (e.g. the words of an entity); default :meth:`predictions`."""
+        return self.predictions(outputs, id2label, top_k)
+
+    def decision_targets(self, labels: list[Any]) -> Any:
+        """The training data's encoded labels (``label`` column values) as :meth:`decisions` rows, to compare
+        with them (the ONNX export's accuracy)."""
+        import numpy as np
+
+        return np.asarray(labels)
+
+    def check_labelled_row(self, payload: dict[str, Any], truth: Any) -> str | None:
+        """Why one labelled row cannot be scored (e.g. a tag count that is not the word count); None: it can."""
+        return None
+
+    def prediction_counts(self, row: dict[str, Any]) -> dict[str, int]:
+        """Counts predict adds up over its rows and reports in its summary (e.g. words cut by truncation)."""
+        return {}
+
+    def prediction_arrow_types(self, top_k: int | None) -> dict[str, Any]:
+        """Arrow types of prediction columns that are not text or numbers (a parquet output's schema, fixed
+        before a row with values has been seen); none by default."""
+        return {}
 
 
 # What a declaration reads as where a task does not make it (see ``declared``).

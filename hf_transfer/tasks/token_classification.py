@@ -20,6 +20,10 @@ the vectors of its labelled tokens (``pools_features = False``; see :mod:`hf_tra
 trains without the backbone — by default fitted exactly as a multinomial logistic regression over tokens
 (``head_solver: auto`` → lbfgs, the L2 strength chosen on the validation split's micro F1 over the entity tags;
 see :meth:`TokenClassification.probe_score`).
+
+predict, evaluate and export (:mod:`._token_inference`): input rows are word lists (a ``tokens``/``words`` list
+column, a text split at whitespace, or a ``.conll`` file); a row's output is each word's tag from its first
+sub-word, with entity spans read with the tagging scheme saved in ``config.hf_transfer["tagging_scheme"]``.
 """
 
 from __future__ import annotations
@@ -32,16 +36,16 @@ from ..errors import DataError
 from ..registry import TASKS
 from ..schema import field
 from . import Task
+from ._token_inference import ENTITY_METRICS, TokenInference
 from .text_classification import TextClassification
 
 logger = logging.getLogger("hf_transfer")
 IGNORE = -100
-ENTITY_METRICS = ("f1", "precision", "recall", "macro_f1", "token_accuracy")
 
 
 @TASKS.register("token-classification")
 @dataclass
-class TokenClassification(Task):
+class TokenClassification(TokenInference, Task):
     max_length: int | None = field(
         None, help="truncate inputs to this many sub-word tokens (default: the backbone's limit, at most 512)"
     )
@@ -59,6 +63,9 @@ class TokenClassification(Task):
     processor_auto_class = "AutoTokenizer"
     peft_auto_class = "AutoPeftModelForTokenClassification"
     pools_features = False
+    takes_word_lists = True
+    output_axes = ("batch", "sequence")
+    accuracy_name = "sentences tagged right"  # every word's tag (the ONNX export's parity table)
     roles = {"tokens": (("tokens", "words"), True), "label": (("tags", "ner_tags", "labels", "label"), True)}
     card_scalars = (
         ("f1", "entity F1"),
@@ -89,10 +96,6 @@ class TokenClassification(Task):
         ]
         scheme = report.get("scheme")
         return [f"### Per-entity results ({split}; {scheme} tags, strict span match)\n\n" + "\n".join(table)]
-
-    def inference_processor(self, folder) -> Any:
-        """predict, evaluate and export do not take word-level outputs yet: one message with what works."""
-        _not_yet()
 
     @classmethod
     def card_usage_notes(cls, usage) -> str:
@@ -306,14 +309,9 @@ class TokenClassification(Task):
             "per_entity_type": report.get("per_type", {}),
         }
 
-
-def _not_yet() -> None:
-    from ..errors import HfTransferError
-
-    raise HfTransferError(
-        "models of task 'token-classification' cannot be used by predict, evaluate or export yet; tag texts with "
-        'transformers: pipeline("token-classification", model=FOLDER, aggregation_strategy="simple")'
-    )
+    def decision_config(self, labels: list[str]) -> dict[str, Any]:
+        """The tagging scheme the tags were read with, so that predict groups entity spans the same way."""
+        return {"tagging_scheme": self.scheme}
 
 
 def _checked_rows(tokens, tags, split: str, column: str, names: list[str] | None) -> list[list[str]]:

@@ -1,0 +1,363 @@
+"""Token classification with a trained model (predict, evaluate, export): words in, a tag per word out.
+
+A row's output is its words' first sub-word logits (words × tags), the position the tag was trained on; a word
+cut by truncation has a row of NaN and gets no tag (``None``), and is counted. Entity spans are read from the
+word tags with the tagging scheme the model was trained with (``config.hf_transfer["tagging_scheme"]``, saved at
+training time; detected from the tag names for older models), strictly, as the metrics read them: a broken
+entity (``I-X`` after ``O`` in IOB2) is no span. ``pipeline(..., aggregation_strategy="first")`` takes the same
+first sub-word per word, so its tags agree on words it also splits at whitespace only; it starts a group at
+such a broken ``I-X`` too, and its own word splitting cuts at punctuation, which ours (whitespace, or the
+caller's word lists) does not.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..errors import DataError
+from . import unknown_labels_error
+from .text_classification import TextClassification
+
+OUTSIDE = "O"
+WORDS_ROLE = "tokens"  # the input role of the words (a list per row)
+ENTITY_METRICS = ("f1", "precision", "recall", "macro_f1", "token_accuracy")
+
+
+class TokenInference:
+    """The Task hooks of predict, evaluate and export for token classification (mixed into the task class,
+    whose ``tags``, ``scheme`` and ``max_length`` they read)."""
+
+    tags: list[str]
+    scheme: str | None
+    max_length: int | None
+    label_all_subwords: bool
+
+    def inference_roles(self) -> dict[str, tuple[tuple[str, ...], bool]]:
+        return {WORDS_ROLE: (("tokens", "words", "text"), True)}
+
+    def inference_processor(self, folder) -> Any:
+        return TextClassification.inference_processor(self, folder)
+
+    def bind_model(self, config: Any) -> None:
+        """The tags (``id2label``) and the tagging scheme saved at training time (else read from the tag names)."""
+        id2label = {int(k): v for k, v in (getattr(config, "id2label", None) or {}).items()}
+        self.tags = [id2label[i] for i in sorted(id2label)]
+        saved = getattr(config, "hf_transfer", None) or {}
+        self.scheme = saved["tagging_scheme"] if "tagging_scheme" in saved else scheme_from_names(self.tags)
+
+    def encode_for_inference(self, processor, model_config, payloads: list[dict[str, Any]]) -> Any:
+        max_length = TextClassification(max_length=self.max_length).resolved_max_length(processor, model_config)
+        return encode(processor, payloads, WORDS_ROLE, max_length)
+
+    def row_outputs(self, logits: Any, batch: Any) -> list[Any]:
+        return first_subword_logits(logits, batch)
+
+    def stack_outputs(self, outputs: list[Any]) -> Any:
+        return stack(outputs)
+
+    def decisions(self, logits: Any) -> Any:
+        return decisions(logits)
+
+    def decision_targets(self, labels: list[Any]) -> Any:
+        return stack([tuple(int(t) for t in row) for row in labels])
+
+    def prediction_fields(self, top_k: int | None) -> list[str]:
+        return ["words", "tags", "scores", "entities", "truncated_words"]
+
+    def predictions(self, logits: Any, id2label: dict[int, str], top_k: int | None) -> list[dict[str, Any]]:
+        return prediction_rows(logits, None, WORDS_ROLE, id2label, self.scheme)
+
+    def prediction_rows(self, outputs, inputs, id2label, top_k) -> list[dict[str, Any]]:
+        return prediction_rows(outputs, inputs, WORDS_ROLE, id2label, self.scheme)
+
+    def prediction_counts(self, row: dict[str, Any]) -> dict[str, int]:
+        untagged = sum(t is None for t in row["tags"])
+        return {
+            "words cut by truncation (tag null)": row["truncated_words"],
+            "words the tokenizer gave no sub-word (tag null)": untagged - row["truncated_words"],
+        }
+
+    def prediction_arrow_types(self, top_k: int | None) -> dict[str, Any]:
+        return arrow_types()
+
+    def check_labelled_row(self, payload: dict[str, Any], truth: Any) -> str | None:
+        return check_row(payload[WORDS_ROLE], truth)
+
+    def evaluation_targets(self, values, labels, model, separator=None, column="label", data="the data"):
+        return targets(values, labels, model)
+
+    @property
+    def summary_metrics(self) -> tuple[str, ...]:  # type: ignore[override]
+        return ENTITY_METRICS if self.scheme else ("token_accuracy",)
+
+    @property
+    def bootstrap_metrics(self) -> tuple[str, ...]:  # type: ignore[override]
+        return ("f1", "token_accuracy") if self.scheme else ("token_accuracy",)
+
+    def evaluation_scores(self, logits: Any, targets: Any) -> dict[str, float]:
+        from ..metrics.token_classification.token_classification import scores
+
+        predicted, truth, _ = word_level(logits, targets, self.tags)
+        report = scores(predicted, truth, self.scheme)
+        return {k: report[k] for k in ENTITY_METRICS if k in report}
+
+    def evaluate_report(self, logits: Any, targets: Any, labels: list[str]) -> dict[str, Any]:
+        """The training metrics (``load_metric("token_classification")``, the model's scheme) over the words the
+        model saw; ``per_class``: per entity type."""
+        from ..metrics import load_metric
+
+        predicted, truth, self._cut_words = word_level(logits, targets, labels)
+        report = load_metric("token_classification").compute(
+            predictions=predicted, references=truth, scheme=self.scheme
+        )
+        return {
+            "metrics": {k: report[k] for k in ENTITY_METRICS if k in report},
+            "per_class": report.get("per_type", {}),
+            "confusion_matrix": None,
+        }
+
+    def evaluation_chart(self, per_class, confusion_matrix, labels, title, folder) -> Any:
+        from ..charts import bars_png
+
+        chart = folder / "per_label_f1.png"
+        scores = {name: v["f1"] for name, v in per_class.items()} or {"(no entity types)": 0.0}
+        bars_png(scores, f"Entity F1 per type: {title}", chart)
+        return chart
+
+    def evaluation_notes(self, per_class, confusion_matrix) -> list[str]:
+        weakest = sorted(per_class.items(), key=lambda kv: kv[1]["f1"])[:5]
+        notes = (
+            [
+                "Weakest entity types by F1: "
+                + ", ".join(f"{n} {v['f1']:.3f} (support {v['support']})" for n, v in weakest)
+            ]
+            if weakest
+            else [f"No entity types (tagging scheme: {self.scheme}); token accuracy only."]
+        )
+        cut = getattr(self, "_cut_words", 0)
+        if cut:
+            notes.append(
+                f"{cut} words have no prediction (cut by truncation, or given no sub-word by the tokenizer): they are "
+                "left out of the scores, as in training; a model with a larger task.max_length keeps truncated words"
+            )
+        if getattr(self, "label_all_subwords", False):
+            notes.append(
+                "The model was trained with task.label_all_subwords: training's metrics scored every sub-word, these "
+                "score each word once (its first sub-word), so the figures differ from training_report.json"
+            )
+        return notes
+
+    def decision_code(self, id2label: dict[int, str], config: Any) -> list[str]:
+        return [
+            f"id2label = {dict(sorted(id2label.items()))!r}",
+            "# one tag per sub-word token; a word's tag is its first sub-word's (see batch.word_ids(i))",
+            "tags = [[id2label[i] for i in row] for row in logits.argmax(-1)]",
+        ]
+
+
+class WordBatch(dict):
+    """Model inputs (the dict: input_ids, attention_mask, …) and, as attributes, each row's ``word_ids`` (the
+    tokenizer's sub-word → word map) and word count: what :func:`first_subword_logits` needs after the model."""
+
+    word_ids: list[list[int | None]]
+    words: list[int]
+
+
+def encode(processor: Any, payloads: list[dict[str, Any]], role: str, max_length: int) -> WordBatch:
+    """A padded batch of word lists, tokenised as in training (``is_split_into_words``, same truncation)."""
+    words = [list(p[role]) for p in payloads]
+    enc = processor(
+        words, is_split_into_words=True, truncation=True, max_length=max_length, padding=True, return_tensors="pt"
+    )
+    batch = WordBatch(enc)
+    batch.word_ids = [enc.word_ids(i) for i in range(len(words))]
+    batch.words = [len(w) for w in words]
+    return batch
+
+
+def first_subword_logits(logits: Any, batch: WordBatch) -> list[Any]:
+    """Per row: the logits of each word's first sub-word (words × tags), NaN for a word truncation cut."""
+    import torch
+
+    out = []
+    for row, word_ids, n in zip(logits, batch.word_ids, batch.words):
+        first: dict[int, int] = {}
+        for position, w in enumerate(word_ids):
+            if w is not None and w not in first:
+                first[w] = position
+        values = torch.full((n, row.shape[-1]), float("nan"), dtype=row.dtype)
+        if first:
+            words = torch.tensor(list(first))
+            values[words] = row[torch.tensor(list(first.values()))]
+        out.append(values)
+    return out
+
+
+def stack(outputs: list[Any]) -> Any:
+    """Rows of different lengths as a 1-d object array (indexable by a list of rows, as evaluate does)."""
+    import numpy as np
+
+    stacked = np.empty(len(outputs), dtype=object)
+    for i, output in enumerate(outputs):
+        stacked[i] = output
+    return stacked
+
+
+def tag_ids(output: Any) -> tuple[Any, Any]:
+    """Each word's best tag id (-1 for a cut word) and its probability (NaN for a cut word), as numpy arrays."""
+    import numpy as np
+
+    values = np.asarray(output, dtype=np.float64)
+    cut = np.isnan(values).any(-1)
+    safe = np.where(cut[:, None], 0.0, values)
+    probs = np.exp(safe - safe.max(-1, keepdims=True))
+    probs /= probs.sum(-1, keepdims=True)
+    ids = np.where(cut, -1, probs.argmax(-1))
+    best = np.where(cut, np.nan, probs.max(-1))
+    return ids, best
+
+
+def scheme_from_names(tags: list[str]) -> str | None:
+    """The tagging scheme a tag set implies, for a model saved without one: IOBES with S-/E- tags, IOB2 with
+    B- tags (IOB1 uses B- only between entities of one type, and cannot be told apart from the names), IOB1
+    with I- tags only, None when a tag has no prefix or all are O."""
+    from ..metrics.token_classification.token_classification import _split
+
+    prefixes = {_split(t)[0] for t in tags}
+    if "" in prefixes:
+        return None
+    if prefixes & {"S", "E"}:
+        return "IOBES"
+    if "B" in prefixes:
+        return "IOB2"
+    return "IOB1" if "I" in prefixes else None
+
+
+def spans(tags: list[str | None], probs: Any, words: list[str], scheme: str | None) -> list[dict[str, Any]]:
+    """Entity spans of one sentence: type, start and end word index (end exclusive: ``words[start:end]``),
+    the words, and the mean of their tags' probabilities. No scheme: runs of one tag."""
+    from ..metrics.token_classification.token_classification import entities
+
+    read = [OUTSIDE if t is None else t for t in tags]
+    if scheme is not None:
+        found = sorted(entities(read, scheme), key=lambda e: e[1])
+    else:
+        found, start = [], 0
+        for i in range(1, len(read) + 1):
+            if i == len(read) or read[i] != read[start]:
+                if read[start] != OUTSIDE:
+                    found.append((read[start], start, i - 1))
+                start = i
+    return [
+        {
+            "type": kind,
+            "start": first,
+            "end": last + 1,
+            "words": words[first : last + 1],
+            "score": float(sum(probs[first : last + 1]) / (last + 1 - first)),
+        }
+        for kind, first, last in found
+    ]
+
+
+def prediction_rows(
+    outputs: Any, payloads: list[dict[str, Any]] | None, role: str, id2label: dict[int, str], scheme: str | None
+) -> list[dict[str, Any]]:
+    """predict's rows: the words, their tags and probabilities (None for a cut word), entity spans, and how many
+    words truncation cut."""
+    rows = []
+    for i, output in enumerate(outputs):
+        ids, best = tag_ids(output)
+        tags = [None if t < 0 else id2label.get(int(t), str(int(t))) for t in ids]
+        words = list(payloads[i][role]) if payloads is not None else [str(j) for j in range(len(tags))]
+        rows.append(
+            {
+                "words": words,
+                "tags": tags,
+                "scores": [None if t is None else float(p) for t, p in zip(tags, best)],
+                "entities": spans(tags, best, words, scheme),
+                "truncated_words": _trailing_none(tags),
+            }
+        )
+    return rows
+
+
+def _trailing_none(tags: list[str | None]) -> int:
+    """Words truncation cut: the untagged words after the last tagged one (truncation keeps a prefix of the
+    words; an untagged word before a tagged one had no sub-word at all, e.g. a zero-width character)."""
+    n = 0
+    for tag in reversed(tags):
+        if tag is not None:
+            break
+        n += 1
+    return n
+
+
+def arrow_types() -> dict[str, Any]:
+    import pyarrow as pa
+
+    entity = pa.struct(
+        [
+            ("type", pa.string()),
+            ("start", pa.int64()),
+            ("end", pa.int64()),
+            ("words", pa.list_(pa.string())),
+            ("score", pa.float64()),
+        ]
+    )
+    return {
+        "words": pa.list_(pa.string()),
+        "tags": pa.list_(pa.string()),
+        "scores": pa.list_(pa.float64()),
+        "entities": pa.list_(entity),
+        "truncated_words": pa.int64(),
+    }
+
+
+def tag_list(value: Any) -> list[str] | None:
+    """A labelled row's tags: a list, or a text of tags separated by whitespace; None when it is neither."""
+    if isinstance(value, str):
+        return value.split()
+    if isinstance(value, (list, tuple)):
+        return [str(t) for t in value]
+    return None
+
+
+def check_row(words: list[str], value: Any) -> str | None:
+    tags = tag_list(value)
+    if tags is None:
+        return f"the tags are not a list ({type(value).__name__})"
+    if len(tags) != len(words):
+        return f"{len(words)} words but {len(tags)} tags; every word needs exactly one tag"
+    return None
+
+
+def targets(values: list[Any], labels: list[str], model: str) -> tuple[Any, list[dict[str, Any]]]:
+    """True tag ids per row (an object array of int arrays) and the rows' ``true_tags``; unknown tags: one
+    error listing the data's and the model's tags."""
+    import numpy as np
+
+    index = {t: i for i, t in enumerate(labels)}
+    rows = [tag_list(v) or [] for v in values]
+    unknown_labels_error({t for r in rows for t in r if t not in index}, labels, model)
+    return stack([np.asarray([index[t] for t in r], dtype=np.int64) for r in rows]), [{"true_tags": r} for r in rows]
+
+
+def word_level(outputs: Any, truth: Any, labels: list[str]) -> tuple[list[list[str]], list[list[str]], int]:
+    """Predicted and true tags per sentence over the words the model saw (a word cut by truncation is left out
+    of both, as training's metrics leave it out), and how many words were cut."""
+    predicted, true, cut = [], [], 0
+    for output, ids in zip(outputs, truth):
+        pred, _ = tag_ids(output)
+        if len(pred) != len(ids):
+            raise DataError(f"a sentence has {len(pred)} words and {len(ids)} tags")
+        keep = pred >= 0
+        cut += int((~keep).sum())
+        predicted.append([labels[i] for i in pred[keep]])
+        true.append([labels[i] for i in ids[keep]])
+    return predicted, true, cut
+
+
+def decisions(outputs: Any) -> Any:
+    """Each row's tag ids as a tuple (-1: a cut word), so that rows compare equal as wholes."""
+    return stack([tuple(int(i) for i in tag_ids(o)[0]) for o in outputs])
