@@ -266,3 +266,9 @@ def test_the_lbfgs_head_is_chosen_by_entity_tag_f1_not_token_accuracy():
     task.scheme = None  # no scheme: token accuracy
     assert task.probe_metric == "token_accuracy"
     assert task.probe_score(nothing, labels) == pytest.approx(7 / 9)
+
+
+def test_compare_ranks_token_runs_by_entity_f1(backbones, ner_files, tmp_path):
+    """The task's primary metric is the entity F1 its runs record (eval_f1), not the classification accuracy."""
+    board = hf_transfer.compare(_recipe(backbones, ner_files, tmp_path / "out"), strategies=["full"], dry_run=True)
+    assert board.metric == "f1"

@@ -55,6 +55,9 @@ class TokenClassification(TokenInference, Task):
 
     pipeline_tag = "token-classification"
     modality = "text"
+    # compare's default ranking metric: the entity F1 (tags without a scheme have none: rank with
+    # --metric token_accuracy)
+    primary_metric = "f1"
     auto_class_name = "AutoModelForTokenClassification"
     head_model_class = "HfTransferForSequenceClassification"  # unused: the head is always the native per-token one
     peft_task_type = "TOKEN_CLS"
