@@ -59,11 +59,38 @@ def plan_training_defaults(recipe: Any, backbone: Any, train_rows: int | None = 
             out.values[key] = {"value": default.value, "reason": default.reason}
             source = f"task {recipe.task.name}, from the data size" if key in sized else f"strategy {options.name}"
             logger.info("training.%s = %s (default of %s: %s)", key, default.value, source, default.reason)
+    optimizer = optimizer_default(recipe.training)
+    if optimizer is not None and not _is_set("optim", recipe.training):
+        out.values["optim"] = {"value": optimizer.value, "reason": optimizer.reason}
+        logger.info("training.optim = %s (default: %s)", optimizer.value, optimizer.reason)
     warning = learning_rate_warning(recipe, backbone)
     if warning:
         logger.warning(warning)
         out.warnings.append(warning)
     return out
+
+
+def optimizer_default(training: dict[str, Any]) -> Any:
+    """TrainingArguments' AdamW, fused (``adamw_torch_fused``), where torch has fused kernels for the device that
+    trains: the same update as ``adamw_torch`` in one kernel per step over all parameters instead of several per
+    tensor. None where the device has none (the recipe's or Trainer's own choice stands)."""
+    import torch
+
+    from .strategies import Default
+
+    device = "cuda" if torch.cuda.is_available() and not training.get("use_cpu") else "cpu"
+    try:  # a private helper, but the list torch.optim itself checks `fused=True` against
+        from torch.utils._foreach_utils import _get_fused_kernels_supported_devices
+
+        supported = device in _get_fused_kernels_supported_devices()
+    except ImportError:
+        supported = device == "cuda"
+    if not supported:
+        return None
+    return Default(
+        "adamw_torch_fused",
+        "fused AdamW, the same update as adamw_torch with fewer kernel launches per step (benchmarks/README.md)",
+    )
 
 
 def learning_rate_warning(recipe: Any, backbone: Any) -> str | None:

@@ -54,6 +54,27 @@ def test_defaults_fill_only_what_the_recipe_leaves_unset(backbones, text_files, 
     assert lora.training_defaults["learning_rate"]["value"] == 1e-3
 
 
+def test_fused_adamw_is_the_default_only_where_the_recipe_is_silent(backbones, text_files, tmp_path, monkeypatch):
+    import torch
+    from transformers import Trainer
+
+    from hf_transfer import strategy_defaults
+
+    silent = hf_transfer.train(_recipe(backbones, text_files, tmp_path / "a", "full"), dry_run=True)
+    assert silent.training_defaults["optim"]["value"] == "adamw_torch_fused"
+    args, _ = _training_arguments(
+        silent.recipe, silent.recipe.task.options, {k: d["value"] for k, d in silent.training_defaults.items()}
+    )
+    optimizer_cls, kwargs = Trainer.get_optimizer_cls_and_kwargs(args)
+    assert optimizer_cls is torch.optim.AdamW and kwargs["fused"] is True
+    for optim in ("adamw_torch", "sgd"):  # the recipe's own choice stands
+        chosen = hf_transfer.train(_recipe(backbones, text_files, tmp_path / optim, "full", optim=optim), dry_run=True)
+        assert "optim" not in chosen.training_defaults
+    # a device torch has no fused kernels for keeps Trainer's own default
+    monkeypatch.setattr("torch.utils._foreach_utils._get_fused_kernels_supported_devices", lambda: ["cuda"])
+    assert strategy_defaults.optimizer_default({"use_cpu": True}) is None
+
+
 @pytest.mark.parametrize("kind", ["resnet", "convnext"])
 def test_lora_on_a_convnet_defaults_to_a_higher_rate(kind, backbones, image_folder, tmp_path):
     from helpers import image_recipe
