@@ -25,6 +25,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import run_variants, variant_arguments  # noqa: E402
+from regression import minilm as train_variant  # noqa: E402
+from regression import table as regression_table  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -98,43 +100,8 @@ def baselines(backbone: str, data_dir: str, alphas=ALPHAS, smoke: bool = False) 
     return result
 
 
-def train(overrides: dict, out: Path) -> dict:
-    import hf_transfer
-
-    start = time.perf_counter()
-    result = hf_transfer.train(str(RECIPE), overrides={**overrides, "training.output_dir": str(out)})
-    m = result.metrics
-    per_target = {t: {k: float(m[f"test_{k}_{t}"]) for k in ("mae", "rmse", "r2", "spearman")} for t in TARGETS}
-    return {
-        "per_target": per_target,
-        "train_epoch": m.get("train_epoch"),
-        "seconds": round(time.perf_counter() - start, 1),
-    }
-
-
 def table(results: dict) -> str:
-    lines = [
-        "| variant | what | " + " | ".join(f"{t} R² | {t} MAE | {t} Spearman" for t in TARGETS) + " | time (s) |",
-        "|---|---|" + "---|" * (3 * len(TARGETS)) + "---|",
-    ]
-
-    def number(value: float) -> str:
-        return "n/a" if value != value else f"{value:.3f}"  # NaN: Spearman of a constant prediction
-
-    def cells(per_target):
-        return " | ".join(" | ".join(number(per_target[t][k]) for k in ("r2", "mae", "spearman")) for t in TARGETS)
-
-    for name, r in results.items():
-        if name == "baseline":
-            lines.append(f"| mean | the training mean | {cells(r['mean'])} | |")
-            alphas = ", ".join(f"{t} {r['ridge'][t]['alpha']:g}" for t in TARGETS)
-            lines.append(
-                f"| ridge | standardised frozen pooled features + ridge, alpha by validation R² ({alphas}) | "
-                f"{cells(r['ridge'])} | {r['seconds']:.0f} |"
-            )
-        else:
-            lines.append(f"| {name} | {VARIANTS[name][1]} | {cells(r['per_target'])} | {r['seconds']:.0f} |")
-    return "\n".join(lines)
+    return regression_table(results, TARGETS, VARIANTS, "standardised frozen pooled features + ridge")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -148,7 +115,8 @@ def main(argv: list[str] | None = None) -> int:
     def run_one(name: str, folder: Path) -> dict:
         if name == "baseline":
             return baselines(args.backbone, args.data_dir, (10.0,) if args.smoke else ALPHAS, args.smoke)
-        return train({**where, **VARIANTS[name][0], **(SMOKE if args.smoke else {})}, folder)
+        overrides = {**where, **VARIANTS[name][0], **(SMOKE if args.smoke else {})}
+        return train_variant(overrides, folder, RECIPE, TARGETS)
 
     title = f"Image regression on Fashion-MNIST counts ({Path(args.backbone).name}), test split"
     run_variants("image_regression", title, args.names, run_one, table, args.results_dir, args.append, "ireg-bench-")
