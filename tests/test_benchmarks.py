@@ -16,10 +16,10 @@ pytestmark = pytest.mark.slow  # trains, launches processes or exports: not in t
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _run(script: str, tmp_path: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+def _run(script: str, tmp_path: Path, *extra: str, **env_vars: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", **env_vars}
     return subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / script), "--smoke", "--results-dir", str(tmp_path)],
+        [sys.executable, str(ROOT / "benchmarks" / script), "--smoke", "--results-dir", str(tmp_path), *extra],
         capture_output=True,
         text=True,
         env=env,
@@ -133,16 +133,7 @@ def test_image_regression_benchmark_smoke(tmp_path):
                 make_image((50 * items, 40, 200 - 40 * items), rng).save(folder / f"{i:05d}.png")
                 meta.write(json.dumps({"file_name": f"{i:05d}.png", "items": items, "footwear": i % 2}) + "\n")
     extra = ["--backbone", str(backbone), "--data-dir", str(tmp_path / "counts")]
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_TRANSFER_CACHE": str(tmp_path / "cache")}
-    proc = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "image_regression.py"), "--smoke", "--results-dir", str(tmp_path)]
-        + extra,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=600,
-        cwd=tmp_path,
-    )
+    proc = _run("image_regression.py", tmp_path, *extra, HF_TRANSFER_CACHE=str(tmp_path / "cache"))
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     results = json.loads((tmp_path / "image_regression.json").read_text())["results"]
     assert set(results) == {"baseline", "frozen"}
