@@ -9,9 +9,11 @@ evaluate): ``auto`` resolves to bf16 on a CPU with avx512_bf16, so their results
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import random
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -20,6 +22,7 @@ os.environ["HF_DATASETS_OFFLINE"] = "1"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 os.environ["HF_TRANSFER_CACHE"] = tempfile.mkdtemp(prefix="hf_transfer_cache_")  # never the user's cache
+atexit.register(shutil.rmtree, os.environ["HF_TRANSFER_CACHE"], True)  # nor a folder left in /tmp per session
 
 import pytest  # noqa: E402
 

@@ -140,3 +140,60 @@ def test_image_regression_benchmark_smoke(tmp_path):
     assert set(results["baseline"]["ridge"]) == set(results["frozen"]["per_target"]) == {"items", "footwear"}
     table = (tmp_path / "image_regression.md").read_text()
     assert "| ridge |" in table and "| frozen |" in table
+
+
+def test_encoder_flop_count_matches_torch_flop_counter():
+    """benchmarks/profile_step.py counts a BERT layer's forward FLOPs as 2·s·(4d² + 2df) + 4·s²·d: the same
+    number torch's FlopCounterMode counts for the matmuls and attention of a real (tiny) BertModel."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+    from transformers import BertConfig, BertModel
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from profile_step import encoder_forward_flops
+
+    config = BertConfig(vocab_size=50, hidden_size=32, num_hidden_layers=3, num_attention_heads=4, intermediate_size=48)
+    config._attn_implementation = "eager"  # FlopCounterMode counts the eager matmuls; it skips the CPU SDPA kernel
+    model = BertModel(config, add_pooling_layer=False).eval()
+    for s in (5, 17):
+        counter = FlopCounterMode(display=False)
+        with counter, torch.no_grad():
+            model(input_ids=torch.randint(0, 50, (1, s)))
+        assert counter.get_total_flops() == encoder_forward_flops(config, [s])
+    assert encoder_forward_flops(config, [5, 17]) == encoder_forward_flops(config, [5]) + encoder_forward_flops(
+        config, [17]
+    )
+
+
+def test_profile_step_benchmark_smoke(tmp_path):
+    """benchmarks/profile_step.py --smoke: step time, MFU and the profiler's split of a step for full fine-tuning
+    and LoRA, and the cache pass's MFU, on the real MiniLM and a tiny slice of docstrings."""
+    proc = _run("profile_step.py", tmp_path, "--only", "full", "lora", "cache")
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    result = json.loads((tmp_path / "profile_step.json").read_text())
+    assert set(result["runs"]) == {"full", "lora", "cache"}
+    for name in ("full", "lora"):
+        run = result["runs"][name]
+        assert run["model_flops_per_s"] > 0 and 0 < run["real_token_fraction"] <= 1
+        categories = run["profile"]["categories_s"]
+        assert categories["forward: GEMM"] > 0 and categories["backward: GEMM"] > 0
+        assert categories["optimizer step"] > 0
+        assert (categories["LoRA adapters (forward)"] > 0) == (name == "lora")
+        # the categories split the profiled window's wall time
+        assert sum(categories.values()) >= run["profile"]["wall_s"] * 0.999
+    assert 0 < result["runs"]["lora"]["adapter_share_of_flops"] < 0.5
+    assert result["runs"]["full"]["adapter_share_of_flops"] == 0
+    assert {p["split"] for p in result["runs"]["cache"]["passes"]} == {
+        f"caching {s} features" for s in ("train", "validation", "test")
+    }
+    assert "| lora |" in (tmp_path / "profile_step.md").read_text()
+
+
+def test_frozen_vs_script_benchmark_smoke(tmp_path):
+    """benchmarks/frozen_vs_script.py --smoke: the minimal script and a cold-cache frozen run, both whole processes."""
+    proc = _run("frozen_vs_script.py", tmp_path)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    result = json.loads((tmp_path / "frozen_vs_script.json").read_text())
+    assert {r["side"] for r in result["runs"]} == {"script", "ours"}
+    assert all(0 <= r["test_accuracy"] <= 1 and r["wall_s"] > 0 for r in result["runs"])
+    assert result["median_ratio"] > 0
