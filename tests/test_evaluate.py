@@ -49,6 +49,13 @@ def test_evaluate_reproduces_the_test_metrics_the_run_recorded(text_model, text_
     assert "| accuracy |" in printed and str(out) in printed
     assert not (text_model / "predictions.jsonl").exists() and not (text_model / "report.md").exists()
 
+    # the training recipe as the data: its test split, read as training read it, gives the same figures
+    from_recipe = hf_transfer.evaluate(
+        text_model, str(text_model / "recipe.yaml"), output_dir=tmp_path / "recipe", progress=False
+    )
+    assert from_recipe.metrics == pytest.approx(result["metrics"], abs=1e-12)
+    assert from_recipe.confusion_matrix == result["confusion_matrix"]
+
 
 def test_against_itself_differs_by_nothing_and_against_another_gives_an_interval(
     text_model, backbones, text_files, tmp_path

@@ -293,3 +293,27 @@ def test_export_parity_and_onnx_tags_equal_pytorch_tags(kind, ner_models, ner_da
     assert [r["tags"] for r in got] == [r["tags"] for r in expected]
     for a, b in zip(got, expected):
         assert a["scores"] == pytest.approx(b["scores"], abs=1e-4)
+
+
+def test_evaluate_on_the_training_recipe_reproduces_the_run_metrics(ner_models, tmp_path, capsys):
+    model = ner_models["full"]
+    reports = json.loads((model / "training_report.json").read_text())["reports"]
+    result = hf_transfer.evaluate(
+        model, str(model / "recipe.yaml"), output_dir=tmp_path / "eval", precision="fp32", progress=False
+    )
+    assert result.rows == 12 and result.errors == 0  # the recipe's test split
+    for key in ("f1", "precision", "recall", "macro_f1", "token_accuracy"):
+        assert result.metrics[key] == pytest.approx(reports["test"][key], abs=1e-12), key
+    assert result.per_class == reports["test"]["per_entity_type"]
+    predictions = _rows(tmp_path / "eval" / "predictions.jsonl")
+    assert all(len(p["true_tags"]) == len(p["words"]) == len(p["tags"]) for p in predictions)
+    # --split validation through the CLI: the run's validation rows, as training read them
+    argv = ["evaluate", str(model), str(model / "recipe.yaml"), "--split", "validation", "--precision", "fp32"]
+    assert cli.main([*argv, "--output-dir", str(tmp_path / "val"), "--quiet"]) == 0
+    written = json.loads((tmp_path / "val" / "metrics.json").read_text())
+    assert written["rows"] == 8
+    for key in ("f1", "token_accuracy"):
+        assert written["metrics"][key] == pytest.approx(reports["eval"][key], abs=1e-12), key
+    capsys.readouterr()
+    assert cli.main([*argv[:3], "--split", "dev", "--output-dir", str(tmp_path / "dev"), "--quiet"]) != 0
+    assert "--split for a recipe is train, validation or test, found 'dev'" in capsys.readouterr().err

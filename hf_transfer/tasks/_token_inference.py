@@ -83,8 +83,11 @@ class TokenInference:
     def prediction_arrow_types(self, top_k: int | None) -> dict[str, Any]:
         return arrow_types()
 
+    def prepared_label(self, value: Any, labels: list[str]) -> Any:
+        return [labels[int(i)] for i in value]
+
     def check_labelled_row(self, payload: dict[str, Any], truth: Any) -> str | None:
-        return check_row(payload[WORDS_ROLE], truth)
+        return check_row(payload[WORDS_ROLE], truth, self.tags)
 
     def evaluation_targets(self, values, labels, model, separator=None, column="label", data="the data"):
         return targets(values, labels, model)
@@ -389,7 +392,16 @@ def tag_list(value: Any) -> list[str] | None:
     return None
 
 
-def check_row(words: list[str], value: Any) -> str | None:
+def check_row(words: list[str], value: Any, names: list[str] | None = None) -> str | None:
+    """Why a labelled sentence cannot be scored (None: it can); integer tags without names are one DataError."""
+    if isinstance(value, (list, tuple)) and any(isinstance(t, int) for t in value):
+        found = ", ".join(str(t) for t in list(value)[:8])
+        raise DataError(
+            f"the tags are integers ({found}{' …' if len(value) > 8 else ''}) without tag names: expected the "
+            f"model's tag names ({', '.join((names or [])[:8])}{' …' if len(names or []) > 8 else ''}), or integer ids "
+            "in a column whose datasets features name them (Sequence(ClassLabel), as Hub datasets such as "
+            "conll2003 have); fix: write the tags as names, or give the data with its ClassLabel features"
+        )
     tags = tag_list(value)
     if tags is None:
         return f"the tags are not a list ({type(value).__name__})"
