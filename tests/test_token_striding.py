@@ -12,9 +12,9 @@ import pytest
 from test_token_classification import LOC, OTHER, PER
 
 import hf_transfer
+from helpers import TAGS, build_tagger
 
 MAX_LENGTH = 16  # [CLS] + 14 sub-words + [SEP]
-TAGS = ["B-LOC", "B-PER", "I-LOC", "I-PER", "O"]
 LONG_WORD = "xyzq" * 4  # x ##y ##z ##q …: 16 sub-words, more than a window holds
 HAVE_ONNX = all(importlib.util.find_spec(m) is not None for m in ("onnx", "onnxruntime", "onnxscript"))
 
@@ -22,30 +22,7 @@ HAVE_ONNX = all(importlib.util.find_spec(m) is not None for m in ("onnx", "onnxr
 @pytest.fixture(scope="module")
 def tagger(tmp_path_factory):
     """A transformers token-classification folder (no run recipe): 16 positions, so nothing longer can run."""
-    import torch
-    from transformers import BertConfig, BertForTokenClassification, BertTokenizerFast
-
-    from helpers import _vocab
-
-    folder = tmp_path_factory.mktemp("tagger16")
-    (folder / "vocab.txt").write_text("\n".join(_vocab()) + "\n")
-    tokenizer = BertTokenizerFast(vocab=str(folder / "vocab.txt"), model_max_length=MAX_LENGTH)
-    torch.manual_seed(0)
-    config = BertConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=37,
-        max_position_embeddings=MAX_LENGTH,
-        id2label=dict(enumerate(TAGS)),
-        label2id={t: i for i, t in enumerate(TAGS)},
-    )
-    model = BertForTokenClassification(config)
-    torch.nn.init.normal_(model.classifier.weight, std=1.0)  # tags that differ from word to word and context to context
-    model.save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
+    return build_tagger(tmp_path_factory.mktemp("tagger16"), MAX_LENGTH)
 
 
 def _long_sentence(n=60):
