@@ -105,6 +105,13 @@ def test_image_folder_split_matches_the_runs_validation_metrics(backbones, image
         model, str(image_folder), split="validation", output_dir=tmp_path / "e", progress=False, num_workers=0
     )
     assert result.metrics["accuracy"] == pytest.approx(recorded["eval_accuracy"], abs=1e-9)
+    recipe_file = str(model / "recipe.yaml")  # the recipe as the data: the same validation images
+    from_recipe = hf_transfer.evaluate(
+        model, recipe_file, split="validation", output_dir=tmp_path / "r", progress=False, num_workers=0
+    )
+    assert from_recipe.metrics == pytest.approx(result.metrics, abs=1e-12) and from_recipe.rows == result.rows
+    with pytest.raises(DataError, match="has no test split .*--split validation"):
+        hf_transfer.evaluate(model, recipe_file, output_dir=tmp_path / "r2", progress=False)
     with pytest.raises(DataError, match="has no 'test' folder"):
         hf_transfer.evaluate(model, str(image_folder), split="test", output_dir=tmp_path / "f", progress=False)
     with pytest.raises(DataError, match="but no test/: choose one with --split"):
