@@ -4,10 +4,10 @@ A row's output is its words' first sub-word logits (words × tags), the position
 sentence longer than the max length runs as overlapping windows of whole words, and each word's tag is read in
 the window where it is furthest from a cut edge (:func:`word_windows`, :func:`best_windows`), so every word that
 has a sub-word gets a tag; a word longer than a window is a window alone, tagged from its first sub-word. A word
-the tokenizer gives no sub-word (e.g. a zero-width character) gets no tag (``None``) and is counted. Entity spans are read from the
-word tags with the tagging scheme the model was trained with (``config.hf_transfer["tagging_scheme"]``, saved at
-training time; detected from the tag names for older models), strictly, as the metrics read them: a broken
-entity (``I-X`` after ``O`` in IOB2) is no span. ``pipeline(..., aggregation_strategy="first")`` takes the same
+the tokenizer gives no sub-word (e.g. a zero-width character) gets no tag (``None``) and is counted. Entity
+spans are read from the word tags with the tagging scheme the model was trained with
+(``config.hf_transfer["tagging_scheme"]``, saved at training time; detected from the tag names for older
+models), strictly, as the metrics read them: a broken entity (``I-X`` after ``O`` in IOB2) is no span. ``pipeline(..., aggregation_strategy="first")`` takes the same
 first sub-word per word, so its tags agree on words it also splits at whitespace only; it starts a group at
 such a broken ``I-X`` too, and its own word splitting cuts at punctuation, which ours (whitespace, or the
 caller's word lists) does not.
@@ -208,9 +208,9 @@ def word_windows(counts: list[int], budget: int) -> list[tuple[int, int]]:
     """Windows of whole words (start, end: ``words[start:end]``) of at most ``budget`` sub-words each, covering
     every word; each window after the first starts with the last words of the one before, up to half the budget
     of sub-words (at least one word where the next word fits with it): the overlap that gives a word near a cut
-    edge a second, more central window. A word longer than the
-    budget is a window alone (the tokenizer truncates it; its first sub-word, the one that carries its tag,
-    is kept). A sentence that fits, or a budget below one sub-word, is one window."""
+    edge a second, more central window. A word longer than the budget is a window alone (the tokenizer truncates
+    it; its first sub-word, the one that carries its tag, is kept). A sentence that fits, or a budget below one
+    sub-word, is one window."""
     n = len(counts)
     if sum(counts) <= budget or budget < 1:
         return [(0, n)]
