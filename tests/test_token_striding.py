@@ -136,6 +136,7 @@ def test_short_sentences_are_one_window_as_before_and_rows_stay_in_order(tagger,
 def test_an_onnx_export_strides_the_same_way(tagger, tmp_path):
     exported = tmp_path / "exported"
     hf_transfer.export(tagger, exported)
+    assert "`hf-transfer predict` on this folder tags every word" in (exported / "README.md").read_text()
     sentences = [_long_sentence(60), PER[:3] + [LONG_WORD] + LOC[:2], OTHER[:5]]
     _, torch_rows = _predict(tagger, sentences, tmp_path, "torch.jsonl")
     summary, onnx_rows = _predict(exported, sentences, tmp_path, "onnx.jsonl")

@@ -158,6 +158,8 @@ class TokenInference:
             f"id2label = {dict(sorted(id2label.items()))!r}",
             "# one tag per sub-word token; a word's tag is its first sub-word's (see batch.word_ids(i))",
             "tags = [[id2label[i] for i in row] for row in logits.argmax(-1)]",
+            "# a sentence longer than the max length: `hf-transfer predict` on this folder tags every word",
+            "# (overlapping windows of whole words, each word read where it has the most context)",
         ]
 
 
