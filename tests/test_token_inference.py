@@ -317,3 +317,5 @@ def test_evaluate_on_the_training_recipe_reproduces_the_run_metrics(ner_models, 
     capsys.readouterr()
     assert cli.main([*argv[:3], "--split", "dev", "--output-dir", str(tmp_path / "dev"), "--quiet"]) != 0
     assert "--split for a recipe is train, validation or test, found 'dev'" in capsys.readouterr().err
+    assert cli.main([*argv[:3], "--label-column", "tags", "--output-dir", str(tmp_path / "lc"), "--quiet"]) != 0
+    assert "a recipe names its own label column" in capsys.readouterr().err

@@ -75,6 +75,11 @@ def _labelled_source(
     label column (its separator: ``label_separator``, else the training recipe's ``data.label_separator``)."""
     path = Path(data)
     if path.suffix.lower() in RECIPE_SUFFIXES:
+        if label_column or label_separator:
+            raise HfTransferError(
+                "--label-column and --label-separator apply to a table file; a recipe names its own label column "
+                "and separator (data.columns.label, data.label_separator): drop the option, or edit the recipe"
+            )
         return _recipe_source(loaded, path, split)
     if path.is_dir():
         if loaded.task.takes_label_lists:
