@@ -3,7 +3,8 @@
 The data is read as ``predict`` reads it (a table file, a Hub split, or a folder of images in the
 ``imagefolder`` layout, ``<class>/<image>``, optionally under ``train/``, ``validation/``, ``test/``), with the
 true label from a column or the class folder (a model that predicts label sets: a list, or delimited labels,
-per row). The model runs through the same :class:`~.Runner`; the task's metrics (its hooks
+per row; ``ClassLabel`` ids, or lists of them, read as their names), or is a recipe YAML: its data's split read
+as training read it (:func:`_recipe_source`). The model runs through the same :class:`~.Runner`; the task's metrics (its hooks
 ``evaluation_targets``, ``evaluate_report``, ``evaluation_scores``: nothing here names a task), per-class report,
 confusion matrix PNG (per-label F1 chart for label sets) and the per-row predictions go to a folder of their
 own. ``against`` scores a second model on the same rows and gives, per metric, the difference with a
