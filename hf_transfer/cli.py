@@ -478,14 +478,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="score a trained model on labelled data (metrics, per-class report, confusion matrix)",
         description="Score MODEL on labelled DATA: a CSV/TSV/JSON/JSONL/parquet file with a label column (token "
         "classification: tokens and tags list columns, or a .conll file), "
-        "hub:<dataset>[:<config>]:<split>, or a folder of images in the imagefolder layout (<class>/<image>, "
+        "hub:<dataset>[:<config>]:<split> (ClassLabel ids read as their names), a recipe YAML (its data's test "
+        "split, or --split, read as training read it), or a folder of images in the imagefolder layout (<class>/<image>, "
         "optionally under train/ validation/ test/; test/ by default). Writes metrics.json, predictions.jsonl, "
         "confusion_matrix.png and report.md to a folder of its own. --against OTHER scores a second model on the "
         "same rows and prints each metric's difference with a paired bootstrap 95%% confidence interval.",
     )
     p.add_argument("model", help="an hf_transfer output folder or a transformers classification model folder")
-    p.add_argument("data", help="labelled file, image folder, or hub:<dataset>[:<config>]:<split>")
-    p.add_argument("--split", help="for a folder with train/validation/test sub-folders: which one (default: test)")
+    p.add_argument("data", help="labelled file, image folder, recipe YAML, or hub:<dataset>[:<config>]:<split>")
+    p.add_argument(
+        "--split",
+        help="for a recipe, or a folder with train/validation/test sub-folders: which split (default: test)",
+    )
     p.add_argument(
         "--label-column",
         action="append",

@@ -234,3 +234,34 @@ def image_recipe(backbone: Path, folder: Path, out: Path, **extra) -> dict:
     for section, values in extra.items():
         recipe.setdefault(section, {}).update(values)
     return recipe
+
+
+TAGS = ["B-LOC", "B-PER", "I-LOC", "I-PER", "O"]
+
+
+def build_tagger(folder: Path, max_length: int) -> Path:
+    """A random-init transformers token-classification folder (no run recipe) with IOB2 tags and only
+    ``max_length`` positions, so nothing longer can run; its classifier is scaled up so that tags differ from
+    word to word and context to context."""
+    import torch
+    from transformers import BertConfig, BertForTokenClassification, BertTokenizerFast
+
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "vocab.txt").write_text("\n".join(_vocab()) + "\n")
+    tokenizer = BertTokenizerFast(vocab=str(folder / "vocab.txt"), model_max_length=max_length)
+    torch.manual_seed(0)
+    config = BertConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=37,
+        max_position_embeddings=max_length,
+        id2label=dict(enumerate(TAGS)),
+        label2id={t: i for i, t in enumerate(TAGS)},
+    )
+    model = BertForTokenClassification(config)
+    torch.nn.init.normal_(model.classifier.weight, std=1.0)
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder

@@ -49,6 +49,13 @@ def test_evaluate_reproduces_the_test_metrics_the_run_recorded(text_model, text_
     assert "| accuracy |" in printed and str(out) in printed
     assert not (text_model / "predictions.jsonl").exists() and not (text_model / "report.md").exists()
 
+    # the training recipe as the data: its test split, read as training read it, gives the same figures
+    from_recipe = hf_transfer.evaluate(
+        text_model, str(text_model / "recipe.yaml"), output_dir=tmp_path / "recipe", progress=False
+    )
+    assert from_recipe.metrics == pytest.approx(result["metrics"], abs=1e-12)
+    assert from_recipe.confusion_matrix == result["confusion_matrix"]
+
 
 def test_against_itself_differs_by_nothing_and_against_another_gives_an_interval(
     text_model, backbones, text_files, tmp_path
@@ -98,6 +105,13 @@ def test_image_folder_split_matches_the_runs_validation_metrics(backbones, image
         model, str(image_folder), split="validation", output_dir=tmp_path / "e", progress=False, num_workers=0
     )
     assert result.metrics["accuracy"] == pytest.approx(recorded["eval_accuracy"], abs=1e-9)
+    recipe_file = str(model / "recipe.yaml")  # the recipe as the data: the same validation images
+    from_recipe = hf_transfer.evaluate(
+        model, recipe_file, split="validation", output_dir=tmp_path / "r", progress=False, num_workers=0
+    )
+    assert from_recipe.metrics == pytest.approx(result.metrics, abs=1e-12) and from_recipe.rows == result.rows
+    with pytest.raises(DataError, match="has no test split .*--split validation"):
+        hf_transfer.evaluate(model, recipe_file, output_dir=tmp_path / "r2", progress=False)
     with pytest.raises(DataError, match="has no 'test' folder"):
         hf_transfer.evaluate(model, str(image_folder), split="test", output_dir=tmp_path / "f", progress=False)
     with pytest.raises(DataError, match="but no test/: choose one with --split"):

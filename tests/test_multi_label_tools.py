@@ -247,6 +247,11 @@ def test_evaluate_reproduces_the_recorded_test_metrics_with_the_saved_thresholds
         precision="fp32",
     )
     assert again.metrics == pytest.approx(result["metrics"])
+    from_recipe = hf_transfer.evaluate(  # the recipe as the data: its multi-hot test labels back as label sets
+        model, str(model / "recipe.yaml"), output_dir=tmp_path / "recipe", progress=False, precision="fp32"
+    )
+    assert from_recipe.metrics == pytest.approx(result["metrics"], abs=1e-12)
+    assert [sorted(r["true_labels"]) for r in _jsonl(tmp_path / "recipe" / "predictions.jsonl")] == truth
     same = hf_transfer.evaluate(
         model,
         str(files["test"]),

@@ -222,6 +222,13 @@ def test_evaluate_predict_and_export_give_the_run_units(backbones, regression_fi
     assert {p.name for p in evaluation.files} >= {"metrics.json", "predicted_vs_true.png", "report.md"}
     rows = [json.loads(line) for line in (tmp_path / "eval" / "predictions.jsonl").read_text().splitlines()]
     assert set(rows[0]["values"]) == {"score", "tokens"} and len(rows[0]["true"]) == 2
+    # the recipe as the data: its stored (standardised, float32) targets back in the data's units
+    from_recipe = hf_transfer.evaluate(
+        out, str(out / "recipe.yaml"), output_dir=tmp_path / "eval_recipe", progress=False, precision="fp32"
+    )
+    assert from_recipe.rows == evaluation.rows
+    for key in ("rmse", "r2"):
+        assert from_recipe.metrics[key] == pytest.approx(evaluation.metrics[key], rel=1e-5, abs=1e-6), key
 
     from hf_transfer.onnx_export import export
 

@@ -69,8 +69,10 @@ def _rows(path):
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
-def _by_hand(model_dir, sentences):
-    """Tags, first-sub-word probabilities and strict entities from the loaded model's own logits."""
+def _by_hand(model_dir, sentences, windows=None):
+    """Tags, first-sub-word probabilities and strict entities from the loaded model's own logits. ``windows``:
+    per sentence, None (run whole) or (start, end, from word) triples: ``words[start:end]`` run alone gives the
+    tags of its words from ``from word`` on (up to the next triple's)."""
     import torch
     from transformers import AutoTokenizer
 
@@ -82,14 +84,20 @@ def _by_hand(model_dir, sentences):
     scheme = config["hf_transfer"]["tagging_scheme"]
     id2label = {int(k): v for k, v in config["id2label"].items()}
     out = []
-    for words in sentences:
-        enc = tokenizer(words, is_split_into_words=True, truncation=True, max_length=MAX_LENGTH, return_tensors="pt")
-        with torch.no_grad():
-            probs = model(**enc).logits[0].float().softmax(-1)
-        word_ids = enc.word_ids(0)
-        first = [word_ids.index(w) if w in word_ids else None for w in range(len(words))]
-        tags = [None if p is None else id2label[int(probs[p].argmax())] for p in first]
-        scores = [None if p is None else float(probs[p].max()) for p in first]
+    for words, parts in zip(sentences, windows or [None] * len(sentences)):
+        tags, scores = [], []
+        for start, end, take in parts or [(0, len(words), 0)]:
+            piece = words[start:end]
+            enc = tokenizer(
+                piece, is_split_into_words=True, truncation=True, max_length=MAX_LENGTH, return_tensors="pt"
+            )
+            with torch.no_grad():
+                probs = model(**enc).logits[0].float().softmax(-1)
+            word_ids = enc.word_ids(0)
+            first = [word_ids.index(w) if w in word_ids else None for w in range(len(piece))]
+            del tags[take:], scores[take:]
+            tags += [None if p is None else id2label[int(probs[p].argmax())] for p in first[take - start :]]
+            scores += [None if p is None else float(probs[p].max()) for p in first[take - start :]]
         spans = sorted(entities(["O" if t is None else t for t in tags], scheme), key=lambda e: e[1])
         out.append((tags, scores, spans))
     return out, scheme
@@ -101,7 +109,7 @@ def test_predict_is_the_first_sub_word_of_each_word(kind, ner_models, tmp_path):
         PER[:2] + OTHER[:1] + LOC[:1],
         ["xyzq", PER[3], "qq", "\u200b", LOC[2], LOC[3]],  # xyzq, qq: several sub-words; \u200b: none
         OTHER[:3],
-        (PER + LOC + OTHER + PER)[:40],  # 40 words: the last 10 are cut by truncation at 32 tokens
+        (PER + LOC + OTHER + PER)[:40],  # 40 words, 30 fit in 32 tokens: two windows
     ]
     source = tmp_path / "in.jsonl"
     source.write_text("".join(json.dumps({"tokens": s}) + "\n" for s in sentences))
@@ -109,21 +117,22 @@ def test_predict_is_the_first_sub_word_of_each_word(kind, ner_models, tmp_path):
     summary = hf_transfer.predict(ner_models[kind], str(source), out, precision="fp32", batch_size=3, progress=False)
     assert summary.rows == 4 and summary.errors == 0
     assert summary.counts == {
-        "words cut by truncation (tag null)": 10,
+        "words cut by truncation (tag null)": 0,
         "words the tokenizer gave no sub-word (tag null)": 1,
     }
-    expected, scheme = _by_hand(ner_models[kind], sentences)
+    # the 40 words: windows [0, 30) and [15, 40); words 23-39 are further from a cut edge in the second
+    expected, scheme = _by_hand(ner_models[kind], sentences, [None, None, None, [(0, 30, 0), (15, 40, 23)]])
     assert scheme == "IOB2"  # saved at training time
     for row, words, (tags, scores, spans) in zip(_rows(out), sentences, expected):
         assert row["words"] == words and row["tags"] == tags
-        assert row["truncated_words"] == (10 if len(words) == 40 else 0)
+        assert row["truncated_words"] == 0
         for got, want in zip(row["scores"], scores):
             assert (got is None and want is None) or got == pytest.approx(want, abs=1e-5)
         assert [(e["type"], e["start"], e["end"] - 1) for e in row["entities"]] == spans
         for e in row["entities"]:
             assert e["words"] == words[e["start"] : e["end"]]
             assert e["score"] == pytest.approx(sum(scores[e["start"] : e["end"]]) / (e["end"] - e["start"]), abs=1e-5)
-    assert expected[3][0][30:] == [None] * 10 and None not in expected[3][0][:30]
+    assert len(expected[3][0]) == 40 and None not in expected[3][0]
     assert expected[1][0][3] is None and None not in expected[1][0][:3] + expected[1][0][4:]
 
 
@@ -185,12 +194,14 @@ def test_conll_and_text_inputs_on_error_and_parquet(ner_models, ner_data, tmp_pa
         hf_transfer.predict(model, str(bad), tmp_path / "fail.jsonl", on_error="fail", progress=False)
     assert not (tmp_path / "fail.jsonl").exists()
 
-    # the CLI's summary counts the words truncation cut
+    # a sentence longer than the max length: every word tagged, nothing cut, through the CLI too
     long = tmp_path / "long.jsonl"
     long.write_text(json.dumps({"text": " ".join((PER + LOC + OTHER + PER)[:35])}) + "\n")
     argv = ["predict", str(model), str(long), "-o", str(tmp_path / "long_pred.jsonl"), "--precision", "fp32", "--quiet"]
     assert cli.main(argv) == 0
-    assert "5 words cut by truncation (tag null)" in capsys.readouterr().err
+    assert "cut by truncation" not in capsys.readouterr().err
+    (written_long,) = _rows(tmp_path / "long_pred.jsonl")
+    assert len(written_long["tags"]) == 35 and None not in written_long["tags"] and written_long["truncated_words"] == 0
 
 
 def test_a_missing_words_column_is_one_message(ner_models, tmp_path, capsys):
@@ -282,3 +293,29 @@ def test_export_parity_and_onnx_tags_equal_pytorch_tags(kind, ner_models, ner_da
     assert [r["tags"] for r in got] == [r["tags"] for r in expected]
     for a, b in zip(got, expected):
         assert a["scores"] == pytest.approx(b["scores"], abs=1e-4)
+
+
+def test_evaluate_on_the_training_recipe_reproduces_the_run_metrics(ner_models, tmp_path, capsys):
+    model = ner_models["full"]
+    reports = json.loads((model / "training_report.json").read_text())["reports"]
+    result = hf_transfer.evaluate(
+        model, str(model / "recipe.yaml"), output_dir=tmp_path / "eval", precision="fp32", progress=False
+    )
+    assert result.rows == 12 and result.errors == 0  # the recipe's test split
+    for key in ("f1", "precision", "recall", "macro_f1", "token_accuracy"):
+        assert result.metrics[key] == pytest.approx(reports["test"][key], abs=1e-12), key
+    assert result.per_class == reports["test"]["per_entity_type"]
+    predictions = _rows(tmp_path / "eval" / "predictions.jsonl")
+    assert all(len(p["true_tags"]) == len(p["words"]) == len(p["tags"]) for p in predictions)
+    # --split validation through the CLI: the run's validation rows, as training read them
+    argv = ["evaluate", str(model), str(model / "recipe.yaml"), "--split", "validation", "--precision", "fp32"]
+    assert cli.main([*argv, "--output-dir", str(tmp_path / "val"), "--quiet"]) == 0
+    written = json.loads((tmp_path / "val" / "metrics.json").read_text())
+    assert written["rows"] == 8
+    for key in ("f1", "token_accuracy"):
+        assert written["metrics"][key] == pytest.approx(reports["eval"][key], abs=1e-12), key
+    capsys.readouterr()
+    assert cli.main([*argv[:3], "--split", "dev", "--output-dir", str(tmp_path / "dev"), "--quiet"]) != 0
+    assert "--split for a recipe is train, validation or test, found 'dev'" in capsys.readouterr().err
+    assert cli.main([*argv[:3], "--label-column", "tags", "--output-dir", str(tmp_path / "lc"), "--quiet"]) != 0
+    assert "a recipe names its own label column" in capsys.readouterr().err

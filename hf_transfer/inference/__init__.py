@@ -231,11 +231,17 @@ class Runner:
         self.net = loaded.model.to(self.device).eval()
 
     def forward(self, batch: dict[str, Any]) -> Any:
+        """The batch's logits, ``batch_size`` model rows at a time: a task may encode more model rows than
+        examples (e.g. windows of a long sentence), and memory should not grow with an example's length."""
         import torch
 
-        batch = {k: v.to(self.device) for k, v in batch.items()}
-        with torch.inference_mode(), torch.autocast(self.device, dtype=self.dtype, enabled=self.dtype is not None):
-            return self.net(**batch).logits.float().cpu()
+        rows = len(next(iter(batch.values())))
+        parts = []
+        for start in range(0, rows, self.batch_size):
+            part = {k: v[start : start + self.batch_size].to(self.device) for k, v in batch.items()}
+            with torch.inference_mode(), torch.autocast(self.device, dtype=self.dtype, enabled=self.dtype is not None):
+                parts.append(self.net(**part).logits.float().cpu())
+        return parts[0] if len(parts) == 1 else torch.cat(parts)
 
     def logits(self, source) -> Any:
         loaded = self.loaded

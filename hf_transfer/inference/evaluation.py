@@ -3,7 +3,8 @@
 The data is read as ``predict`` reads it (a table file, a Hub split, or a folder of images in the
 ``imagefolder`` layout, ``<class>/<image>``, optionally under ``train/``, ``validation/``, ``test/``), with the
 true label from a column or the class folder (a model that predicts label sets: a list, or delimited labels,
-per row). The model runs through the same :class:`~.Runner`; the task's metrics (its hooks
+per row; ``ClassLabel`` ids, or lists of them, read as their names), or is a recipe YAML: its data's split read
+as training read it (:func:`_recipe_source`). The model runs through the same :class:`~.Runner`; the task's metrics (its hooks
 ``evaluation_targets``, ``evaluate_report``, ``evaluation_scores``: nothing here names a task), per-class report,
 confusion matrix PNG (per-label F1 chart for label sets) and the per-row predictions go to a folder of their
 own. ``against`` scores a second model on the same rows and gives, per metric, the difference with a
@@ -22,7 +23,7 @@ from typing import Any
 from ..errors import DataError, HfTransferError, OutputError
 from ..outputs import RECIPE_FILE
 from . import LoadedModel, Runner, _progress, open_model
-from .sources import IMAGE_SUFFIXES, open_source
+from .sources import IMAGE_SUFFIXES, open_rows, open_source
 
 logger = logging.getLogger("hf_transfer")
 WRITTEN = (
@@ -34,6 +35,8 @@ WRITTEN = (
     "report.md",
 )
 BOOTSTRAP_METRICS = ("accuracy", "macro_f1")
+RECIPE_SUFFIXES = (".yaml", ".yml")
+LABEL = "__label__"  # a recipe row's true label, next to its inputs (no input column can have this name)
 
 
 @dataclass
@@ -72,6 +75,13 @@ def _labelled_source(
     """(source, function item → true label, label separator, label column) for a folder of class folders, or a table with a
     label column (its separator: ``label_separator``, else the training recipe's ``data.label_separator``)."""
     path = Path(data)
+    if path.suffix.lower() in RECIPE_SUFFIXES:
+        if label_column or label_separator:
+            raise HfTransferError(
+                "--label-column and --label-separator apply to a table file; a recipe names its own label column "
+                "and separator (data.columns.label, data.label_separator): drop the option, or edit the recipe"
+            )
+        return _recipe_source(loaded, path, split)
     if path.is_dir():
         if loaded.task.takes_label_lists:
             raise DataError(
@@ -91,8 +101,8 @@ def _labelled_source(
         return source, lambda item: Path(item.id).parts[0], None, "class folder"
     if split:
         raise HfTransferError(
-            "--split applies to a folder with train/validation/test sub-folders; for a Hub "
-            "dataset name the split in the input (hub:<dataset>:<split>)"
+            "--split applies to a recipe (its data's train/validation/test) or a folder with train/validation/test "
+            "sub-folders; for a Hub dataset name the split in the input (hub:<dataset>:<split>)"
         )
     recipe_data: dict[str, Any] = {}
     recipe_file = loaded.folder / RECIPE_FILE
@@ -117,11 +127,70 @@ def _labelled_source(
             if f"{column!r} (--keep-columns)" not in str(e):
                 raise
             continue
-        return source, lambda item, column=column: item.extra[column], separator, column
+        named_labels = class_names((source.features or {}).get(column))
+        return source, lambda item, column=column, names=named_labels: names(item.extra[column]), separator, column
     raise DataError(
         f"'{data}' has no column {' or '.join(repr(c) for c in ([named] if named else candidates))} with the "
         "true labels; fix: choose the label column with --label-column"
     )
+
+
+def class_names(feature: Any) -> Any:
+    """A function giving a label cell with its class names: a ``ClassLabel`` column's ids, or the ids in a list
+    of them (a Hub dataset's ``Sequence(ClassLabel)`` tags, e.g. conll2003's ner_tags), through the data's own
+    ``ClassLabel.int2str``; any other cell as it is."""
+    from datasets import ClassLabel
+
+    def is_id(v: Any) -> bool:
+        return isinstance(v, int) and not isinstance(v, bool)
+
+    inner = feature[0] if isinstance(feature, list) and len(feature) == 1 else getattr(feature, "feature", None)
+    if isinstance(feature, ClassLabel):
+        return lambda v: feature.int2str(v) if is_id(v) else v
+    if isinstance(inner, ClassLabel):
+        return lambda v: [inner.int2str(t) if is_id(t) else t for t in v] if isinstance(v, (list, tuple)) else v
+    return lambda v: v
+
+
+def _recipe_source(loaded: LoadedModel, path: Path, split: str | None):
+    """(source, truth, separator, column) for a recipe's split (default test), read as training read it: the
+    recipe's data source, column roles and label encoding (:func:`hf_transfer.pipeline.load_data`, so a
+    carved validation split is the same rows), each label given back by the task's :meth:`prepared_label`."""
+    from ..config import load_recipe
+    from ..pipeline import load_data
+
+    if not path.is_file():
+        raise DataError(f"recipe '{path}' does not exist; give the recipe YAML the model was trained with")
+    recipe = load_recipe(path)
+    task = recipe.task.options
+    if type(task) is not type(loaded.task):
+        raise DataError(
+            f"recipe '{path}' is a {task.name} recipe and model '{loaded.folder}' a {loaded.task.name} model; "
+            "evaluate the model on the data of a recipe of its own task"
+        )
+    recipe.data.streaming = False  # evaluate reads one split once and needs its length: no stream
+    prepared = load_data(recipe)
+    name = split or "test"
+    splits = {"train": prepared.train, "validation": prepared.validation, "test": prepared.test}
+    if name not in splits:
+        raise DataError(f"--split for a recipe is train, validation or test, found {name!r}")
+    if splits[name] is None:
+        raise DataError(
+            f"recipe '{path}' has no test split (its data has no 'test' split and data.test_split is not set); fix: "
+            "set data.test_split in the recipe, or choose another split with --split validation"
+        )
+    dataset = splits[name]
+    roles = [r for r in loaded.task.inference_roles() if r in dataset.column_names]
+    labels = prepared.labels
+
+    def rows():
+        for row in dataset:
+            yield {**{r: row[r] for r in roles}, LABEL: task.prepared_label(row["label"], labels)}
+
+    columns = {r: [r] for r in roles} or loaded.columns
+    source = open_rows(f"{path} ({name})", rows, columns, loaded.task.modality, [LABEL], loaded.task.takes_word_lists)
+    source.total = len(dataset)
+    return source, lambda item: item.extra[LABEL], None, f"{name} split"
 
 
 def _run_model(

@@ -33,6 +33,7 @@ class Source:
     describe: str
     rows: Any  # a callable giving a fresh iterator of Items
     total: int | None = None
+    features: Any = None  # a table's ``datasets`` features (column → feature) where its reader knows them
 
     def __iter__(self) -> Iterator[Item]:
         return self.rows()
@@ -124,6 +125,14 @@ def _hub_source(
     return _table_source(spec, load, columns, modality, keep, None, words)
 
 
+def open_rows(
+    describe: str, rows: Any, columns: dict[str, list[str]], modality: str, keep: list[str], words: bool = False
+) -> Source:
+    """A source over rows already in memory (``rows``: a callable giving a fresh iterator of dicts), read as a
+    table's rows are (e.g. a recipe's split for evaluate)."""
+    return _table_source(describe, rows, columns, modality, keep, None, words)
+
+
 def _table_source(
     spec: str,
     load: Any,
@@ -134,7 +143,9 @@ def _table_source(
     words: bool = False,
 ) -> Source:
     try:
-        first = next(iter(load()), None)
+        table = load()
+        features = getattr(table, "features", None)
+        first = next(iter(table), None)
     except DataError:
         raise
     except Exception as e:  # a malformed file: the reader's first line says what is wrong
@@ -168,7 +179,7 @@ def _table_source(
             else:
                 yield _text_item(str(i), {role: row[column] for role, column in wanted.items()}, extra, words)
 
-    return Source(spec, rows)
+    return Source(spec, rows, features=features)
 
 
 def _text_item(id_: str, values: dict[str, Any], extra: dict[str, Any] | None = None, words: bool = False) -> Item:

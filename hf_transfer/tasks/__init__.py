@@ -468,6 +468,12 @@ class Task(abc.ABC):
 
         return np.asarray(labels)
 
+    def prepared_label(self, value: Any, labels: list[str]) -> Any:
+        """A prepared split's label (what :meth:`label_encoder` made of the data's label; ``labels``: the names it
+        returned) back in the form evaluate reads from a file: here the class name of a class id. Evaluate on a
+        recipe reads the recipe's own split this way, so a label means what it meant in training."""
+        return labels[int(value)]
+
     def check_labelled_row(self, payload: dict[str, Any], truth: Any) -> str | None:
         """Why one labelled row cannot be scored (e.g. a tag count that is not the word count); None: it can."""
         return None

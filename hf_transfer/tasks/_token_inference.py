@@ -1,10 +1,13 @@
 """Token classification with a trained model (predict, evaluate, export): words in, a tag per word out.
 
-A row's output is its words' first sub-word logits (words × tags), the position the tag was trained on; a word
-cut by truncation has a row of NaN and gets no tag (``None``), and is counted. Entity spans are read from the
-word tags with the tagging scheme the model was trained with (``config.hf_transfer["tagging_scheme"]``, saved at
-training time; detected from the tag names for older models), strictly, as the metrics read them: a broken
-entity (``I-X`` after ``O`` in IOB2) is no span. ``pipeline(..., aggregation_strategy="first")`` takes the same
+A row's output is its words' first sub-word logits (words × tags), the position the tag was trained on. A
+sentence longer than the max length runs as overlapping windows of whole words, and each word's tag is read in
+the window where it is furthest from a cut edge (:func:`word_windows`, :func:`best_windows`), so every word that
+has a sub-word gets a tag; a word longer than a window is a window alone, tagged from its first sub-word. A word
+the tokenizer gives no sub-word (e.g. a zero-width character) gets no tag (``None``) and is counted. Entity
+spans are read from the word tags with the tagging scheme the model was trained with
+(``config.hf_transfer["tagging_scheme"]``, saved at training time; detected from the tag names for older
+models), strictly, as the metrics read them: a broken entity (``I-X`` after ``O`` in IOB2) is no span. ``pipeline(..., aggregation_strategy="first")`` takes the same
 first sub-word per word, so its tags agree on words it also splits at whitespace only; it starts a group at
 such a broken ``I-X`` too, and its own word splitting cuts at punctuation, which ours (whitespace, or the
 caller's word lists) does not.
@@ -80,8 +83,11 @@ class TokenInference:
     def prediction_arrow_types(self, top_k: int | None) -> dict[str, Any]:
         return arrow_types()
 
+    def prepared_label(self, value: Any, labels: list[str]) -> Any:
+        return [labels[int(i)] for i in value]
+
     def check_labelled_row(self, payload: dict[str, Any], truth: Any) -> str | None:
-        return check_row(payload[WORDS_ROLE], truth)
+        return check_row(payload[WORDS_ROLE], truth, self.tags)
 
     def evaluation_targets(self, values, labels, model, separator=None, column="label", data="the data"):
         return targets(values, labels, model)
@@ -137,8 +143,8 @@ class TokenInference:
         cut = getattr(self, "_cut_words", 0)
         if cut:
             notes.append(
-                f"{cut} words have no prediction (cut by truncation, or given no sub-word by the tokenizer): they are "
-                "left out of the scores, as in training; a model with a larger task.max_length keeps truncated words"
+                f"{cut} words have no prediction (the tokenizer gave them no sub-word): they are left out of the "
+                "scores, as in training"
             )
         if getattr(self, "label_all_subwords", False):
             notes.append(
@@ -152,44 +158,117 @@ class TokenInference:
             f"id2label = {dict(sorted(id2label.items()))!r}",
             "# one tag per sub-word token; a word's tag is its first sub-word's (see batch.word_ids(i))",
             "tags = [[id2label[i] for i in row] for row in logits.argmax(-1)]",
+            "# a sentence longer than the max length: `hf-transfer predict` on this folder tags every word",
+            "# (overlapping windows of whole words, each word read where it has the most context)",
         ]
 
 
 class WordBatch(dict):
-    """Model inputs (the dict: input_ids, attention_mask, …) and, as attributes, each row's ``word_ids`` (the
-    tokenizer's sub-word → word map) and word count: what :func:`first_subword_logits` needs after the model."""
+    """Model inputs (the dict: input_ids, attention_mask, …), one model row per window of words, and as
+    attributes what :func:`first_subword_logits` needs after the model: each window's ``word_ids`` (the
+    tokenizer's sub-word → word map, window-local), its sentence and first word (``windows``), each sentence's
+    word count (``words``) and, per word, the window its tag is read from (``owner``)."""
 
     word_ids: list[list[int | None]]
+    windows: list[tuple[int, int, int]]  # (sentence, first word, end word) per model row
     words: list[int]
+    owner: list[list[int]]
+    subwords: list[list[int]]  # per sentence, each word's sub-word count (0: the tokenizer gave it none)
 
 
 def encode(processor: Any, payloads: list[dict[str, Any]], role: str, max_length: int) -> WordBatch:
-    """A padded batch of word lists, tokenised as in training (``is_split_into_words``, same truncation)."""
+    """A padded batch of word lists, tokenised as in training (``is_split_into_words``), a sentence longer than
+    ``max_length`` sub-words cut into overlapping windows of whole words (:func:`word_windows`); a sentence that
+    fits is one window of all its words, tokenised exactly as before striding."""
     words = [list(p[role]) for p in payloads]
+    # Sub-words per word, without special tokens or truncation. The tokenizer's own striding
+    # (return_overflowing_tokens + stride) cuts windows at sub-words, so a window could start inside a word and
+    # its first sub-word there would not be the word's first sub-word (the position the tag was trained on).
+    counted = processor(words, is_split_into_words=True, add_special_tokens=False, truncation=False)
+    budget = max_length - processor.num_special_tokens_to_add(pair=False)
+    windows, owner, subwords = [], [], []
+    for row, sentence in enumerate(words):
+        counts = [0] * len(sentence)
+        for w in counted.word_ids(row):
+            if w is not None:
+                counts[w] += 1
+        spans = word_windows(counts, budget)
+        subwords.append(counts)
+        owner.append([len(windows) + k for k in best_windows(counts, spans)])
+        windows += [(row, start, end) for start, end in spans]
+    pieces = [words[row][start:end] for row, start, end in windows]
     enc = processor(
-        words, is_split_into_words=True, truncation=True, max_length=max_length, padding=True, return_tensors="pt"
+        pieces, is_split_into_words=True, truncation=True, max_length=max_length, padding=True, return_tensors="pt"
     )
     batch = WordBatch(enc)
-    batch.word_ids = [enc.word_ids(i) for i in range(len(words))]
-    batch.words = [len(w) for w in words]
+    batch.word_ids = [enc.word_ids(i) for i in range(len(pieces))]
+    batch.windows, batch.words, batch.owner, batch.subwords = windows, [len(w) for w in words], owner, subwords
     return batch
 
 
+def word_windows(counts: list[int], budget: int) -> list[tuple[int, int]]:
+    """Windows of whole words (start, end: ``words[start:end]``) of at most ``budget`` sub-words each, covering
+    every word; each window after the first starts with the last words of the one before, up to half the budget
+    of sub-words (at least one word where the next word fits with it): the overlap that gives a word near a cut
+    edge a second, more central window. A word longer than the budget is a window alone (the tokenizer truncates
+    it; its first sub-word, the one that carries its tag, is kept). A sentence that fits, or a budget below one
+    sub-word, is one window."""
+    n = len(counts)
+    if sum(counts) <= budget or budget < 1:
+        return [(0, n)]
+    overlap = budget // 2
+    windows, start = [], 0
+    while True:
+        end, used = start + 1, counts[start]
+        while end < n and used + counts[end] <= budget:
+            used += counts[end]
+            end += 1
+        windows.append((start, end))
+        if end == n:
+            return windows
+        begin, tail = end, 0
+        while begin - 1 > start and (begin == end or tail + counts[begin - 1] <= overlap):  # one word at least
+            begin -= 1
+            tail += counts[begin]
+        while begin < end and tail + counts[end] > budget:  # a shorter overlap where the next word would not fit
+            tail -= counts[begin]
+            begin += 1
+        start = begin
+
+
+def best_windows(counts: list[int], windows: list[tuple[int, int]]) -> list[int]:
+    """Per word, the index of the window that gives it the most context: the largest of (sub-words before it,
+    sub-words after it) at its nearer cut edge (the sentence's own ends are no cut); the first such window on a tie."""
+    best: list[tuple[float, int]] = [(-1.0, 0)] * len(counts)
+    for k, (start, end) in enumerate(windows):
+        before = 0
+        inside = sum(counts[start:end])
+        for w in range(start, end):
+            after = inside - before - counts[w]
+            context = min(before if start > 0 else float("inf"), after if end < len(counts) else float("inf"))
+            if context > best[w][0]:
+                best[w] = (context, k)
+            before += counts[w]
+    return [k for _, k in best]
+
+
 def first_subword_logits(logits: Any, batch: WordBatch) -> list[Any]:
-    """Per row: the logits of each word's first sub-word (words × tags), NaN for a word truncation cut."""
+    """Per sentence: the logits of each word's first sub-word (words × tags), read in the word's own window
+    (``batch.owner``); a word without a row gets -inf when the tokenizer gave it no sub-word at all, NaN when
+    truncation cut it (only where ``max_length`` leaves no room for a sub-word: windows keep every other word)."""
     import torch
 
-    out = []
-    for row, word_ids, n in zip(logits, batch.word_ids, batch.words):
+    out = [torch.full((n, logits.shape[-1]), float("nan"), dtype=logits.dtype) for n in batch.words]
+    for k, (row, word_ids, (sentence, start, _)) in enumerate(zip(logits, batch.word_ids, batch.windows)):
+        owner = batch.owner[sentence]
         first: dict[int, int] = {}
         for position, w in enumerate(word_ids):
-            if w is not None and w not in first:
-                first[w] = position
-        values = torch.full((n, row.shape[-1]), float("nan"), dtype=row.dtype)
+            if w is not None and w + start not in first and owner[w + start] == k:
+                first[w + start] = position
         if first:
-            words = torch.tensor(list(first))
-            values[words] = row[torch.tensor(list(first.values()))]
-        out.append(values)
+            out[sentence][torch.tensor(list(first))] = row[torch.tensor(list(first.values()))]
+    for values, counts in zip(out, batch.subwords):
+        values[[w for w, c in enumerate(counts) if c == 0]] = float("-inf")
     return out
 
 
@@ -204,11 +283,12 @@ def stack(outputs: list[Any]) -> Any:
 
 
 def tag_ids(output: Any) -> tuple[Any, Any]:
-    """Each word's best tag id (-1 for a cut word) and its probability (NaN for a cut word), as numpy arrays."""
+    """Each word's best tag id and its probability, as numpy arrays; -1 and NaN for a word without logits
+    (cut by truncation: NaN logits; no sub-word: -inf logits)."""
     import numpy as np
 
     values = np.asarray(output, dtype=np.float64)
-    cut = np.isnan(values).any(-1)
+    cut = ~np.isfinite(values).all(-1)
     safe = np.where(cut[:, None], 0.0, values)
     probs = np.exp(safe - safe.max(-1, keepdims=True))
     probs /= probs.sum(-1, keepdims=True)
@@ -263,8 +343,10 @@ def spans(tags: list[str | None], probs: Any, words: list[str], scheme: str | No
 def prediction_rows(
     outputs: Any, payloads: list[dict[str, Any]] | None, role: str, id2label: dict[int, str], scheme: str | None
 ) -> list[dict[str, Any]]:
-    """predict's rows: the words, their tags and probabilities (None for a cut word), entity spans, and how many
-    words truncation cut."""
+    """predict's rows: the words, their tags and probabilities (None for an untagged word), entity spans, and how
+    many words truncation cut (NaN logits; with windows, only where ``max_length`` leaves no room for a sub-word)."""
+    import numpy as np
+
     rows = []
     for i, output in enumerate(outputs):
         ids, best = tag_ids(output)
@@ -276,21 +358,10 @@ def prediction_rows(
                 "tags": tags,
                 "scores": [None if t is None else float(p) for t, p in zip(tags, best)],
                 "entities": spans(tags, best, words, scheme),
-                "truncated_words": _trailing_none(tags),
+                "truncated_words": int(np.isnan(np.asarray(output, dtype=np.float64)).any(-1).sum()),
             }
         )
     return rows
-
-
-def _trailing_none(tags: list[str | None]) -> int:
-    """Words truncation cut: the untagged words after the last tagged one (truncation keeps a prefix of the
-    words; an untagged word before a tagged one had no sub-word at all, e.g. a zero-width character)."""
-    n = 0
-    for tag in reversed(tags):
-        if tag is not None:
-            break
-        n += 1
-    return n
 
 
 def arrow_types() -> dict[str, Any]:
@@ -323,7 +394,16 @@ def tag_list(value: Any) -> list[str] | None:
     return None
 
 
-def check_row(words: list[str], value: Any) -> str | None:
+def check_row(words: list[str], value: Any, names: list[str] | None = None) -> str | None:
+    """Why a labelled sentence cannot be scored (None: it can); integer tags without names are one DataError."""
+    if isinstance(value, (list, tuple)) and any(isinstance(t, int) for t in value):
+        found = ", ".join(str(t) for t in list(value)[:8])
+        raise DataError(
+            f"the tags are integers ({found}{' …' if len(value) > 8 else ''}) without tag names: expected the "
+            f"model's tag names ({', '.join((names or [])[:8])}{' …' if len(names or []) > 8 else ''}), or integer ids "
+            "in a column whose datasets features name them (Sequence(ClassLabel), as Hub datasets such as "
+            "conll2003 have); fix: write the tags as names, or give the data with its ClassLabel features"
+        )
     tags = tag_list(value)
     if tags is None:
         return f"the tags are not a list ({type(value).__name__})"
@@ -344,8 +424,8 @@ def targets(values: list[Any], labels: list[str], model: str) -> tuple[Any, list
 
 
 def word_level(outputs: Any, truth: Any, labels: list[str]) -> tuple[list[list[str]], list[list[str]], int]:
-    """Predicted and true tags per sentence over the words the model saw (a word cut by truncation is left out
-    of both, as training's metrics leave it out), and how many words were cut."""
+    """Predicted and true tags per sentence over the words that have a prediction (a word without a sub-word is
+    left out of both, as training's metrics leave it out), and how many words were left out."""
     predicted, true, cut = [], [], 0
     for output, ids in zip(outputs, truth):
         pred, _ = tag_ids(output)

@@ -325,6 +325,9 @@ class MultiLabelClassification(FollowsBackbone, ClassificationTask):
     def prediction_fields(self, top_k: int | None) -> list[str]:
         return ["labels", "scores"]
 
+    def prepared_label(self, value: Any, labels: list[str]) -> Any:
+        return [name for name, v in zip(labels, value) if v >= 0.5]  # the multi-hot vector's label set
+
     def evaluation_targets(self, values, labels, model, separator=None, column="label", data="the data"):
         """Each row's label set (a list, or a string split at ``separator``) as a multi-hot vector; the truth
         written per row is ``true_labels``, the list."""

@@ -251,6 +251,10 @@ class Regression(FollowsBackbone, Task):
     default_top_k = None
     accuracy_name = "R²"
 
+    def prepared_label(self, value: Any, labels: list[str]) -> Any:
+        """The stored (standardised, float32) targets back in the data's units, with train's statistics."""
+        return [float(v) * s + m for v, s, m in zip(value, self.std, self.mean)]
+
     def evaluation_targets(self, values, labels, model, separator=None, column="label", data="the data"):
         """Each row's target value(s) as numbers, (rows, targets); the truth written per row is ``true``."""
         targets = _numbers(values, f"{data} ({column})", list(labels))

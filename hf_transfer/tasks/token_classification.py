@@ -23,7 +23,8 @@ see :meth:`TokenClassification.probe_score`).
 
 predict, evaluate and export (:mod:`._token_inference`): input rows are word lists (a ``tokens``/``words`` list
 column, a text split at whitespace, or a ``.conll`` file); a row's output is each word's tag from its first
-sub-word, with entity spans read with the tagging scheme saved in ``config.hf_transfer["tagging_scheme"]``.
+sub-word (a sentence longer than ``max_length``: in overlapping windows of words, each word from the window
+where it has the most context, so no word is cut), with entity spans read with the tagging scheme saved in ``config.hf_transfer["tagging_scheme"]``.
 """
 
 from __future__ import annotations
