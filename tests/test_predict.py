@@ -237,7 +237,7 @@ def test_keep_columns_named_like_a_prediction_column_are_prefixed(text_models, t
     assert [r["input_label"] for r in rows] == truth and all(r["label"] for r in rows)
 
 
-@pytest.mark.parametrize("kind", ["vit", "timm"])
+@pytest.mark.parametrize("kind", ["vit", "timm", "resnet"])  # resnet/timm: convolutions, run in channels-last
 def test_image_folder_with_a_damaged_file_in_order_with_workers(kind, backbones, image_folder, tmp_path):
     out_dir = tmp_path / "model"
     recipe = image_recipe(backbones[kind], image_folder, out_dir)
@@ -280,6 +280,27 @@ def test_image_folder_with_a_damaged_file_in_order_with_workers(kind, backbones,
         got = {s["label"]: s["score"] for s in row["scores"]}
         for i, label in model.config.id2label.items():
             assert abs(got[label] - float(probs[int(i)])) < 1e-5
+
+
+def test_image_models_run_in_channels_last_and_give_the_same_logits(backbones, image_folder, tmp_path):
+    """predict runs a convolutional image model in channels-last layout (faster convolutions); its logits equal
+    the model's own in the default layout."""
+    import torch
+
+    from hf_transfer.inference import Runner, open_model
+
+    out_dir = tmp_path / "model"
+    recipe = image_recipe(backbones["resnet"], image_folder, out_dir)
+    recipe["training"].update(max_steps=1, precision="fp32", dataloader_num_workers=0)
+    hf_transfer.train(recipe)
+    loaded = open_model(out_dir)
+    pixels = torch.randn(3, 3, 32, 32)
+    with torch.no_grad():
+        expected = hf_transfer.load_model(out_dir).eval()(pixel_values=pixels).logits
+    runner = Runner(loaded, precision="fp32", batch_size=2)
+    conv = next(m for m in runner.net.modules() if isinstance(m, torch.nn.Conv2d))
+    assert conv.weight.is_contiguous(memory_format=torch.channels_last)
+    assert torch.allclose(runner.forward({"pixel_values": pixels}), expected, atol=1e-5)
 
 
 def test_unknown_model_kind_and_bad_options_are_refused(tmp_path, text_models):
