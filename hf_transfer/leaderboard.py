@@ -37,7 +37,7 @@ def markdown(board: Any) -> str:
             shown = ", ".join(
                 f"{k} {v:.4f}"
                 for k, v in sorted(best.test.items())
-                if k != "test_runtime" and not k.endswith("_per_second")
+                if k != "test_runtime" and not k.endswith(("_per_second", "_real_token_fraction"))
             )
             lines.append(f"Test set, chosen cell only: {shown}.")
         lines += ["", "Reproduce it:", "", f"    {board.command}"]

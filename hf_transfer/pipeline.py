@@ -472,6 +472,7 @@ def _build_trainer(run: Run) -> None:
             class_weights=class_weighting.vector(run.class_weights),
             loss=run.task.batch_loss,
             always_task_loss=not run.task.model_computes_loss,
+            input_lengths=run.task.input_lengths,
             callbacks=[InterruptCallback(run.interruption)]
             + ([ManifestCallback(run.folder)] if run.folder else [])
             + ([run.stopper] if run.stopper else [])

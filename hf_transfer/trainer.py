@@ -12,6 +12,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import torch
 from transformers import Trainer
 from transformers.trainer_pt_utils import LengthGroupedSampler
@@ -40,6 +41,52 @@ class EpochSeededLengthGroupedSampler(LengthGroupedSampler):
         self.generator = torch.Generator().manual_seed(self.seed + int(epoch))
 
 
+class LengthSortedSampler(torch.utils.data.Sampler[int]):
+    """Dataset indices longest first (ties in dataset order), for passes that do not train: every batch holds
+    texts of nearly one length, so dynamic padding computes little padding. ``order`` is the permutation (the
+    evaluation loop puts what it predicted back in dataset order with it) and ``real_token_fraction`` the share
+    of non-padding tokens in the batches of ``batch_size`` it makes."""
+
+    def __init__(self, lengths: list[int], batch_size: int):
+        lengths_array = np.asarray(lengths, dtype=np.int64)
+        self.order = np.argsort(-lengths_array, kind="stable")
+        ordered = lengths_array[self.order]
+        padded = sum(int(ordered[i]) * len(ordered[i : i + batch_size]) for i in range(0, len(ordered), batch_size))
+        self.real_token_fraction = float(ordered.sum()) / max(padded, 1)
+
+    def __iter__(self):
+        return iter(self.order.tolist())
+
+    def __len__(self) -> int:
+        return len(self.order)
+
+
+def _in_dataset_order(value: Any, position: np.ndarray, rows: int) -> Any:
+    """``value`` (an array, or a tuple/list/dict of them, as the evaluation loop gathers) with its first axis
+    taken back from sampler order to dataset order; anything not one row per example is left as it is."""
+    if isinstance(value, np.ndarray) and value.ndim and value.shape[0] == rows:
+        return value[position]
+    if isinstance(value, (tuple, list)):
+        return type(value)(_in_dataset_order(v, position, rows) for v in value)
+    if isinstance(value, dict):
+        return {k: _in_dataset_order(v, position, rows) for k, v in value.items()}
+    return value
+
+
+def _sampler_of(dataloader: Any) -> Any:
+    """The index sampler under a (possibly accelerate-prepared) DataLoader."""
+    for holder in (dataloader, getattr(dataloader, "base_dataloader", None)):
+        batch_sampler = getattr(holder, "batch_sampler", None)
+        for candidate in (
+            getattr(batch_sampler, "sampler", None),
+            getattr(getattr(batch_sampler, "batch_sampler", None), "sampler", None),  # accelerate's BatchSamplerShard
+            getattr(holder, "sampler", None),
+        ):
+            if isinstance(candidate, LengthSortedSampler):
+                return candidate
+    return None
+
+
 class TransferTrainer(Trainer):
     def __init__(
         self,
@@ -48,6 +95,7 @@ class TransferTrainer(Trainer):
         class_weights: list[float] | None = None,
         loss: Callable[..., Any] | None = None,
         always_task_loss: bool = False,
+        input_lengths: Callable[[Any], list[int] | None] | None = None,
         **kwargs,
     ):
         super().__init__(*args, **kwargs)
@@ -55,6 +103,7 @@ class TransferTrainer(Trainer):
         self.class_weights = class_weights
         self.loss = loss
         self.always_task_loss = always_task_loss
+        self.input_lengths = input_lengths  # the task's token counts per example (``Task.input_lengths``)
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         """With ``task.class_weights``, the task's weighted loss (``Task.batch_loss(logits, labels, weights,
@@ -72,7 +121,64 @@ class TransferTrainer(Trainer):
         loss = loss_fn(outputs["logits"], labels, self.class_weights, self.args.label_smoothing_factor)
         return (loss, outputs) if return_outputs else loss
 
+    def _lengths(self, dataset: Any) -> list[int] | None:
+        """Token counts of ``dataset``'s examples from its Arrow column (transformers' samplers read every example
+        as a Python dict to count them: ~10 s per 100k examples), where they count what Trainer would
+        (``input_ids``, no ``length_column_name`` column)."""
+        import datasets
+
+        if (
+            self.input_lengths is None
+            or not isinstance(dataset, datasets.Dataset)
+            or "input_ids" not in dataset.column_names
+            or self.args.length_column_name in dataset.column_names
+            or getattr(self.processing_class, "model_input_names", ["input_ids"])[0] != "input_ids"
+        ):
+            return None
+        return self.input_lengths(dataset)
+
+    def _get_eval_sampler(self, eval_dataset):
+        """Evaluation and prediction longest text first, under length-grouped training (the text tasks' default),
+        on one process; :meth:`evaluation_loop` restores dataset order. transformers' own choice here is its
+        training sampler (random mega-batches sorted within), which pads more and returns predictions shuffled."""
+        if (
+            self.args.train_sampling_strategy == "group_by_length"
+            and self.args.world_size <= 1
+            and not self.args.dataloader_drop_last
+        ):
+            lengths = self._lengths(eval_dataset)
+            if lengths is not None:
+                return LengthSortedSampler(lengths, self.args.eval_batch_size)
+        return super()._get_eval_sampler(eval_dataset)
+
+    def evaluation_loop(
+        self, dataloader, description, prediction_loss_only=None, ignore_keys=None, metric_key_prefix="eval"
+    ):
+        """Trainer's loop; after a length-sorted pass, the predictions and labels in dataset order and the pass's
+        real-token fraction as ``<prefix>_real_token_fraction``."""
+        output = super().evaluation_loop(dataloader, description, prediction_loss_only, ignore_keys, metric_key_prefix)
+        sampler = _sampler_of(dataloader)
+        if sampler is None:
+            return output
+        prefix = metric_key_prefix
+        position = np.empty_like(sampler.order)
+        position[sampler.order] = np.arange(len(sampler.order))  # dataset row i was predicted at position[i]
+        rows = len(sampler.order)
+        metrics = {**output.metrics, f"{prefix}_real_token_fraction": round(sampler.real_token_fraction, 4)}
+        return output._replace(
+            predictions=_in_dataset_order(output.predictions, position, rows),
+            label_ids=_in_dataset_order(output.label_ids, position, rows),
+            metrics=metrics,
+        )
+
     def _get_train_sampler(self, train_dataset=None):
+        dataset = train_dataset if train_dataset is not None else self.train_dataset
+        if self.args.train_sampling_strategy == "group_by_length":
+            lengths = self._lengths(dataset)
+            if lengths is not None:  # what transformers builds, from lengths it need not count row by row
+                seed = self.args.data_seed if self.args.data_seed is not None else self.args.seed
+                batch = self.args.train_batch_size * self.args.gradient_accumulation_steps
+                return EpochSeededLengthGroupedSampler(batch, lengths, seed)
         sampler = super()._get_train_sampler(train_dataset)
         if type(sampler) is LengthGroupedSampler and sampler.generator is None:
             seed = self.args.data_seed if self.args.data_seed is not None else self.args.seed

@@ -93,7 +93,7 @@ class TextClassification(ClassificationTask):
         import torch
         from transformers.trainer_pt_utils import LengthGroupedSampler
 
-        lengths = [len(ids) for ids in train_dataset["input_ids"]]
+        lengths = self.input_lengths(train_dataset)
         batch = args.per_device_train_batch_size
         generator = torch.Generator().manual_seed(args.seed)
         if args.train_sampling_strategy == "group_by_length":
