@@ -92,6 +92,34 @@ def test_trains_and_pipeline_returns_entity_spans(backbones, ner_files, tmp_path
         assert all(s["entity_group"] in {"PER", "LOC"} for s in spans)  # spans named by the saved tags
 
 
+def _split_words(rows):
+    """The sentences with every other entity word spelled as letters the fixture vocabulary splits into
+    sub-words (``goal`` → ``g ##o ##a ##l`` after a suffix makes it unknown)."""
+    out = []
+    for row in rows:
+        tokens = [w + "x" if i % 2 == 0 and t != "O" else w for i, (w, t) in enumerate(zip(row["tokens"], row["tags"]))]
+        out.append({"tokens": tokens, "tags": row["tags"]})
+    return out
+
+
+def test_label_all_subwords_trains_on_every_sub_word_and_scores_words_as_evaluate_does(backbones, ner_files, tmp_path):
+    files = {}
+    for split, path in ner_files.items():
+        rows = _split_words([json.loads(line) for line in path.read_text().splitlines()])
+        files[split] = tmp_path / f"{split}.jsonl"
+        files[split].write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = tmp_path / "out"
+    recipe = _recipe(backbones, files, out)
+    recipe["task"]["label_all_subwords"] = True
+    recipe["training"].update(learning_rate=5e-2, precision="fp32")
+    result = hf_transfer.train(recipe)
+    recorded = json.loads((out / "metrics.json").read_text())
+    evaluated = hf_transfer.evaluate(out, str(out / "recipe.yaml"), output_dir=tmp_path / "eval", progress=False)
+    for key in ("f1", "precision", "recall", "token_accuracy"):
+        assert evaluated.metrics[key] == pytest.approx(recorded[f"test_{key}"], abs=1e-9), key
+    assert result.metrics["test_token_accuracy"] == recorded["test_token_accuracy"]
+
+
 @pytest.mark.slow
 def test_conll_files_and_truncation_is_reported(backbones, ner_files, tmp_path):
     conll = {}

@@ -146,11 +146,6 @@ class TokenInference:
                 f"{cut} words have no prediction (the tokenizer gave them no sub-word): they are left out of the "
                 "scores, as in training"
             )
-        if getattr(self, "label_all_subwords", False):
-            notes.append(
-                "The model was trained with task.label_all_subwords: training's metrics scored every sub-word, these "
-                "score each word once (its first sub-word), so the figures differ from training_report.json"
-            )
         return notes
 
     def decision_code(self, id2label: dict[int, str], config: Any) -> list[str]:

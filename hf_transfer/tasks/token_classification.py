@@ -7,8 +7,9 @@ with ``data.labels``.
 
 Alignment: the words go to the tokenizer as they are (``is_split_into_words``); the first sub-word of each word
 carries its tag and the others are ignored by the loss (-100), or with ``task.label_all_subwords`` carry it too
-(``B-X`` becoming ``I-X`` after the first). Words cut by truncation are counted and logged, never silently lost;
-predictions are scored per word (the first sub-word's tag).
+(``B-X`` becoming ``I-X`` after the first; training split only: validation and test label each word once, so
+their scores count words as ``evaluate`` does). Words cut by truncation are counted and logged, never silently
+lost; predictions are scored per word (the first sub-word's tag).
 
 Metrics (:mod:`hf_transfer.metrics.token_classification`): strict entity-level precision/recall/F1 per entity
 type when the tags follow a scheme (IOB1, IOB2 or IOBES, detected and logged), and token accuracy always.
@@ -203,12 +204,16 @@ class TokenClassification(TokenInference, Task):
                 out[split] = None
                 continue
 
-            def tokenize(batch):
+            # label_all_subwords is a training signal: validation and test label each word once, at its first
+            # sub-word, so that their scores count words as predict and evaluate do
+            all_subwords = self.label_all_subwords and split == "train"
+
+            def tokenize(batch, all_subwords=all_subwords):
                 enc = processor(batch["tokens"], is_split_into_words=True, truncation=True, max_length=max_length)
                 labels, cut = [], []
                 for i, tags in enumerate(batch["label"]):
                     word_ids = enc.word_ids(i)
-                    labels.append(align(word_ids, tags, self.label_all_subwords, inside))
+                    labels.append(align(word_ids, tags, all_subwords, inside))
                     kept = {w for w in word_ids if w is not None}
                     cut.append(len(tags) - len(kept))
                 enc["labels"] = labels
@@ -224,7 +229,8 @@ class TokenClassification(TokenInference, Task):
         if cut_words:
             note = (
                 f"truncation at {max_length} tokens cut {cut_words:,} of {words:,} words in {cut_sentences:,} sentences "
-                "(they get no prediction and are scored as missed); raise task.max_length to keep them"
+                "(training does not see them and its validation/test scores leave them out; predict and evaluate "
+                "read long sentences in overlapping windows and tag them); raise task.max_length to train on them"
             )
             logger.warning(note)
             data.notes.append(note)
