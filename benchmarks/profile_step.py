@@ -12,6 +12,10 @@ For each run (a fresh interpreter each, on the real all-MiniLM-L6-v2 and the pyt
 * ``full`` / ``full-bf16``: ``hf_transfer.train`` with full fine-tuning, its defaults, in fp32 and with
   ``precision: auto`` (bf16 where the CPU has it);
 * ``lora`` / ``lora-bf16``: the LoRA strategy's defaults, fp32 and auto;
+* ``…-torch-dropout``: the same with ``training.cpu_dropout: torch`` (torch's own ``bernoulli_`` masks), against
+  the default fast masks (:mod:`hf_transfer.dropout`); ``…-system-heap``: with ``HF_TRANSFER_KEEP_HEAP=0``
+  (glibc's malloc as configured, against :mod:`hf_transfer.cpu_heap`); ``…-before``: both, as hf_transfer
+  trained before 2026-12-05;
 * ``cache`` / ``cache-bf16``: the frozen strategy's feature-cache pass (the backbone's forward pass over
   every split, no training).
 
@@ -63,10 +67,18 @@ RUNS = {
     "baseline-full": "plain Trainer script, full fine-tuning, fp32, padding=max_length",
     "full": "hf_transfer full fine-tuning, defaults, fp32",
     "full-bf16": "hf_transfer full fine-tuning, defaults, precision: auto",
+    "full-torch-dropout": "hf_transfer full fine-tuning, fp32, training.cpu_dropout: torch (torch's bernoulli_ masks)",
+    "full-bf16-torch-dropout": "hf_transfer full fine-tuning, precision: auto, training.cpu_dropout: torch",
+    "full-system-heap": "hf_transfer full fine-tuning, fp32, HF_TRANSFER_KEEP_HEAP=0 (glibc's malloc as configured)",
+    "full-bf16-system-heap": "hf_transfer full fine-tuning, precision: auto, HF_TRANSFER_KEEP_HEAP=0",
+    "full-before": "hf_transfer full fine-tuning, fp32, torch dropout masks and glibc's malloc (before 2026-12-05)",
+    "full-bf16-before": "hf_transfer full fine-tuning, precision: auto, torch dropout masks and glibc's malloc",
     "lora": "hf_transfer LoRA, defaults, fp32",
     "lora-bf16": "hf_transfer LoRA, defaults, precision: auto",
+    "lora-before": "hf_transfer LoRA, fp32, torch dropout masks and glibc's malloc (before 2026-12-05)",
     "cache": "hf_transfer frozen: feature-cache pass over every split, fp32",
     "cache-bf16": "hf_transfer frozen: feature-cache pass over every split, precision: auto",
+    "cache-system-heap": "hf_transfer frozen: feature-cache pass, fp32, HF_TRANSFER_KEEP_HEAP=0",
 }
 
 
@@ -353,7 +365,7 @@ def specs(args, data_dir: Path, tmp: Path) -> list[dict]:
         run_dir = tmp / name
         spec = {"name": name, "worker": "train", "kind": "ours", "run_dir": str(run_dir)}
         spec.update(warmup=args.warmup, timed=args.timed, profiled=args.profiled)
-        precision = "auto" if name.endswith("-bf16") else "fp32"
+        precision = "auto" if "-bf16" in name else "fp32"
         if name == "baseline-full":
             spec.update(kind="baseline")
             spec["argv"] = baseline_argv(data_dir, run_dir, sizes, "full", rows, 100, LEARNING_RATES["full"])
@@ -368,6 +380,10 @@ def specs(args, data_dir: Path, tmp: Path) -> list[dict]:
             lr = LEARNING_RATES[strategy["name"]]
             spec["recipe"] = ours_recipe(data_dir, run_dir, sizes, strategy, rows, 100, lr, precision)
             spec["recipe"]["training"]["logging_steps"] = 50  # ours_recipe logs every step when max_steps is set
+            if name.endswith(("-torch-dropout", "-before")):
+                spec["recipe"]["training"]["cpu_dropout"] = "torch"
+        if name.endswith(("-system-heap", "-before")):
+            spec["env"] = {"HF_TRANSFER_KEEP_HEAP": "0"}
         out.append(spec)
     return out
 
@@ -383,7 +399,7 @@ def tables(result: dict) -> str:
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for name, r in result["runs"].items():
-        bf16 = name.endswith("-bf16") and result["machine"]["cpu_bf16_flags"]
+        bf16 = "-bf16" in name and result["machine"]["cpu_bf16_flags"]
         p = peak["bf16_gflops"] if bf16 else peak["fp32_gflops"]
         step = _f(1000 * r["step_s"], "{:.0f}") if "step_s" in r else "–"
         lines.append(
@@ -455,7 +471,7 @@ def main(argv: list[str] | None = None) -> None:
                 wait_for_quiet(60)
             contention = run_child(
                 [sys.executable, str(Path(__file__).resolve()), "--worker", str(job)],
-                env,
+                {**env, **spec.get("env", {})},
                 tmp / f"{spec['name']}.log",
                 what=spec["name"],
             )

@@ -34,7 +34,11 @@ SHIPPED_RECIPES = next((p for p in (_HERE / "recipes", _HERE.parent / "recipes")
 SECTIONS = ("backbone", "data", "task", "strategy", "training", "hub")
 # TrainingArguments keys that a recipe must not set, and why.
 # Keys of the training section that are ours, not TrainingArguments'.
-EXTRA_TRAINING_KEYS = {"precision": PRECISIONS, "save_on_interrupt": ("true", "false")}
+EXTRA_TRAINING_KEYS = {
+    "precision": PRECISIONS,
+    "save_on_interrupt": ("true", "false"),
+    "cpu_dropout": ("fast", "torch"),  # hf_transfer.dropout.CHOICES (not imported here: it imports torch)
+}
 RESUME_LAST = "last"
 FORBIDDEN_TRAINING_KEYS = {
     "hub_token": "a token never goes in a recipe; set HF_TOKEN or run `hf auth login`",

@@ -123,6 +123,7 @@ def _training_arguments(
     requested = kwargs.pop("precision", None)
     # Ours, not TrainingArguments': the run decides where to resume from (see rundir.plan_output).
     kwargs.pop("save_on_interrupt", None)
+    kwargs.pop("cpu_dropout", None)  # read by the Trainer (run.recipe.training), see hf_transfer.dropout
     kwargs.pop("resume_from_checkpoint", None)
     early_stopping.fill_training_kwargs(kwargs)
     hardware = detect_hardware(use_cpu=bool(kwargs.get("use_cpu")))
@@ -266,7 +267,33 @@ def _configure(run: Run) -> None:
 
 def _train_in_folder(run: Run) -> TrainResult:
     """The run once its output folder is locked: data, model, strategy, Trainer, artifacts, push."""
+    from .cpu_heap import kept_heap
+
     _start_process(run)
+    with kept_heap(run.args.device.type):  # a CPU run reuses its heap for big tensors (see hf_transfer.cpu_heap)
+        _train_on_device(run)
+    if run.folder:
+        run.folder.finish("finished")
+    run.state.wait_for_everyone()
+    _push(run)
+    return TrainResult(
+        output_dir=run.out,
+        metrics=run.metrics,
+        recipe=run.recipe,
+        labels=run.data.labels,
+        strategy=run.strategy_report,
+        data_sizes=run.data.sizes(),
+        notes=run.data.notes,
+        hub_url=run.hub_url,
+        training_defaults=run.defaults.values,
+        warnings=run.defaults.warnings,
+        class_weights=run.class_weights,
+        early_stopping=run.early_stopping,
+    )
+
+
+def _train_on_device(run: Run) -> None:
+    """Data, model, strategy, Trainer, training, metrics, and the artifacts saved and checked."""
     _preprocess(run)
     _model_and_strategy(run)
     _trainer_inputs(run)
@@ -294,24 +321,6 @@ def _train_in_folder(run: Run) -> TrainResult:
             run.trainer.close_dataloader_workers()
         except Exception as error:  # never hide the run's own error behind a clean-up one
             logger.warning("could not stop the DataLoader workers: %s", error)
-    if run.folder:
-        run.folder.finish("finished")
-    run.state.wait_for_everyone()
-    _push(run)
-    return TrainResult(
-        output_dir=run.out,
-        metrics=run.metrics,
-        recipe=run.recipe,
-        labels=run.data.labels,
-        strategy=run.strategy_report,
-        data_sizes=run.data.sizes(),
-        notes=run.data.notes,
-        hub_url=run.hub_url,
-        training_defaults=run.defaults.values,
-        warnings=run.defaults.warnings,
-        class_weights=run.class_weights,
-        early_stopping=run.early_stopping,
-    )
 
 
 def _start_process(run: Run) -> None:
@@ -473,6 +482,7 @@ def _build_trainer(run: Run) -> None:
             loss=run.task.batch_loss,
             always_task_loss=not run.task.model_computes_loss,
             input_lengths=run.task.input_lengths,
+            fast_cpu_dropout=recipe.training.get("cpu_dropout", "fast") == "fast",
             callbacks=[InterruptCallback(run.interruption)]
             + ([ManifestCallback(run.folder)] if run.folder else [])
             + ([run.stopper] if run.stopper else [])

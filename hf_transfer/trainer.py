@@ -96,9 +96,15 @@ class TransferTrainer(Trainer):
         loss: Callable[..., Any] | None = None,
         always_task_loss: bool = False,
         input_lengths: Callable[[Any], list[int] | None] | None = None,
+        fast_cpu_dropout: bool = False,
         **kwargs,
     ):
         super().__init__(*args, **kwargs)
+        # training.cpu_dropout: fast (hf_transfer.dropout); GPUs draw their masks in parallel already, and
+        # torch.compile traces the step (a Python function mode there would only break its graph)
+        self.fast_cpu_dropout = fast_cpu_dropout and self.args.device.type == "cpu" and not self.args.torch_compile
+        if self.fast_cpu_dropout:
+            logger.info("dropout masks: fast CPU draws (training.cpu_dropout: torch for torch's own bernoulli_)")
         self.learning_rates = learning_rates
         self.class_weights = class_weights
         self.loss = loss
@@ -120,6 +126,14 @@ class TransferTrainer(Trainer):
         loss_fn = self.loss or weighted_cross_entropy
         loss = loss_fn(outputs["logits"], labels, self.class_weights, self.args.label_smoothing_factor)
         return (loss, outputs) if return_outputs else loss
+
+    def training_step(self, model, inputs, num_items_in_batch=None):
+        if not self.fast_cpu_dropout:
+            return super().training_step(model, inputs, num_items_in_batch)
+        from .dropout import FastCpuDropout
+
+        with FastCpuDropout():  # forward and backward (activation checkpointing recomputes inside it too)
+            return super().training_step(model, inputs, num_items_in_batch)
 
     def _lengths(self, dataset: Any) -> list[int] | None:
         """Token counts of ``dataset``'s examples from its Arrow column (transformers' samplers read every example

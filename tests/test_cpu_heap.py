@@ -1,0 +1,91 @@
+"""A CPU run reuses its heap for big tensors (``hf_transfer.cpu_heap``): freed blocks come back without page
+faults while it is open, glibc's defaults return when it closes, and an allocator the user chose is left alone."""
+
+from __future__ import annotations
+
+import resource
+import statistics
+
+import pytest
+import torch
+
+import hf_transfer
+from helpers import text_recipe
+from hf_transfer import cpu_heap
+
+glibc = pytest.mark.skipif(cpu_heap._glibc() is None, reason="glibc's malloc only (Linux)")
+
+
+def _faults_per_cycle(cycles: int = 7) -> float:
+    """Median minor page faults of an allocate-write-free cycle of a 64 MiB tensor (above glibc's largest mmap
+    threshold), after one cycle that may grow the heap."""
+    counts = []
+    for _ in range(cycles + 1):
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+        block = torch.empty(16 * 2**20)  # 16 Mi floats
+        block.fill_(1.0)
+        del block
+        counts.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+    return statistics.median(counts[1:])
+
+
+@glibc
+def test_big_blocks_are_reused_without_page_faults_while_open(monkeypatch):
+    for key in list(cpu_heap.os.environ):
+        if key.startswith("MALLOC_") or key == "HF_TRANSFER_KEEP_HEAP":
+            monkeypatch.delenv(key)
+    monkeypatch.delenv("LD_PRELOAD", raising=False)
+    pages = 64 * 2**20 // resource.getpagesize()
+    assert _faults_per_cycle() > pages / 2  # glibc's default: fresh pages from the kernel every time
+    with cpu_heap.kept_heap("cpu") as applied:
+        assert applied
+        assert _faults_per_cycle() < pages / 20
+
+
+def test_closing_restores_glibcs_defaults_and_hands_the_memory_back(monkeypatch):
+    calls = []
+
+    class Libc:
+        def mallopt(self, param, value):
+            calls.append(("mallopt", param, value))
+            return 1
+
+        def malloc_trim(self, pad):
+            calls.append(("malloc_trim", pad))
+            return 1
+
+    monkeypatch.setattr(cpu_heap, "_glibc", Libc)
+    monkeypatch.setattr(cpu_heap, "allocator_chosen_by_user", lambda: None)
+    with pytest.raises(RuntimeError), cpu_heap.kept_heap("cpu") as applied:
+        assert applied
+        assert calls == [("mallopt", -4, 0), ("mallopt", -1, 2**31 - 1)]
+        raise RuntimeError("a failed run restores them too")
+    assert calls[2:] == [("mallopt", -4, 65536), ("mallopt", -1, 128 * 1024), ("malloc_trim", 0)]
+
+
+def test_an_allocator_the_user_chose_is_left_alone(monkeypatch):
+    assert cpu_heap.allocator_chosen_by_user({}) is None
+    assert cpu_heap.allocator_chosen_by_user({"PATH": "/bin"}) is None
+    assert cpu_heap.allocator_chosen_by_user({"MALLOC_ARENA_MAX": "2"}) == "MALLOC_ARENA_MAX"
+    assert cpu_heap.allocator_chosen_by_user({"LD_PRELOAD": "/usr/lib/libjemalloc.so.2"}) == "LD_PRELOAD"
+    assert cpu_heap.allocator_chosen_by_user({"LD_PRELOAD": "/usr/lib/libfoo.so"}) is None
+    assert cpu_heap.allocator_chosen_by_user({"HF_TRANSFER_KEEP_HEAP": "0"}) == "HF_TRANSFER_KEEP_HEAP"
+    monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
+    with cpu_heap.kept_heap("cpu") as applied:
+        assert not applied
+    monkeypatch.delenv("MALLOC_ARENA_MAX")
+    with cpu_heap.kept_heap("cuda") as applied:  # a GPU run: untouched
+        assert not applied
+
+
+def test_a_cpu_run_trains_inside_the_kept_heap(backbones, text_files, tmp_path, monkeypatch):
+    seen = []
+    opened = cpu_heap.kept_heap
+
+    def recording(device_type):
+        seen.append(device_type)
+        return opened(device_type)
+
+    monkeypatch.setattr(cpu_heap, "kept_heap", recording)
+    hf_transfer.train(text_recipe(backbones["bert"], text_files, tmp_path / "out"))
+    assert seen == ["cpu"]
