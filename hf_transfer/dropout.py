@@ -80,6 +80,7 @@ def attention(
         empty_rows = ~attn_mask.any(dim=-1, keepdim=True)
     elif attn_mask is not None:
         scores = scores + attn_mask
+        empty_rows = torch.isneginf(attn_mask).all(dim=-1, keepdim=True)
     weights = scores.softmax(dim=-1)
     if empty_rows is not None and bool(empty_rows.any()):
         weights = weights.masked_fill(empty_rows, 0.0)
@@ -93,7 +94,7 @@ class FastCpuDropout(TorchFunctionMode):
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         if func is F.dropout:
-            x, p = args[0], _argument(args, kwargs, 1, "p", 0.5)
+            x, p = _argument(args, kwargs, 0, "input", None), _argument(args, kwargs, 1, "p", 0.5)
             training, inplace = (
                 _argument(args, kwargs, 2, "training", True),
                 _argument(args, kwargs, 3, "inplace", False),
@@ -101,16 +102,18 @@ class FastCpuDropout(TorchFunctionMode):
             if training and 0.0 < p < 1.0 and not inplace and x.device.type == "cpu":
                 return dropout(x, p)
         elif func is F.scaled_dot_product_attention:
-            query = args[0]
+            query = _argument(args, kwargs, 0, "query", None)
             p = _argument(args, kwargs, 4, "dropout_p", 0.0)
-            if p > 0.0 and query.device.type == "cpu" and p < 1.0:
+            causal, mask = _argument(args, kwargs, 5, "is_causal", False), _argument(args, kwargs, 3, "attn_mask", None)
+            # (a causal flag with a mask is torch's error to give)
+            if 0.0 < p < 1.0 and query.device.type == "cpu" and not (causal and mask is not None):
                 return attention(
                     query,
                     _argument(args, kwargs, 1, "key", None),
                     _argument(args, kwargs, 2, "value", None),
-                    _argument(args, kwargs, 3, "attn_mask", None),
+                    mask,
                     p,
-                    is_causal=_argument(args, kwargs, 5, "is_causal", False),
+                    is_causal=causal,
                     scale=_argument(args, kwargs, 6, "scale", None),
                     enable_gqa=_argument(args, kwargs, 7, "enable_gqa", False),
                 )

@@ -100,9 +100,16 @@ class TransferTrainer(Trainer):
         **kwargs,
     ):
         super().__init__(*args, **kwargs)
-        # training.cpu_dropout: fast (hf_transfer.dropout); GPUs draw their masks in parallel already, and
-        # torch.compile traces the step (a Python function mode there would only break its graph)
-        self.fast_cpu_dropout = fast_cpu_dropout and self.args.device.type == "cpu" and not self.args.torch_compile
+        # training.cpu_dropout: fast (hf_transfer.dropout); GPUs draw their masks in parallel already;
+        # torch.compile traces the step (a Python function mode there would only break its graph); activation
+        # checkpointing recomputes the forward pass outside the function mode, and its recomputed attention must
+        # save the very tensors the first pass saved
+        self.fast_cpu_dropout = (
+            fast_cpu_dropout
+            and self.args.device.type == "cpu"
+            and not self.args.torch_compile
+            and not self.args.gradient_checkpointing
+        )
         if self.fast_cpu_dropout:
             logger.info("dropout masks: fast CPU draws (training.cpu_dropout: torch for torch's own bernoulli_)")
         self.learning_rates = learning_rates
@@ -132,7 +139,7 @@ class TransferTrainer(Trainer):
             return super().training_step(model, inputs, num_items_in_batch)
         from .dropout import FastCpuDropout
 
-        with FastCpuDropout():  # forward and backward (activation checkpointing recomputes inside it too)
+        with FastCpuDropout():  # the forward pass (and the backward pass, which draws nothing)
             return super().training_step(model, inputs, num_items_in_batch)
 
     def _lengths(self, dataset: Any) -> list[int] | None:

@@ -75,6 +75,7 @@ def _inputs(seed=0):
     boolean = torch.rand(2, 1, 7, 7, generator=g) > 0.3
     boolean[0, 0, 2] = False  # a query with nothing to attend to: zeros, as torch gives
     additive = torch.randn(2, 1, 7, 7, generator=g)
+    additive[1, 0, 3] = float("-inf")  # the same with an additive mask
     return q, k, v, boolean, additive
 
 
@@ -101,6 +102,22 @@ def test_the_attention_replica_computes_what_torch_computes(kind, monkeypatch):
         **{key: value for key, value in kwargs.items() if key != "is_causal"},
     )
     torch.testing.assert_close(got, want, atol=1e-6, rtol=1e-5)
+
+
+def test_attention_keyword_arguments_and_torchs_own_errors_pass_through():
+    q, k, v, boolean, _ = _inputs(2)
+    x = torch.randn(5, 6)
+    torch.manual_seed(4)
+    with fast.FastCpuDropout():
+        by_keyword = F.scaled_dot_product_attention(query=q, key=k, value=v, attn_mask=boolean, dropout_p=0.3)
+        dropped = F.dropout(input=x, p=0.3, training=True)
+        with pytest.raises(RuntimeError):  # torch refuses a causal flag with a mask: so does the mode
+            F.scaled_dot_product_attention(q, k, v, attn_mask=boolean, dropout_p=0.3, is_causal=True)
+    torch.manual_seed(4)
+    with fast.FastCpuDropout():
+        assert torch.equal(F.scaled_dot_product_attention(q, k, v, boolean, 0.3), by_keyword)
+        assert torch.equal(F.dropout(x, 0.3, True), dropped)
+    assert (dropped == 0).any() and ((dropped == 0) | torch.isclose(dropped, x / 0.7, rtol=1e-4)).all()
 
 
 def test_attention_dropout_under_the_mode_is_the_seeded_mask():
@@ -152,3 +169,13 @@ def test_a_wrong_choice_is_named(backbones, text_files, tmp_path):
         hf_transfer.load_recipe(recipe)
     assert "'training.cpu_dropout' must be one of fast, torch" in str(err.value)
     assert not (tmp_path / "out").exists()
+
+
+def test_activation_checkpointing_keeps_torchs_masks(backbones, text_files, tmp_path):
+    """Checkpointing recomputes the forward pass outside the step's function mode: the recomputed attention must
+    save what the first pass saved (bf16 autocast makes the math path's tensors differ), so those runs keep
+    torch's own dropout."""
+    recipe = text_recipe(backbones["bert"], text_files, tmp_path / "out")
+    recipe["training"].update(max_steps=2, precision="bf16", gradient_checkpointing=True)
+    assert _bernoulli_calls(recipe) > 0
+    assert (tmp_path / "out" / "model.safetensors").is_file()
