@@ -17,10 +17,12 @@ from ~50,000 to ~50–200 per step and its step time by 7–10% in fp32 and 15�
 full fine-tuning step (``benchmarks/profile_step.py``) the gain was 1% in fp32 and 6% in bf16, for 4% more
 peak memory on the quickstart (1,834 vs 1,766 MB): freed blocks are kept for reuse instead of returned.
 
-:func:`kept_heap` applies this while a run's data, model and training are on the CPU, then restores glibc's
-defaults and hands the kept memory back (``malloc_trim``), so a notebook that trained does not hold it.
+:func:`kept_heap` applies this while a run's data, model and training are on the CPU (the outermost of nested or
+concurrent runs applies and restores), then lets glibc mmap again, at the thresholds its own adjustment reaches
+(32 MiB, trimming above 64 MiB: a ``mallopt`` switches that adjustment off for good), and hands the kept memory
+back (``malloc_trim``), so a notebook that trained does not hold it.
 Nothing changes where the user has chosen an allocator already (an ``LD_PRELOAD`` of jemalloc, tcmalloc or
-mimalloc, or any ``MALLOC_*`` setting in the environment), with ``HF_TRANSFER_KEEP_HEAP=0``, on a GPU run, or
+mimalloc, any ``MALLOC_*`` setting or ``glibc.malloc`` tunable in the environment), with ``HF_TRANSFER_KEEP_HEAP=0``, on a GPU run, or
 off glibc (macOS, Windows, musl).
 """
 
@@ -30,15 +32,22 @@ import ctypes
 import logging
 import os
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 logger = logging.getLogger("hf_transfer")
 
-# glibc's <malloc.h> parameter numbers and defaults
-M_TRIM_THRESHOLD, M_MMAP_MAX = -1, -4
-DEFAULT_TRIM_THRESHOLD, DEFAULT_MMAP_MAX = 128 * 1024, 65536
+# glibc's <malloc.h> parameter numbers
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD, M_MMAP_MAX = -1, -3, -4
 KEPT_TRIM_THRESHOLD = 2**31 - 1  # mallopt takes an int: 2 GiB
+# After the run: mmap again, at the thresholds glibc's own dynamic adjustment reaches once big blocks have been
+# freed (its maximum mmap threshold, 32 MiB on 64-bit, and twice that for trimming). Any mallopt of these
+# parameters switches that adjustment off for the process, so "glibc's defaults" (128 KiB) would be worse than
+# what it had learnt before the run.
+AFTER_MMAP_MAX, AFTER_MMAP_THRESHOLD, AFTER_TRIM_THRESHOLD = 65536, 32 * 2**20, 64 * 2**20
+_lock = threading.Lock()
+_depth = 0  # runs inside kept_heap now (threads, nested train() calls): only the outermost applies and restores
 
 
 def _glibc() -> ctypes.CDLL | None:
@@ -58,6 +67,8 @@ def allocator_chosen_by_user(environ: dict[str, str] | None = None) -> str | Non
     environ = os.environ if environ is None else environ
     if environ.get("HF_TRANSFER_KEEP_HEAP", "1") == "0":
         return "HF_TRANSFER_KEEP_HEAP"
+    if "glibc.malloc." in environ.get("GLIBC_TUNABLES", ""):
+        return "GLIBC_TUNABLES"
     preload = environ.get("LD_PRELOAD", "")
     if any(name in preload for name in ("jemalloc", "tcmalloc", "mimalloc")):
         return "LD_PRELOAD"
@@ -74,10 +85,19 @@ def kept_heap(device_type: str) -> Iterator[bool]:
             logger.debug("CPU heap: left as configured (%s is set)", chosen)
         yield False
         return
-    applied = bool(libc.mallopt(M_MMAP_MAX, 0)) and bool(libc.mallopt(M_TRIM_THRESHOLD, KEPT_TRIM_THRESHOLD))
+    global _depth
+    with _lock:
+        _depth += 1
+        applied = _depth > 1 or (
+            bool(libc.mallopt(M_MMAP_MAX, 0)) and bool(libc.mallopt(M_TRIM_THRESHOLD, KEPT_TRIM_THRESHOLD))
+        )
     try:
         yield applied
     finally:
-        libc.mallopt(M_MMAP_MAX, DEFAULT_MMAP_MAX)
-        libc.mallopt(M_TRIM_THRESHOLD, DEFAULT_TRIM_THRESHOLD)
-        libc.malloc_trim(0)
+        with _lock:
+            _depth -= 1
+            if _depth == 0:
+                libc.mallopt(M_MMAP_MAX, AFTER_MMAP_MAX)
+                libc.mallopt(M_MMAP_THRESHOLD, AFTER_MMAP_THRESHOLD)
+                libc.mallopt(M_TRIM_THRESHOLD, AFTER_TRIM_THRESHOLD)
+                libc.malloc_trim(0)

@@ -37,6 +37,8 @@ def keep_mask(shape: tuple[int, ...] | torch.Size, p: float, dtype: torch.dtype)
     """A CPU tensor of ``shape``: 0 with probability ~``p``, else the inverse of the exact keep probability."""
     n = math.prod(shape)
     dropped = round(p * _LEVELS)
+    if dropped >= _LEVELS:  # p within 2⁻¹⁷ of 1: drop everything, as torch does at p = 1
+        return torch.zeros(shape, dtype=dtype)
     # 64 uniform bits per word from torch's generator (from = int64 min, to = None: the full range; a plain
     # random_() leaves the top bit 0)
     words = torch.empty((n + 3) // 4, dtype=torch.int64).random_(-(2**63), None)
@@ -79,13 +81,13 @@ def attention(
         scores = scores.masked_fill(~attn_mask, float("-inf"))
         empty_rows = ~attn_mask.any(dim=-1, keepdim=True)
     elif attn_mask is not None:
-        scores = scores + attn_mask
+        scores = scores + attn_mask.to(scores.dtype)  # torch adds the mask in the inputs' precision
         empty_rows = torch.isneginf(attn_mask).all(dim=-1, keepdim=True)
     weights = scores.softmax(dim=-1)
     if empty_rows is not None and bool(empty_rows.any()):
         weights = weights.masked_fill(empty_rows, 0.0)
     weights = dropout(weights, dropout_p)
-    return weights @ value
+    return weights.to(value.dtype) @ value
 
 
 class FastCpuDropout(TorchFunctionMode):

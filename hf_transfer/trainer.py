@@ -14,8 +14,10 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch.utils.data import SequentialSampler
 from transformers import Trainer
 from transformers.trainer_pt_utils import LengthGroupedSampler
+from transformers.trainer_utils import has_length
 
 from .class_weights import weighted_cross_entropy
 from .optim import parameter_groups
@@ -135,22 +137,26 @@ class TransferTrainer(Trainer):
         return (loss, outputs) if return_outputs else loss
 
     def training_step(self, model, inputs, num_items_in_batch=None):
-        if not self.fast_cpu_dropout:
+        # (activation checkpointing switched on in the model itself, not through the arguments: off too)
+        if not self.fast_cpu_dropout or getattr(self.model, "is_gradient_checkpointing", False):
             return super().training_step(model, inputs, num_items_in_batch)
         from .dropout import FastCpuDropout
 
         with FastCpuDropout():  # the forward pass (and the backward pass, which draws nothing)
             return super().training_step(model, inputs, num_items_in_batch)
 
-    def _lengths(self, dataset: Any) -> list[int] | None:
+    def _lengths(self, dataset: Any, length_column: bool = False) -> list[int] | None:
         """Token counts of ``dataset``'s examples from its Arrow column (transformers' samplers read every example
         as a Python dict to count them: ~10 s per 100k examples), where they count what Trainer would
-        (``input_ids``, no ``length_column_name`` column)."""
+        (``input_ids``, no ``length_column_name`` column); with ``length_column``, that column when there is one."""
         import datasets
 
+        if not isinstance(dataset, datasets.Dataset):
+            return None
+        if length_column and self.args.length_column_name in dataset.column_names:
+            return dataset[self.args.length_column_name]
         if (
             self.input_lengths is None
-            or not isinstance(dataset, datasets.Dataset)
             or "input_ids" not in dataset.column_names
             or self.args.length_column_name in dataset.column_names
             or getattr(self.processing_class, "model_input_names", ["input_ids"])[0] != "input_ids"
@@ -162,15 +168,20 @@ class TransferTrainer(Trainer):
         """Evaluation and prediction longest text first, under length-grouped training (the text tasks' default),
         on one process; :meth:`evaluation_loop` restores dataset order. transformers' own choice here is its
         training sampler (random mega-batches sorted within), which pads more and returns predictions shuffled."""
-        if (
-            self.args.train_sampling_strategy == "group_by_length"
-            and self.args.world_size <= 1
-            and not self.args.dataloader_drop_last
-        ):
-            lengths = self._lengths(eval_dataset)
-            if lengths is not None:
-                return LengthSortedSampler(lengths, self.args.eval_batch_size)
-        return super()._get_eval_sampler(eval_dataset)
+        args = self.args
+        if args.train_sampling_strategy != "group_by_length" or eval_dataset is None or not has_length(eval_dataset):
+            return super()._get_eval_sampler(eval_dataset)
+        sortable = (
+            args.world_size <= 1
+            and not args.dataloader_drop_last
+            and args.eval_do_concat_batches  # per-batch predictions could not be put back in order
+            and not args.batch_eval_metrics
+        )
+        lengths = self._lengths(eval_dataset, length_column=True) if sortable else None
+        if lengths is not None:
+            return LengthSortedSampler(lengths, args.eval_batch_size)
+        # transformers would shuffle (its training sampler) and predict() would return that order: dataset order
+        return SequentialSampler(eval_dataset) if args.world_size <= 1 else None
 
     def evaluation_loop(
         self, dataloader, description, prediction_loss_only=None, ignore_keys=None, metric_key_prefix="eval"

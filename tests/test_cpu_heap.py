@@ -60,7 +60,17 @@ def test_closing_restores_glibcs_defaults_and_hands_the_memory_back(monkeypatch)
         assert applied
         assert calls == [("mallopt", -4, 0), ("mallopt", -1, 2**31 - 1)]
         raise RuntimeError("a failed run restores them too")
-    assert calls[2:] == [("mallopt", -4, 65536), ("mallopt", -1, 128 * 1024), ("malloc_trim", 0)]
+    # mmap again, at the thresholds glibc's own adjustment would have reached (a mallopt switched it off)
+    assert calls[2:] == [
+        ("mallopt", -4, 65536),
+        ("mallopt", -3, 32 * 2**20),
+        ("mallopt", -1, 64 * 2**20),
+        ("malloc_trim", 0),
+    ]
+    calls.clear()
+    with cpu_heap.kept_heap("cpu"), cpu_heap.kept_heap("cpu") as inner:  # nested runs: the outermost restores
+        assert inner and len(calls) == 2
+    assert [c[0] for c in calls[2:]] == ["mallopt", "mallopt", "mallopt", "malloc_trim"]
 
 
 def test_an_allocator_the_user_chose_is_left_alone(monkeypatch):
@@ -70,6 +80,8 @@ def test_an_allocator_the_user_chose_is_left_alone(monkeypatch):
     assert cpu_heap.allocator_chosen_by_user({"LD_PRELOAD": "/usr/lib/libjemalloc.so.2"}) == "LD_PRELOAD"
     assert cpu_heap.allocator_chosen_by_user({"LD_PRELOAD": "/usr/lib/libfoo.so"}) is None
     assert cpu_heap.allocator_chosen_by_user({"HF_TRANSFER_KEEP_HEAP": "0"}) == "HF_TRANSFER_KEEP_HEAP"
+    tunables = {"GLIBC_TUNABLES": "glibc.malloc.mmap_threshold=4096"}
+    assert cpu_heap.allocator_chosen_by_user(tunables) == "GLIBC_TUNABLES"
     monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
     with cpu_heap.kept_heap("cpu") as applied:
         assert not applied

@@ -39,6 +39,21 @@ def test_the_mask_keeps_one_minus_p_and_is_unbiased(p):
     assert float(mask.mean()) == pytest.approx(1.0, abs=6 * sigma * scale)
 
 
+def test_p_within_reach_of_one_drops_everything():
+    assert torch.equal(fast.keep_mask((3, 4), 0.999995, torch.float32), torch.zeros(3, 4))
+
+
+def test_a_float_mask_in_another_precision_works_as_in_torch(monkeypatch):
+    q, k, v, _, additive = _inputs(3)
+    q, k, v = q.bfloat16(), k.bfloat16(), v.bfloat16()
+    additive[1, 0, 3] = 0.0
+    want = F.scaled_dot_product_attention(q, k, v, attn_mask=additive)
+    monkeypatch.setattr(fast, "dropout", lambda x, p: x)
+    got = fast.attention(q, k, v, additive, 0.1)
+    assert got.dtype == torch.bfloat16
+    torch.testing.assert_close(got.float(), want.float(), atol=2e-2, rtol=2e-2)
+
+
 def test_masks_follow_the_seed_and_differ_between_calls():
     torch.manual_seed(7)
     first, second = fast.keep_mask((64, 33), 0.1, torch.float32), fast.keep_mask((64, 33), 0.1, torch.float32)

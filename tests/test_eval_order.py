@@ -123,3 +123,33 @@ def test_the_training_order_is_transformers_own_from_arrow_lengths(backbones, tm
 
         theirs.generator = torch.Generator().manual_seed(ours.args.seed + epoch)
         assert list(sampler) == list(theirs)
+
+
+@pytest.mark.parametrize(
+    "setting", ["eval_do_concat_batches", "dataloader_drop_last", "length_column"], ids=lambda s: s
+)
+def test_where_sorting_cannot_be_undone_the_pass_runs_in_dataset_order(backbones, tmp_path, setting):
+    """Per-batch predictions (eval_do_concat_batches false) or a dropped last batch could not be put back in
+    order: those passes run in dataset order (transformers' own choice would shuffle them); a dataset with a
+    length column is sorted by it."""
+    from torch.utils.data import SequentialSampler
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from hf_transfer.trainer import _sampler_of
+
+    tokenizer = AutoTokenizer.from_pretrained(backbones["bert"])
+    model = AutoModelForSequenceClassification.from_pretrained(backbones["bert"], num_labels=2)
+    dataset = _dataset(tokenizer, rows=12, seed=4)
+    trainer = _trainer(model, tokenizer, dataset, tmp_path, sorted_eval=True, tags=False)
+    if setting == "length_column":
+        lengths = [(7 * i) % 12 for i in range(12)]
+        sampler = trainer._get_eval_sampler(dataset.add_column("length", lengths))
+        assert isinstance(sampler, LengthSortedSampler)
+        assert [lengths[i] for i in sampler] == sorted(lengths, reverse=True)
+        return
+    if setting == "eval_do_concat_batches":
+        trainer.args.eval_do_concat_batches = False
+    else:
+        trainer.args.dataloader_drop_last = True
+    assert type(trainer._get_eval_sampler(dataset)) is SequentialSampler
+    assert _sampler_of(trainer.get_test_dataloader(dataset)) is None
