@@ -16,6 +16,11 @@ For each run (a fresh interpreter each, on the real all-MiniLM-L6-v2 and the pyt
   the default fast masks (:mod:`hf_transfer.dropout`); ``…-system-heap``: with ``HF_TRANSFER_KEEP_HEAP=0``
   (glibc's malloc as configured, against :mod:`hf_transfer.cpu_heap`); ``…-before``: both, as hf_transfer
   trained before 2026-12-05;
+* ablations, timed like the rest (the profiler inflates memory-bound operators: under it, the 47 MB
+  word-embedding gradient's zero-fill took 63–75 ms per step instead of 3.5 ms): ``…-no-dropout`` sets every
+  dropout probability to 0 (what dropout costs); ``full-bf16-no-dropout-fused`` also sets
+  ``training.cpu_dropout: torch``, so attention takes torch's fused CPU kernel rather than the math path
+  (``benchmarks/cpu_attention.py``); ``full-no-clip`` sets ``training.max_grad_norm: 0``;
 * ``cache`` / ``cache-bf16``: the frozen strategy's feature-cache pass (the backbone's forward pass over
   every split, no training).
 
@@ -73,6 +78,10 @@ RUNS = {
     "full-bf16-system-heap": "hf_transfer full fine-tuning, precision: auto, HF_TRANSFER_KEEP_HEAP=0",
     "full-before": "hf_transfer full fine-tuning, fp32, torch dropout masks and glibc's malloc (before 2026-12-05)",
     "full-bf16-before": "hf_transfer full fine-tuning, precision: auto, torch dropout masks and glibc's malloc",
+    "full-no-dropout": "hf_transfer full fine-tuning, fp32, every dropout probability set to 0 (what dropout costs)",
+    "full-bf16-no-dropout": "hf_transfer full fine-tuning, precision: auto, every dropout probability set to 0",
+    "full-bf16-no-dropout-fused": "the same with training.cpu_dropout: torch (torch's fused CPU attention kernel)",
+    "full-no-clip": "hf_transfer full fine-tuning, fp32, training.max_grad_norm: 0 (what gradient clipping costs)",
     "lora": "hf_transfer LoRA, defaults, fp32",
     "lora-bf16": "hf_transfer LoRA, defaults, precision: auto",
     "lora-before": "hf_transfer LoRA, fp32, torch dropout masks and glibc's malloc (before 2026-12-05)",
@@ -184,7 +193,7 @@ def _mark_adapters(model) -> list:
     return handles
 
 
-def _step_profiler(warmup: int, timed: int, profiled: int):
+def _step_profiler(warmup: int, timed: int, profiled: int, shapes: bool = False, no_dropout: bool = False):
     """A TrainerCallback: step times and real/padded tokens of every step; torch.profiler over the last steps."""
     import torch
     from transformers import TrainerCallback
@@ -199,6 +208,10 @@ def _step_profiler(warmup: int, timed: int, profiled: int):
 
         def on_train_begin(self, args, state, control, model=None, **kwargs):
             self.model = model
+            if no_dropout:  # an ablation timed without the profiler (which inflates memory-bound operators)
+                for module in model.modules():
+                    if isinstance(module, torch.nn.Dropout):
+                        module.p = 0.0
             self.config = base_config(model)
             self.adapter_per_token = adapter_flops_per_token(model)
             self.lora = self.adapter_per_token > 0
@@ -221,7 +234,9 @@ def _step_profiler(warmup: int, timed: int, profiled: int):
             done = len(self.ends) - 1
             if done == warmup + timed:
                 self.marks = _mark_adapters(self.model)
-                self.prof = torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU])
+                self.prof = torch.profiler.profile(
+                    activities=[torch.profiler.ProfilerActivity.CPU], record_shapes=shapes
+                )
                 self.prof.__enter__()
             elif done == warmup + timed + profiled and self.prof is not None:
                 self.prof.__exit__(None, None, None)
@@ -234,6 +249,13 @@ def _step_profiler(warmup: int, timed: int, profiled: int):
                     "categories_s": {k: v / 1e6 for k, v in _categories(self.prof, wall).items()},
                     "top_ops": self.prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=12),
                 }
+                if shapes:
+                    self.window["top_ops_by_shape"] = self.prof.key_averages(group_by_input_shape=True).table(
+                        sort_by="self_cpu_time_total",
+                        row_limit=40,
+                        max_name_column_width=40,
+                        max_shapes_column_width=90,
+                    )
                 control.should_training_stop = True
 
         def on_train_end(self, args, state, control, **kwargs):
@@ -269,7 +291,9 @@ def _step_profiler(warmup: int, timed: int, profiled: int):
 def worker_train(spec: dict) -> dict:
     import transformers.trainer
 
-    probe = _step_profiler(spec["warmup"], spec["timed"], spec["profiled"])
+    probe = _step_profiler(
+        spec["warmup"], spec["timed"], spec["profiled"], spec.get("shapes", False), spec.get("no_dropout", False)
+    )
     transformers.trainer.DEFAULT_CALLBACKS.append(probe)
     try:
         if spec["kind"] == "baseline":
@@ -364,7 +388,7 @@ def specs(args, data_dir: Path, tmp: Path) -> list[dict]:
     for name in args.only or list(RUNS):
         run_dir = tmp / name
         spec = {"name": name, "worker": "train", "kind": "ours", "run_dir": str(run_dir)}
-        spec.update(warmup=args.warmup, timed=args.timed, profiled=args.profiled)
+        spec.update(warmup=args.warmup, timed=args.timed, profiled=args.profiled, shapes=args.shapes)
         precision = "auto" if "-bf16" in name else "fp32"
         if name == "baseline-full":
             spec.update(kind="baseline")
@@ -380,8 +404,11 @@ def specs(args, data_dir: Path, tmp: Path) -> list[dict]:
             lr = LEARNING_RATES[strategy["name"]]
             spec["recipe"] = ours_recipe(data_dir, run_dir, sizes, strategy, rows, 100, lr, precision)
             spec["recipe"]["training"]["logging_steps"] = 50  # ours_recipe logs every step when max_steps is set
-            if name.endswith(("-torch-dropout", "-before")):
+            if name.endswith(("-torch-dropout", "-before", "-fused")):
                 spec["recipe"]["training"]["cpu_dropout"] = "torch"
+            if name.endswith("-no-clip"):
+                spec["recipe"]["training"]["max_grad_norm"] = 0.0
+            spec["no_dropout"] = "-no-dropout" in name
         if name.endswith(("-system-heap", "-before")):
             spec["env"] = {"HF_TRANSFER_KEEP_HEAP": "0"}
         out.append(spec)
@@ -437,6 +464,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--warmup", type=int, default=5)
     p.add_argument("--timed", type=int, default=30)
     p.add_argument("--profiled", type=int, default=10)
+    p.add_argument(
+        "--shapes", action="store_true", help="also record operators' input shapes (top_ops_by_shape in the JSON)"
+    )
     p.add_argument("--results-dir", type=Path, default=RESULTS)
     p.add_argument("--name", default="profile_step")
     p.add_argument("--worker", type=Path, help=argparse.SUPPRESS)

@@ -18,6 +18,15 @@ else passes through untouched; evaluation (``training=False``) never reaches the
 from their seed, and resumed runs draw the same masks (the generator's state is in every checkpoint), but the
 masks differ from torch's: ``training.cpu_dropout: torch`` gives torch's own, as in hf_transfer before 2026-12.
 GPUs draw dropout masks in parallel already and are never affected.
+
+The same mode also takes a bf16 (or fp16) training step's attention *without* dropout through that math path
+(:func:`attention`), where the step needs its gradient: torch's fused CPU attention kernel, which
+``scaled_dot_product_attention`` picks then, is 2–7× slower than the math path in its backward pass in bf16
+(all-MiniLM-L6-v2's 32 × 12 × 64 × 32 heads: 34 ms vs 5 ms per layer; ViT-B's 16 × 12 × 197 × 64: 56 vs 27 ms,
+``benchmarks/README.md``), while in fp32 the two are on par. The math path keeps the attention probabilities for
+the backward pass, as torch's math path does; above :data:`MATH_ATTENTION_MAX_SCORES` scores per call (long
+sequences, where that memory would grow large) the fused kernel stays. Evaluation and inference
+(no gradient) keep the fused kernel too.
 """
 
 from __future__ import annotations
@@ -31,6 +40,10 @@ from torch.overrides import TorchFunctionMode
 
 CHOICES = ("fast", "torch")
 _LEVELS = 1 << 16
+# batch × heads × query length × key length: 2²⁵ scores keep ~200 MB per layer for the backward pass (an fp32
+# softmax and its bf16 copy); ViT-B at batch 64 (224 px) has 30M, all-MiniLM-L6-v2 at batch 32 × 64 tokens 1.6M
+MATH_ATTENTION_MAX_SCORES = 1 << 25
+_LOW_PRECISION = (torch.bfloat16, torch.float16)
 
 
 def keep_mask(shape: tuple[int, ...] | torch.Size, p: float, dtype: torch.dtype) -> torch.Tensor:
@@ -83,11 +96,26 @@ def attention(
     elif attn_mask is not None:
         scores = scores + attn_mask.to(scores.dtype)  # torch adds the mask in the inputs' precision
         empty_rows = torch.isneginf(attn_mask).all(dim=-1, keepdim=True)
-    weights = scores.softmax(dim=-1)
     if empty_rows is not None and bool(empty_rows.any()):
-        weights = weights.masked_fill(empty_rows, 0.0)
-    weights = dropout(weights, dropout_p)
+        # filled before the softmax too: a row of -inf would give NaN gradients through an additive mask
+        weights = scores.masked_fill(empty_rows, 0.0).softmax(dim=-1).masked_fill(empty_rows, 0.0)
+    else:
+        weights = scores.softmax(dim=-1)
+    if dropout_p > 0.0:
+        weights = dropout(weights, dropout_p)
     return weights.to(value.dtype) @ value
+
+
+def _math_attention_pays(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor) -> bool:
+    """Whether an attention call without dropout goes through :func:`attention` (see the module doc)."""
+    return (
+        isinstance(key, torch.Tensor)
+        and isinstance(value, torch.Tensor)
+        and query.dtype in _LOW_PRECISION
+        and torch.is_grad_enabled()
+        and (query.requires_grad or key.requires_grad or value.requires_grad)
+        and query.shape[:-1].numel() * key.shape[-2] <= MATH_ATTENTION_MAX_SCORES
+    )
 
 
 class FastCpuDropout(TorchFunctionMode):
@@ -107,12 +135,17 @@ class FastCpuDropout(TorchFunctionMode):
             query = _argument(args, kwargs, 0, "query", None)
             p = _argument(args, kwargs, 4, "dropout_p", 0.0)
             causal, mask = _argument(args, kwargs, 5, "is_causal", False), _argument(args, kwargs, 3, "attn_mask", None)
+            key, value = _argument(args, kwargs, 1, "key", None), _argument(args, kwargs, 2, "value", None)
             # (a causal flag with a mask is torch's error to give)
-            if 0.0 < p < 1.0 and query.device.type == "cpu" and not (causal and mask is not None):
+            if (
+                query.device.type == "cpu"
+                and not (causal and mask is not None)
+                and (0.0 < p < 1.0 or (p == 0.0 and _math_attention_pays(query, key, value)))
+            ):
                 return attention(
                     query,
-                    _argument(args, kwargs, 1, "key", None),
-                    _argument(args, kwargs, 2, "value", None),
+                    key,
+                    value,
                     mask,
                     p,
                     is_causal=causal,

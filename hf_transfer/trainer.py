@@ -113,7 +113,10 @@ class TransferTrainer(Trainer):
             and not self.args.gradient_checkpointing
         )
         if self.fast_cpu_dropout:
-            logger.info("dropout masks: fast CPU draws (training.cpu_dropout: torch for torch's own bernoulli_)")
+            logger.info(
+                "CPU training step: fast dropout masks, and bf16 attention through the math path "
+                "(training.cpu_dropout: torch for torch's own bernoulli_ and fused attention kernel)"
+            )
         self.learning_rates = learning_rates
         self.class_weights = class_weights
         self.loss = loss

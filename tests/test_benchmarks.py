@@ -168,10 +168,12 @@ def test_encoder_flop_count_matches_torch_flop_counter():
 def test_profile_step_benchmark_smoke(tmp_path):
     """benchmarks/profile_step.py --smoke: step time, MFU and the profiler's split of a step for full fine-tuning
     and LoRA, and the cache pass's MFU, on the real MiniLM and a tiny slice of docstrings."""
-    proc = _run("profile_step.py", tmp_path, "--only", "full", "lora", "cache")
+    proc = _run("profile_step.py", tmp_path, "--only", "full", "full-no-dropout", "lora", "cache")
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     result = json.loads((tmp_path / "profile_step.json").read_text())
-    assert set(result["runs"]) == {"full", "lora", "cache"}
+    assert set(result["runs"]) == {"full", "full-no-dropout", "lora", "cache"}
+    # the ablation switches dropout off: no dropout mask drawn among the top operators
+    assert "random_" not in result["runs"]["full-no-dropout"]["profile"]["top_ops"]
     for name in ("full", "lora"):
         run = result["runs"][name]
         assert run["model_flops_per_s"] > 0 and 0 < run["real_token_fraction"] <= 1
@@ -187,6 +189,19 @@ def test_profile_step_benchmark_smoke(tmp_path):
         f"caching {s} features" for s in ("train", "validation", "test")
     }
     assert "| lora |" in (tmp_path / "profile_step.md").read_text()
+
+
+def test_cpu_attention_benchmark_smoke(tmp_path):
+    """benchmarks/cpu_attention.py --smoke: bf16 training steps with the fused attention kernel and the math path
+    on a tiny BERT and ViT; the two paths compute the same gradients and losses."""
+    proc = _run("cpu_attention.py", tmp_path)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    result = json.loads((tmp_path / "cpu_attention.json").read_text())
+    assert set(result["cases"]) == {"text", "vision"}
+    for case in result["cases"].values():
+        assert case["step_s"]["math"] > 0 and case["step_s"]["fused"] > 0
+        assert case["gradient_cosine_first_batch"] > 0.99
+        assert abs(case["losses"]["math"][-1] - case["losses"]["fused"][-1]) < 0.05
 
 
 def test_frozen_vs_script_benchmark_smoke(tmp_path):

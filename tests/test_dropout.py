@@ -4,7 +4,7 @@ The mask keeps each value with the stated probability and rescales by exactly it
 mode, ``F.dropout`` (so ``nn.Dropout``) and ``scaled_dot_product_attention``'s dropout give what the same seed's
 mask gives by hand, and the attention replica computes what torch computes for every mask kind; a training run
 with the default never calls torch's ``bernoulli_``, is reproducible from its seed, and ``torch`` restores
-torch's own masks.
+torch's own masks. The same mode takes a bf16 attention that needs its gradient through the math path.
 """
 
 from __future__ import annotations
@@ -119,6 +119,17 @@ def test_the_attention_replica_computes_what_torch_computes(kind, monkeypatch):
     torch.testing.assert_close(got, want, atol=1e-6, rtol=1e-5)
 
 
+@pytest.mark.parametrize("kind", ["bool", "float"])
+def test_the_replicas_gradients_equal_torchs_even_for_a_query_with_nothing_to_attend_to(kind):
+    q, k, v, boolean, additive = _inputs()
+    mask = boolean if kind == "bool" else additive  # each has a row with nothing to attend to
+    ours, theirs = ([x.clone().requires_grad_() for x in (q, k, v)] for _ in range(2))
+    fast.attention(*ours, mask, 0.0).square().sum().backward()
+    F.scaled_dot_product_attention(*theirs, attn_mask=mask).square().sum().backward()
+    for a, b in zip(ours, theirs):
+        torch.testing.assert_close(a.grad, b.grad, atol=1e-5, rtol=1e-4)
+
+
 def test_attention_keyword_arguments_and_torchs_own_errors_pass_through():
     q, k, v, boolean, _ = _inputs(2)
     x = torch.randn(5, 6)
@@ -146,6 +157,61 @@ def test_attention_dropout_under_the_mode_is_the_seeded_mask():
     weights = weights.nan_to_num(0.0) * fast.keep_mask(weights.shape, 0.2, weights.dtype)
     torch.testing.assert_close(got, weights @ v, atol=1e-6, rtol=1e-5)
     assert torch.equal(untouched, F.scaled_dot_product_attention(q, k, v, attn_mask=boolean))
+
+
+def test_a_bf16_attention_that_needs_its_gradient_takes_the_math_path(monkeypatch):
+    """No dropout, bf16, gradient needed: the math path (torch's fused CPU kernel is 2-7x slower backward there),
+    with torch's result and gradients to bf16 precision; anything else is torch's own call, bit for bit."""
+    q, k, v, boolean, additive = _inputs(3)
+    routed = []
+    replica = fast.attention
+    monkeypatch.setattr(fast, "attention", lambda *a, **kw: routed.append(a[4]) or replica(*a, **kw))
+
+    def run(dtype, mask, grad=True, **kwargs):
+        leaves = [x.detach().clone().to(dtype).requires_grad_(grad) for x in (q, k, v)]
+        with fast.FastCpuDropout():
+            out = F.scaled_dot_product_attention(*leaves, attn_mask=mask, **kwargs)
+        if grad:
+            out.float().square().sum().backward()
+        return out, [x.grad for x in leaves]
+
+    for mask in (boolean, additive.bfloat16(), None):
+        got, got_grads = run(torch.bfloat16, mask)
+        assert routed.pop() == 0.0 and not routed
+        leaves = [x.bfloat16().requires_grad_() for x in (q, k, v)]
+        want = F.scaled_dot_product_attention(*leaves, attn_mask=mask)
+        want.float().square().sum().backward()
+        torch.testing.assert_close(got, want, atol=2e-2, rtol=2e-2)
+        for g, w in zip(got_grads, [x.grad for x in leaves]):
+            torch.testing.assert_close(g, w, atol=5e-2, rtol=5e-2)
+    got, _ = run(torch.bfloat16, boolean, is_causal=False, scale=0.3)
+    assert routed.pop() == 0.0
+    # fp32 (the fused kernel is as fast), no gradient (evaluation), more scores than the cap: torch's own kernel
+    for dtype, grad in ((torch.float32, True), (torch.bfloat16, False)):
+        got, _ = run(dtype, boolean, grad=grad)
+        assert not routed
+        want = F.scaled_dot_product_attention(q.to(dtype), k.to(dtype), v.to(dtype), attn_mask=boolean)
+        assert torch.equal(got.detach(), want)
+    monkeypatch.setattr(fast, "MATH_ATTENTION_MAX_SCORES", 2 * 4 * 7 * 7 - 1)
+    run(torch.bfloat16, boolean)
+    assert not routed
+    monkeypatch.setattr(fast, "MATH_ATTENTION_MAX_SCORES", 2 * 4 * 7 * 7)
+    run(torch.bfloat16, boolean)
+    assert routed == [0.0]
+
+
+def test_autocast_bf16_attention_in_a_layer_takes_the_math_path(monkeypatch):
+    """As in a model under ``precision: auto``: fp32 weights, autocast makes q, k, v bf16."""
+    routed = []
+    replica = fast.attention
+    monkeypatch.setattr(fast, "attention", lambda *a, **kw: routed.append(a[0].dtype) or replica(*a, **kw))
+    layer = torch.nn.Linear(8, 24)
+    x = torch.randn(2, 7, 8)
+    with fast.FastCpuDropout(), torch.autocast("cpu", dtype=torch.bfloat16):
+        q, k, v = layer(x).view(2, 7, 3, 1, 8).unbind(2)
+        out = F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2))
+    out.float().sum().backward()
+    assert routed == [torch.bfloat16] and layer.weight.grad is not None
 
 
 def _bernoulli_calls(recipe) -> int:
