@@ -19,15 +19,19 @@ function, so the only differences are bf16 rounding.
 
 ``--accuracy`` trains through ``hf_transfer.train`` in ``precision: auto`` on real data, each seed once with the
 math path (``training.cpu_dropout: fast``, the default) and once with torch's fused kernel
-(``training.cpu_dropout: torch``), every dropout probability set to 0 so that both take the same masks (none):
+(``training.cpu_dropout: torch``), every ``nn.Dropout`` set to 0 (ViT's attention dropout is 0 by default) so
+that both take the same masks (none):
 
 * the quickstart (all-MiniLM-L6-v2, full fine-tuning, Debian synopses, 6 classes);
 * Fashion-MNIST (``scripts/build_fashion_mnist.py``: 2,000 / 500 / 1,000 images) with a small ViT (hidden 192,
   6 layers, 3 heads, patch 4 on the 28 px images) from random weights: no pretrained ViT is available offline;
   this checks that the two attention paths train alike on real images, not transfer-learning accuracy.
 
+``--kernels`` times single attention calls (forward + backward, a padding mask) with either path, in bf16 and fp32.
+
 ```bash
 python benchmarks/cpu_attention.py          # ~3 min on 2 cores; results/cpu_attention.{md,json}
+python benchmarks/cpu_attention.py --kernels    # ~1 min; results/cpu_attention_kernels.{md,json}
 python scripts/build_fashion_mnist.py --output-dir /tmp/data/fashion-mnist --train 2000 --validation 500 --test 1000
 python benchmarks/cpu_attention.py --accuracy --fashion-mnist /tmp/data/fashion-mnist   # ~15 min; cpu_attention_accuracy.*
 ```
@@ -74,8 +78,10 @@ def _text(smoke: bool):
     inputs = {
         "input_ids": torch.randint(1000 if not smoke else 0, vocab, (batch, length), generator=g),
         "attention_mask": torch.ones(batch, length, dtype=torch.long),
+        # padding on every other row, as real batches have: the attention then gets a mask
         "labels": torch.randint(0, 6, (batch,), generator=g),
     }
+    inputs["attention_mask"][::2, length - length // 4 :] = 0
     return model, inputs
 
 
@@ -187,6 +193,54 @@ def measure(kind: str, smoke: bool, pairs: int, warmup: int, steps: int) -> dict
     }
 
 
+KERNEL_SHAPES = [(32, 12, 64, 32), (32, 12, 128, 32), (16, 12, 197, 64), (32, 6, 256, 64)]
+
+
+def kernels(smoke: bool, repeats: int) -> dict:
+    """Forward + backward of one attention call per path and precision: torch's SDPA (no dropout: the fused
+    kernel) against :func:`hf_transfer.dropout.attention` (the math path), with a padding mask."""
+    import torch
+    import torch.nn.functional as F
+
+    from hf_transfer.dropout import attention
+
+    rows = []
+    for shape in [(2, 2, 8, 4)] if smoke else KERNEL_SHAPES:
+        for dtype in (torch.bfloat16, torch.float32):
+            g = torch.Generator().manual_seed(0)
+            q, k, v = (torch.randn(*shape, generator=g, dtype=torch.float32).to(dtype) for _ in range(3))
+            mask = torch.ones(shape[0], 1, 1, shape[2], dtype=torch.bool)
+            mask[::2, ..., shape[2] - shape[2] // 4 :] = False
+            grad = torch.randn(*shape, generator=g).to(dtype)
+            row = {"shape": list(shape), "dtype": str(dtype).removeprefix("torch.")}
+            for path, fn in (
+                ("fused", lambda a, b, c, m=mask: F.scaled_dot_product_attention(a, b, c, attn_mask=m)),
+                ("math", lambda a, b, c, m=mask: attention(a, b, c, m, 0.0)),
+            ):
+                times = []
+                for i in range(repeats + 2):
+                    leaves = [x.detach().requires_grad_() for x in (q, k, v)]
+                    start = time.perf_counter()
+                    fn(*leaves).backward(grad)
+                    if i >= 2:
+                        times.append(time.perf_counter() - start)
+                row[path + "_ms"] = statistics.median(times) * 1e3
+            rows.append(row)
+            print(row, flush=True)
+    return {"rows": rows}
+
+
+def kernels_table(result: dict) -> str:
+    lines = ["| batch × heads × tokens × head size | precision | fused kernel (ms) | math path (ms) | ratio |"]
+    lines.append("|---|---|---|---|---|")
+    for r in result["rows"]:
+        lines.append(
+            f"| {' × '.join(map(str, r['shape']))} | {r['dtype']} | {r['fused_ms']:.1f} | {r['math_ms']:.1f} | "
+            f"{r['fused_ms'] / r['math_ms']:.2f}× |"
+        )
+    return "\n".join(lines)
+
+
 def _no_dropout_callback():
     from transformers import TrainerCallback
 
@@ -252,7 +306,7 @@ def accuracy(args, tmp: Path) -> dict:
             },
             "overrides": {},
         }
-    if args.smoke:
+    if args.smoke and "quickstart" in cases:
         cases["quickstart"]["overrides"].update({"training.max_steps": 2, "data.train_split": "train[:64]"})
     rows = []
     for name, case in cases.items():
@@ -327,13 +381,26 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--fashion-mnist", type=Path, help="scripts/build_fashion_mnist.py's folder, for --accuracy")
     p.add_argument("--seeds", type=int, nargs="+", default=[1, 2])
     p.add_argument("--skip-quickstart", action="store_true", help="--accuracy: the Fashion-MNIST case only")
+    p.add_argument("--kernels", action="store_true", help="time single attention calls, fwd+bwd, per path")
     args = p.parse_args(argv)
-    args.name = args.name or ("cpu_attention_accuracy" if args.accuracy else "cpu_attention")
+    stem = "cpu_attention_accuracy" if args.accuracy else "cpu_attention_kernels" if args.kernels else "cpu_attention"
+    args.name = args.name or stem
     if args.smoke:
         args.pairs, args.warmup, args.steps = 2, 1, 2
     facts = machine_facts()
     if not args.smoke and not facts["cpu_bf16_flags"]:
         sys.exit("this CPU has no avx512_bf16: hf_transfer trains in fp32 here, and the routing is for bf16 only")
+    if args.kernels:
+        result = {"measured": utc_now(), "command": command_line(), "machine": facts, **kernels(args.smoke, 15)}
+        args.results_dir.mkdir(parents=True, exist_ok=True)
+        write_json(args.results_dir / f"{args.name}.json", result)
+        text = (
+            f"# One attention call, forward + backward: torch's fused CPU kernel vs the math path\n\nMeasured "
+            f"{result['measured']}: `{result['command']}`  \nCPU: {facts['cpu_model']}\n\n{kernels_table(result)}\n"
+        )
+        (args.results_dir / f"{args.name}.md").write_text(text)
+        print(text)
+        return
     if args.accuracy:
         import tempfile
 

@@ -282,6 +282,9 @@ def _step_profiler(warmup: int, timed: int, profiled: int, shapes: bool = False,
                 "model_flops_per_s": (factor * fwd + adapters) / span,
                 "hardware_flops_per_s": (factor * padded_fwd + adapters) / span,
                 "adapter_share_of_flops": adapters / (factor * fwd + adapters),
+                "dropout_max_p": max(
+                    (m.p for m in self.model.modules() if isinstance(m, torch.nn.Dropout)), default=0.0
+                ),
                 "profile": self.window,
             }
 

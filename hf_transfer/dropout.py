@@ -19,14 +19,15 @@ from their seed, and resumed runs draw the same masks (the generator's state is 
 masks differ from torch's: ``training.cpu_dropout: torch`` gives torch's own, as in hf_transfer before 2026-12.
 GPUs draw dropout masks in parallel already and are never affected.
 
-The same mode also takes a bf16 (or fp16) training step's attention *without* dropout through that math path
+The same mode also takes a bf16 training step's attention *without* dropout through that math path
 (:func:`attention`), where the step needs its gradient: torch's fused CPU attention kernel, which
-``scaled_dot_product_attention`` picks then, is 2–7× slower than the math path in its backward pass in bf16
-(all-MiniLM-L6-v2's 32 × 12 × 64 × 32 heads: 34 ms vs 5 ms per layer; ViT-B's 16 × 12 × 197 × 64: 56 vs 27 ms,
-``benchmarks/README.md``), while in fp32 the two are on par. The math path keeps the attention probabilities for
-the backward pass, as torch's math path does; above :data:`MATH_ATTENTION_MAX_SCORES` scores per call (long
-sequences, where that memory would grow large) the fused kernel stays. Evaluation and inference
-(no gradient) keep the fused kernel too.
+``scaled_dot_product_attention`` picks then, is 1.6–5× slower than the math path with its backward pass in bf16
+(all-MiniLM-L6-v2's 32 × 12 × 64 × 32 heads: 33 ms vs 6.6 ms per layer; ViT-B's 16 × 12 × 197 × 64: 51 vs 24 ms;
+``benchmarks/cpu_attention.py --kernels``), while in fp32 the two are on par. Unlike the fused kernel, the math
+path keeps the attention probabilities for the backward pass (under autocast: the fp32 softmax and its bf16
+copy); above :data:`MATH_ATTENTION_MAX_SCORES` scores per call (long sequences, where that memory would grow
+large) the fused kernel stays. Evaluation and inference (no gradient) keep the fused kernel too, and so does
+fp16 (not measured).
 """
 
 from __future__ import annotations
@@ -40,10 +41,10 @@ from torch.overrides import TorchFunctionMode
 
 CHOICES = ("fast", "torch")
 _LEVELS = 1 << 16
-# batch × heads × query length × key length: 2²⁵ scores keep ~200 MB per layer for the backward pass (an fp32
-# softmax and its bf16 copy); ViT-B at batch 64 (224 px) has 30M, all-MiniLM-L6-v2 at batch 32 × 64 tokens 1.6M
+# batch × heads × query length × key length: under autocast, 2²⁵ scores keep ~200 MB per call for the backward
+# pass (an fp32 softmax and its bf16 copy; a 24-layer model near the cap holds several GB more than with the
+# fused kernel); ViT-B at batch 64 (224 px) has 30M, all-MiniLM-L6-v2 at batch 32 × 64 tokens 1.6M
 MATH_ATTENTION_MAX_SCORES = 1 << 25
-_LOW_PRECISION = (torch.bfloat16, torch.float16)
 
 
 def keep_mask(shape: tuple[int, ...] | torch.Size, p: float, dtype: torch.dtype) -> torch.Tensor:
@@ -94,7 +95,11 @@ def attention(
         scores = scores.masked_fill(~attn_mask, float("-inf"))
         empty_rows = ~attn_mask.any(dim=-1, keepdim=True)
     elif attn_mask is not None:
-        scores = scores + attn_mask.to(scores.dtype)  # torch adds the mask in the inputs' precision
+        # a mask in a wider precision (an fp32 mask on bf16 scores) is added in its own, as torch's kernels read
+        # it: cast to bf16, fp32's most negative finite value would become -inf and a fully masked row NaN
+        if attn_mask.dtype.itemsize <= scores.dtype.itemsize:
+            attn_mask = attn_mask.to(scores.dtype)
+        scores = scores + attn_mask
         empty_rows = torch.isneginf(attn_mask).all(dim=-1, keepdim=True)
     if empty_rows is not None and bool(empty_rows.any()):
         # filled before the softmax too: a row of -inf would give NaN gradients through an additive mask
@@ -111,7 +116,8 @@ def _math_attention_pays(query: torch.Tensor, key: torch.Tensor, value: torch.Te
     return (
         isinstance(key, torch.Tensor)
         and isinstance(value, torch.Tensor)
-        and query.dtype in _LOW_PRECISION
+        and query.dtype == torch.bfloat16
+        and not query.is_nested
         and torch.is_grad_enabled()
         and (query.requires_grad or key.requires_grad or value.requires_grad)
         and query.shape[:-1].numel() * key.shape[-2] <= MATH_ATTENTION_MAX_SCORES

@@ -200,6 +200,32 @@ def test_a_bf16_attention_that_needs_its_gradient_takes_the_math_path(monkeypatc
     assert routed == [0.0]
 
 
+def test_routing_when_only_keys_and_values_need_a_gradient_and_not_for_fp16(monkeypatch):
+    q, k, v, boolean, _ = _inputs(6)
+    routed = []
+    replica = fast.attention
+    monkeypatch.setattr(fast, "attention", lambda *a, **kw: routed.append(a[0].dtype) or replica(*a, **kw))
+    with fast.FastCpuDropout():
+        F.scaled_dot_product_attention(q.bfloat16(), k.bfloat16().requires_grad_(), v.bfloat16(), attn_mask=boolean)
+        F.scaled_dot_product_attention(q.half().requires_grad_(), k.half(), v.half(), attn_mask=boolean)
+    assert routed == [torch.bfloat16]
+
+
+def test_an_fp32_mask_with_its_most_negative_value_stays_finite_on_bf16_inputs():
+    """HF's older additive masks fill with finfo(float32).min: cast to bf16 that is -inf, and a fully masked row
+    would be NaN. Added in fp32, as torch's kernels read it, the row stays finite (uniform weights), as in torch."""
+    q, k, v, _, _ = _inputs(7)
+    mask = torch.zeros(2, 1, 7, 7)
+    mask[..., 5:] = torch.finfo(torch.float32).min  # the last two keys are padding
+    mask[1, 0, 2] = torch.finfo(torch.float32).min  # a query with nothing to attend to
+    leaves = [x.bfloat16().requires_grad_() for x in (q, k, v)]
+    got = fast.attention(*leaves, mask, 0.0)
+    got.float().square().sum().backward()
+    assert torch.isfinite(got).all() and all(torch.isfinite(x.grad).all() for x in leaves)
+    want = F.scaled_dot_product_attention(q.bfloat16(), k.bfloat16(), v.bfloat16(), attn_mask=mask)
+    torch.testing.assert_close(got.float(), want.float(), atol=2e-2, rtol=2e-2)
+
+
 def test_autocast_bf16_attention_in_a_layer_takes_the_math_path(monkeypatch):
     """As in a model under ``precision: auto``: fp32 weights, autocast makes q, k, v bf16."""
     routed = []
