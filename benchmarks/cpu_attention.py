@@ -390,41 +390,33 @@ def main(argv: list[str] | None = None) -> None:
     facts = machine_facts()
     if not args.smoke and not facts["cpu_bf16_flags"]:
         sys.exit("this CPU has no avx512_bf16: hf_transfer trains in fp32 here, and the routing is for bf16 only")
+    header = {"measured": utc_now(), "command": command_line(), "machine": facts}
     if args.kernels:
-        result = {"measured": utc_now(), "command": command_line(), "machine": facts, **kernels(args.smoke, 15)}
-        args.results_dir.mkdir(parents=True, exist_ok=True)
-        write_json(args.results_dir / f"{args.name}.json", result)
-        text = (
-            f"# One attention call, forward + backward: torch's fused CPU kernel vs the math path\n\nMeasured "
-            f"{result['measured']}: `{result['command']}`  \nCPU: {facts['cpu_model']}\n\n{kernels_table(result)}\n"
-        )
-        (args.results_dir / f"{args.name}.md").write_text(text)
-        print(text)
-        return
-    if args.accuracy:
+        result = {**header, **kernels(args.smoke, 15)}
+        title, body = "One attention call, forward + backward: torch's fused CPU kernel vs the math path", kernels_table
+    elif args.accuracy:
         import tempfile
 
         with tempfile.TemporaryDirectory(prefix="hf-transfer-attention-") as tmp:
-            result = {"measured": utc_now(), "command": command_line(), "machine": facts, **accuracy(args, Path(tmp))}
-        args.results_dir.mkdir(parents=True, exist_ok=True)
-        write_json(args.results_dir / f"{args.name}.json", result)
-        text = (
-            f"# bf16 training with the math attention path vs torch's fused kernel: accuracy\n\nMeasured "
-            f"{result['measured']}: `{result['command']}`  \nCPU: {facts['cpu_model']}\n\n{accuracy_table(result)}\n"
-        )
-        (args.results_dir / f"{args.name}.md").write_text(text)
-        print(text)
-        return
-    result = {"measured": utc_now(), "command": command_line(), "machine": facts, "method": __doc__, "cases": {}}
-    for kind in args.only:
-        result["cases"][kind] = measure(kind, args.smoke, args.pairs, args.warmup, args.steps)
-        print(kind, result["cases"][kind]["step_s"], flush=True)
+            result = {**header, **accuracy(args, Path(tmp))}
+        title, body = "bf16 training with the math attention path vs torch's fused kernel: accuracy", accuracy_table
+    else:
+        result = {**header, "method": __doc__, "cases": {}}
+        for kind in args.only:
+            result["cases"][kind] = measure(kind, args.smoke, args.pairs, args.warmup, args.steps)
+            print(kind, result["cases"][kind]["step_s"], flush=True)
+        title, body = "bf16 attention in a CPU training step: fused kernel vs math path", table
+    _write(args, result, title, body(result))
+
+
+def _write(args, result: dict, title: str, table_text: str) -> None:
+    """results_dir/<name>.json and .md (title, command, CPU and its bf16 flags, the table); the .md is printed."""
+    facts = result["machine"]
     args.results_dir.mkdir(parents=True, exist_ok=True)
     write_json(args.results_dir / f"{args.name}.json", result)
     text = (
-        f"# bf16 attention in a CPU training step: fused kernel vs math path\n\nMeasured {result['measured']}: "
-        f"`{result['command']}`  \nCPU: {facts['cpu_model']}, bf16 flags: {', '.join(facts['cpu_bf16_flags']) or 'none'}"
-        f"\n\n{table(result)}\n"
+        f"# {title}\n\nMeasured {result['measured']}: `{result['command']}`  \nCPU: {facts['cpu_model']}, bf16 flags: "
+        f"{', '.join(facts['cpu_bf16_flags']) or 'none'}\n\n{table_text}\n"
     )
     (args.results_dir / f"{args.name}.md").write_text(text)
     print(text)
