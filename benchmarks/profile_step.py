@@ -21,6 +21,9 @@ For each run (a fresh interpreter each, on the real all-MiniLM-L6-v2 and the pyt
   dropout probability to 0 (what dropout costs); ``full-bf16-no-dropout-fused`` also sets
   ``training.cpu_dropout: torch``, so attention takes torch's fused CPU kernel rather than the math path
   (``benchmarks/cpu_attention.py``); ``full-no-clip`` sets ``training.max_grad_norm: 0``;
+* ``…-transformers-order``: the training order of transformers' ``LengthGroupedSampler`` (megabatches of
+  ``min(n // (4 · batch), 50)`` batches: 4 on these 512 texts) instead of hf_transfer's
+  (``benchmarks/length_grouping.py``);
 * ``cache`` / ``cache-bf16``: the frozen strategy's feature-cache pass (the backbone's forward pass over
   every split, no training).
 
@@ -82,6 +85,8 @@ RUNS = {
     "full-bf16-no-dropout": "hf_transfer full fine-tuning, precision: auto, every dropout probability set to 0",
     "full-bf16-no-dropout-fused": "the same with training.cpu_dropout: torch (torch's fused CPU attention kernel)",
     "full-no-clip": "hf_transfer full fine-tuning, fp32, training.max_grad_norm: 0 (what gradient clipping costs)",
+    "full-transformers-order": "hf_transfer full fine-tuning, fp32, transformers' LengthGroupedSampler order (before 2026-12-05 evening)",
+    "full-bf16-transformers-order": "hf_transfer full fine-tuning, precision: auto, transformers' LengthGroupedSampler order",
     "lora": "hf_transfer LoRA, defaults, fp32",
     "lora-bf16": "hf_transfer LoRA, defaults, precision: auto",
     "lora-before": "hf_transfer LoRA, fp32, torch dropout masks and glibc's malloc (before 2026-12-05)",
@@ -306,6 +311,12 @@ def worker_train(spec: dict) -> dict:
         else:
             import hf_transfer
 
+            if spec.get("transformers_order"):
+                from length_grouping import transformers_order
+
+                import hf_transfer.trainer
+
+                hf_transfer.trainer.LengthGroupedBatches = transformers_order()
             hf_transfer.train(spec["recipe"], overwrite=True)
     finally:
         transformers.trainer.DEFAULT_CALLBACKS.remove(probe)
@@ -412,6 +423,7 @@ def specs(args, data_dir: Path, tmp: Path) -> list[dict]:
             if name.endswith("-no-clip"):
                 spec["recipe"]["training"]["max_grad_norm"] = 0.0
             spec["no_dropout"] = "-no-dropout" in name
+            spec["transformers_order"] = name.endswith("-transformers-order")
         if name.endswith(("-system-heap", "-before")):
             spec["env"] = {"HF_TRANSFER_KEEP_HEAP": "0"}
         out.append(spec)

@@ -25,22 +25,56 @@ from .optim import parameter_groups
 logger = logging.getLogger("hf_transfer")
 
 
-class EpochSeededLengthGroupedSampler(LengthGroupedSampler):
-    """Trainer's length-grouped training order, drawn from ``seed + epoch`` instead of the global random state.
+class LengthGroupedBatches(torch.utils.data.Sampler[int]):
+    """The training order of length-grouped batches (``train_sampling_strategy: group_by_length``, the text tasks'
+    default): every batch holds texts of nearly one length, in an order drawn from ``seed + epoch``.
 
-    transformers builds the training ``LengthGroupedSampler`` without a generator, so each epoch's order
-    depends on how much randomness the run had consumed (dropout, augmentation) by then: a run resumed in
-    epoch 2 or later saw a different order than the run it continues, skipped the wrong batches and
-    ended with different weights. Trainer calls ``set_epoch`` on the sampler before every epoch.
+    Each epoch: a random permutation (so texts of equal length meet in new batches every epoch), sorted by length
+    within megabatches of :attr:`MEGABATCH` batches, cut into batches of ``batch_size``; then the batches are
+    shuffled, the one holding the longest text first (a batch too big for memory fails at the first step) and a
+    partial batch last (the DataLoader cuts this index stream into batches again, so it must stay aligned).
+
+    Why not transformers' ``LengthGroupedSampler``: it sorts megabatches of ``min(n // (4 · batch), 50)`` batches,
+    so a small dataset (the usual case in transfer learning) is sorted in pieces of 4–12 batches and padding
+    remains (86.7% real tokens on 512 python-docstrings texts, 89.5% on the quickstart's 1,500 synopses, against
+    96.1% and 97.3% here); its batches then run longest to shortest within each megabatch, while here their order is
+    shuffled over the epoch. It also draws from the global random state, so a run resumed in epoch 2 or later saw
+    another order than the run it continues. Trainer calls :meth:`set_epoch` before every epoch.
     """
 
+    MEGABATCH = 50  # batches sorted together: transformers' cap
+
     def __init__(self, batch_size: int, lengths: list[int], seed: int):
-        super().__init__(batch_size, lengths=lengths)
-        self.seed = seed
-        self.set_epoch(0)
+        self.batch_size = max(int(batch_size), 1)
+        self.lengths = np.asarray(lengths, dtype=np.int64)
+        self.seed = int(seed)
+        self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
-        self.generator = torch.Generator().manual_seed(self.seed + int(epoch))
+        self.epoch = int(epoch)
+
+    def batches(self) -> list[np.ndarray]:
+        """This epoch's batches of dataset indices, in training order."""
+        generator = torch.Generator().manual_seed(self.seed + self.epoch)
+        shuffled = torch.randperm(len(self.lengths), generator=generator).numpy()
+        size, span = self.batch_size, self.MEGABATCH * self.batch_size
+        batches = []
+        for start in range(0, len(shuffled), span):
+            chunk = shuffled[start : start + span]
+            chunk = chunk[np.argsort(-self.lengths[chunk], kind="stable")]  # ties stay in random order
+            batches.extend(chunk[i : i + size] for i in range(0, len(chunk), size))
+        partial = batches.pop() if batches and len(batches[-1]) < size else None
+        if batches:
+            batches = [batches[i] for i in torch.randperm(len(batches), generator=generator).tolist()]
+            longest = max(range(len(batches)), key=lambda b: int(self.lengths[batches[b][0]]))
+            batches[0], batches[longest] = batches[longest], batches[0]
+        return batches + ([partial] if partial is not None else [])
+
+    def __iter__(self):
+        return iter([int(i) for batch in self.batches() for i in batch])
+
+    def __len__(self) -> int:
+        return len(self.lengths)
 
 
 class LengthSortedSampler(torch.utils.data.Sampler[int]):
@@ -61,6 +95,11 @@ class LengthSortedSampler(torch.utils.data.Sampler[int]):
 
     def __len__(self) -> int:
         return len(self.order)
+
+
+def training_seed(args: Any) -> int:
+    """The seed of the training order: ``data_seed`` when set, as transformers reads it, else ``seed``."""
+    return args.data_seed if args.data_seed is not None else args.seed
 
 
 def _in_dataset_order(value: Any, position: np.ndarray, rows: int) -> Any:
@@ -210,14 +249,15 @@ class TransferTrainer(Trainer):
         dataset = train_dataset if train_dataset is not None else self.train_dataset
         if self.args.train_sampling_strategy == "group_by_length":
             lengths = self._lengths(dataset)
-            if lengths is not None:  # what transformers builds, from lengths it need not count row by row
-                seed = self.args.data_seed if self.args.data_seed is not None else self.args.seed
-                batch = self.args.train_batch_size * self.args.gradient_accumulation_steps
-                return EpochSeededLengthGroupedSampler(batch, lengths, seed)
+            if lengths is not None:  # counted from Arrow, not row by row as transformers would
+                return LengthGroupedBatches(
+                    self.args.train_batch_size * self.args.gradient_accumulation_steps,
+                    lengths,
+                    training_seed(self.args),
+                )
         sampler = super()._get_train_sampler(train_dataset)
-        if type(sampler) is LengthGroupedSampler and sampler.generator is None:
-            seed = self.args.data_seed if self.args.data_seed is not None else self.args.seed
-            return EpochSeededLengthGroupedSampler(sampler.batch_size, sampler.lengths, seed)
+        if type(sampler) is LengthGroupedSampler:  # lengths transformers counted (a length column, other inputs)
+            return LengthGroupedBatches(sampler.batch_size, sampler.lengths, training_seed(self.args))
         return sampler
 
     def create_optimizer(self, model=None):

@@ -106,23 +106,28 @@ def test_length_sorted_prediction_is_in_dataset_order_and_equal_to_the_sequentia
     assert "test_real_token_fraction" not in want.metrics
 
 
-def test_the_training_order_is_transformers_own_from_arrow_lengths(backbones, tmp_path):
+def test_the_training_order_reads_arrow_lengths_equal_to_transformers_count(backbones, tmp_path):
+    """The lengths read from Arrow are the ones transformers would count row by row, and the order built from
+    transformers' own count (its fallback path) is the very same."""
+    import numpy as np
     from transformers import AutoModelForSequenceClassification, AutoTokenizer, Trainer
+
+    from hf_transfer.trainer import LengthGroupedBatches
 
     tokenizer = AutoTokenizer.from_pretrained(backbones["bert"])
     model = AutoModelForSequenceClassification.from_pretrained(backbones["bert"], num_labels=2)
     dataset = _dataset(tokenizer, rows=40, seed=5)
     ours = _trainer(model, tokenizer, dataset, tmp_path, sorted_eval=True, tags=False)
     sampler = ours._get_train_sampler()
-    # transformers' own sampler, counting lengths row by row, in the epoch-seeded generator ours uses
-    theirs = Trainer._get_train_sampler(ours)
-    assert sampler.lengths == theirs.lengths
+    theirs = Trainer._get_train_sampler(ours)  # transformers' LengthGroupedSampler, lengths counted row by row
+    assert isinstance(sampler, LengthGroupedBatches)
+    assert sampler.lengths.tolist() == list(theirs.lengths)
+    fallback = LengthGroupedBatches(theirs.batch_size, theirs.lengths, ours.args.seed)
     for epoch in (0, 1):
         sampler.set_epoch(epoch)
-        import torch
-
-        theirs.generator = torch.Generator().manual_seed(ours.args.seed + epoch)
-        assert list(sampler) == list(theirs)
+        fallback.set_epoch(epoch)
+        assert list(sampler) == list(fallback)
+        assert sorted(sampler) == list(np.arange(40))
 
 
 @pytest.mark.parametrize(

@@ -89,19 +89,18 @@ class TextClassification(ClassificationTask):
         return pc.list_value_length(dataset.with_format("arrow")["input_ids"]).to_pylist()
 
     def training_stats(self, args, train_dataset) -> dict[str, float]:
-        """Fraction of real (non-padding) tokens in the training batches this run's sampling produces."""
+        """Fraction of real (non-padding) tokens in the first epoch's training batches (the order
+        ``TransferTrainer`` trains in: seeded, so this is the very batches of epoch 1 on one process)."""
         import torch
-        from transformers.trainer_pt_utils import LengthGroupedSampler
+
+        from ..trainer import LengthGroupedBatches, training_seed
 
         lengths = self.input_lengths(train_dataset)
         batch = args.per_device_train_batch_size
-        generator = torch.Generator().manual_seed(args.seed)
         if args.train_sampling_strategy == "group_by_length":
-            order = list(
-                LengthGroupedSampler(batch * args.gradient_accumulation_steps, lengths=lengths, generator=generator)
-            )
+            order = list(LengthGroupedBatches(batch * args.gradient_accumulation_steps, lengths, training_seed(args)))
         else:
-            order = torch.randperm(len(lengths), generator=generator).tolist()
+            order = torch.randperm(len(lengths), generator=torch.Generator().manual_seed(args.seed)).tolist()
         real = padded = 0
         for start in range(0, len(order), batch):
             chunk = [lengths[i] for i in order[start : start + batch]]
