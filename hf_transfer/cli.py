@@ -299,9 +299,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
         else ""
     )
     skipped += "".join(f", {n} {name}" for name, n in summary.counts.items() if n)
+    tokens = "" if summary.real_token_fraction is None else f", {summary.real_token_fraction:.0%} real tokens"
     print(
         f"hf-transfer: predicted {summary.rows} rows{skipped} in {summary.seconds:.1f}s "
-        f"({summary.rows_per_second:.1f} rows/s, {summary.device}, {summary.precision}) → {where}",
+        f"({summary.rows_per_second:.1f} rows/s, {summary.device}, {summary.precision}{tokens}) → {where}",
         file=sys.stderr,
     )
     return 0

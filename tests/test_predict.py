@@ -82,6 +82,32 @@ def test_predict_matches_the_loaded_model_in_input_order_for_every_artifact_kind
         assert row["score"] == max(got.values()) and row["error"] is None
 
 
+def test_text_batches_are_sorted_by_tokens_and_the_real_token_fraction_is_counted(text_models, tmp_path):
+    """Four texts of known words (22-25 characters, 3 tokens + 2 special) and four strings the vocabulary
+    spells letter by letter (21-26 characters, one token per letter + 2): sorted by characters the two kinds
+    alternate and every batch of 4 pads to its longest spelled string; sorted by tokens, one batch holds the
+    four 5-token texts (20 of 20 real) and the other the spelled ones (23 + 25 + 26 + 28 = 102 of 4 x 28)."""
+    known = ["stadium experiment guitar", "concert stadium theory", "experiment stadium melody", "guitar concert ball"]
+    spelled = ["q" * 21, "qz" * 11 + "q", "q" + "zq" * 11 + "z", "qz" * 13]  # (word-initial 'z' is not in it)
+    texts = [t for pair in zip(known, spelled) for t in pair]  # interleaved in the input
+    (tmp_path / "in.jsonl").write_text("".join(json.dumps({"text": t}) + "\n" for t in texts))
+    from transformers import AutoTokenizer
+
+    tokens = [len(ids) for ids in AutoTokenizer.from_pretrained(text_models["full"])(texts)["input_ids"]]
+    assert tokens == [5, 23, 5, 25, 5, 26, 5, 28]  # the premise of the hand count
+    out = tmp_path / "pred.jsonl"
+    summary = hf_transfer.predict(
+        text_models["full"], str(tmp_path / "in.jsonl"), out, top_k=None, batch_size=4, progress=False, precision="fp32"
+    )
+    assert summary.real_token_fraction == pytest.approx((20 + 102) / (20 + 4 * 28))
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    expected = _reference(text_models["full"], texts)
+    for row, probs in zip(rows, expected):  # back in input order
+        got = sorted((s["score"] for s in row["scores"]), reverse=True)
+        assert got == pytest.approx(sorted(probs.tolist(), reverse=True), abs=1e-5)
+    assert [r["id"] for r in rows] == [str(i) for i in range(len(texts))]
+
+
 def test_plain_model_matches_transformers_pipeline(text_models, tmp_path):
     from transformers import pipeline
 
@@ -312,3 +338,45 @@ def test_unknown_model_kind_and_bad_options_are_refused(tmp_path, text_models):
         from hf_transfer.inference.sources import open_source
 
         open_source("-", {"image": ["image"]}, "image", None)
+
+
+def test_jsonl_and_csv_are_streamed_by_pyarrow_with_the_rows_datasets_reads(tmp_path, monkeypatch):
+    """The pyarrow fast path gives datasets' rows: a type that changes after the first block (datasets reads on
+    from that row), a CSV with a quoted newline and pandas' missing-value cells; an empty file has no rows."""
+    import datasets
+
+    from hf_transfer.inference import sources
+
+    monkeypatch.setattr(sources, "ARROW_BLOCK_BYTES", 512)  # many blocks, so the change comes in a later one
+    rows = [{"text": f"row {i}", "k": i} for i in range(200)] + [{"text": "late", "k": "a string", "new": 1}]
+    (tmp_path / "a.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (tmp_path / "b.csv").write_text('text,k\n"two\nlines",1\n"a, b",2\nNA,3\n,4\nnull,5\nplain,6\n')
+    (tmp_path / "c.tsv").write_text("text\tk\nx, y\t1\nN/A\t2\n")
+    for name, kind, kwargs in (("a.jsonl", "json", {}), ("b.csv", "csv", {}), ("c.tsv", "csv", {"delimiter": "\t"})):
+        source = sources.open_source(str(tmp_path / name), {"text": ["text"]}, "text", ["k"])
+        want = datasets.load_dataset(kind, data_files=str(tmp_path / name), split="train", streaming=True, **kwargs)
+        got = list(source)
+        assert [(i.payload, i.error, i.extra) for i in got] == [
+            (i.payload, i.error, i.extra)
+            for i in (sources._text_item(str(n), {"text": r["text"]}, {"k": r["k"]}) for n, r in enumerate(want))
+        ]
+        assert [i.id for i in got] == [str(n) for n in range(len(got))]
+    assert len(got) == 2 and got[1].error == "no text"  # 'N/A' is missing, as pandas reads it
+    (tmp_path / "e.jsonl").write_text("")
+    with pytest.raises(DataError, match="has no rows"):
+        sources.open_source(str(tmp_path / "e.jsonl"), {"text": ["text"]}, "text", None)
+
+
+def test_predicting_a_jsonl_file_does_not_import_datasets(text_models, tmp_path):
+    """``import datasets`` costs about 0.5 s per predict call; the JSONL/CSV readers do without it."""
+    _texts(tmp_path / "in.jsonl", 6)
+    code = (
+        "import sys, hf_transfer\n"
+        f"hf_transfer.predict({str(text_models['full'])!r}, {str(tmp_path / 'in.jsonl')!r}, "
+        f"{str(tmp_path / 'out.csv')!r}, progress=False)\n"
+        "print('datasets' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=ENV, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "False"
+    assert len((tmp_path / "out.csv").read_text().splitlines()) == 7

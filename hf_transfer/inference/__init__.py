@@ -27,7 +27,9 @@ from .sinks import Sink, check_output
 from .sources import Item, decode_image, open_source
 
 logger = logging.getLogger("hf_transfer")
-CHUNK_BATCHES = 32  # texts are sorted by length within chunks of this many batches
+# Texts are sorted by length (tokens) within chunks of this many batches: on short package descriptions, a
+# chunk of 32 batches of 32 gave 95% real tokens, 128 batches 98% (in dataset order: 57%).
+CHUNK_BATCHES = 64
 
 
 @dataclass
@@ -49,6 +51,7 @@ class PredictSummary:
     device: str
     precision: str
     counts: dict[str, int] = field(default_factory=dict)  # the task's counts over the rows (e.g. words cut)
+    real_token_fraction: float | None = None  # text models: real tokens / tokens computed (padding included)
 
     @property
     def rows_per_second(self) -> float:
@@ -194,7 +197,9 @@ def predict(
     bar.close()
     sink.close(ok=True)
     seconds = time.perf_counter() - start
-    return PredictSummary(rows, errors, seconds, out, runner.device, runner.precision, counts)
+    return PredictSummary(
+        rows, errors, seconds, out, runner.device, runner.precision, counts, runner.real_token_fraction
+    )
 
 
 def _rows(loaded: LoadedModel, pairs: list[tuple[Item, Any]], top_k: int | None) -> list[dict[str, Any] | None]:
@@ -229,6 +234,7 @@ class Runner:
         self.dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(self.precision)
         self.workers = max(min(4, cpu_count() - 1), 0) if num_workers is None else num_workers
         self.net = loaded.model.to(self.device).eval()
+        self.real_tokens = self.padded_tokens = 0  # over the batches run so far (inputs with an attention mask)
         # Images in channels-last layout: oneDNN's (and cuDNN's) fast convolution kernels take NHWC, so a
         # convolutional backbone skips a layout conversion per layer (benchmarks/README.md: 1.4x images/s for
         # EfficientNet-Lite0 on a CPU, the same labels); a model without convolutions is unaffected.
@@ -242,6 +248,10 @@ class Runner:
         import torch
 
         rows = len(next(iter(batch.values())))
+        mask = batch.get("attention_mask")
+        if mask is not None:
+            self.real_tokens += int(mask.sum())
+            self.padded_tokens += mask.numel()
         parts = []
         for start in range(0, rows, self.batch_size):
             part = {k: v[start : start + self.batch_size].to(self.device) for k, v in batch.items()}
@@ -252,6 +262,11 @@ class Runner:
             with torch.inference_mode(), torch.autocast(self.device, dtype=self.dtype, enabled=self.dtype is not None):
                 parts.append(self.net(**part).logits.float().cpu())
         return parts[0] if len(parts) == 1 else torch.cat(parts)
+
+    @property
+    def real_token_fraction(self) -> float | None:
+        """Real tokens over the tokens the model computed (padding included); None before a text batch."""
+        return self.real_tokens / self.padded_tokens if self.padded_tokens else None
 
     def logits(self, source) -> Any:
         loaded = self.loaded
@@ -288,7 +303,13 @@ def _text_units(source, loaded: LoadedModel, batch_size: int):
 
 def _length_sorted_batches(chunk: list[Item], loaded: LoadedModel, batch_size: int):
     good = [i for i, item in enumerate(chunk) if item.error is None]
-    order = sorted(good, key=lambda i: sum(len(v) for v in chunk[i].payload.values()))
+    lengths = (
+        loaded.task.inference_lengths(loaded.processor, loaded.model.config, [chunk[i].payload for i in good])
+        if good
+        else []
+    )
+    by_row = dict(zip(good, lengths))
+    order = sorted(good, key=by_row.__getitem__)
     for s in range(0, len(order), batch_size):
         part = order[s : s + batch_size]
         yield (

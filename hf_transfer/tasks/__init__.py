@@ -429,6 +429,13 @@ class Task(abc.ABC):
 
     # --- inference hooks where an output is not one row per example (defaults: one row of logits per example) ---
 
+    def inference_lengths(self, processor: Any, model_config: Any, payloads: list[dict[str, Any]]) -> list[int]:
+        """Each example's length, the key predict and evaluate sort text rows by so that a batch pads little.
+        Default: its characters; a task with a tokenizer returns the model tokens the example encodes to (a
+        character count sorts badly: on short package descriptions, batches of similar character length were
+        only 67% real tokens, 95% when sorted by tokens)."""
+        return [sum(len(v) for v in p.values()) for p in payloads]
+
     def inference_roles(self) -> dict[str, tuple[tuple[str, ...], bool]]:
         """The input roles predict reads (role → (candidate columns, required)): the task's roles but the label."""
         return {role: spec for role, spec in self.roles.items() if role != "label"}

@@ -133,6 +133,9 @@ class FollowsBackbone:
     def input_lengths(self, dataset) -> list[int] | None:
         return self.delegate.input_lengths(dataset)
 
+    def inference_lengths(self, processor, model_config, payloads: list[dict[str, Any]]) -> list[int]:
+        return self.delegate.inference_lengths(processor, model_config, payloads)
+
     def inference_processor(self, folder) -> Any:
         import json
 

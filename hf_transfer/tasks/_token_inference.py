@@ -52,6 +52,14 @@ class TokenInference:
         max_length = TextClassification(max_length=self.max_length).resolved_max_length(processor, model_config)
         return encode(processor, payloads, WORDS_ROLE, max_length)
 
+    def inference_lengths(self, processor, model_config, payloads: list[dict[str, Any]]) -> list[int]:
+        """Sub-words per sentence, up to the max length (a longer sentence runs as several windows of about that
+        length)."""
+        max_length = TextClassification(max_length=self.max_length).resolved_max_length(processor, model_config)
+        words = [list(p[WORDS_ROLE]) for p in payloads]
+        enc = processor(words, is_split_into_words=True, truncation=True, max_length=max_length)
+        return [len(ids) for ids in enc["input_ids"]]
+
     def row_outputs(self, logits: Any, batch: Any) -> list[Any]:
         return first_subword_logits(logits, batch)
 

@@ -120,7 +120,14 @@ class TextClassification(ClassificationTask):
 
     def encode_for_inference(self, processor, model_config, payloads: list[dict[str, Any]]) -> dict[str, Any]:
         """A padded batch of inputs as in training (same truncation), from texts (and text pairs)."""
+        return dict(self._tokenize(processor, model_config, payloads, padding=True, return_tensors="pt"))
+
+    def inference_lengths(self, processor, model_config, payloads: list[dict[str, Any]]) -> list[int]:
+        """Tokens per example after truncation, as :meth:`encode_for_inference` encodes it."""
+        return [len(ids) for ids in self._tokenize(processor, model_config, payloads)["input_ids"]]
+
+    def _tokenize(self, processor, model_config, payloads: list[dict[str, Any]], **kwargs) -> Any:
         texts = [p["text"] for p in payloads]
         pairs = [p["text_pair"] for p in payloads] if "text_pair" in payloads[0] else None
         max_length = self.resolved_max_length(processor, model_config)
-        return dict(processor(texts, pairs, truncation=True, max_length=max_length, padding=True, return_tensors="pt"))
+        return processor(texts, pairs, truncation=True, max_length=max_length, **kwargs)
