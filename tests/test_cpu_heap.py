@@ -117,3 +117,32 @@ def test_a_cpu_run_trains_inside_the_kept_heap(backbones, text_files, tmp_path, 
     monkeypatch.setattr(cpu_heap, "kept_heap", recording)
     hf_transfer.train(text_recipe(backbones["bert"], text_files, tmp_path / "out"))
     assert seen == ["cpu"]
+
+
+def test_predict_and_evaluate_run_the_model_inside_the_kept_heap(backbones, text_files, tmp_path, monkeypatch):
+    """Length-sorted batches grow one after another, so without it each took fresh pages from the kernel."""
+    import hf_transfer.inference as inference
+    import hf_transfer.inference.evaluation as evaluation
+
+    out = tmp_path / "out"
+    hf_transfer.train(text_recipe(backbones["bert"], text_files, out))
+    seen = []
+
+    def recording(device_type):
+        seen.append(device_type)
+        return cpu_heap.kept_heap(device_type)
+
+    for module in (inference, evaluation):
+        monkeypatch.setattr(module, "kept_heap", recording)
+    monkeypatch.setattr(inference.Runner, "forward", _check_heap_open(inference.Runner.forward))
+    hf_transfer.predict(out, str(text_files["test"]), tmp_path / "p.jsonl", progress=False)
+    hf_transfer.evaluate(out, str(text_files["test"]), output_dir=tmp_path / "eval", progress=False)
+    assert seen == ["cpu", "cpu"]
+
+
+def _check_heap_open(forward):
+    def checked(self, batch):
+        assert cpu_heap._depth >= 1 or cpu_heap._glibc() is None or cpu_heap.allocator_chosen_by_user()
+        return forward(self, batch)
+
+    return checked

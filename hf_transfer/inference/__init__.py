@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..cpu_heap import kept_heap
 from ..errors import DataError, HfTransferError
 from ..outputs import RECIPE_FILE
 from .onnx_model import onnx_model, read_export
@@ -169,27 +170,29 @@ def predict(
     start = time.perf_counter()
     bar = _progress(progress, source.total)
     try:
-        for pairs in runner.logits(source):
-            done = [(item, p) for (item, _), p in zip(pairs, _rows(loaded, pairs, top_k))]
-            written = []
-            for item, prediction in done:
-                if item.error is not None:
-                    if on_error == "fail":
-                        raise DataError(
-                            f"input row {item.id}: {item.error}; fix that row, or pass --on-error skip to "
-                            "write it with an error field and go on"
-                        )
-                    errors += 1
-                else:
-                    for name, n in loaded.task.prediction_counts(prediction).items():
-                        counts[name] = counts.get(name, 0) + n
-                row = {"id": item.id, **(prediction or dict.fromkeys(fields)), "error": item.error}
-                # kept input columns keep their names unless a prediction column has it (then input_<name>)
-                row.update({f"input_{k}" if k in row else k: v for k, v in item.extra.items()})
-                written.append(row)
-            sink.write(written)
-            rows += len(written)
-            bar.update(len(written))
+        # freed CPU memory is reused, not returned to the kernel (hf_transfer.cpu_heap): ~10% on short texts
+        with kept_heap(runner.device):
+            for pairs in runner.logits(source):
+                done = [(item, p) for (item, _), p in zip(pairs, _rows(loaded, pairs, top_k))]
+                written = []
+                for item, prediction in done:
+                    if item.error is not None:
+                        if on_error == "fail":
+                            raise DataError(
+                                f"input row {item.id}: {item.error}; fix that row, or pass --on-error skip to "
+                                "write it with an error field and go on"
+                            )
+                        errors += 1
+                    else:
+                        for name, n in loaded.task.prediction_counts(prediction).items():
+                            counts[name] = counts.get(name, 0) + n
+                    row = {"id": item.id, **(prediction or dict.fromkeys(fields)), "error": item.error}
+                    # kept input columns keep their names unless a prediction column has it (then input_<name>)
+                    row.update({f"input_{k}" if k in row else k: v for k, v in item.extra.items()})
+                    written.append(row)
+                sink.write(written)
+                rows += len(written)
+                bar.update(len(written))
     except BaseException:
         bar.close()
         sink.close(ok=False)

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..cpu_heap import kept_heap
 from ..errors import DataError, HfTransferError, OutputError
 from ..outputs import RECIPE_FILE
 from . import LoadedModel, Runner, _progress, open_model
@@ -200,14 +201,15 @@ def _run_model(
     runner = Runner(loaded, precision, batch_size, workers)
     ids, labels, logits, errors, payloads = [], [], [], [], []
     bar = _progress(progress, source.total)
-    for pairs in runner.logits(source):
-        for item, lg in pairs:
-            ids.append(item.id)
-            labels.append(truth(item))
-            logits.append(lg)
-            errors.append(item.error)
-            payloads.append(item.payload)
-        bar.update(len(pairs))
+    with kept_heap(runner.device):  # freed CPU memory is reused, not returned to the kernel (hf_transfer.cpu_heap)
+        for pairs in runner.logits(source):
+            for item, lg in pairs:
+                ids.append(item.id)
+                labels.append(truth(item))
+                logits.append(lg)
+                errors.append(item.error)
+                payloads.append(item.payload)
+            bar.update(len(pairs))
     bar.close()
     return ids, labels, logits, errors, payloads
 
