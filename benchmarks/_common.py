@@ -287,6 +287,22 @@ def write_json(path: Path, data) -> None:
     path.write_text(json.dumps(data, indent=2, default=str))
 
 
+def write_results(results_dir: Path, name: str, result: dict, title: str, body: str, cpu_note: str = "") -> str:
+    """``results_dir/<name>.json`` (``result``) and ``<name>.md``: the title, when and with what command it was
+    measured (``result["measured"]``, ``result["command"]``), the CPU and its bf16 flags (``result["machine"]``,
+    from :func:`machine_facts`) followed by ``cpu_note``, then ``body``. Prints the markdown and returns it."""
+    facts = result["machine"]
+    results_dir.mkdir(parents=True, exist_ok=True)
+    write_json(results_dir / f"{name}.json", result)
+    text = (
+        f"# {title}\n\nMeasured {result['measured']}: `{result['command']}`  \nCPU: {facts['cpu_model']}, bf16 flags: "
+        f"{', '.join(facts['cpu_bf16_flags']) or 'none'}{cpu_note}\n\n{body}\n"
+    )
+    (results_dir / f"{name}.md").write_text(text)
+    print(text)
+    return text
+
+
 def rmtree(path: Path) -> None:
     shutil.rmtree(path, ignore_errors=True)
 

@@ -47,7 +47,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import command_line, machine_facts, utc_now, write_json  # noqa: E402
+from _common import command_line, machine_facts, utc_now, write_results  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -411,15 +411,7 @@ def main(argv: list[str] | None = None) -> None:
 
 def _write(args, result: dict, title: str, table_text: str) -> None:
     """results_dir/<name>.json and .md (title, command, CPU and its bf16 flags, the table); the .md is printed."""
-    facts = result["machine"]
-    args.results_dir.mkdir(parents=True, exist_ok=True)
-    write_json(args.results_dir / f"{args.name}.json", result)
-    text = (
-        f"# {title}\n\nMeasured {result['measured']}: `{result['command']}`  \nCPU: {facts['cpu_model']}, bf16 flags: "
-        f"{', '.join(facts['cpu_bf16_flags']) or 'none'}\n\n{table_text}\n"
-    )
-    (args.results_dir / f"{args.name}.md").write_text(text)
-    print(text)
+    write_results(args.results_dir, args.name, result, title, table_text)
 
 
 if __name__ == "__main__":

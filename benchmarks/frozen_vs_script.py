@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import REPO, child_env, command_line, machine_facts, median, run_child, utc_now, write_json  # noqa: E402
+from _common import REPO, child_env, command_line, machine_facts, median, run_child, utc_now, write_results  # noqa: E402
 
 RESULTS = REPO / "benchmarks" / "results"
 RECIPE = REPO / "recipes" / "text" / "minilm_frozen.yaml"
@@ -153,27 +153,22 @@ def main(argv: list[str] | None = None) -> None:
         "ratios": ratios,
         "median_ratio": median(ratios),
     }
-    args.results_dir.mkdir(parents=True, exist_ok=True)
-    write_json(args.results_dir / f"{name}.json", result)
 
     def cells(side, key, fmt):
         return ", ".join(fmt.format(r[key]) if r.get(key) is not None else "–" for r in runs if r["side"] == side)
 
     busy = max(r.get("neighbour_cores") or 0 for r in runs)
-    md = (
-        f"# Frozen run with a cold cache vs a minimal script ({args.precision})\n\n"
-        f"Measured {result['measured']}: `{result['command']}`  \n"
-        f"CPU: {result['machine']['cpu_model']}, bf16 flags: {', '.join(result['machine']['cpu_bf16_flags']) or 'none'}; "
-        f"other processes used at most {busy:.2f} cores during a run.\n\n"
+    body = (
         "| | whole process (s) | encoder passes (s) | test accuracy |\n|---|---|---|---|\n"
         f"| minimal script | {cells('script', 'wall_s', '{:.1f}')} | {cells('script', 'encode_s', '{:.1f}')} "
         f"| {cells('script', 'test_accuracy', '{:.3f}')} |\n"
         f"| `hf-transfer train` (frozen, cold cache) | {cells('ours', 'wall_s', '{:.1f}')} "
         f"| {cells('ours', 'encode_s', '{:.1f}')} | {cells('ours', 'test_accuracy', '{:.3f}')} |\n\n"
-        f"Median ratio (ours / script, paired): **{result['median_ratio']:.2f}×** (target ≤ 1.3×).\n"
+        f"Median ratio (ours / script, paired): **{result['median_ratio']:.2f}×** (target ≤ 1.3×)."
     )
-    (args.results_dir / f"{name}.md").write_text(md)
-    print(md)
+    title = f"Frozen run with a cold cache vs a minimal script ({args.precision})"
+    note = f"; other processes used at most {busy:.2f} cores during a run."
+    write_results(args.results_dir, name, result, title, body, note)
 
 
 if __name__ == "__main__":

@@ -36,7 +36,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import command_line, machine_facts, utc_now, write_json  # noqa: E402
+from _common import command_line, machine_facts, utc_now, write_results  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 REPO = Path(__file__).resolve().parent.parent
@@ -243,15 +243,7 @@ def main(argv: list[str] | None = None) -> None:
         with tempfile.TemporaryDirectory(prefix="hf-transfer-grouping-") as tmp:
             result = {**header, **accuracy(args, Path(tmp))}
         title, body = "Length-grouped training orders: accuracy and padding", accuracy_table
-    args.results_dir.mkdir(parents=True, exist_ok=True)
-    write_json(args.results_dir / f"{args.name}.json", result)
-    facts = result["machine"]
-    text = (
-        f"# {title}\n\nMeasured {result['measured']}: `{result['command']}`  \nCPU: {facts['cpu_model']}, bf16 flags: "
-        f"{', '.join(facts['cpu_bf16_flags']) or 'none'}\n\n{body(result)}\n"
-    )
-    (args.results_dir / f"{args.name}.md").write_text(text)
-    print(text)
+    write_results(args.results_dir, args.name, result, title, body(result))
 
 
 if __name__ == "__main__":

@@ -65,6 +65,7 @@ from _common import (  # noqa: E402
     utc_now,
     wait_for_quiet,
     write_json,
+    write_results,
 )
 
 HERE = Path(__file__).resolve().parent
@@ -527,16 +528,9 @@ def main(argv: list[str] | None = None) -> None:
             else:
                 result["runs"][spec["name"]] = out
             print(f"{spec['name']}: done in {contention['wall_s']:.0f} s", flush=True)
-    args.results_dir.mkdir(parents=True, exist_ok=True)
-    write_json(args.results_dir / f"{args.name}.json", result)
     busy = max((r.get("neighbour_cores") or 0) for r in result["runs"].values()) if result["runs"] else 0
-    md = (
-        f"# Training step profile and MFU\n\nMeasured {result['measured']}: `{result['command']}`  \n"
-        f"CPU: {result['machine']['cpu_model']}, bf16 flags: {', '.join(result['machine']['cpu_bf16_flags']) or 'none'}; "
-        f"other processes used at most {busy:.2f} cores during a run.\n\n{tables(result)}\n"
-    )
-    (args.results_dir / f"{args.name}.md").write_text(md)
-    print(md)
+    note = f"; other processes used at most {busy:.2f} cores during a run."
+    write_results(args.results_dir, args.name, result, "Training step profile and MFU", tables(result), note)
 
 
 if __name__ == "__main__":

@@ -231,3 +231,18 @@ def test_length_grouping_benchmark_smoke(tmp_path):
     assert all(0 <= r["test_accuracy"] <= 1 and 0 < r["train_real_token_fraction"] <= 1 for r in rows)
     # the patch reached the trainer: the two orders batch the 64 texts differently
     assert rows[0]["train_real_token_fraction"] != rows[1]["train_real_token_fraction"]
+
+
+def test_gemm_ceiling_benchmark_smoke(tmp_path):
+    """benchmarks/gemm_ceiling.py --smoke: every matmul of a layer's training step timed, in both precisions, and
+    the shared result writer's markdown (title, command, CPU and bf16 flags, table)."""
+    proc = _run("gemm_ceiling.py", tmp_path)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    runs = json.loads((tmp_path / "gemm_ceiling.json").read_text())["runs"]
+    assert set(runs) == {"fp32", "bf16"}
+    for run in runs.values():
+        assert len(run["rates_gflops"]) == 9 and all(r > 0 for r in run["rates_gflops"].values())
+        assert run["layer_gflops"] > 0 and run["peak_gflops"] > 0
+    md = (tmp_path / "gemm_ceiling.md").read_text().splitlines()
+    assert md[0].startswith("# Matmul rates") and md[2].startswith("Measured ") and md[3].startswith("CPU: ")
+    assert sum(line.startswith("| fp32 |") or line.startswith("| bf16 |") for line in md) == 2
