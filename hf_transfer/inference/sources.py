@@ -92,81 +92,14 @@ def open_source(
             f"cannot read '{spec}': expected a table ({', '.join(sorted(TABLE_SUFFIXES))}), an image "
             f"({', '.join(IMAGE_SUFFIXES)}), a folder of images, a Hub split or '-'; found suffix {path.suffix!r}"
         )
-    delimiter = "\t" if path.suffix.lower() == ".tsv" else None
+    import datasets
 
-    def with_datasets():
-        import datasets
+    kwargs = {"delimiter": "\t"} if path.suffix.lower() == ".tsv" else {}
 
-        kwargs = {} if delimiter is None else {"delimiter": delimiter}
+    def load():
         return datasets.load_dataset(kind, data_files=str(path), split="train", streaming=True, **kwargs)
 
-    if path.suffix.lower() in ARROW_READ:
-        return _table_source(
-            spec, lambda: _ArrowRows(path, delimiter, with_datasets), columns, modality, keep, path.parent, words
-        )
-    return _table_source(spec, with_datasets, columns, modality, keep, path.parent, words)
-
-
-# JSONL and CSV/TSV files are read with pyarrow's streaming readers rather than through datasets: ``import
-# datasets`` and its ``load_dataset(streaming=True)`` calls cost about 0.5 s per predict call (0.47 s for the
-# import after torch and transformers, on a 2-core Xeon), a sixth of predicting 2,100 short texts, where the
-# pyarrow readers start in 0.04 s. Parquet and JSON (which may be one array) stay with datasets, which also knows
-# a parquet file's label names. A file the streaming reader stops on (a column whose type changes after the first
-# block, a row it cannot parse) is read on by datasets from the row where it stopped.
-ARROW_READ = (".jsonl", ".csv", ".tsv")
-ARROW_BLOCK_BYTES = 1 << 20
-PANDAS_NA = [  # pandas.read_csv's default missing-value strings
-    *("", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN", "<NA>", "N/A"),
-    *("NA", "NULL", "NaN", "None", "n/a", "nan", "null"),
-]
-
-
-class _ArrowRows:
-    """The rows (dicts) of a local JSONL or CSV/TSV file, streamed; ``fallback`` gives datasets' reader."""
-
-    features = None
-
-    def __init__(self, path: Path, delimiter: str | None, fallback: Any):
-        self.path, self.delimiter, self.fallback = path, delimiter, fallback
-
-    def _batches(self) -> Iterator[Any]:
-        if self.path.suffix.lower() == ".jsonl":
-            import pyarrow.json as paj
-
-            if not hasattr(paj, "open_json"):  # pyarrow before 19: no streaming JSON reader
-                raise _NoStreamingReader
-            return paj.open_json(self.path, read_options=paj.ReadOptions(block_size=ARROW_BLOCK_BYTES))
-        import pyarrow.csv as pacsv
-
-        return pacsv.open_csv(
-            self.path,
-            read_options=pacsv.ReadOptions(block_size=ARROW_BLOCK_BYTES),
-            parse_options=pacsv.ParseOptions(delimiter=self.delimiter or ",", newlines_in_values=True),
-            # the cells datasets' CSV reader (pandas) reads as missing, so a row gets the same "no text" error
-            convert_options=pacsv.ConvertOptions(null_values=PANDAS_NA, strings_can_be_null=True),
-        )
-
-    def __iter__(self) -> Iterator[dict[str, Any]]:
-        import pyarrow as pa
-
-        if self.path.stat().st_size == 0:
-            return
-        done = 0
-        try:
-            for batch in self._batches():
-                rows = batch.to_pylist()
-                yield from rows
-                done += len(rows)
-            return
-        except (pa.ArrowException, _NoStreamingReader):
-            pass
-        for i, row in enumerate(self.fallback()):
-            if i >= done:
-                yield row
-
-
-class _NoStreamingReader(Exception):
-    pass
+    return _table_source(spec, load, columns, modality, keep, path.parent, words)
 
 
 def _hub_source(
