@@ -5,7 +5,7 @@ MFU counts a training step's FLOPs against the matmul peak measured at 2048³ an
 shapes could not reach that peak, no amount of work outside the GEMMs would bring MFU to a target; this script
 says how close they come, so the rest of the gap is known to be everything that is not a GEMM.
 
-Each of one encoder layer's 22 training matmuls (forward: Q, K, V, output, FFN up and down; backward: the input
+Each of one encoder layer's 18 linear-layer training matmuls (attention's QKᵀ and attn·V are not timed) (forward: Q, K, V, output, FFN up and down; backward: the input
 gradient of each and the weight gradient of each, the latter as ``X.T @ dY`` from row-major tensors as autograd
 has them) is timed alone (median of ``--repeats``) at M = batch × tokens rows; the layer's rate is its FLOPs over
 the sum of the times.
