@@ -79,7 +79,7 @@ def child(args) -> None:
         model = open_model(args.model)
         loaded = time.perf_counter()
         hf_transfer.predict(
-            model, str(data), out_file, batch_size=args.batch_size, progress=False, precision=args.precision
+            model, str(data), out_file, batch_size=args.predict_batch_size, progress=False, precision=args.precision
         )
         rows = [json.loads(line) for line in out_file.read_text().splitlines()]
         if kind == "image":  # the folder's ids are relative paths in the same sorted order
@@ -107,7 +107,12 @@ def main() -> int:
     parser.add_argument("--model", required=True)
     parser.add_argument("--data", required=True)
     parser.add_argument("--pairs", type=int, default=3)
-    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--batch-size", type=int, default=32, help="pipeline()'s batch size")
+    parser.add_argument(
+        "--predict-batch-size",
+        type=int,
+        help="predict's batch size (default: predict's own default, batches of similar-length texts by tokens)",
+    )
     parser.add_argument(
         "--precision",
         default="fp32",
@@ -135,6 +140,7 @@ def main() -> int:
                 args.data,
                 "--batch-size",
                 str(args.batch_size),
+                *(["--predict-batch-size", str(args.predict_batch_size)] if args.predict_batch_size else []),
                 "--precision",
                 args.precision,
                 "--side",
@@ -157,6 +163,7 @@ def main() -> int:
         "model": args.model,
         "data": args.data,
         "batch_size": args.batch_size,
+        "predict_batch_size": args.predict_batch_size or "default",
         "precision": args.precision,
         "pipeline_rows_per_second": [round(r["rows_per_second"], 1) for r in pipe],
         "predict_rows_per_second": [round(r["rows_per_second"], 1) for r in ours],
@@ -168,6 +175,7 @@ def main() -> int:
     }
     args.results_dir.mkdir(parents=True, exist_ok=True)
     write_json(args.results_dir / f"predict_{args.name}.json", record)
+    batch_flag = f" `--batch-size {args.predict_batch_size}`" if args.predict_batch_size else ""
     lines = [
         f"# predict vs pipeline: {args.name}",
         "",
@@ -176,7 +184,8 @@ def main() -> int:
         "| | rows/s (each run) |",
         "|---|---|",
         f"| `pipeline(..., batch_size={args.batch_size})` | {', '.join(map(str, record['pipeline_rows_per_second']))} |",
-        f"| `hf-transfer predict` (`--precision {args.precision}`) | {', '.join(map(str, record['predict_rows_per_second']))} |",
+        f"| `hf-transfer predict` (`--precision {args.precision}`{batch_flag}) | "
+        f"{', '.join(map(str, record['predict_rows_per_second']))} |",
         "",
         f"Median ratio (predict / pipeline, paired): **{record['median_ratio']:.2f}×**; same labels: {same} "
         f"(agreement {agree:.4f}).",

@@ -374,13 +374,20 @@ def _top_k(text: str) -> str:
 
 def _model_run_arguments(p: argparse.ArgumentParser, overwrite: str) -> None:
     """The options predict and evaluate share: which columns hold the inputs, and how the model runs."""
+    from .inference import BATCH_TOKENS, MIN_BATCH_ROWS
+
     p.add_argument(
         "--text-column", help="column holding the text (default: the training recipe's, else text/sentence/…)"
     )
     p.add_argument(
         "--image-column", help="column holding images or image paths (default: the recipe's, else image/img)"
     )
-    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        help=f"rows per model call (default: texts of similar length batched up to {BATCH_TOKENS:,} tokens, at "
+        f"least {MIN_BATCH_ROWS} rows; {MIN_BATCH_ROWS} images)",
+    )
     p.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"), default="auto")
     p.add_argument("--workers", type=int, help="image decoding processes (default: cores - 1, at most 4)")
     p.add_argument("--overwrite", action="store_true", help=overwrite)

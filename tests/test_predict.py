@@ -108,6 +108,64 @@ def test_text_batches_are_sorted_by_tokens_and_the_real_token_fraction_is_counte
     assert [r["id"] for r in rows] == [str(i) for i in range(len(texts))]
 
 
+def test_default_batches_hold_similar_length_texts_up_to_a_token_budget(text_models, tmp_path, monkeypatch):
+    """batch_size=None (the default) batches length-sorted texts by tokens: every model call holds at most
+    BATCH_TOKENS tokens (padding included) unless it is MIN_BATCH_ROWS rows or fewer, short texts share bigger
+    batches than long ones, and the predictions equal the unbatched model's, in input order."""
+    import hf_transfer.inference as inference
+
+    monkeypatch.setattr(inference, "BATCH_TOKENS", 128)
+    monkeypatch.setattr(inference, "MIN_BATCH_ROWS", 2)
+    words = ["stadium", "experiment", "guitar", "concert", "theory", "melody", "ball"]  # one token each
+    rng = random.Random(3)
+    texts = [" ".join(rng.choice(words) for _ in range(rng.choice([1, 2, 3, 25, 28]))) for _ in range(40)]
+    (tmp_path / "in.jsonl").write_text("".join(json.dumps({"text": t}) + "\n" for t in texts))  # 3-30 tokens
+    shapes = []
+    forward = inference.Runner.forward
+
+    def recording(self, batch):
+        shapes.append(tuple(batch["attention_mask"].shape))
+        return forward(self, batch)
+
+    monkeypatch.setattr(inference.Runner, "forward", recording)
+    out = tmp_path / "pred.jsonl"
+    summary = hf_transfer.predict(
+        text_models["full"], str(tmp_path / "in.jsonl"), out, top_k=None, progress=False, precision="fp32"
+    )
+    assert sum(rows for rows, _ in shapes) == summary.rows == len(texts)
+    assert all(rows * width <= 128 or rows <= 2 for rows, width in shapes), shapes
+    assert max(rows for rows, width in shapes if width <= 5) > max(rows for rows, width in shapes if width >= 27)
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["id"] for r in rows] == [str(i) for i in range(len(texts))]
+    for row, probs in zip(rows, _reference(text_models["full"], texts)):
+        got = sorted((s["score"] for s in row["scores"]), reverse=True)
+        assert got == pytest.approx(sorted(probs.tolist(), reverse=True), abs=1e-5)
+
+
+def test_a_batch_wider_than_the_token_budget_runs_in_parts_with_the_same_logits(text_models, monkeypatch):
+    """Runner.forward splits a batch that a task encoded into more tokens than BATCH_TOKENS (e.g. windows of long
+    sentences) into parts that fit, and gives the logits of the whole batch."""
+    import hf_transfer.inference as inference
+    from hf_transfer.inference import Runner, open_model
+
+    monkeypatch.setattr(inference, "BATCH_TOKENS", 40)
+    monkeypatch.setattr(inference, "MIN_BATCH_ROWS", 2)
+    loaded = open_model(text_models["full"])
+    texts = [" ".join(["stadium"] * 8)] * 10  # 10 rows of 10 tokens: 4 rows (40 tokens) per call
+    batch = dict(loaded.processor(texts, padding=True, return_tensors="pt"))
+    assert batch["input_ids"].shape == (10, 10)
+    runner = Runner(loaded, precision="fp32")
+    calls = []
+    runner.net.register_forward_hook(
+        lambda module, args, kwargs, out: calls.append(len(kwargs["input_ids"])), with_kwargs=True
+    )
+    logits = runner.forward(batch)
+    assert calls == [4, 4, 2]
+    with torch.no_grad():
+        expected = hf_transfer.load_model(text_models["full"]).eval()(**batch).logits
+    assert torch.allclose(logits, expected, atol=1e-5)
+
+
 def test_plain_model_matches_transformers_pipeline(text_models, tmp_path):
     from transformers import pipeline
 
@@ -246,6 +304,7 @@ def test_bad_inputs_are_one_clear_message_and_nothing_is_written(text_models, tm
         ([model, str(tmp_path / "missing.csv")], "does not exist"),
         ([model, str(tmp_path)], "is a folder, which predict reads as images, but this model takes text"),
         ([str(tmp_path), str(tmp_path / "in.jsonl")], "has no config.json"),
+        ([model, str(tmp_path / "in.jsonl"), "--batch-size", "0"], "batch_size must be 1 or more (rows per batch)"),
     ]
     for args, message in cases:
         assert cli.main(["predict", *args, "--quiet"]) != 0

@@ -23,7 +23,7 @@ from typing import Any
 from ..cpu_heap import kept_heap
 from ..errors import DataError, HfTransferError, OutputError
 from ..outputs import RECIPE_FILE
-from . import LoadedModel, Runner, _progress, open_model
+from . import LoadedModel, Runner, _progress, check_batch_size, open_model
 from .sources import IMAGE_SUFFIXES, open_rows, open_source
 
 logger = logging.getLogger("hf_transfer")
@@ -195,7 +195,7 @@ def _recipe_source(loaded: LoadedModel, path: Path, split: str | None):
 
 
 def _run_model(
-    loaded: LoadedModel, source, truth, precision: str, batch_size: int, workers: int | None, progress: bool
+    loaded: LoadedModel, source, truth, precision: str, batch_size: int | None, workers: int | None, progress: bool
 ) -> tuple[list[str], list[Any], list[Any], list[str | None], list[Any]]:
     """ids, true labels, outputs (None for unreadable rows), errors and input payloads, in input order."""
     runner = Runner(loaded, precision, batch_size, workers)
@@ -296,7 +296,7 @@ def evaluate(
     image_column: str | None = None,
     output_dir: str | Path | None = None,
     against: str | Path | None = None,
-    batch_size: int = 32,
+    batch_size: int | None = None,
     precision: str = "auto",
     num_workers: int | None = None,
     overwrite: bool = False,
@@ -308,6 +308,7 @@ def evaluate(
     ``label_separator``: for a model that predicts label sets, the character between labels in a delimited
     label cell (default: the training recipe's ``data.label_separator``; list-valued columns need none)."""
 
+    check_batch_size(batch_size)
     model_dir = Path(model)
     folder = Path(output_dir) if output_dir else _default_folder(model_dir, data, split)
     _check_folder(folder, overwrite, model_dir)
