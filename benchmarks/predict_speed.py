@@ -140,7 +140,11 @@ def main() -> int:
                 args.data,
                 "--batch-size",
                 str(args.batch_size),
-                *(["--predict-batch-size", str(args.predict_batch_size)] if args.predict_batch_size else []),
+                *(
+                    ["--predict-batch-size", str(args.predict_batch_size)]
+                    if args.predict_batch_size is not None
+                    else []
+                ),
                 "--precision",
                 args.precision,
                 "--side",
@@ -163,7 +167,7 @@ def main() -> int:
         "model": args.model,
         "data": args.data,
         "batch_size": args.batch_size,
-        "predict_batch_size": args.predict_batch_size or "default",
+        "predict_batch_size": "default" if args.predict_batch_size is None else args.predict_batch_size,
         "precision": args.precision,
         "pipeline_rows_per_second": [round(r["rows_per_second"], 1) for r in pipe],
         "predict_rows_per_second": [round(r["rows_per_second"], 1) for r in ours],
@@ -175,7 +179,7 @@ def main() -> int:
     }
     args.results_dir.mkdir(parents=True, exist_ok=True)
     write_json(args.results_dir / f"predict_{args.name}.json", record)
-    batch_flag = f" `--batch-size {args.predict_batch_size}`" if args.predict_batch_size else ""
+    batch_flag = f" `--batch-size {args.predict_batch_size}`" if args.predict_batch_size is not None else ""
     lines = [
         f"# predict vs pipeline: {args.name}",
         "",

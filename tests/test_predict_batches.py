@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 import hf_transfer.inference as inference
@@ -39,3 +40,4 @@ def test_a_batch_size_that_is_not_a_positive_whole_number_is_refused(bad):
         check_batch_size(bad)
     check_batch_size(None)
     check_batch_size(1)
+    check_batch_size(np.int64(8))  # a numpy integer is a whole number too

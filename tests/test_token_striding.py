@@ -145,3 +145,31 @@ def test_an_onnx_export_strides_the_same_way(tagger, tmp_path):
     assert all(None not in r["tags"] for r in onnx_rows)
     for a, b in zip(onnx_rows, torch_rows):
         assert a["scores"] == pytest.approx(b["scores"], abs=1e-4)
+
+
+def test_by_default_a_long_sentences_windows_run_within_the_token_budget(tagger, tmp_path, monkeypatch):
+    """With the default batch size, the windows a task encodes from long sentences run in model calls of at most
+    BATCH_TOKENS tokens, and every word gets the tag and score it gets in batches of 4 sentences."""
+    import hf_transfer.inference as inference
+
+    sentences = [_long_sentence(60), _long_sentence(23), PER[:3], _long_sentence(41)]
+    _, expected = _predict(tagger, sentences, tmp_path, name="four.jsonl", batch_size=4)
+    monkeypatch.setattr(inference, "BATCH_TOKENS", 2 * MAX_LENGTH)
+    monkeypatch.setattr(inference, "MIN_BATCH_ROWS", 1)
+    calls = []
+    init = inference.Runner.__init__
+
+    def recording(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+        self.net.register_forward_pre_hook(
+            lambda module, args_, kwargs_: calls.append(tuple(kwargs_["input_ids"].shape)), with_kwargs=True
+        )
+
+    monkeypatch.setattr(inference.Runner, "__init__", recording)
+    summary, rows = _predict(tagger, sentences, tmp_path, name="default.jsonl")
+    assert summary.rows == 4 and [r["words"] for r in rows] == sentences
+    assert all(n * width <= 2 * MAX_LENGTH for n, width in calls), calls
+    assert sum(n for n, _ in calls) > len(sentences)  # windows: more model rows than sentences
+    for got, want in zip(rows, expected):
+        assert got["tags"] == want["tags"]
+        assert got["scores"] == pytest.approx(want["scores"], abs=1e-5)

@@ -225,7 +225,12 @@ def predict(
 
 
 def check_batch_size(batch_size: Any) -> None:
-    if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1):
+    """None, or a whole number of rows (a Python or numpy integer) of 1 or more."""
+    import numbers
+
+    if batch_size is not None and (
+        isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or batch_size < 1
+    ):
         raise HfTransferError(
             f"batch_size must be 1 or more (rows per batch), or None for batches of similar-length texts up to "
             f"{BATCH_TOKENS} tokens; found {batch_size!r}"
