@@ -88,6 +88,8 @@ RUNS = {
     "full-no-clip": "hf_transfer full fine-tuning, fp32, training.max_grad_norm: 0 (what gradient clipping costs)",
     "full-transformers-order": "hf_transfer full fine-tuning, fp32, transformers' LengthGroupedSampler order (before 2026-12-05 evening)",
     "full-bf16-transformers-order": "hf_transfer full fine-tuning, precision: auto, transformers' LengthGroupedSampler order",
+    "full-compile": "hf_transfer full fine-tuning, fp32, training.torch_compile: true (inductor; torch's dropout)",
+    "full-bf16-compile": "hf_transfer full fine-tuning, precision: auto, training.torch_compile: true",
     "lora": "hf_transfer LoRA, defaults, fp32",
     "lora-bf16": "hf_transfer LoRA, defaults, precision: auto",
     "lora-before": "hf_transfer LoRA, fp32, torch dropout masks and glibc's malloc (before 2026-12-05)",
@@ -421,6 +423,8 @@ def specs(args, data_dir: Path, tmp: Path) -> list[dict]:
             spec["recipe"]["training"]["logging_steps"] = 50  # ours_recipe logs every step when max_steps is set
             if name.endswith(("-torch-dropout", "-before", "-fused")):
                 spec["recipe"]["training"]["cpu_dropout"] = "torch"
+            if name.endswith("-compile"):
+                spec["recipe"]["training"]["torch_compile"] = True
             if name.endswith("-no-clip"):
                 spec["recipe"]["training"]["max_grad_norm"] = 0.0
             spec["no_dropout"] = "-no-dropout" in name
