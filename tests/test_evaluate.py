@@ -123,11 +123,14 @@ def test_image_folder_split_matches_the_runs_validation_metrics(backbones, image
 def test_bad_input_is_one_message_and_nothing_is_written(text_model, text_files, tmp_path, capsys):
     other_labels = tmp_path / "other.jsonl"
     other_labels.write_text(json.dumps({"text": "alpha", "label": "weather"}) + "\n")
+    broken = tmp_path / "broken.jsonl"  # a line that is not JSON has no label to score against
+    broken.write_text(text_files["test"].read_text().splitlines()[0] + '\n{"text": "cut off\n')
     done = tmp_path / "done"
     done.mkdir()
     (done / "metrics.json").write_text("{}")
     cases = [
         ([str(other_labels)], "labels that model"),
+        ([str(broken)], "has 1 row that cannot be scored: row 1: line 2 is not valid JSON ("),
         ([str(text_files["test"]), "--label-column", "nope"], "has no column"),
         ([str(text_files["test"]), "--output-dir", str(done)], "already holds an evaluation"),
         ([str(text_files["test"]), "--output-dir", str(text_model)], "not into the model folder"),

@@ -226,6 +226,21 @@ def test_output_formats_round_trip(text_models, tmp_path):
     assert not list(tmp_path.glob(".pred.*partial*"))
 
 
+def test_json_lines_that_cannot_be_read_are_rows_with_an_error_and_the_job_goes_on(text_models, tmp_path):
+    source = tmp_path / "in.jsonl"
+    source.write_bytes(b'{"text": "alpha beta"}\n{"text": "river\n\n{"text": "caf\xe9"}\n{"text": "stone cloud"}\n')
+    out = tmp_path / "pred.jsonl"
+    summary = hf_transfer.predict(text_models["full"], str(source), out, progress=False, precision="fp32")
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert summary.rows == 4 and summary.errors == 2 and [r["id"] for r in rows] == ["0", "1", "2", "3"]
+    assert rows[0]["label"] and rows[3]["label"] and rows[0]["error"] is None and rows[3]["error"] is None
+    assert rows[1]["error"].startswith("line 2 is not valid JSON") and rows[1]["label"] is None
+    assert rows[2]["error"].startswith("line 4 is not UTF-8 text") and rows[2]["label"] is None
+    with pytest.raises(DataError, match="input row 1: line 2 is not valid JSON"):
+        hf_transfer.predict(text_models["full"], str(source), tmp_path / "p.jsonl", on_error="fail", progress=False)
+    assert not (tmp_path / "p.jsonl").exists()
+
+
 def test_stdin_lines_with_bad_rows_are_written_with_an_error_and_counted(text_models, tmp_path):
     lines = b"alpha beta\n\nriver stone cloud\n\xff\xfe not utf-8\n"
     proc = subprocess.run(

@@ -333,6 +333,10 @@ def evaluate(
     # The true labels are checked before any model runs: a wrong label column fails in seconds, not after an hour.
     values, bad = [], []
     for item in source:
+        if item.unreadable:  # e.g. a line that is not JSON: no label to score against
+            bad.append(f"row {item.id}: {item.error}")
+            values.append(None)
+            continue
         values.append(truth(item))
         problem = task.check_labelled_row(item.payload, values[-1]) if item.error is None else None
         if problem:

@@ -1,0 +1,114 @@
+"""JSON Lines inputs of predict and evaluate, read with the standard library: the rows datasets' JSON loader
+gives where it can read the file, and a row with an error field for each line it could not (no model needed)."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import pytest
+
+from hf_transfer.errors import DataError
+from hf_transfer.inference.sources import _table_source, open_source
+
+TEXT = {"text": ["text", "sentence"]}
+
+
+def _items(path, keep=None):
+    return [(i.id, i.payload, i.error, i.extra, i.unreadable) for i in open_source(str(path), TEXT, "text", keep)]
+
+
+def _via_datasets(path, keep=None):
+    """The same file through datasets' JSON loader, as predict read every table before."""
+    import datasets
+
+    def load():
+        return datasets.load_dataset("json", data_files=str(path), split="train", streaming=True)
+
+    source = _table_source(str(path), load, TEXT, "text", keep, path.parent)
+    return [(i.id, i.payload, i.error, i.extra, i.unreadable) for i in source]
+
+
+def test_rows_equal_those_of_datasets_json_loader_where_it_reads_the_file(tmp_path):
+    """Blank lines are not rows, a byte-order mark is ignored, a column a row lacks is None, CRLF endings, a null
+    or empty text is a row with an error, numbers are kept (datasets' 1.0 for an int column with a float
+    equals 1)."""
+    path = tmp_path / "in.jsonl"
+    path.write_bytes(
+        b'\xef\xbb\xbf{"text": "alpha", "n": 1}\n\n'
+        b'{"text": "beta", "n": 2.5, "tags": ["x", "y"]}\r\n'
+        b'{"text": null, "n": 3}\n'
+        b"   \n"
+        b'{"n": 4, "other": "z"}\n'
+        b'{"text": "  ", "n": 5}\n'
+        b'{"text": "gamma \xc3\xa9", "n": 6}'
+    )
+    ours = _items(path, ["n", "tags"])
+    assert ours == _via_datasets(path, ["n", "tags"])
+    assert [i[0] for i in ours] == ["0", "1", "2", "3", "4", "5"]
+    assert [i[2] for i in ours] == [None, None, "no text", "no text", "empty text", None]
+    assert ours[5][1] == {"text": "gamma é"} and ours[1][3] == {"n": 2.5, "tags": ["x", "y"]}
+
+
+def test_each_line_that_is_not_a_row_is_a_row_with_an_error_and_the_others_are_read(tmp_path):
+    path = tmp_path / "in.jsonl"
+    path.write_bytes(
+        b'{"text": "one", "n": 1}\n'
+        b'{"text": "truncated\n'
+        b'{"text": "caf\xe9"}\n'
+        b"[1, 2]\n"
+        b'{"text": 42}\n'
+        b'{"text": "two", "n": 2}\n'
+    )
+    ours = _items(path, ["n"])
+    assert [i[0] for i in ours] == ["0", "1", "2", "3", "4", "5"]
+    assert ours[0][1:4] == ({"text": "one"}, None, {"n": 1}) and ours[5][1:4] == ({"text": "two"}, None, {"n": 2})
+    assert ours[1][2].startswith("line 2 is not valid JSON (") and ours[1][4]
+    assert ours[2][2] == "line 3 is not UTF-8 text (invalid continuation byte at byte 13)" and ours[2][4]
+    assert ours[3][2] == "line 4 is a JSON list, not an object of column values" and ours[3][3] == {"n": None}
+    assert ours[4][1:3] == ({"text": "42"}, None)  # a number where texts are expected: its digits, as other tables
+    with pytest.raises(DataError, match="could not read"):  # datasets cannot read this file at all
+        _via_datasets(path, ["n"])
+
+
+def test_columns_are_those_of_the_first_rows_together_and_a_file_of_no_rows_is_one_message(tmp_path):
+    path = tmp_path / "in.jsonl"
+    path.write_text('{"id": 1}\n{"id": 2, "body": "hello"}\n')
+    (item,) = [i for i in open_source(str(path), {"text": ["body"]}, "text", ["id"]) if i.error is None]
+    assert item.payload == {"text": "hello"} and item.extra == {"id": 2}
+    with pytest.raises(DataError, match=r"has no column 'text' or 'sentence' \(text\); its columns are: id, body"):
+        open_source(str(path), TEXT, "text", None)
+    (tmp_path / "empty.jsonl").write_text("\n\n")
+    with pytest.raises(DataError, match="has no rows"):
+        open_source(str(tmp_path / "empty.jsonl"), TEXT, "text", None)
+    (tmp_path / "csv.jsonl").write_text("text,label\nhello,a\n")
+    with pytest.raises(DataError, match="line 1 is not valid JSON .*no line is a JSON object of column values"):
+        open_source(str(tmp_path / "csv.jsonl"), TEXT, "text", None)
+
+
+def test_a_table_reader_that_fails_further_on_is_one_message_naming_the_row(tmp_path):
+    def load():
+        def rows():
+            yield {"text": "fine"}
+            yield {"text": "also fine"}
+            raise ValueError("JSON parse error: Invalid encoding in string. in row 1616\nmore detail")
+
+        return rows()
+
+    source = _table_source("big.json", load, TEXT, "text", None, None)
+    with pytest.raises(DataError, match=r"could not read 'big.json' after its first 2 rows: JSON parse error: .*1616;"):
+        list(source)
+
+
+def test_reading_json_lines_does_not_import_datasets(tmp_path):
+    import subprocess
+
+    path = tmp_path / "in.jsonl"
+    path.write_text(json.dumps({"text": "hello"}) + "\n")
+    code = (
+        "import sys; from hf_transfer.inference.sources import open_source; "
+        f"rows = list(open_source({str(path)!r}, {{'text': ['text']}}, 'text', None)); "
+        "print(len(rows), 'datasets' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["1", "False"]
