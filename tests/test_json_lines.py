@@ -112,3 +112,38 @@ def test_reading_json_lines_does_not_import_datasets(tmp_path):
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["1", "False"]
+
+
+def test_a_kept_column_that_changes_type_in_a_parquet_output_is_an_error_not_a_silent_conversion(tmp_path):
+    """The first rows fix a parquet file's column types. Later rows may widen without loss (ints into a float
+    column, numbers into a text column, None anywhere); a float in an int column is an error naming the column
+    (pyarrow would write 2.5 as 2), and nothing is published."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from hf_transfer.errors import OutputError
+    from hf_transfer.inference.sinks import Sink
+
+    out = tmp_path / "p.parquet"
+    sink = Sink(out, {"scores": pa.list_(pa.float64())})
+    sink.write([{"id": "0", "n": 1.5, "code": "a", "scores": []}, {"id": "1", "n": 2.0, "code": None, "scores": []}])
+    sink.write([{"id": "2", "n": 3, "code": 7, "scores": [0.5]}, {"id": "3", "n": None, "code": None, "scores": None}])
+    sink.write([{"id": "4", "n": 4, "code": True, "scores": [0.25]}])
+    sink.close(ok=True)
+    table = pq.read_table(out)
+    assert table.column("n").to_pylist() == [1.5, 2.0, 3.0, None, 4.0]
+    assert table.column("code").to_pylist() == ["a", None, "7", None, "true"]
+    assert table.column("scores").to_pylist() == [[], [], [0.5], None, [0.25]]
+
+    out = tmp_path / "q.parquet"
+    sink = Sink(out)
+    sink.write([{"id": "0", "n": 1}, {"id": "1", "n": 2}])
+    with pytest.raises(OutputError, match=r"column 'n' changes type after the first 2 rows \(int64 there, float"):
+        sink.write([{"id": "2", "n": 2.5}])
+    sink.close(ok=False)
+    assert not out.exists() and not list(tmp_path.glob(".q.parquet*"))
+    sink = Sink(out)
+    sink.write([{"id": "0", "n": 1}])
+    with pytest.raises(OutputError, match=r"column 'n' changes type after the first 1 rows \(int64 there, int, str"):
+        sink.write([{"id": "1", "n": 2}, {"id": "2", "n": "x"}])
+    sink.close(ok=False)

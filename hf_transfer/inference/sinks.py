@@ -49,6 +49,7 @@ class Sink:
         self.partial = None if path is None else path.with_name(f".{path.name}.partial-{os.getpid()}")
         self._file: Any = None
         self._writer: Any = None
+        self._rows = 0  # rows written so far
 
     def write(self, rows: list[dict[str, Any]]) -> None:
         if not rows:
@@ -91,7 +92,48 @@ class Sink:
                 ]
             )
             self._writer = pq.ParquetWriter(self.partial, schema)
-        self._writer.write_table(pa.Table.from_pylist(rows, schema=self._writer.schema))
+        self._writer.write_table(self._conform(rows, self._writer.schema))
+        self._rows += len(rows)
+
+    def _conform(self, rows: list[dict[str, Any]], schema: Any) -> Any:
+        """The rows as a table of the file's schema. A parquet file holds one type per column, fixed by the first
+        rows; the task's columns take its types, and every other column (the input's kept columns) must keep its
+        type, or change it without loss (ints into a float column, numbers or booleans into a text column). Else
+        one clear error: pyarrow would silently truncate 2.5 to 2 in an int column, or fail with a traceback."""
+        import pyarrow as pa
+
+        arrays = []
+        for f in schema:
+            values = [row.get(f.name) for row in rows]
+            if f.name in self.types:
+                arrays.append(pa.array(values, type=f.type))
+                continue
+            try:
+                found = pa.array(values)
+            except (pa.ArrowInvalid, pa.ArrowTypeError):
+                found = None  # values of several kinds in these rows
+            lossless = found is not None and (
+                found.type == f.type
+                or pa.types.is_null(found.type)
+                or (pa.types.is_integer(found.type) and pa.types.is_floating(f.type))
+                or (
+                    pa.types.is_string(f.type)
+                    and (
+                        pa.types.is_integer(found.type)
+                        or pa.types.is_floating(found.type)
+                        or pa.types.is_boolean(found.type)
+                    )
+                )
+            )
+            if not lossless:
+                kinds = sorted({type(v).__name__ for v in values if v is not None})
+                raise OutputError(
+                    f"column {f.name!r} changes type after the first {self._rows} rows ({f.type} there, "
+                    f"{', '.join(kinds)} values now): a parquet file holds one type per column, and converting "
+                    "would change values; fix: write .jsonl or .csv, or leave that column out of --keep-columns"
+                )
+            arrays.append(found.cast(f.type))
+        return pa.Table.from_arrays(arrays, schema=schema)
 
     def close(self, ok: bool) -> None:
         if self.format == "parquet" and self._writer is not None:
