@@ -82,8 +82,24 @@ def test_columns_are_those_of_the_first_rows_together_and_a_file_of_no_rows_is_o
     with pytest.raises(DataError, match="has no rows"):
         open_source(str(tmp_path / "empty.jsonl"), TEXT, "text", None)
     (tmp_path / "csv.jsonl").write_text("text,label\nhello,a\n")
-    with pytest.raises(DataError, match="line 1 is not valid JSON .*no line is a JSON object of column values"):
+    with pytest.raises(DataError, match="could not read '.*csv.jsonl'"):
         open_source(str(tmp_path / "csv.jsonl"), TEXT, "text", None)
+
+
+def test_a_jsonl_file_whose_lines_are_not_objects_is_read_as_json(tmp_path):
+    """A JSON array or pretty-printed objects under a .jsonl name: no line of the first is an object, so the
+    file goes to datasets' JSON reader as a whole (before any row is given), which reads them."""
+    path = tmp_path / "array.jsonl"
+    path.write_text(json.dumps([{"text": "a"}, {"text": "b"}], indent=2))
+    assert [i.payload for i in open_source(str(path), TEXT, "text", None)] == [{"text": "a"}, {"text": "b"}]
+
+
+def test_a_line_python_cannot_parse_is_a_row_with_an_error(tmp_path):
+    path = tmp_path / "in.jsonl"
+    path.write_text('{"text": "ok"}\n{"text": "deep", "x": ' + "[" * 100_000 + "\n" + '{"n": ' + "9" * 5000 + "}\n")
+    items = list(open_source(str(path), TEXT, "text", None))
+    assert [i.error is None for i in items] == [True, False, False]
+    assert items[1].error.startswith("line 2 is not") and items[2].error.startswith("line 3 is not JSON that can be")
 
 
 def test_a_table_reader_that_fails_further_on_is_one_message_naming_the_row(tmp_path):
@@ -126,14 +142,18 @@ def test_a_kept_column_that_changes_type_in_a_parquet_output_is_an_error_not_a_s
 
     out = tmp_path / "p.parquet"
     sink = Sink(out, {"scores": pa.list_(pa.float64())})
-    sink.write([{"id": "0", "n": 1.5, "code": "a", "scores": []}, {"id": "1", "n": 2.0, "code": None, "scores": []}])
-    sink.write([{"id": "2", "n": 3, "code": 7, "scores": [0.5]}, {"id": "3", "n": None, "code": None, "scores": None}])
-    sink.write([{"id": "4", "n": 4, "code": True, "scores": [0.25]}])
+    first = {"id": "0", "n": 1.5, "code": "a", "scores": [], "labels": ["x"], "meta": {"a": 1, "b": "u"}}
+    sink.write([first, {"id": "1", "n": 2.0, "code": None, "scores": [], "labels": [], "meta": None}])
+    # ints into floats, empty label sets, a struct with a key missing or in another order: as before, written
+    sink.write([{"id": "2", "n": 3, "code": "b", "scores": [0.5], "labels": [], "meta": {"b": "v", "a": 2}}])
+    sink.write([{"id": "3", "n": None, "code": None, "scores": None, "labels": [], "meta": {"a": 3}}])
     sink.close(ok=True)
     table = pq.read_table(out)
-    assert table.column("n").to_pylist() == [1.5, 2.0, 3.0, None, 4.0]
-    assert table.column("code").to_pylist() == ["a", None, "7", None, "true"]
-    assert table.column("scores").to_pylist() == [[], [], [0.5], None, [0.25]]
+    assert table.column("n").to_pylist() == [1.5, 2.0, 3.0, None]
+    assert table.column("code").to_pylist() == ["a", None, "b", None]
+    assert table.column("scores").to_pylist() == [[], [], [0.5], None]
+    assert table.column("labels").to_pylist() == [["x"], [], [], []]
+    assert table.column("meta").to_pylist()[2:] == [{"a": 2, "b": "v"}, {"a": 3, "b": None}]
 
     out = tmp_path / "q.parquet"
     sink = Sink(out)
@@ -143,7 +163,16 @@ def test_a_kept_column_that_changes_type_in_a_parquet_output_is_an_error_not_a_s
     sink.close(ok=False)
     assert not out.exists() and not list(tmp_path.glob(".q.parquet*"))
     sink = Sink(out)
-    sink.write([{"id": "0", "n": 1}])
+    sink.write([{"id": "0", "n": 1, "code": "a"}])
     with pytest.raises(OutputError, match=r"column 'n' changes type after the first 1 rows \(int64 there, int, str"):
-        sink.write([{"id": "1", "n": 2}, {"id": "2", "n": "x"}])
+        sink.write([{"id": "1", "n": 2, "code": "b"}, {"id": "2", "n": "x", "code": "c"}])
+    with pytest.raises(OutputError, match=r"column 'code' changes type after the first 1 rows \(string there, int"):
+        sink.write([{"id": "1", "n": 2, "code": 7}])
+    with pytest.raises(OutputError, match=r"column 'n' changes type .*\(int64 there, int values now\)"):
+        sink.write([{"id": "1", "n": 2**64, "code": "d"}])
     sink.close(ok=False)
+    sink = Sink(out)
+    with pytest.raises(OutputError, match="column 'n' cannot be written to parquet: its first rows hold int, str"):
+        sink.write([{"id": "0", "n": 1}, {"id": "1", "n": "x"}])
+    sink.close(ok=False)
+    assert not out.exists()

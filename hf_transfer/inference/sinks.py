@@ -78,7 +78,7 @@ class Sink:
         import pyarrow.parquet as pq
 
         if self._writer is None:
-            schema = pa.Table.from_pylist(rows).schema
+            schema = self._first_schema(rows)
             # Columns that are empty in the first rows (no error yet) must still take text later.
             # Columns the task types (nested lists, whose first values may be empty) take its types.
             schema = pa.schema(
@@ -96,44 +96,48 @@ class Sink:
         self._rows += len(rows)
 
     def _conform(self, rows: list[dict[str, Any]], schema: Any) -> Any:
-        """The rows as a table of the file's schema. A parquet file holds one type per column, fixed by the first
-        rows; the task's columns take its types, and every other column (the input's kept columns) must keep its
-        type, or change it without loss (ints into a float column, numbers or booleans into a text column). Else
-        one clear error: pyarrow would silently truncate 2.5 to 2 in an int column, or fail with a traceback."""
+        """The rows as a table of the file's schema (fixed by the first rows: a parquet file holds one type per
+        column). A value that does not convert is one clear error naming its column, not a traceback; nor is a
+        float with a fraction written into an int column, which pyarrow would silently truncate (2.5 as 2)."""
         import pyarrow as pa
 
         arrays = []
         for f in schema:
             values = [row.get(f.name) for row in rows]
-            if f.name in self.types:
-                arrays.append(pa.array(values, type=f.type))
-                continue
             try:
-                found = pa.array(values)
-            except (pa.ArrowInvalid, pa.ArrowTypeError):
-                found = None  # values of several kinds in these rows
-            lossless = found is not None and (
-                found.type == f.type
-                or pa.types.is_null(found.type)
-                or (pa.types.is_integer(found.type) and pa.types.is_floating(f.type))
-                or (
-                    pa.types.is_string(f.type)
-                    and (
-                        pa.types.is_integer(found.type)
-                        or pa.types.is_floating(found.type)
-                        or pa.types.is_boolean(found.type)
-                    )
-                )
-            )
-            if not lossless:
-                kinds = sorted({type(v).__name__ for v in values if v is not None})
-                raise OutputError(
-                    f"column {f.name!r} changes type after the first {self._rows} rows ({f.type} there, "
-                    f"{', '.join(kinds)} values now): a parquet file holds one type per column, and converting "
-                    "would change values; fix: write .jsonl or .csv, or leave that column out of --keep-columns"
-                )
-            arrays.append(found.cast(f.type))
+                arrays.append(pa.array(values, type=f.type))
+            except (pa.ArrowException, OverflowError, TypeError, ValueError):
+                raise self._changed(f.name, f.type, values) from None
+            if pa.types.is_integer(f.type) and any(isinstance(v, float) and not v.is_integer() for v in values):
+                raise self._changed(f.name, f.type, values)
         return pa.Table.from_arrays(arrays, schema=schema)
+
+    def _first_schema(self, rows: list[dict[str, Any]]) -> Any:
+        import pyarrow as pa
+
+        try:
+            return pa.Table.from_pylist(rows).schema
+        except (pa.ArrowException, OverflowError, TypeError, ValueError):
+            for name in rows[0]:
+                values = [row.get(name) for row in rows]
+                try:
+                    pa.array(values)
+                except (pa.ArrowException, OverflowError, TypeError, ValueError):
+                    kinds = sorted({type(v).__name__ for v in values if v is not None})
+                    raise OutputError(
+                        f"column {name!r} cannot be written to parquet: its first rows hold {', '.join(kinds)} "
+                        "values together (or integers beyond 64 bits), and a parquet column has one type; fix: "
+                        "write .jsonl or .csv, or leave that column out of --keep-columns"
+                    ) from None
+            raise
+
+    def _changed(self, name: str, type_: Any, values: list[Any]) -> OutputError:
+        kinds = sorted({type(v).__name__ for v in values if v is not None})
+        return OutputError(
+            f"column {name!r} changes type after the first {self._rows} rows ({type_} there, "
+            f"{', '.join(kinds)} values now): a parquet file holds one type per column, and converting would "
+            "change values; fix: write .jsonl or .csv, or leave that column out of --keep-columns"
+        )
 
     def close(self, ok: bool) -> None:
         if self.format == "parquet" and self._writer is not None:

@@ -29,6 +29,10 @@ class Item:
     unreadable: bool = False  # the row itself could not be read (e.g. a line that is not JSON): no columns at all
 
 
+class _NotJsonLines(DataError):
+    """No line among a .jsonl file's first is a JSON object: read it as JSON (datasets) instead."""
+
+
 @dataclass
 class _BadLine:
     """A line of a JSON Lines file that is not a row: why (with its line number)."""
@@ -101,7 +105,10 @@ def open_source(
             f"({', '.join(IMAGE_SUFFIXES)}), a folder of images, a Hub split or '-'; found suffix {path.suffix!r}"
         )
     if path.suffix.lower() == ".jsonl":
-        return _table_source(spec, lambda: _json_lines(path), columns, modality, keep, path.parent, words, 1000)
+        try:
+            return _table_source(spec, lambda: _json_lines(path), columns, modality, keep, path.parent, words, 1000)
+        except _NotJsonLines:
+            pass  # e.g. a JSON array or pretty-printed objects under a .jsonl name: datasets' JSON reader takes them
     import datasets
 
     kwargs = {"delimiter": "\t"} if path.suffix.lower() == ".tsv" else {}
@@ -169,6 +176,9 @@ def _json_lines(path: Path) -> Iterator[dict[str, Any] | _BadLine]:
             except json.JSONDecodeError as e:
                 yield _BadLine(f"line {number} is not valid JSON ({e.msg} at column {e.colno})")
                 continue
+            except (ValueError, RecursionError) as e:  # an integer of thousands of digits, nesting too deep
+                yield _BadLine(f"line {number} is not JSON that can be read ({type(e).__name__}: {str(e)[:80]})")
+                continue
             if not isinstance(value, dict):
                 yield _BadLine(f"line {number} is a JSON {type(value).__name__}, not an object of column values")
                 continue
@@ -209,7 +219,9 @@ def _table_source(
         ) from None
     if not rows_seen:
         if bad is not None:
-            raise DataError(f"could not read '{spec}': {bad.message}, and no line is a JSON object of column values")
+            raise _NotJsonLines(
+                f"could not read '{spec}': {bad.message}, and no line is a JSON object of column values"
+            )
         raise DataError(f"'{spec}' has no rows")
     first = found
     # role → the first of its candidate columns this table has (a flag names one; else the recipe's or defaults)
