@@ -176,3 +176,33 @@ def test_a_kept_column_that_changes_type_in_a_parquet_output_is_an_error_not_a_s
         sink.write([{"id": "0", "n": 1}, {"id": "1", "n": "x"}])
     sink.close(ok=False)
     assert not out.exists()
+
+
+@pytest.mark.parametrize("top_k", [1, 2, None])
+def test_every_tasks_prediction_columns_are_typed_in_parquet_even_when_the_first_rows_are_all_errors(tmp_path, top_k):
+    """The first chunk of a parquet output fixes its schema. When every row of it is an error row (prediction
+    columns all None), the task's declared types still let the later rows' labels, scores and values in."""
+    import pyarrow.parquet as pq
+    import torch
+
+    from hf_transfer.inference.sinks import Sink
+    from hf_transfer.registry import TASKS
+    from hf_transfer.tasks import Task
+
+    id2label = {0: "cat", 1: "dog", 2: "bird"}
+    logits = torch.tensor([[2.0, -1.0, 0.5], [-3.0, 1.0, 4.0]])
+    for name in TASKS.names():
+        task = TASKS.get(name)()
+        if type(task).prediction_rows is not Task.prediction_rows:
+            continue  # rows built from the inputs (token tags): typed and tested in test_token_inference
+        fields = task.prediction_fields(top_k)
+        predicted = task.prediction_rows(logits, [None, None], id2label, top_k)
+        out = tmp_path / f"{name}-{top_k}.parquet"
+        sink = Sink(out, task.prediction_arrow_types(top_k, id2label))
+        errors = [{"id": str(i), **dict.fromkeys(fields), "error": "could not read the line"} for i in range(3)]
+        sink.write(errors)
+        sink.write([{"id": str(3 + i), **row, "error": None} for i, row in enumerate(predicted)])
+        sink.close(ok=True)
+        got = pq.read_table(out).to_pylist()
+        assert got[:3] == errors, name
+        assert [{k: r[k] for k in fields} for r in got[3:]] == predicted, name

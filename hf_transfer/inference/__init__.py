@@ -182,7 +182,7 @@ def predict(
         top_k = loaded.task.default_top_k
     source = open_source(inputs, loaded.columns, loaded.task.modality, keep_columns, loaded.task.takes_word_lists)
     runner = Runner(loaded, precision, batch_size, num_workers)
-    sink = Sink(out, loaded.task.prediction_arrow_types(top_k))
+    sink = Sink(out, loaded.task.prediction_arrow_types(top_k, loaded.id2label))
     fields = loaded.task.prediction_fields(top_k)
     rows = errors = 0
     counts: dict[str, int] = {}

@@ -223,13 +223,12 @@ def _table_source(
                 f"could not read '{spec}': {bad.message}, and no line is a JSON object of column values"
             )
         raise DataError(f"'{spec}' has no rows")
-    first = found
     # role → the first of its candidate columns this table has (a flag names one; else the recipe's or defaults)
-    wanted = {role: next((c for c in candidates if c in first), candidates[0]) for role, candidates in columns.items()}
+    wanted = {role: next((c for c in candidates if c in found), candidates[0]) for role, candidates in columns.items()}
     missing = [
-        f"{' or '.join(map(repr, columns[role]))} ({role})" for role, column in wanted.items() if column not in first
+        f"{' or '.join(map(repr, columns[role]))} ({role})" for role, column in wanted.items() if column not in found
     ]
-    missing += [f"{column!r} (--keep-columns)" for column in keep or [] if column not in first]
+    missing += [f"{column!r} (--keep-columns)" for column in keep or [] if column not in found]
     if missing:
         flag = "--image-column" if modality == "image" else "--text-column"
         raise DataError(

@@ -63,6 +63,13 @@ class CardUsage:
         return "```python\n" + "\n".join(lines) + "\n```"
 
 
+def scored_label_type() -> Any:
+    """The Arrow type of one ``{"label": ..., "score": ...}`` entry of a prediction's ``scores`` list."""
+    import pyarrow as pa
+
+    return pa.struct([("label", pa.string()), ("score", pa.float64())])
+
+
 class Task(abc.ABC):
     """Base for task plugins (a dataclass of options plus these hooks)."""
 
@@ -489,10 +496,13 @@ class Task(abc.ABC):
         """Counts predict adds up over its rows and reports in its summary (e.g. words cut by truncation)."""
         return {}
 
-    def prediction_arrow_types(self, top_k: int | None) -> dict[str, Any]:
-        """Arrow types of prediction columns that are not text or numbers (a parquet output's schema, fixed
-        before a row with values has been seen); none by default."""
-        return {}
+    def prediction_arrow_types(self, top_k: int | None, id2label: dict[int, str]) -> dict[str, Any]:
+        """Arrow types of every prediction column (a parquet output's schema): fixed before a row with values has
+        been seen, so a column that is empty (error rows) or an empty list in the first rows still takes the
+        task's values later. Here: ``label``, ``score`` and the ``scores`` list of :meth:`predictions`."""
+        import pyarrow as pa
+
+        return {"label": pa.string(), "score": pa.float64(), "scores": pa.list_(scored_label_type())}
 
 
 # What a declaration reads as where a task does not make it (see ``declared``).

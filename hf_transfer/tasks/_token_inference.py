@@ -88,7 +88,7 @@ class TokenInference:
             "words the tokenizer gave no sub-word (tag null)": untagged - row["truncated_words"],
         }
 
-    def prediction_arrow_types(self, top_k: int | None) -> dict[str, Any]:
+    def prediction_arrow_types(self, top_k: int | None, id2label: dict[int, str]) -> dict[str, Any]:
         return arrow_types()
 
     def prepared_label(self, value: Any, labels: list[str]) -> Any:

@@ -21,7 +21,7 @@ from .. import class_weights as class_weighting
 from ..errors import DataError
 from ..registry import TASKS
 from ..schema import field
-from . import ClassificationTask
+from . import ClassificationTask, scored_label_type
 from ._modality import FollowsBackbone
 from .image_classification import ImageClassification
 
@@ -324,6 +324,11 @@ class MultiLabelClassification(FollowsBackbone, ClassificationTask):
 
     def prediction_fields(self, top_k: int | None) -> list[str]:
         return ["labels", "scores"]
+
+    def prediction_arrow_types(self, top_k: int | None, id2label: dict[int, str]) -> dict[str, Any]:
+        import pyarrow as pa
+
+        return {"labels": pa.list_(pa.string()), "scores": pa.list_(scored_label_type())}
 
     def prepared_label(self, value: Any, labels: list[str]) -> Any:
         return [name for name, v in zip(labels, value) if v >= 0.5]  # the multi-hot vector's label set

@@ -386,6 +386,16 @@ class Regression(FollowsBackbone, Task):
     def prediction_fields(self, top_k: int | None) -> list[str]:
         return ["value", "values"]
 
+    def prediction_arrow_types(self, top_k: int | None, id2label: dict[int, str]) -> dict[str, Any]:
+        """``value`` a float; ``values`` a struct of one float per target, in the model's target order."""
+        import pyarrow as pa
+
+        types = {"value": pa.float64()}
+        if id2label:  # (a model without id2label keys its values by output index, as many as it has outputs)
+            names = [id2label.get(i, str(i)) for i in range(max(id2label) + 1)]
+            types["values"] = pa.struct([(name, pa.float64()) for name in names])
+        return types
+
     def predictions(self, logits: Any, id2label: dict[int, str], top_k: int | None) -> list[dict[str, Any]]:
         """Per row: ``value``, the first target's prediction, and ``values``, {target: prediction} (original
         units: the saved head predicts them)."""
