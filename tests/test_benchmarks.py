@@ -246,3 +246,14 @@ def test_gemm_ceiling_benchmark_smoke(tmp_path):
     md = (tmp_path / "gemm_ceiling.md").read_text().splitlines()
     assert md[0].startswith("# Matmul rates") and md[2].startswith("Measured ") and md[3].startswith("CPU: ")
     assert sum(line.startswith("| fp32 |") or line.startswith("| bf16 |") for line in md) == 2
+
+
+def test_bf16_weights_benchmark_smoke(tmp_path):
+    """benchmarks/bf16_weights.py --smoke: a training step with autocast and one with bf16 weights and fp32 master
+    weights both run; the inference pass with Linear weights cast once gives autocast's outputs bit for bit."""
+    proc = _run("bf16_weights.py", tmp_path)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    rows = json.loads((tmp_path / "bf16_weights.json").read_text())["rows"]
+    assert [r["what"] for r in rows] == ["training step", "inference pass"]
+    assert all(r["speed_up"] > 0 and len(r["ms"]["autocast"]) == len(r["ms"]["bf16 weights"]) == 1 for r in rows)
+    assert rows[1]["bit_equal"] is True
