@@ -206,3 +206,31 @@ def test_every_tasks_prediction_columns_are_typed_in_parquet_even_when_the_first
         got = pq.read_table(out).to_pylist()
         assert got[:3] == errors, name
         assert [{k: r[k] for k in fields} for r in got[3:]] == predicted, name
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="stale temporary files are recognised on POSIX only")
+def test_a_temporary_output_left_by_a_killed_job_is_removed_by_the_next_job_and_only_that(tmp_path):
+    """kill -9 leaves ``.NAME.partial-PID`` behind (no chance to clean up). The next job writing NAME removes it
+    once process PID is gone; a running job's file, other outputs' files and the output itself stay."""
+    import subprocess
+
+    from hf_transfer.inference.sinks import Sink, partial_name
+
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    running = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        out = tmp_path / "pred [1].jsonl"  # glob characters in the name are matched literally
+        stale, live = partial_name(out, gone.pid), partial_name(out, running.pid)
+        other = partial_name(tmp_path / "other.jsonl", gone.pid)
+        odd = tmp_path / f".{out.name}.partial-notapid"
+        for f in (stale, live, other, odd):
+            f.write_text("half a job\n")
+        sink = Sink(out)
+        assert not stale.exists() and live.exists() and other.exists() and odd.exists()
+        sink.write([{"id": "0", "label": "x"}])
+        sink.close(ok=True)
+        assert out.read_text() == '{"id": "0", "label": "x"}\n' and live.read_text() == "half a job\n"
+    finally:
+        running.kill()
+        running.wait()

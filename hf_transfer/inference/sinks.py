@@ -2,13 +2,17 @@
 
 Rows are written as they come (constant memory). A file output is written under a temporary name next to
 the target and renamed only when every row is written, so an interrupted job never leaves a file that looks
-complete; the target is never replaced unless the caller asked to overwrite it.
+complete; the target is never replaced unless the caller asked to overwrite it. A temporary file left by a job
+that was killed outright (``kill -9``, a power cut: no chance to clean up) is removed by the next job writing
+the same output, once its process is gone.
 """
 
 from __future__ import annotations
 
 import csv
+import glob
 import json
+import logging
 import os
 import sys
 from pathlib import Path
@@ -17,6 +21,42 @@ from typing import Any
 from ..errors import OutputError
 
 FORMATS = {".jsonl": "jsonl", ".csv": "csv", ".tsv": "tsv", ".parquet": "parquet"}
+logger = logging.getLogger(__name__)
+
+
+def partial_name(path: Path, pid: int) -> Path:
+    """The temporary file a job (process ``pid``) writes ``path`` under until every row is written."""
+    return path.with_name(f".{path.name}.partial-{pid}")
+
+
+def remove_stale_partials(path: Path) -> list[Path]:
+    """Remove the temporary files of ``path`` whose job's process no longer runs on this machine (a job killed
+    outright could not remove its own); those of running jobs stay. Only on POSIX, where signal 0 asks whether a
+    process exists without touching it. Returns what was removed."""
+    if os.name != "posix":
+        return []
+    removed = []
+    for found in path.parent.glob(glob.escape(partial_name(path, 0).name[:-1]) + "*"):
+        pid = found.name.rsplit("-", 1)[-1]
+        if not pid.isdigit() or int(pid) == os.getpid() or _running(int(pid)):
+            continue
+        try:
+            found.unlink()
+        except OSError:
+            continue  # not ours to remove after all (permissions): leave it
+        removed.append(found)
+        logger.info("removed %s, left by an earlier job on %s that was killed (process %s)", found, path.name, pid)
+    return removed
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists but belongs to another user, or cannot be asked: assume it runs
+        return True
+    return True
 
 
 def check_output(path: str | Path | None, overwrite: bool) -> Path | None:
@@ -46,7 +86,9 @@ class Sink:
         self.path = path
         self.types = types or {}  # column → Arrow type, for columns empty in the first rows (parquet)
         self.format = "jsonl" if path is None else FORMATS[path.suffix.lower()]
-        self.partial = None if path is None else path.with_name(f".{path.name}.partial-{os.getpid()}")
+        self.partial = None if path is None else partial_name(path, os.getpid())
+        if path is not None:
+            remove_stale_partials(path)
         self._file: Any = None
         self._writer: Any = None
         self._rows = 0  # rows written so far
