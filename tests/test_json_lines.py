@@ -208,29 +208,111 @@ def test_every_tasks_prediction_columns_are_typed_in_parquet_even_when_the_first
         assert [{k: r[k] for k in fields} for r in got[3:]] == predicted, name
 
 
+def _process_runs(pid: int) -> bool:
+    import os
+
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
+
+
 @pytest.mark.skipif(sys.platform == "win32", reason="stale temporary files are recognised on POSIX only")
 def test_a_temporary_output_left_by_a_killed_job_is_removed_by_the_next_job_and_only_that(tmp_path):
     """kill -9 leaves ``.NAME.partial-PID`` behind (no chance to clean up). The next job writing NAME removes it
-    once process PID is gone; a running job's file, other outputs' files and the output itself stay."""
+    when process PID does not run here and nobody holds the file locked; a running job's file (its process runs
+    here, or it holds the lock: a job in another container or on another host), other outputs' files, names
+    that only look alike and the output itself stay, and nothing raises."""
+    import fcntl
     import subprocess
 
     from hf_transfer.inference.sinks import Sink, partial_name
 
     gone = subprocess.Popen([sys.executable, "-c", "pass"])
     gone.wait()
+    dead = gone.pid
     running = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
         out = tmp_path / "pred [1].jsonl"  # glob characters in the name are matched literally
-        stale, live = partial_name(out, gone.pid), partial_name(out, running.pid)
-        other = partial_name(tmp_path / "other.jsonl", gone.pid)
-        odd = tmp_path / f".{out.name}.partial-notapid"
-        for f in (stale, live, other, odd):
+        stale, live = partial_name(out, dead), partial_name(out, running.pid)
+        ghost = next(pid for pid in range(dead + 1000, dead + 3000) if not _process_runs(pid))
+        elsewhere = partial_name(out, ghost)  # a running job whose process this one cannot see (another host)
+        keep = [
+            live,
+            elsewhere,
+            partial_name(tmp_path / "other.jsonl", dead),
+            partial_name(tmp_path / f"{out.name}.partial-5.jsonl", dead),  # another output's file
+            *(
+                tmp_path / f".{out.name}.partial-{suffix}"
+                for suffix in ("notapid", f"12-{dead}", f"-{dead}", f"0{dead}", "²", "9" * 20)
+            ),
+        ]
+        for f in (stale, *keep):
             f.write_text("half a job\n")
+        held = open(elsewhere, "rb")
+        fcntl.flock(held.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)  # as its (running) job holds it
         sink = Sink(out)
-        assert not stale.exists() and live.exists() and other.exists() and odd.exists()
+        held.close()
+        assert not stale.exists() and all(f.read_text() == "half a job\n" for f in keep)
         sink.write([{"id": "0", "label": "x"}])
         sink.close(ok=True)
-        assert out.read_text() == '{"id": "0", "label": "x"}\n' and live.read_text() == "half a job\n"
+        assert out.read_text() == '{"id": "0", "label": "x"}\n'
     finally:
         running.kill()
         running.wait()
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="locks are taken on POSIX only")
+@pytest.mark.parametrize("suffix", ["jsonl", "parquet"])
+def test_a_running_job_holds_its_temporary_output_locked_and_a_removed_one_is_an_error_not_an_empty_file(
+    tmp_path, suffix
+):
+    import fcntl
+
+    from hf_transfer.errors import OutputError
+    from hf_transfer.inference.sinks import Sink
+
+    out = tmp_path / f"pred.{suffix}"
+    sink = Sink(out)
+    sink.write([{"id": "0", "label": "x"}])
+    with open(sink.partial, "rb") as other, pytest.raises(BlockingIOError):
+        fcntl.flock(other.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)  # still held after the writer opened the file
+    sink.partial.unlink()  # e.g. removed by a process that could not see this one
+    with pytest.raises(OutputError, match="was removed while the job ran"):
+        sink.close(ok=True)
+    assert not out.exists()
+    empty = Sink(tmp_path / f"empty.{suffix}")  # no rows at all: still a valid, empty output
+    empty.close(ok=True)
+    assert (tmp_path / f"empty.{suffix}").exists() and not list(tmp_path.glob(".empty*"))
+
+
+def test_struct_keys_a_parquet_column_has_no_field_for_are_an_error_not_dropped(tmp_path):
+    """pyarrow drops dict keys a struct type lacks, silently; the sink refuses instead (a struct column and a
+    list-of-structs column), and label names that are not text in a hand-written config are written as text."""
+    import pyarrow as pa
+    import torch
+
+    from hf_transfer.errors import OutputError
+    from hf_transfer.inference.sinks import Sink
+    from hf_transfer.registry import TASKS
+
+    sink = Sink(tmp_path / "a.parquet", {"values": pa.struct([("a", pa.float64())])})
+    sink.write([{"id": "0", "values": {"a": 1.0}}])
+    with pytest.raises(OutputError, match=r"column 'values' holds the key\(s\) 'b', 'c' after the first 1 rows"):
+        sink.write([{"id": "1", "values": {"a": 1.0, "b": 2.0, "c": 3.0}}])
+    sink.close(ok=False)
+    sink = Sink(tmp_path / "b.parquet")
+    sink.write([{"id": "0", "scores": [{"label": "x", "score": 0.5}]}])
+    with pytest.raises(OutputError, match=r"column 'scores' holds the key\(s\) 'extra'"):
+        sink.write([{"id": "1", "scores": [{"label": "y", "score": 0.1, "extra": 1}]}])
+    sink.close(ok=False)
+    assert not list(tmp_path.iterdir())
+
+    task = TASKS.get("text-classification")()
+    rows = task.prediction_rows(torch.tensor([[0.0, 3.0]]), [None], {0: 10, 1: 20}, None)
+    assert rows[0]["label"] == "20" and [s["label"] for s in rows[0]["scores"]] == ["20", "10"]
+    regression = TASKS.get("regression")()
+    assert "values" not in regression.prediction_arrow_types(1, {0: "a", 2: "c"})  # not one name per output

@@ -337,6 +337,18 @@ def test_keep_columns_named_like_a_prediction_column_are_prefixed(text_models, t
     assert [r["input_label"] for r in rows] == truth and all(r["label"] for r in rows)
 
 
+def test_a_kept_column_named_like_a_prediction_column_the_job_does_not_write_keeps_its_own_type(text_models, tmp_path):
+    """With top_k 1 there is no ``scores`` prediction column: a kept input column of that name is the input's, with
+    the type of its values, in parquet too (not forced to the type of the scores predictions would have)."""
+    import pyarrow.parquet as pq
+
+    source = tmp_path / "in.jsonl"
+    source.write_text("".join(json.dumps({"text": f"alpha river {i}", "scores": i + 0.5}) + "\n" for i in range(3)))
+    out = tmp_path / "pred.parquet"
+    hf_transfer.predict(text_models["full"], str(source), out, top_k=1, keep_columns=["scores"], progress=False)
+    assert pq.read_table(out).column("scores").to_pylist() == [0.5, 1.5, 2.5]
+
+
 @pytest.mark.parametrize("kind", ["vit", "timm", "resnet"])  # resnet/timm: convolutions, run in channels-last
 def test_image_folder_with_a_damaged_file_in_order_with_workers(kind, backbones, image_folder, tmp_path):
     out_dir = tmp_path / "model"

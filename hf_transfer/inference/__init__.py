@@ -182,8 +182,10 @@ def predict(
         top_k = loaded.task.default_top_k
     source = open_source(inputs, loaded.columns, loaded.task.modality, keep_columns, loaded.task.takes_word_lists)
     runner = Runner(loaded, precision, batch_size, num_workers)
-    sink = Sink(out, loaded.task.prediction_arrow_types(top_k, loaded.id2label))
     fields = loaded.task.prediction_fields(top_k)
+    # (types of prediction columns only: a kept input column of another name keeps the type of its first rows)
+    types = {k: v for k, v in loaded.task.prediction_arrow_types(top_k, loaded.id2label).items() if k in fields}
+    sink = Sink(out, types)
     rows = errors = 0
     counts: dict[str, int] = {}
     start = time.perf_counter()

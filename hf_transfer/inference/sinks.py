@@ -10,10 +10,10 @@ the same output, once its process is gone.
 from __future__ import annotations
 
 import csv
-import glob
 import json
 import logging
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -29,21 +29,41 @@ def partial_name(path: Path, pid: int) -> Path:
     return path.with_name(f".{path.name}.partial-{pid}")
 
 
+def _lock(handle: Any) -> bool:
+    """Hold an exclusive lock on an open file for as long as it stays open (POSIX); False where none is had."""
+    try:
+        import fcntl
+
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except (ImportError, OSError):
+        return False
+    return True
+
+
 def remove_stale_partials(path: Path) -> list[Path]:
-    """Remove the temporary files of ``path`` whose job's process no longer runs on this machine (a job killed
-    outright could not remove its own); those of running jobs stay. Only on POSIX, where signal 0 asks whether a
-    process exists without touching it. Returns what was removed."""
+    """Remove the temporary files of ``path`` (exactly ``.NAME.partial-PID``) left by jobs that were killed
+    outright and could not remove their own: only a plain file whose process does not run here *and* that no
+    process holds locked (a running job, even in another container or on another host sharing the folder, holds
+    the lock on its file for as long as it runs). Anything in doubt stays. POSIX only; never raises."""
     if os.name != "posix":
         return []
+    pattern = re.compile(re.escape(f".{path.name}.partial-") + r"([1-9][0-9]{0,9})", re.ASCII)
     removed = []
-    for found in path.parent.glob(glob.escape(partial_name(path, 0).name[:-1]) + "*"):
-        pid = found.name.rsplit("-", 1)[-1]
-        if not pid.isdigit() or int(pid) == os.getpid() or _running(int(pid)):
-            continue
+    try:
+        candidates = [f for f in path.parent.iterdir() if pattern.fullmatch(f.name)]
+    except OSError:
+        return []
+    for found in candidates:
+        pid = int(pattern.fullmatch(found.name).group(1))
         try:
-            found.unlink()
-        except OSError:
-            continue  # not ours to remove after all (permissions): leave it
+            if pid == os.getpid() or _running(pid) or found.is_symlink() or not found.is_file():
+                continue
+            with open(found, "rb") as handle:
+                if not _lock(handle):
+                    continue  # a live job holds it (or locks cannot be had here: in doubt, keep it)
+                found.unlink()
+        except (OSError, ValueError, OverflowError):
+            continue
         removed.append(found)
         logger.info("removed %s, left by an earlier job on %s that was killed (process %s)", found, path.name, pid)
     return removed
@@ -54,7 +74,7 @@ def _running(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except OSError:  # exists but belongs to another user, or cannot be asked: assume it runs
+    except (OSError, OverflowError):  # exists but belongs to another user, or cannot be asked: assume it runs
         return True
     return True
 
@@ -79,6 +99,19 @@ def check_output(path: str | Path | None, overwrite: bool) -> Path | None:
     return path
 
 
+def _keys_beyond(type_: Any, values: list[Any]) -> list[str]:
+    """Keys of dict values (in a struct column, or in a list-of-structs column's entries) that the struct type
+    has no field for, sorted."""
+    import pyarrow as pa
+
+    if pa.types.is_list(type_) and pa.types.is_struct(type_.value_type):
+        type_, values = type_.value_type, [x for v in values if isinstance(v, list) for x in v]
+    if not pa.types.is_struct(type_):
+        return []
+    fields = {type_.field(i).name for i in range(type_.num_fields)}
+    return sorted({str(k) for v in values if isinstance(v, dict) for k in v if k not in fields})
+
+
 class Sink:
     """Writes prediction rows (dicts) to ``path`` or standard output; ``close(ok)`` publishes or discards."""
 
@@ -87,8 +120,11 @@ class Sink:
         self.types = types or {}  # column → Arrow type, for columns empty in the first rows (parquet)
         self.format = "jsonl" if path is None else FORMATS[path.suffix.lower()]
         self.partial = None if path is None else partial_name(path, os.getpid())
+        self._held: Any = None  # the partial file, open and locked while the job runs (see remove_stale_partials)
         if path is not None:
             remove_stale_partials(path)
+            self._held = open(self.partial, "wb")
+            _lock(self._held)
         self._file: Any = None
         self._writer: Any = None
         self._rows = 0  # rows written so far
@@ -152,6 +188,13 @@ class Sink:
                 raise self._changed(f.name, f.type, values) from None
             if pa.types.is_integer(f.type) and any(isinstance(v, float) and not v.is_integer() for v in values):
                 raise self._changed(f.name, f.type, values)
+            extra = _keys_beyond(f.type, values)
+            if extra:  # pyarrow would drop them silently
+                raise OutputError(
+                    f"column {f.name!r} holds the key(s) {', '.join(map(repr, extra))} after the first {self._rows} "
+                    f"rows, which its parquet type ({f.type}) has no field for, and converting would drop them; fix: "
+                    "write .jsonl or .csv, or leave that column out of --keep-columns"
+                )
         return pa.Table.from_arrays(arrays, schema=schema)
 
     def _first_schema(self, rows: list[dict[str, Any]]) -> Any:
@@ -190,15 +233,22 @@ class Sink:
             sys.stdout.flush()
         if self.partial is None:
             return
-        if ok:
-            if not self.partial.exists():  # no rows at all: still an (empty) output of the right format
-                if self.format == "parquet":
-                    import pyarrow as pa
-                    import pyarrow.parquet as pq
+        try:
+            if not ok:
+                self.partial.unlink(missing_ok=True)
+                return
+            if not self.partial.exists():
+                raise OutputError(
+                    f"the temporary output {self.partial} was removed while the job ran (by another process), so "
+                    f"nothing was written to {self.path}; run the job again"
+                )
+            if self.format == "parquet" and self._writer is None:  # no rows at all: an empty table, not 0 bytes
+                import pyarrow as pa
+                import pyarrow.parquet as pq
 
-                    pq.write_table(pa.table({"id": pa.array([], pa.string())}), self.partial)
-                else:
-                    self.partial.write_text("")
+                pq.write_table(pa.table({"id": pa.array([], pa.string())}), self.partial)
+            if os.name != "posix":  # (Windows renames no file that is open)
+                self._held.close()
             os.replace(self.partial, self.path)
-        else:
-            self.partial.unlink(missing_ok=True)
+        finally:
+            self._held.close()

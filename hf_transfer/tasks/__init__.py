@@ -63,6 +63,12 @@ class CardUsage:
         return "```python\n" + "\n".join(lines) + "\n```"
 
 
+def label_name(id2label: dict[int, Any], index: int) -> str:
+    """Output ``index``'s name in predictions: its ``id2label`` entry as text (a hand-written config may hold
+    numbers), else the index as text."""
+    return str(id2label.get(index, index))
+
+
 def scored_label_type() -> Any:
     """The Arrow type of one ``{"label": ..., "score": ...}`` entry of a prediction's ``scores`` list."""
     import pyarrow as pa
@@ -428,9 +434,9 @@ class Task(abc.ABC):
         values, indices = probs.topk(k, dim=-1)
         rows = []
         for vals, idx in zip(values.tolist(), indices.tolist()):
-            row: dict[str, Any] = {"label": id2label.get(idx[0], str(idx[0])), "score": vals[0]}
+            row: dict[str, Any] = {"label": label_name(id2label, idx[0]), "score": vals[0]}
             if top_k != 1:
-                row["scores"] = [{"label": id2label.get(i, str(i)), "score": v} for i, v in zip(idx, vals)]
+                row["scores"] = [{"label": label_name(id2label, i), "score": v} for i, v in zip(idx, vals)]
             rows.append(row)
         return rows
 
@@ -502,7 +508,10 @@ class Task(abc.ABC):
         task's values later. Here: ``label``, ``score`` and the ``scores`` list of :meth:`predictions`."""
         import pyarrow as pa
 
-        return {"label": pa.string(), "score": pa.float64(), "scores": pa.list_(scored_label_type())}
+        types = {"label": pa.string(), "score": pa.float64()}
+        if top_k != 1:
+            types["scores"] = pa.list_(scored_label_type())
+        return types
 
 
 # What a declaration reads as where a task does not make it (see ``declared``).

@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import DataError
-from . import unknown_labels_error
+from . import label_name, unknown_labels_error
 from .text_classification import TextClassification
 
 OUTSIDE = "O"
@@ -353,7 +353,7 @@ def prediction_rows(
     rows = []
     for i, output in enumerate(outputs):
         ids, best = tag_ids(output)
-        tags = [None if t < 0 else id2label.get(int(t), str(int(t))) for t in ids]
+        tags = [None if t < 0 else label_name(id2label, int(t)) for t in ids]
         words = list(payloads[i][role]) if payloads is not None else [str(j) for j in range(len(tags))]
         rows.append(
             {

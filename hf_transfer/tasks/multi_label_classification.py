@@ -21,7 +21,7 @@ from .. import class_weights as class_weighting
 from ..errors import DataError
 from ..registry import TASKS
 from ..schema import field
-from . import ClassificationTask, scored_label_type
+from . import ClassificationTask, label_name, scored_label_type
 from ._modality import FollowsBackbone
 from .image_classification import ImageClassification
 
@@ -403,8 +403,8 @@ class MultiLabelClassification(FollowsBackbone, ClassificationTask):
         for hits, vals, idx in zip((probs >= t).tolist(), values.tolist(), indices.tolist()):
             rows.append(
                 {
-                    "labels": [id2label.get(i, str(i)) for i, hit in enumerate(hits) if hit],
-                    "scores": [{"label": id2label.get(i, str(i)), "score": v} for i, v in zip(idx, vals)],
+                    "labels": [label_name(id2label, i) for i, hit in enumerate(hits) if hit],
+                    "scores": [{"label": label_name(id2label, i), "score": v} for i, v in zip(idx, vals)],
                 }
             )
         return rows

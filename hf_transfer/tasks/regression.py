@@ -27,7 +27,7 @@ from typing import Any, Literal
 from ..errors import DataError
 from ..registry import TASKS
 from ..schema import field
-from . import Task
+from . import Task, label_name
 from ._modality import FollowsBackbone
 
 logger = logging.getLogger("hf_transfer")
@@ -391,8 +391,8 @@ class Regression(FollowsBackbone, Task):
         import pyarrow as pa
 
         types = {"value": pa.float64()}
-        if id2label:  # (a model without id2label keys its values by output index, as many as it has outputs)
-            names = [id2label.get(i, str(i)) for i in range(max(id2label) + 1)]
+        if sorted(id2label) == list(range(len(id2label))) and id2label:  # one name per output, as configs have
+            names = [label_name(id2label, i) for i in range(len(id2label))]
             types["values"] = pa.struct([(name, pa.float64()) for name in names])
         return types
 
@@ -401,7 +401,7 @@ class Regression(FollowsBackbone, Task):
         units: the saved head predicts them)."""
         rows = []
         for row in logits.float().reshape(len(logits), -1).tolist():
-            rows.append({"value": row[0], "values": {id2label.get(i, str(i)): v for i, v in enumerate(row)}})
+            rows.append({"value": row[0], "values": {label_name(id2label, i): v for i, v in enumerate(row)}})
         return rows
 
 
