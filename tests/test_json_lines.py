@@ -288,6 +288,30 @@ def test_a_running_job_holds_its_temporary_output_locked_and_a_removed_one_is_an
     empty.close(ok=True)
     assert (tmp_path / f"empty.{suffix}").exists() and not list(tmp_path.glob(".empty*"))
 
+    # a job of the same process id elsewhere (another container sharing the folder) holds that name: refused,
+    # its rows untouched
+    busy = tmp_path / f"busy.{suffix}"
+    theirs = Sink(busy)
+    theirs.write([{"id": "0", "label": "theirs"}])
+    size = theirs.partial.stat().st_size
+    with pytest.raises(OutputError, match="another job is writing .* right now"):
+        Sink(busy)
+    assert theirs.partial.stat().st_size == size
+    theirs.close(ok=True)
+    assert busy.exists()
+
+    # writing the last rows fails (a full disk): the temporary file goes and its lock is released
+    failing = Sink(tmp_path / f"fail.{suffix}")
+    failing.write([{"id": "0", "label": "x"}])
+    writer = failing._writer if suffix == "parquet" else failing._file
+    real_close = writer.close
+    writer.close = lambda: (_ for _ in ()).throw(OSError(28, "No space left on device"))
+    with pytest.raises(OSError, match="No space left"):
+        failing.close(ok=True)
+    writer.close = real_close
+    writer.close()
+    assert not list(tmp_path.glob(".fail*")) and not (tmp_path / f"fail.{suffix}").exists()
+
 
 def test_struct_keys_a_parquet_column_has_no_field_for_are_an_error_not_dropped(tmp_path):
     """pyarrow drops dict keys a struct type lacks, silently; the sink refuses instead (a struct column and a
@@ -308,6 +332,12 @@ def test_struct_keys_a_parquet_column_has_no_field_for_are_an_error_not_dropped(
     sink.write([{"id": "0", "scores": [{"label": "x", "score": 0.5}]}])
     with pytest.raises(OutputError, match=r"column 'scores' holds the key\(s\) 'extra'"):
         sink.write([{"id": "1", "scores": [{"label": "y", "score": 0.1, "extra": 1}]}])
+    sink.close(ok=False)
+    sink = Sink(tmp_path / "c.parquet")  # at any depth; a key whose value is None loses nothing
+    sink.write([{"id": "0", "m": {"a": [{"x": 1}]}, "n": {"a": 1}}])
+    sink.write([{"id": "1", "m": {"a": [{"x": 2}]}, "n": {"a": 2, "b": None}}])
+    with pytest.raises(OutputError, match=r"column 'm' holds the key\(s\) 'a.y'"):
+        sink.write([{"id": "2", "m": {"a": [{"x": 3, "y": 4}]}, "n": None}])
     sink.close(ok=False)
     assert not list(tmp_path.iterdir())
 

@@ -40,6 +40,26 @@ def _lock(handle: Any) -> bool:
     return True
 
 
+def _hold(partial: Path, path: Path) -> Any:
+    """Create (or take over) ``partial`` and hold it locked; it is emptied only once the lock is had, so a job
+    of the same process id elsewhere (another container sharing the folder) that holds it keeps its rows."""
+    handle = os.fdopen(os.open(partial, os.O_RDWR | os.O_CREAT, 0o666), "r+b")
+    try:
+        import fcntl
+
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise OutputError(
+            f"another job is writing {path} right now (it holds {partial.name} locked); wait for it to finish, "
+            "or choose another output name"
+        ) from None
+    except (ImportError, OSError):
+        pass  # no locks here (Windows, some network folders): the process id alone keeps jobs apart
+    handle.truncate(0)
+    return handle
+
+
 def remove_stale_partials(path: Path) -> list[Path]:
     """Remove the temporary files of ``path`` (exactly ``.NAME.partial-PID``) left by jobs that were killed
     outright and could not remove their own: only a plain file whose process does not run here *and* that no
@@ -99,17 +119,21 @@ def check_output(path: str | Path | None, overwrite: bool) -> Path | None:
     return path
 
 
-def _keys_beyond(type_: Any, values: list[Any]) -> list[str]:
-    """Keys of dict values (in a struct column, or in a list-of-structs column's entries) that the struct type
-    has no field for, sorted."""
+def _keys_beyond(type_: Any, values: list[Any], prefix: str = "") -> list[str]:
+    """Keys of dict values, at any depth of structs and lists, that the Arrow type has no field for (dotted
+    paths, sorted); a key whose value is None loses nothing and is not counted."""
     import pyarrow as pa
 
-    if pa.types.is_list(type_) and pa.types.is_struct(type_.value_type):
-        type_, values = type_.value_type, [x for v in values if isinstance(v, list) for x in v]
+    if pa.types.is_list(type_) or pa.types.is_large_list(type_):
+        return _keys_beyond(type_.value_type, [x for v in values if isinstance(v, list) for x in v], prefix)
     if not pa.types.is_struct(type_):
         return []
-    fields = {type_.field(i).name for i in range(type_.num_fields)}
-    return sorted({str(k) for v in values if isinstance(v, dict) for k in v if k not in fields})
+    dicts = [v for v in values if isinstance(v, dict)]
+    fields = {type_.field(i).name: type_.field(i).type for i in range(type_.num_fields)}
+    found = {f"{prefix}{k}" for v in dicts for k, x in v.items() if k not in fields and x is not None}
+    for name, field_type in fields.items():
+        found.update(_keys_beyond(field_type, [v.get(name) for v in dicts], f"{prefix}{name}."))
+    return sorted(found)
 
 
 class Sink:
@@ -123,8 +147,8 @@ class Sink:
         self._held: Any = None  # the partial file, open and locked while the job runs (see remove_stale_partials)
         if path is not None:
             remove_stale_partials(path)
-            self._held = open(self.partial, "wb")
-            _lock(self._held)
+            self._held = _hold(self.partial, path)
+        self._closed = False
         self._file: Any = None
         self._writer: Any = None
         self._rows = 0  # rows written so far
@@ -193,7 +217,7 @@ class Sink:
                 raise OutputError(
                     f"column {f.name!r} holds the key(s) {', '.join(map(repr, extra))} after the first {self._rows} "
                     f"rows, which its parquet type ({f.type}) has no field for, and converting would drop them; fix: "
-                    "write .jsonl or .csv, or leave that column out of --keep-columns"
+                    f"{self._fix(f.name)}"
                 )
         return pa.Table.from_arrays(arrays, schema=schema)
 
@@ -221,23 +245,32 @@ class Sink:
         return OutputError(
             f"column {name!r} changes type after the first {self._rows} rows ({type_} there, "
             f"{', '.join(kinds)} values now): a parquet file holds one type per column, and converting would "
-            "change values; fix: write .jsonl or .csv, or leave that column out of --keep-columns"
+            f"change values; fix: {self._fix(name)}"
         )
 
+    def _fix(self, name: str) -> str:
+        if name in self.types:  # a prediction column: the model's outputs do not match its config
+            return "write .jsonl or .csv (check the model's config: its id2label should name every output)"
+        return "write .jsonl or .csv, or leave that column out of --keep-columns"
+
     def close(self, ok: bool) -> None:
-        if self.format == "parquet" and self._writer is not None:
-            self._writer.close()
-        elif self._file is not None and self._file is not sys.stdout:
-            self._file.close()
-        elif self._file is sys.stdout:
-            sys.stdout.flush()
-        if self.partial is None:
+        """Publish the output (``ok``) or discard it. Whatever fails on the way, the temporary file is removed
+        unless it became the output, and its lock is released."""
+        if self._closed:
             return
+        self._closed = True
+        published = False
         try:
-            if not ok:
-                self.partial.unlink(missing_ok=True)
+            if self.format == "parquet" and self._writer is not None:
+                self._writer.close()
+            elif self._file is not None and self._file is not sys.stdout:
+                self._file.close()
+            elif self._file is sys.stdout:
+                sys.stdout.flush()
+            if self.partial is None or not ok:
                 return
             if not self.partial.exists():
+                published = True  # (nothing of ours to remove: whatever has that name now is not this job's)
                 raise OutputError(
                     f"the temporary output {self.partial} was removed while the job ran (by another process), so "
                     f"nothing was written to {self.path}; run the job again"
@@ -247,8 +280,15 @@ class Sink:
                 import pyarrow.parquet as pq
 
                 pq.write_table(pa.table({"id": pa.array([], pa.string())}), self.partial)
-            if os.name != "posix":  # (Windows renames no file that is open)
+            if os.name != "posix":  # (Windows renames no open file; elsewhere the lock holds until the rename)
                 self._held.close()
             os.replace(self.partial, self.path)
+            published = True
         finally:
-            self._held.close()
+            if self._held is not None:
+                self._held.close()
+            if self.partial is not None and not published:
+                try:
+                    self.partial.unlink(missing_ok=True)
+                except OSError:
+                    pass  # (a later job removes it: remove_stale_partials)
