@@ -63,7 +63,10 @@ def test_each_line_that_is_not_a_row_is_a_row_with_an_error_and_the_others_are_r
     ours = _items(path, ["n"])
     assert [i[0] for i in ours] == ["0", "1", "2", "3", "4", "5"]
     assert ours[0][1:4] == ({"text": "one"}, None, {"n": 1}) and ours[5][1:4] == ({"text": "two"}, None, {"n": 2})
-    assert ours[1][2].startswith("line 2 is not valid JSON (") and ours[1][4]
+    assert ours[1][2] == "line 2 is not valid JSON (Unterminated string starting at column 10)" and ours[1][4]
+    tab = tmp_path / "tab.jsonl"
+    tab.write_bytes(b'{"text": "ok"}\r\n{"text": "a\tb"}\r\n')  # (CRLF line ends are not part of a line)
+    assert _items(tab, [])[1][2] == "line 2 is not valid JSON (Invalid control character at column 12)"
     assert ours[2][2] == "line 3 is not UTF-8 text (invalid continuation byte at byte 13)" and ours[2][4]
     assert ours[3][2] == "line 4 is a JSON list, not an object of column values" and ours[3][3] == {"n": None}
     assert ours[4][1:3] == ({"text": "42"}, None)  # a number where texts are expected: its digits, as other tables

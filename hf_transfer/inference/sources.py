@@ -169,12 +169,12 @@ def _json_lines(path: Path) -> Iterator[dict[str, Any] | _BadLine]:
             if not raw.strip():
                 continue
             try:
-                value = json.loads(raw.decode("utf-8"))
+                value = json.loads(raw.rstrip(b"\r\n").decode("utf-8"))  # (a cut-off line: its own error)
             except UnicodeDecodeError as e:
                 yield _BadLine(f"line {number} is not UTF-8 text ({e.reason} at byte {e.start})")
                 continue
             except json.JSONDecodeError as e:
-                yield _BadLine(f"line {number} is not valid JSON ({e.msg} at column {e.colno})")
+                yield _BadLine(f"line {number} is not valid JSON ({e.msg.removesuffix(' at')} at column {e.colno})")
                 continue
             except (ValueError, RecursionError) as e:  # an integer of thousands of digits, nesting too deep
                 yield _BadLine(f"line {number} is not JSON that can be read ({type(e).__name__}: {str(e)[:80]})")
