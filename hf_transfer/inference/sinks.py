@@ -29,33 +29,31 @@ def partial_name(path: Path, pid: int) -> Path:
     return path.with_name(f".{path.name}.partial-{pid}")
 
 
-def _lock(handle: Any) -> bool:
-    """Hold an exclusive lock on an open file for as long as it stays open (POSIX); False where none is had."""
-    try:
-        import fcntl
-
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except (ImportError, OSError):
-        return False
-    return True
-
-
-def _hold(partial: Path, path: Path) -> Any:
-    """Create (or take over) ``partial`` and hold it locked; it is emptied only once the lock is had, so a job
-    of the same process id elsewhere (another container sharing the folder) that holds it keeps its rows."""
-    handle = os.fdopen(os.open(partial, os.O_RDWR | os.O_CREAT, 0o666), "r+b")
+def _lock(handle: Any) -> bool | None:
+    """Try to take an exclusive lock on an open file, held for as long as it stays open: True when had, False
+    when another process holds it, None where no locks can be had (Windows, some network folders)."""
     try:
         import fcntl
 
         fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
+        return False
+    except (ImportError, OSError):
+        return None
+    return True
+
+
+def _hold(partial: Path, path: Path) -> Any:
+    """Create (or take over) ``partial`` and hold it locked; it is emptied only once the lock is had, so a job
+    of the same process id elsewhere (another container sharing the folder) that holds it keeps its rows.
+    Without locks, the process id alone keeps jobs apart."""
+    handle = os.fdopen(os.open(partial, os.O_RDWR | os.O_CREAT, 0o666), "r+b")
+    if _lock(handle) is False:
         handle.close()
         raise OutputError(
             f"another job is writing {path} right now (it holds {partial.name} locked); wait for it to finish, "
             "or choose another output name"
-        ) from None
-    except (ImportError, OSError):
-        pass  # no locks here (Windows, some network folders): the process id alone keeps jobs apart
+        )
     handle.truncate(0)
     return handle
 
@@ -79,7 +77,7 @@ def remove_stale_partials(path: Path) -> list[Path]:
             if pid == os.getpid() or _running(pid) or found.is_symlink() or not found.is_file():
                 continue
             with open(found, "rb") as handle:
-                if not _lock(handle):
+                if _lock(handle) is not True:
                     continue  # a live job holds it (or locks cannot be had here: in doubt, keep it)
                 found.unlink()
         except (OSError, ValueError, OverflowError):
@@ -259,7 +257,7 @@ class Sink:
         if self._closed:
             return
         self._closed = True
-        published = False
+        discard = True  # the temporary file, unless it became the output (or is no longer this job's)
         try:
             if self.format == "parquet" and self._writer is not None:
                 self._writer.close()
@@ -270,7 +268,7 @@ class Sink:
             if self.partial is None or not ok:
                 return
             if not self.partial.exists():
-                published = True  # (nothing of ours to remove: whatever has that name now is not this job's)
+                discard = False  # (whatever has that name now is not this job's)
                 raise OutputError(
                     f"the temporary output {self.partial} was removed while the job ran (by another process), so "
                     f"nothing was written to {self.path}; run the job again"
@@ -283,11 +281,11 @@ class Sink:
             if os.name != "posix":  # (Windows renames no open file; elsewhere the lock holds until the rename)
                 self._held.close()
             os.replace(self.partial, self.path)
-            published = True
+            discard = False
         finally:
             if self._held is not None:
                 self._held.close()
-            if self.partial is not None and not published:
+            if self.partial is not None and discard:
                 try:
                     self.partial.unlink(missing_ok=True)
                 except OSError:
