@@ -17,6 +17,8 @@ import socket
 from pathlib import Path
 from typing import Any
 
+from .runlock import process_runs
+
 META = "meta.json"
 DATA = "features.arrow"
 
@@ -140,13 +142,7 @@ _BUILD_WORDS = {
 def _build_state(host: str, pid: int) -> str:
     if host != socket.gethostname() or pid <= 0:
         return "unknown"
-    try:
-        os.kill(pid, 0)  # signal 0: only whether the process exists
-    except ProcessLookupError:
-        return "killed"
-    except PermissionError:  # exists, another user's
-        return "running"
-    return "running"
+    return "running" if process_runs(pid) else "killed"
 
 
 def _visible_damage(entry: Path, meta: dict) -> str | None:

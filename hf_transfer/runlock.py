@@ -38,14 +38,21 @@ def _process_start(pid: int) -> str | None:
         return None
 
 
-def _alive(pid: int, start: str | None) -> bool:
+def process_runs(pid: int) -> bool:
+    """Whether process ``pid`` exists on this machine (signal 0 asks without touching it; POSIX). Where it cannot
+    be told (another user's process, a pid out of range), it is taken to run: callers only ever remove or take
+    over what a process that is surely gone left behind."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except PermissionError:
+    except (OSError, OverflowError):
         return True
-    return start is None or _process_start(pid) in (None, start)
+    return True
+
+
+def _alive(pid: int, start: str | None) -> bool:
+    return process_runs(pid) and (start is None or _process_start(pid) in (None, start))
 
 
 def read_lock(out: Path) -> dict[str, Any] | None:

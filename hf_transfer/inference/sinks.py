@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import OutputError
+from ..runlock import process_runs
 
 FORMATS = {".jsonl": "jsonl", ".csv": "csv", ".tsv": "tsv", ".parquet": "parquet"}
 logger = logging.getLogger(__name__)
@@ -74,7 +75,7 @@ def remove_stale_partials(path: Path) -> list[Path]:
     for found in candidates:
         pid = int(pattern.fullmatch(found.name).group(1))
         try:
-            if pid == os.getpid() or _running(pid) or found.is_symlink() or not found.is_file():
+            if pid == os.getpid() or process_runs(pid) or found.is_symlink() or not found.is_file():
                 continue
             with open(found, "rb") as handle:
                 if _lock(handle) is not True:
@@ -85,16 +86,6 @@ def remove_stale_partials(path: Path) -> list[Path]:
         removed.append(found)
         logger.info("removed %s, left by an earlier job on %s that was killed (process %s)", found, path.name, pid)
     return removed
-
-
-def _running(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except (OSError, OverflowError):  # exists but belongs to another user, or cannot be asked: assume it runs
-        return True
-    return True
 
 
 def check_output(path: str | Path | None, overwrite: bool) -> Path | None:
