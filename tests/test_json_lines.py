@@ -59,10 +59,15 @@ def test_each_line_that_is_not_a_row_is_a_row_with_an_error_and_the_others_are_r
         b"[1, 2]\n"
         b'{"text": 42}\n'
         b'{"text": "two", "n": 2}\n'
+        b'{"text": ["a", "b"], "n": 3}\n'
+        b'{"text": {"k": "v"}}\n'
     )
     ours = _items(path, ["n"])
-    assert [i[0] for i in ours] == ["0", "1", "2", "3", "4", "5"]
+    assert [i[0] for i in ours] == ["0", "1", "2", "3", "4", "5", "6", "7"]
     assert ours[0][1:4] == ({"text": "one"}, None, {"n": 1}) and ours[5][1:4] == ({"text": "two"}, None, {"n": 2})
+    # a list or an object is no text: the row's error, never its Python repr predicted on
+    assert ours[6][1:4] == (None, "text is a list (['a', 'b']), not text", {"n": 3})
+    assert ours[7][2] == "text is a dict ({'k': 'v'}), not text"
     assert ours[1][2] == "line 2 is not valid JSON (Unterminated string starting at column 10)" and ours[1][4]
     tab = tmp_path / "tab.jsonl"
     tab.write_bytes(b'{"text": "ok"}\r\n{"text": "a\tb"}\r\n')  # (CRLF line ends are not part of a line)

@@ -279,7 +279,10 @@ def _text_item(id_: str, values: dict[str, Any], extra: dict[str, Any] | None = 
     for role, value in values.items():
         if value is None:
             return Item(id_, None, f"no {role}", extra or {})
-        if not isinstance(value, str):
+        if isinstance(value, (list, tuple, dict)):  # its Python repr is no text to predict on
+            shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."
+            return Item(id_, None, f"{role} is a {type(value).__name__} ({shown}), not text", extra or {})
+        if not isinstance(value, str):  # a number (or bool): its digits, as a CSV table gives them
             value = values[role] = str(value)
         if role == "text" and not value.strip():
             return Item(id_, None, "empty text", extra or {})
