@@ -105,10 +105,29 @@ def _any_process(flag: bool, device: Any) -> bool:
 
 
 class ManifestCallback(TrainerCallback):
-    """Record each checkpoint in the run manifest once Trainer has finished writing it (main process)."""
+    """Record each checkpoint in the run manifest: its name before Trainer writes it (a process killed meanwhile
+    leaves a half-written folder that is the run's own), and its files once Trainer has written it (main process).
+    Trainer decides to save in ``on_step_end``/``on_epoch_end`` (this callback runs after its flow callback and the
+    interrupt callback) or, for ``save_strategy: best``, right after ``on_evaluate``."""
 
     def __init__(self, folder: Any):
         self.folder = folder
+
+    def _pending(self, state, control, evaluated: bool = False) -> None:
+        if state.is_world_process_zero and (control.should_save or evaluated):
+            self.folder.record_pending_checkpoint(f"checkpoint-{state.global_step}")
+
+    def on_step_end(self, args, state, control, **kwargs):
+        self._pending(state, control)
+        return control
+
+    def on_epoch_end(self, args, state, control, **kwargs):
+        self._pending(state, control)
+        return control
+
+    def on_evaluate(self, args, state, control, **kwargs):
+        self._pending(state, control, evaluated=getattr(args.save_strategy, "value", args.save_strategy) == "best")
+        return control
 
     def on_save(self, args, state, control, **kwargs):
         if state.is_world_process_zero:

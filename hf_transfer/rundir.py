@@ -2,8 +2,12 @@
 
 hf_transfer clears only what it wrote itself. Each run keeps ``OUT/.hf_transfer/run.json``: a run id, its
 status (running, interrupted, failed, finished), the resolved recipe, the entries that were in the folder
-before it started, the complete checkpoints and the final artifacts. Replacing a run removes exactly those;
-anything else stays and is listed in the log. A folder without a manifest is never cleared.
+before it started, the complete checkpoints and the final artifacts, with the files inside each folder it wrote
+(a checkpoint, ``merged/``, ``runs/``), and the checkpoint it is about to write (a kill while Trainer writes it
+leaves that folder half-written). Replacing a run removes exactly those files; anything else stays and is listed
+in the log. A ``checkpoint-N`` folder the run did not write, or a file of the user's inside one of the run's
+folders, blocks ``--overwrite`` and ``--resume``: Trainer writes and rotates (``shutil.rmtree``) such folders.
+A folder without a manifest is never cleared.
 
 ``OUT/.hf_transfer/lock`` (runlock.py) keeps a second run out while one is live.
 
@@ -161,23 +165,80 @@ class OutputPlan:
         return lines
 
 
+def files_in(folder: Path) -> list[str]:
+    """Every file (and link) under ``folder``, as paths relative to it; links to folders are not followed."""
+    found = []
+    for root, dirs, files in os.walk(folder):
+        rel = Path(root).relative_to(folder)
+        found += [str(rel / f) for f in files] + [str(rel / d) for d in dirs if (Path(root) / d).is_symlink()]
+    return sorted(found)
+
+
 def owned_entries(out: Path, manifest: dict[str, Any]) -> list[str]:
-    """The top-level entries of ``out`` that the manifest's run wrote (its checkpoints, also half-written ones)."""
+    """The top-level entries of ``out`` that the manifest's run wrote: its final files, its complete checkpoints,
+    the checkpoint it was writing when it stopped (``pending_checkpoint``), and ``runs/`` if it created it.
+    A ``checkpoint-N`` folder the run never named is not its own, whatever its name says."""
     preexisting = set(manifest.get("preexisting", []))
     listed = set(manifest.get("written", [])) | set(manifest.get("checkpoints", []))
+    if manifest.get("pending_checkpoint"):
+        listed.add(manifest["pending_checkpoint"])
     owned = []
     for entry in sorted(out.iterdir()):
         name = entry.name
         if name == RUN_DIR or name in preexisting:
             continue
-        if (
-            name in listed
-            or (CHECKPOINT.fullmatch(name) and entry.is_dir())
-            or name == "runs"
-            and manifest.get("wrote_runs")
-        ):
+        if name in listed or name == "runs" and manifest.get("wrote_runs"):
             owned.append(name)
     return owned
+
+
+def _ours_in(name: str, manifest: dict[str, Any], relative: str) -> bool:
+    """Whether ``relative``, a file inside the run's folder ``name``, is one the run wrote."""
+    if name == "runs" and Path(relative).name.startswith("events.out.tfevents."):
+        return True  # TensorBoard's event files: a killed run may have added some since its last record
+    listed = manifest.get("files", {}).get(name)
+    return listed is None or relative in listed  # no listing: a half-written checkpoint, or an older manifest
+
+
+def foreign_files(out: Path, manifest: dict[str, Any], owned: list[str]) -> list[str]:
+    """Files inside the run's own folders that the run did not write (``checkpoint-4/notes.txt``)."""
+    found = []
+    for name in owned:
+        path = out / name
+        if path.is_dir() and not path.is_symlink():
+            found += [f"{name}/{f}" for f in files_in(path) if not _ours_in(name, manifest, f)]
+    return found
+
+
+def remove_owned(out: Path, manifest: dict[str, Any], owned: list[str]) -> None:
+    """Remove what the run wrote: its files, and its folders' files then the folders left empty."""
+    for name in owned:
+        path = out / name
+        if not path.is_dir() or path.is_symlink():
+            path.unlink(missing_ok=True)
+            continue
+        for rel in files_in(path):
+            if _ours_in(name, manifest, rel):
+                (path / rel).unlink(missing_ok=True)
+        for root, dirs, _ in sorted(os.walk(path, topdown=False), key=lambda w: -len(Path(w[0]).parts)):
+            for d in dirs:
+                _remove_if_empty(Path(root) / d)
+        _remove_if_empty(path)
+
+
+def _refuse_foreign_checkpoints(
+    out: Path, manifest: dict[str, Any], owned: list[str], keep: list[str], option: str
+) -> None:
+    """Files of the user's inside the run's folders, or ``checkpoint-N`` folders the run did not write, would be
+    removed by Trainer (it writes into and rotates every ``checkpoint-*`` folder) or by the replacement: refuse."""
+    foreign = [n for n in keep if CHECKPOINT.fullmatch(n) and (out / n).is_dir()] + foreign_files(out, manifest, owned)
+    if foreign:
+        shown = ", ".join(foreign[:10]) + (f" and {len(foreign) - 10} more" if len(foreign) > 10 else "")
+        raise OutputError(
+            f"training.output_dir '{out}' holds {shown}, which hf_transfer did not write, inside or beside the "
+            f"previous run's checkpoint and output folders, where {option} would remove or write over them; move "
+            "them out of the folder, or set training.output_dir=<new folder>"
+        )
 
 
 def complete_checkpoints(out: Path, manifest: dict[str, Any]) -> list[Path]:
@@ -246,6 +307,8 @@ def plan_output(
     same = not recipe_differences(manifest.get("recipe", {}), recipe_dict, free=set())
     owned = owned_entries(out, manifest)
     keep = [p.name for p in sorted(out.iterdir()) if p.name != RUN_DIR and p.name not in owned]
+    if resume or overwrite:
+        _refuse_foreign_checkpoints(out, manifest, owned, keep, "--resume" if resume else "--overwrite")
     if resume:
         if status == "finished":
             raise OutputError(
@@ -336,12 +399,7 @@ class OutputFolder:
             manifest.pop("interrupted", None)
             manifest.pop("error", None)
         else:
-            for name in plan.remove:
-                path = out / name
-                if path.is_dir() and not path.is_symlink():
-                    shutil.rmtree(path)
-                else:
-                    path.unlink(missing_ok=True)
+            remove_owned(out, plan.previous or {}, plan.remove)
             if plan.remove:
                 logger.info("removed %d entries the previous run wrote in %s", len(plan.remove), out)
             manifest = {
@@ -364,15 +422,31 @@ class OutputFolder:
         self.manifest = manifest
         write_manifest(out, manifest)
 
+    def record_pending_checkpoint(self, name: str) -> None:
+        """The checkpoint Trainer is about to write: if the process dies while it writes, the folder is the run's."""
+        if self.manifest.get("pending_checkpoint") != name and name not in self.manifest.get("checkpoints", []):
+            self.manifest["pending_checkpoint"] = name
+            write_manifest(self.out, self.manifest)
+
     def record_checkpoint(self, name: str) -> None:
-        """A checkpoint Trainer finished writing; forget those it rotated away (save_total_limit)."""
+        """A checkpoint Trainer finished writing, with its files; forget those it rotated away (save_total_limit)."""
         names = [n for n in self.manifest.get("checkpoints", []) if (self.out / n).is_dir()]
         if name not in names:
             names.append(name)
         self.manifest["checkpoints"] = names
+        files = {n: v for n, v in self.manifest.get("files", {}).items() if (self.out / n).is_dir()}
+        if (self.out / name).is_dir():
+            files[name] = files_in(self.out / name)
+        self.manifest["files"] = files
+        if self.manifest.get("pending_checkpoint") == name:
+            del self.manifest["pending_checkpoint"]
+        self._record_runs()
+        write_manifest(self.out, self.manifest)
+
+    def _record_runs(self) -> None:
         if (self.out / "runs").is_dir() and "runs" not in self.manifest.get("preexisting", []):
             self.manifest["wrote_runs"] = True
-        write_manifest(self.out, self.manifest)
+            self.manifest.setdefault("files", {})["runs"] = files_in(self.out / "runs")
 
     @property
     def staging(self) -> Path:
@@ -394,10 +468,11 @@ class OutputFolder:
             if target.is_dir() and not target.is_symlink():
                 shutil.rmtree(target)
             os.replace(self.staging / name, target)
+            if target.is_dir() and not target.is_symlink():
+                self.manifest.setdefault("files", {})[name] = files_in(target)
         self.staging.rmdir()
         self.manifest["written"] = sorted(set(self.manifest.get("written", [])) | set(staged))
-        if (self.out / "runs").is_dir() and "runs" not in self.manifest.get("preexisting", []):
-            self.manifest["wrote_runs"] = True
+        self._record_runs()
         return staged
 
     def finish(self, status: str, **info: Any) -> None:
@@ -417,6 +492,7 @@ class OutputFolder:
                         _remove_if_empty(self.out)
                 return
             self.manifest.update(status=status, **info)
+            self._record_runs()
             if status == "failed" and not self.existed and not any(p.name != RUN_DIR for p in self.out.iterdir()):
                 self.lock.release()  # a run that failed before writing anything leaves no folder behind
                 shutil.rmtree(self.out / RUN_DIR, ignore_errors=True)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -225,3 +226,61 @@ def test_the_manifest_lists_what_the_run_wrote(recipe, tmp_path, capsys):
     on_disk = sorted(p.name for p in out.iterdir() if p.name != RUN_DIR)
     assert sorted(manifest["written"] + manifest["checkpoints"]) == on_disk
     assert {"model.safetensors", "README.md", "recipe.yaml", "metrics.json"} <= set(manifest["written"])
+
+
+def test_the_manifest_lists_each_folders_files_and_no_checkpoint_is_left_pending(recipe, tmp_path, capsys):
+    recipe["training"].update(save_strategy="steps", save_steps=2)
+    assert _train(tmp_path, recipe, capsys=capsys)[0] == 0
+    out = tmp_path / "out"
+    manifest = read_manifest(out)
+    for name in manifest["checkpoints"]:
+        assert manifest["files"][name] == sorted(
+            str(p.relative_to(out / name)) for p in (out / name).rglob("*") if p.is_file()
+        )
+        assert "trainer_state.json" in manifest["files"][name]
+    assert "pending_checkpoint" not in manifest  # recorded before each save, cleared once the save is complete
+
+
+def test_overwrite_keeps_a_checkpoint_folder_the_run_did_not_write_and_the_users_files_inside_its_own(
+    recipe, tmp_path, capsys
+):
+    recipe["training"].update(save_strategy="steps", save_steps=2)
+    assert _train(tmp_path, recipe, capsys=capsys)[0] == 0
+    out = tmp_path / "out"
+    (out / "checkpoint-99").mkdir()
+    (out / "checkpoint-99" / "x.txt").write_text("keep")
+    (out / "checkpoint-2" / "MINE.txt").write_text("mine")
+    before = _tree(out)
+    for extra in ("--overwrite", "--resume"):
+        if extra == "--resume":
+            manifest = read_manifest(out)
+            manifest["status"] = "interrupted"
+            (out / RUN_DIR / MANIFEST).write_text(json.dumps(manifest))
+            before = _tree(out)
+        code, _, err = _train(tmp_path, recipe, extra, capsys=capsys)
+        assert code != 0 and "Traceback" not in err
+        _one_error(err)
+        assert "checkpoint-99" in err and "checkpoint-2/MINE.txt" in err and "move them out" in err
+        assert _tree(out) == before  # nothing removed, nothing written
+
+    # moved away, the same --overwrite removes exactly the previous run's files
+    (out / "checkpoint-2" / "MINE.txt").unlink()
+    shutil.rmtree(out / "checkpoint-99")
+    manifest = read_manifest(out)
+    manifest["status"] = "finished"
+    (out / RUN_DIR / MANIFEST).write_text(json.dumps(manifest))
+    assert _train(tmp_path, recipe, "--overwrite", capsys=capsys)[0] == 0
+
+
+def test_overwrite_removes_the_checkpoint_a_killed_run_was_writing(recipe, tmp_path, capsys):
+    recipe["training"].update(save_strategy="steps", save_steps=2)
+    assert _train(tmp_path, recipe, capsys=capsys)[0] == 0
+    out = tmp_path / "out"
+    manifest = read_manifest(out)
+    # as if killed while Trainer wrote checkpoint-4: named before the save, files not recorded
+    (out / "checkpoint-4").mkdir()
+    (out / "checkpoint-4" / "model.safetensors").write_bytes(b"half")
+    manifest.update(status="interrupted", pending_checkpoint="checkpoint-4")
+    (out / RUN_DIR / MANIFEST).write_text(json.dumps(manifest))
+    assert _train(tmp_path, recipe, "training.max_steps=1", "--overwrite", capsys=capsys)[0] == 0
+    assert not (out / "checkpoint-4").exists()

@@ -206,7 +206,12 @@ def test_resume_skips_a_checkpoint_that_was_being_written(backbones, text_files,
     manifest = read_manifest(out)
     for name in manifest["written"]:
         (out / name).unlink()
-    manifest.update(status="interrupted", written=[], checkpoints=["checkpoint-4", "checkpoint-8"])
+    manifest.update(
+        status="interrupted",
+        written=[],
+        checkpoints=["checkpoint-4", "checkpoint-8"],
+        pending_checkpoint="checkpoint-12",
+    )
     (out / RUN_DIR / MANIFEST).write_text(json.dumps(manifest))
     for name in manifest["checkpoints"] + ["checkpoint-12"]:
         assert (out / name / "trainer_state.json").is_file()
