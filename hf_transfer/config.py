@@ -221,9 +221,16 @@ def find_recipe(name_or_path: str | Path) -> Path:
             return candidate
     shipped = [str(p.relative_to(SHIPPED_RECIPES).with_suffix("")) for p in list_recipes()]
     hint = did_you_mean(str(name_or_path), shipped)
+    what = (
+        "is a folder, not a recipe file"
+        if path.is_dir()
+        else "is not a regular file"
+        if path.exists()
+        else f"does not exist{hint}"
+    )
     raise ConfigError(
         [
-            f"recipe file '{name_or_path}' does not exist{hint}; give a path to a YAML recipe "
+            f"recipe file '{name_or_path}' {what}; give a path to a YAML recipe "
             f"or a shipped recipe name ({', '.join(shipped)}); `hf-transfer recipes` lists them"
         ]
     )
@@ -239,9 +246,16 @@ def list_recipes() -> list[Path]:
 
 def read_yaml(path: Path) -> dict[str, Any]:
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     except OSError as e:
         raise ConfigError([f"cannot read recipe file '{path}': {e.strerror}"]) from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(
+            [
+                f"recipe file '{path}' is not UTF-8 text (byte {e.start} cannot be decoded); a recipe is a YAML "
+                "file: give its path, or save it as UTF-8"
+            ]
+        ) from None
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as e:

@@ -241,6 +241,40 @@ def _refuse_foreign_checkpoints(
         )
 
 
+def checkpoint_problem(folder: Path) -> str | None:
+    """Why Trainer could not resume from ``folder`` (a file cut short or damaged since it was written), or None.
+    Reads only headers: a safetensors file's header and its declared size, a torch file's zip directory (at the
+    end of the file, so a cut-off file has none), ``trainer_state.json`` whole."""
+    import zipfile
+
+    try:
+        state = json.loads((folder / "trainer_state.json").read_text())
+        if not isinstance(state, dict):
+            return "trainer_state.json holds no state"
+    except (OSError, ValueError) as e:
+        return f"trainer_state.json cannot be read ({type(e).__name__})"
+    for rel in files_in(folder):
+        path = folder / rel
+        try:
+            size = path.stat().st_size
+            with open(path, "rb") as f:
+                head = f.read(8)
+                if rel.endswith(".safetensors"):
+                    n = int.from_bytes(head, "little") if len(head) == 8 else -1
+                    if not 0 < n <= size - 8:
+                        return f"{rel} is cut short or damaged (its header does not fit in its {size} bytes)"
+                    header = json.loads(f.read(n))
+                    end = max((v["data_offsets"][1] for k, v in header.items() if k != "__metadata__"), default=0)
+                    if 8 + n + end > size:
+                        return f"{rel} is cut short ({size} bytes of {8 + n + end})"
+                elif head[:2] == b"PK":  # torch.save's zip format (optimizer, scheduler, RNG states, arguments)
+                    with zipfile.ZipFile(path) as z:
+                        z.namelist()
+        except (OSError, ValueError, KeyError, TypeError, IndexError, zipfile.BadZipFile) as e:
+            return f"{rel} cannot be read ({type(e).__name__})"
+    return None
+
+
 def complete_checkpoints(out: Path, manifest: dict[str, Any]) -> list[Path]:
     """Checkpoints the run finished writing (recorded after Trainer saved them), oldest first."""
     found = [out / n for n in manifest.get("checkpoints", []) if (out / n / "trainer_state.json").is_file()]
@@ -327,12 +361,23 @@ def plan_output(
         checkpoints = complete_checkpoints(out, manifest)
         if isinstance(resume, str):
             checkpoint = Path(resume)
+            problem = checkpoint_problem(checkpoint) if checkpoint.is_dir() else None
+            if problem:
+                raise OutputError(
+                    f"cannot resume from '{checkpoint}': {problem}; give an earlier checkpoint with "
+                    "training.resume_from_checkpoint=<folder>, or pass --resume alone to take the newest intact one"
+                )
         else:
+            damaged = []
+            while checkpoints and (problem := checkpoint_problem(checkpoints[-1])):
+                damaged.append(checkpoints.pop().name)
+                logger.warning("skipping %s: %s", damaged[-1], problem)
             checkpoint = checkpoints[-1] if checkpoints else None
             skipped = [
                 n
                 for n in owned
                 if CHECKPOINT.fullmatch(n)
+                and n not in damaged
                 and (checkpoint is None or int(n.split("-")[1]) > int(checkpoint.name.split("-")[1]))
             ]
             if skipped:

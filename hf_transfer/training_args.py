@@ -18,6 +18,7 @@ import dataclasses
 import enum
 import importlib.metadata
 import json
+import math
 import os
 import tempfile
 import types
@@ -121,13 +122,65 @@ AT_LEAST_ONE_TRAINING_KEYS = (
 )
 
 
+# report_to integrations → the package each needs (transformers raises only once Trainer is built; checked by
+# name here so that validating a recipe imports nothing)
+REPORT_TO_PACKAGES = {
+    "wandb": ("wandb",),
+    "tensorboard": ("tensorboard", "tensorboardX"),
+    "mlflow": ("mlflow",),
+    "comet_ml": ("comet_ml",),
+    "clearml": ("clearml",),
+    "neptune": ("neptune",),
+    "codecarbon": ("codecarbon",),
+    "dvclive": ("dvclive",),
+    "azure_ml": ("azureml",),
+    "dagshub": ("dagshub",),
+    "flyte": ("flytekit",),
+    "swanlab": ("swanlab",),
+    "trackio": ("trackio",),
+}
+
+
+def _installed(module: str) -> bool:
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
 def value_problems(values: dict[str, Any]) -> list[str]:
-    """Values TrainingArguments accepts but training cannot use (torch's optimizer rejects a negative
-    learning rate only once the run has started): found while the recipe is validated."""
+    """Values TrainingArguments accepts but training cannot use (torch's optimizer rejects a negative or NaN
+    learning rate, transformers a negative seed or a missing report_to package, only once the run has started):
+    found while the recipe is validated."""
     problems = []
+    for key, value in values.items():
+        if isinstance(value, float) and math.isnan(value):
+            problems.append(f"'training.{key}' is NaN; give a number")
     for key, example in NON_NEGATIVE_TRAINING_KEYS.items():
-        if isinstance(values.get(key), (int, float)) and values[key] < 0:
-            problems.append(f"'training.{key}' must not be negative, found {values[key]}; {example}")
+        value = values.get(key)
+        if isinstance(value, (int, float)) and value < 0:
+            problems.append(f"'training.{key}' must not be negative, found {value}; {example}")
+        elif isinstance(value, float) and math.isinf(value):
+            problems.append(f"'training.{key}' must be finite, found {value}; {example}")
+    for key in ("seed", "data_seed"):
+        value = values.get(key)
+        if isinstance(value, int) and not isinstance(value, bool) and not 0 <= value < 2**32:
+            problems.append(f"'training.{key}' must be between 0 and 2**32 - 1, found {value}")
+    steps = values.get("max_steps")
+    if isinstance(steps, int) and not isinstance(steps, bool) and steps < -1:
+        problems.append(
+            f"'training.max_steps' must be a positive step count, or -1 to train for num_train_epochs, found {steps}"
+        )
+    report_to = values.get("report_to")
+    for name in [report_to] if isinstance(report_to, str) else report_to if isinstance(report_to, list) else []:
+        needs = REPORT_TO_PACKAGES.get(name) if isinstance(name, str) else None
+        if needs and not any(_installed(m) for m in needs):
+            problems.append(
+                f"'training.report_to' names {name!r}, but its package is not installed; install it "
+                f"(pip install {needs[0]}) or leave {name!r} out of training.report_to"
+            )
     for key in AT_LEAST_ONE_TRAINING_KEYS:
         if isinstance(values.get(key), int) and values[key] < 1:
             problems.append(f"'training.{key}' must be at least 1, found {values[key]}")

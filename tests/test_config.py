@@ -901,3 +901,42 @@ def test_public_api():
     assert hf_transfer.load_recipe is load_recipe
     assert issubclass(ConfigError, hf_transfer.HfTransferError)
     assert ConfigError(["a", "b"]).exit_code == 2
+
+
+def test_a_binary_file_or_a_folder_as_recipe_is_one_clear_problem(tmp_path):
+    binary = tmp_path / "binary.yaml"
+    binary.write_bytes(b"\x7fELF\x02\x01\x01\x00" + bytes(range(128, 256)))
+    msg = one_problem(binary)
+    assert "is not UTF-8 text" in msg and "save it as UTF-8" in msg
+    folder = tmp_path / "data"
+    folder.mkdir()
+    assert "is a folder, not a recipe file" in one_problem(folder)
+
+
+def test_values_training_would_reject_only_once_started_are_all_reported_together(base):
+    found = problems_of(
+        base,
+        {
+            "training": {
+                "learning_rate": float("nan"),
+                "num_train_epochs": float("inf"),
+                "seed": -1,
+                "max_steps": -5,
+                "report_to": ["wandb-not-a-package-here"],
+            }
+        },
+    )
+    text = "\n".join(found)
+    assert "'training.learning_rate' is NaN" in text
+    assert "'training.num_train_epochs' must be finite, found inf" in text
+    assert "'training.seed' must be between 0 and 2**32 - 1, found -1" in text
+    assert "'training.max_steps' must be a positive step count, or -1" in text
+    assert len(found) == 4  # an integration transformers does not know is left to transformers' own message
+
+
+def test_report_to_an_integration_whose_package_is_missing_is_reported_before_the_run(base, monkeypatch):
+    monkeypatch.setattr(training_args, "_installed", lambda module: module != "wandb")
+    msg = one_problem(base, {"training": {"report_to": "wandb"}})
+    assert "'training.report_to' names 'wandb', but its package is not installed" in msg and "pip install wandb" in msg
+    monkeypatch.setattr(training_args, "_installed", lambda module: True)
+    load_recipe(base, {"training": {"report_to": "wandb"}})

@@ -260,3 +260,34 @@ def test_a_full_disk_while_saving_leaves_no_complete_looking_folder_and_keeps_th
     monkeypatch.setattr(artifacts, "write_run_files", real)
     assert cli.main(["train", str(path), "--resume"]) == 0
     assert (out / "README.md").is_file() and read_manifest(out)["status"] == "finished"
+
+
+@pytest.mark.parametrize("damage", ["model.safetensors", "optimizer.pt", "trainer_state.json"])
+def test_resume_passes_over_a_damaged_newest_checkpoint_to_the_last_intact_one(
+    damage, backbones, text_files, tmp_path, capsys, caplog
+):
+    import shutil
+
+    out = tmp_path / "out"
+    path = _recipe_file(tmp_path, _recipe(backbones, text_files, out))
+    assert cli.main(["train", str(path)]) == 0
+    (tmp_path / "ref").mkdir()
+    shutil.copy(out / "model.safetensors", tmp_path / "ref")
+    manifest = read_manifest(out)
+    for name in manifest["written"]:
+        (out / name).unlink()
+    manifest.update(status="interrupted", written=[])
+    (out / RUN_DIR / MANIFEST).write_text(json.dumps(manifest))
+    newest = out / manifest["checkpoints"][-1]
+    with open(newest / damage, "r+b") as f:  # cut short, as a full disk or a bad copy leaves it
+        f.truncate(100)
+    # an explicit checkpoint that is damaged is one clear message
+    capsys.readouterr()
+    assert cli.main(["train", str(path), f"training.resume_from_checkpoint={newest}"]) != 0
+    err = capsys.readouterr().err
+    assert f"cannot resume from '{newest}': {damage}" in err and "Traceback" not in err
+    caplog.clear()
+    assert cli.main(["train", str(path), "--resume"]) == 0
+    previous = manifest["checkpoints"][-2]
+    assert f"skipping {newest.name}: {damage}" in caplog.text and f"resuming from {out / previous}" in caplog.text
+    _assert_same_weights(tmp_path / "ref", out)
