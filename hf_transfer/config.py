@@ -601,11 +601,15 @@ def load_recipe(
         mismatch = task_mismatch(backbone.name_or_path, task.name, task.options.modality)
         if mismatch:
             problems.append(mismatch)
+    overridden = set(flat)
+    if data is not None:
+        _resolve_paths(data, "data", base_dir, overridden)
+        file_problems = getattr(data.options, "file_problems", None)
+        if file_problems is not None and not any(p.startswith("'data.") for p in problems):
+            problems += file_problems()  # every missing data file at once, with the recipe's other problems
     if problems:
         raise ConfigError(problems, source=str(path) if path else None)
 
-    overridden = set(flat)
-    _resolve_paths(data, "data", base_dir, overridden)
     training["output_dir"] = training.get("output_dir") or str(Path("outputs") / name)
     return Recipe(
         backbone=backbone, data=data, task=task, strategy=strategy, training=training, hub=hub, name=name, path=path

@@ -30,6 +30,9 @@ def did_you_mean(name: str, candidates: list[str] | tuple[str, ...]) -> str:
     A candidate also matches on its first word (``nme`` → ``name_or_path``).
     """
     name = str(name)
+    folded = [c for c in candidates if c.lower() == name.lower()]
+    if folded:  # a difference of case only ('LoRA' for 'lora')
+        return f" (did you mean '{folded[0]}'?)"
 
     def score(candidate: str) -> float:
         ratio = difflib.SequenceMatcher(None, name, candidate).ratio()

@@ -44,6 +44,8 @@ def type_name(tp: Any) -> str:
 
 
 def describe(value: Any) -> str:
+    if isinstance(value, Override):  # a command-line value where a section was expected: what YAML made of it
+        value = value.parsed
     kind = {str: "string", bool: "boolean", int: "integer", float: "number", list: "list", dict: "mapping"}
     return f"{kind.get(type(value), type(value).__name__)} {value!r}" if value is not None else "null"
 

@@ -616,3 +616,45 @@ def test_training_on_images_of_every_odd_mode(backbones, tmp_path, capsys):
     assert "bad example" not in out + err
     report = json.loads((tmp_path / "out" / "training_report.json").read_text())
     assert not any("bad example" in n for n in report["data_notes"])
+
+
+def _jsonl(path: Path, rows: list[dict]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def test_a_cut_off_json_line_reads_once_at(backbones, tmp_path, capsys):
+    train = _jsonl(tmp_path / "data" / "train.jsonl", [{"text": t, "label": label} for t, label in texts()])
+    train.write_text(train.read_text() + '{"text": "c", "la\n')
+    err = refused(
+        tmp_path,
+        files_recipe(backbones, tmp_path, train),
+        ["(Unterminated string starting at column"],
+        user_files=[train],
+        capsys=capsys,
+    )
+    assert "at at" not in err
+
+
+def test_splits_whose_columns_differ_are_named_with_the_columns(backbones, tmp_path, capsys):
+    rows = [{"text": t, "label": label} for t, label in texts()]
+    train = _jsonl(tmp_path / "data" / "train.jsonl", [{"text": r["text"]} for r in rows])
+    validation = _jsonl(tmp_path / "data" / "validation.jsonl", rows[:6])
+    refused(
+        tmp_path,
+        files_recipe(backbones, tmp_path, train, validation),
+        ["has the columns text and data.validation_file", "label only in data.validation_file", "same columns"],
+        user_files=[train, validation],
+        capsys=capsys,
+    )
+    numbers = _jsonl(
+        tmp_path / "data" / "numbers.jsonl", [{"text": i, "label": r["label"]} for i, r in enumerate(rows)]
+    )
+    refused(
+        tmp_path,
+        files_recipe(backbones, tmp_path, numbers, validation),
+        ["column 'text' holds integers in data.train_file", "but texts in data.validation_file"],
+        user_files=[numbers, validation],
+        capsys=capsys,
+    )

@@ -940,3 +940,23 @@ def test_report_to_an_integration_whose_package_is_missing_is_reported_before_th
     assert "'training.report_to' names 'wandb', but its package is not installed" in msg and "pip install wandb" in msg
     monkeypatch.setattr(training_args, "_installed", lambda module: True)
     load_recipe(base, {"training": {"report_to": "wandb"}})
+
+
+def test_every_missing_data_file_is_reported_with_the_recipes_other_problems(base, tmp_path):
+    base["data"].update(train_file=str(tmp_path / "gone.jsonl"), validation_file=str(tmp_path / "also-gone.jsonl"))
+    found = problems_of(base, {"training": {"learning_rate": "abc"}})
+    assert len(found) == 3
+    assert any("data.train_file" in p and "gone.jsonl' does not exist" in p for p in found)
+    assert any("data.validation_file" in p and "also-gone.jsonl' does not exist" in p for p in found)
+    assert any("'training.learning_rate' must be a number" in p for p in found)
+
+
+def test_a_section_given_a_plain_value_on_the_command_line_is_described_as_that_value(base):
+    assert (
+        one_problem(base, ["training=1"])
+        == "'training' must be a mapping of TrainingArguments options, found integer 1"
+    )
+
+
+def test_a_name_that_differs_in_case_only_gets_did_you_mean(base):
+    assert "(did you mean 'lora'?)" in one_problem(base, ["strategy.name=LoRA"])

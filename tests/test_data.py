@@ -191,8 +191,8 @@ def test_files_path_that_does_not_exist(missing, tmp_path):
     gone = tmp_path / "nope" / "gone.csv"
     files = {"train_file": str(present), "validation_file": str(present)}
     files[f"{missing}_file"] = str(gone)
-    with pytest.raises(DataError) as err:
-        load_data(recipe({"source": "files", **files}))
+    with pytest.raises(ConfigError) as err:  # found with the recipe's other problems, before any data is read
+        recipe({"source": "files", **files})
     msg = str(err.value)
     assert f"data.{missing}_file" in msg and str(gone) in msg and "does not exist" in msg and "check the path" in msg
 
@@ -812,6 +812,6 @@ def test_dry_run_surfaces_data_errors_before_writing(backbones, tmp_path):
         "task": {"name": "text-classification"},
         "training": {"output_dir": str(out)},
     }
-    with pytest.raises(DataError, match=r"missing.csv' does not exist"):
+    with pytest.raises(ConfigError, match=r"missing.csv' does not exist"):
         hf_transfer.train(rec, dry_run=True)
     assert not out.exists()

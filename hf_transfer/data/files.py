@@ -55,6 +55,17 @@ class FilesSource(DataSource):
             problems.append(f"'{prefix}' files must all have one format, found {', '.join(sorted(map(str, suffixes)))}")
         return problems
 
+    def file_problems(self) -> list[str]:
+        """Files that are missing, folders or empty (paths resolved): reported with the recipe's other problems."""
+        problems = []
+        for split, path in self.files().items():
+            if "://" not in str(path):
+                try:
+                    check_path(split, Path(path))
+                except DataError as e:
+                    problems.append(str(e))
+        return problems
+
     def load(self, ctx: LoadContext):
         import datasets
 
@@ -172,7 +183,8 @@ def _json_problem(split: str, path: Path) -> DataError | None:
             rows = json.loads(text)
         except json.JSONDecodeError as e:
             return DataError(
-                f"{key} is not valid JSON: {e.msg} at line {e.lineno}, column {e.colno}; fix the file there"
+                f"{key} is not valid JSON: {e.msg.removesuffix(' at')} at line {e.lineno}, column {e.colno}; fix the file "
+                "there"
             )
         return DataError(f"{key} holds no rows (an empty list); add rows") if not rows else None
     rows = 0
@@ -183,7 +195,8 @@ def _json_problem(split: str, path: Path) -> DataError | None:
             row = json.loads(line)
         except json.JSONDecodeError as e:
             return DataError(
-                f"line {number} of {key} is not valid JSON ({e.msg} at column {e.colno}): {line.strip()[:80]!r}; "
+                f"line {number} of {key} is not valid JSON ({e.msg.removesuffix(' at')} at column {e.colno}): "
+                f"{line.strip()[:80]!r}; "
                 'each line must be one JSON object such as {"text": "…", "label": "…"}'
             )
         if not isinstance(row, dict):
@@ -212,8 +225,63 @@ def explain(files: dict[str, str], fmt: str, error: Exception) -> DataError:
             problem = _utf8_problem(split, path) or (_json_problem if fmt == "json" else _csv_problem)(split, path)
             if problem:
                 return problem
+    if len(files) > 1 and fmt == "json":
+        if mismatch := _split_mismatch(files):
+            return mismatch
     cause: BaseException = error
     while cause.__cause__ is not None or cause.__context__ is not None:
         cause = cause.__cause__ or cause.__context__
     message = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
     return DataError(f"could not read {', '.join(files.values())} as {fmt}: {message}")
+
+
+def _split_mismatch(files: dict[str, str]) -> DataError | None:
+    """``datasets`` reads every split with the first split's columns and types; where that fails (a column missing
+    from one file, numbers in one file where another has text), name the files and columns that differ."""
+    import datasets
+
+    features = {}
+    for split, name in files.items():
+        try:
+            features[split] = datasets.load_dataset("json", data_files={split: name}, split=split).features
+        except Exception:  # this file alone cannot be read either: the deepest cause says more
+            return None
+    first, *others = features
+    for split in others:
+        a, b = features[first], features[split]
+        if set(a) != set(b):
+            only_a, only_b = sorted(set(a) - set(b)), sorted(set(b) - set(a))
+            what = "; ".join(
+                part
+                for part in (
+                    f"{', '.join(only_a)} only in data.{first}_file" if only_a else "",
+                    f"{', '.join(only_b)} only in data.{split}_file" if only_b else "",
+                )
+                if part
+            )
+            return DataError(
+                f"data.{first}_file '{files[first]}' has the columns {', '.join(a)} and data.{split}_file "
+                f"'{files[split]}' has {', '.join(b)} ({what}); every split needs the same columns: add the missing "
+                "ones (a label column in every split), or leave the extra ones out"
+            )
+        for column in a:
+            if str(a[column]) != str(b[column]):
+                return DataError(
+                    f"column {column!r} holds {_kind(a[column])} in data.{first}_file '{files[first]}' but "
+                    f"{_kind(b[column])} in data.{split}_file '{files[split]}'; every split needs the same kind of "
+                    'values in a column: write them the same way in every file (texts as JSON strings, "5" not 5)'
+                )
+    return None
+
+
+def _kind(feature) -> str:
+    dtype = getattr(feature, "dtype", None)
+    if dtype in ("string", "large_string"):
+        return "texts"
+    if dtype is not None and dtype.startswith(("int", "uint")):
+        return "integers"
+    if dtype is not None and dtype.startswith("float"):
+        return "numbers"
+    if dtype == "bool":
+        return "booleans"
+    return f"values of type {feature}"
