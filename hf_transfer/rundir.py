@@ -320,7 +320,7 @@ def plan_output(
     # A run killed before it started training leaves only its lock: the folder holds nothing of a run yet.
     if not out.is_dir() or not any(p.name != RUN_DIR for p in out.iterdir()) and read_manifest(out) is None:
         if resume is True:
-            logger.info("--resume: %s holds no run yet; starting a new run", out)
+            logger.warning("--resume: %s holds no run yet; starting a new run (check training.output_dir)", out)
         return OutputPlan(out, "new", created=not out.exists())
     manifest = read_manifest(out)
     if manifest is None:

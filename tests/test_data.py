@@ -815,3 +815,11 @@ def test_dry_run_surfaces_data_errors_before_writing(backbones, tmp_path):
     with pytest.raises(ConfigError, match=r"missing.csv' does not exist"):
         hf_transfer.train(rec, dry_run=True)
     assert not out.exists()
+
+
+def test_carving_that_leaves_train_a_single_class_is_refused(tmp_path):
+    path = write_rows(tmp_path / "train.jsonl", rows_with({"a": 1, "b": 1}))
+    with pytest.raises(DataError) as err:
+        load_data(recipe({"source": "files", "train_file": str(path)}))
+    msg = str(err.value)
+    assert "from the 2 training rows leaves 1 row of a single class" in msg and "data.validation_file" in msg

@@ -375,7 +375,17 @@ def prepare(
         splits["train"], splits["validation"] = parts["train"], parts["test"]
         notes.append(f"validation split carved from train ({cfg.validation_size:.0%}, seed {seed})")
     elif carved:
+        rows = len(splits["train"])
         splits["train"], splits["validation"], note = _carve_validation(splits["train"], cfg.validation_size, seed)
+        remaining = splits["train"].unique("label")
+        if len(remaining) < 2:
+            raise DataError(
+                f"carving a validation split ({cfg.validation_size:.0%}) from the {rows} training rows leaves "
+                f"{len(splits['train'])} row{'s' if len(splits['train']) != 1 else ''} of a single class "
+                f"({labels[remaining[0]] if remaining else 'none'}) to train on; classification needs at least two "
+                "classes: add training rows, or give a validation split (data.validation_file or "
+                "data.validation_split)"
+            )
         notes.append(note)
         notes += carved_validation_notes(splits["train"], splits["validation"], labels)
     return PreparedData(
