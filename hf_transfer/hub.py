@@ -87,7 +87,7 @@ def read_run(out: str | Path) -> RunFiles:
 
     out = Path(out)
     if not out.is_dir():
-        raise not_an_output(out, "no such folder")
+        raise not_an_output(out, "a file, not a folder" if out.exists() else "no such folder")
     missing = [n for n in (RECIPE_FILE, REPORT_FILE) if not (out / n).is_file()]
     if missing:
         raise not_an_output(out, f"no {' and no '.join(missing)}")

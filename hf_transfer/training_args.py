@@ -173,6 +173,12 @@ def value_problems(values: dict[str, Any]) -> list[str]:
         problems.append(
             f"'training.max_steps' must be a positive step count, or -1 to train for num_train_epochs, found {steps}"
         )
+    deepspeed = values.get("deepspeed")
+    if isinstance(deepspeed, str) and deepspeed.lower().endswith(".json") and not Path(deepspeed).is_file():
+        problems.append(
+            f"'training.deepspeed' names the config file '{deepspeed}', which does not exist; give the path of a "
+            "DeepSpeed JSON config (relative to the folder you run in), or remove training.deepspeed"
+        )
     report_to = values.get("report_to")
     for name in [report_to] if isinstance(report_to, str) else report_to if isinstance(report_to, list) else []:
         needs = REPORT_TO_PACKAGES.get(name) if isinstance(name, str) else None

@@ -960,3 +960,8 @@ def test_a_section_given_a_plain_value_on_the_command_line_is_described_as_that_
 
 def test_a_name_that_differs_in_case_only_gets_did_you_mean(base):
     assert "(did you mean 'lora'?)" in one_problem(base, ["strategy.name=LoRA"])
+
+
+def test_a_deepspeed_config_file_that_does_not_exist_is_a_recipe_problem(base, tmp_path):
+    msg = one_problem(base, {"training": {"deepspeed": str(tmp_path / "nonexist.json")}})
+    assert "'training.deepspeed' names the config file" in msg and "does not exist" in msg

@@ -147,3 +147,11 @@ def test_output_folder_with_foreign_files_is_never_cleared(backbones, text_files
     code, err = _run(tmp_path, recipe, "--overwrite", capsys=capsys)
     assert code != 0 and "not an hf_transfer run" in err
     assert (tmp_path / "out" / "thesis.tex").read_text() == "precious"
+
+
+def test_card_of_a_file_says_it_is_a_file(tmp_path, capsys):
+    notes = tmp_path / "notes.txt"
+    notes.write_text("mine")
+    assert cli.main(["card", str(notes)]) != 0
+    err = capsys.readouterr().err
+    assert "found a file, not a folder" in err and "Traceback" not in err and notes.read_text() == "mine"
