@@ -120,6 +120,11 @@ def resolve_settings(run: RunFiles, **given: Any) -> PushSettings:
     if artifacts not in ARTIFACTS:
         raise PushError(f"hub.artifacts must be one of {', '.join(ARTIFACTS)}, found '{artifacts}'")
     layout = "model"
+    if given.get("artifacts") not in (None, "adapter") and not (run.out / ADAPTER_CONFIG).is_file():
+        raise PushError(
+            f"--artifacts {given['artifacts']} chooses between a LoRA run's adapter and its merged model, but "
+            f"'{run.out}' holds a whole model (no {ADAPTER_CONFIG}), which is pushed as it is; leave --artifacts out"
+        )
     if (run.out / ADAPTER_CONFIG).is_file():
         layout = artifacts
         if artifacts != "adapter" and not (run.out / MERGED_DIR / "config.json").is_file():

@@ -439,6 +439,7 @@ def _closed_port() -> int:
         ("wrong-token", "rejected your token (401 Unauthorized"),
         ("not-an-output", "is not an hf_transfer output folder"),
         ("merged-missing", "holds no merged model"),
+        ("artifacts-of-a-whole-model", "holds a whole model (no adapter_config.json), which is pushed as it is"),
     ],
 )
 def test_bad_input_gets_one_clear_message(case, expected, fake_hub, run_copy, monkeypatch, capsys):
@@ -459,6 +460,8 @@ def test_bad_input_gets_one_clear_message(case, expected, fake_hub, run_copy, mo
     elif case == "merged-missing":
         out = run_copy("image-lora")
         args = ["push", str(out), "--repo-id", "me/tiny", "--artifacts", "merged"]
+    elif case == "artifacts-of-a-whole-model":
+        args += ["--artifacts", "merged"]
     before = snapshot(out)
     assert cli.main(args) != 0
     err = capsys.readouterr().err
