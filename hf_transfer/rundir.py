@@ -155,7 +155,12 @@ class OutputPlan:
                 f"({', '.join(self.remove[:8])}{', …' if len(self.remove) > 8 else ''})"
             )
         else:
-            where = f"from {self.checkpoint.name}" if self.checkpoint else "from the start (no complete checkpoint)"
+            if self.checkpoint is None:
+                where = "from the start (no complete checkpoint)"
+            elif self.checkpoint.resolve().parent == self.out.resolve():
+                where = f"from {self.checkpoint.name}"
+            else:  # another folder's checkpoint: say which
+                where = f"from {self.checkpoint} (a checkpoint outside this folder)"
             lines.append(f"resume the interrupted run in {self.out} {where}")
         if self.keep:
             lines.append(
