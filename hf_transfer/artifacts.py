@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import ArtifactError
 from .launch import plain_loading
-from .outputs import METRICS_FILE, RECIPE_FILE, REPORT_FILE
+from .outputs import METRICS_FILE, RECIPE_FILE, REPORT_FILE, strict_json
 
 if TYPE_CHECKING:
     from .run import Run
@@ -71,7 +71,7 @@ def write_run_files(out: Path, run: Run) -> None:
 
     data, defaults = run.data, run.defaults
     out.mkdir(parents=True, exist_ok=True)
-    (out / METRICS_FILE).write_text(json.dumps(run.metrics, indent=2, sort_keys=True) + "\n")
+    (out / METRICS_FILE).write_text(json.dumps(strict_json(run.metrics), indent=2, sort_keys=True) + "\n")
     report = {
         "hf_transfer_version": __version__,
         "backbone": run.backbone.reference,
@@ -92,7 +92,7 @@ def write_run_files(out: Path, run: Run) -> None:
         "log_history": run.trainer.state.log_history or [],
         "versions": _versions(),
     }
-    (out / REPORT_FILE).write_text(json.dumps(report, indent=2) + "\n")
+    (out / REPORT_FILE).write_text(json.dumps(strict_json(report), indent=2) + "\n")
     (out / RECIPE_FILE).write_text(run.recipe.to_yaml())
     write_model_card(out)
 

@@ -400,7 +400,12 @@ def results_section(run: RunFiles, images: dict[str, str]) -> str:
     for prefix, split in SPLITS:
         if f"{prefix}_{first}" in run.metrics:
             cells = [
-                f"{run.metrics[f'{prefix}_{m}']:.4f}" if f"{prefix}_{m}" in run.metrics else "" for m, _ in scalars
+                "undefined"  # a metric with no value on this split (metrics.json holds null: e.g. a constant target)
+                if f"{prefix}_{m}" in run.metrics and run.metrics[f"{prefix}_{m}"] is None
+                else f"{run.metrics[f'{prefix}_{m}']:.4f}"
+                if f"{prefix}_{m}" in run.metrics
+                else ""
+                for m, _ in scalars
             ]
             rows.append(f"| {split} | {sizes.get(split, '')} | " + " | ".join(cells) + " |")
     parts = ["\n".join(rows) if len(rows) > 2 else "No evaluation metrics were recorded."]

@@ -14,3 +14,16 @@ CARD_FILE = "README.md"  # the model card
 CURVES_FILE = "training_curves.png"  # the card's loss and metric curves (written when pushing)
 ADAPTER_CONFIG = "adapter_config.json"  # a LoRA run's adapter, next to adapter_model.safetensors
 MERGED_DIR = "merged"  # a LoRA run's adapters merged into the backbone (hub.artifacts merged/both)
+
+
+def strict_json(value):
+    """``value`` with every NaN or infinite float as None: JSON has no NaN, and ``json.dumps`` would write the
+    bare ``NaN`` that other readers (JavaScript's ``JSON.parse``, ``jq``) refuse. An undefined metric (Pearson
+    correlation of a constant target) is null in the files."""
+    if isinstance(value, float):
+        return value if value == value and value not in (float("inf"), float("-inf")) else None
+    if isinstance(value, dict):
+        return {k: strict_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [strict_json(v) for v in value]
+    return value

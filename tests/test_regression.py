@@ -53,6 +53,8 @@ def test_trains_and_the_saved_model_predicts_in_the_data_units(backbones, regres
     result = hf_transfer.train(_recipe(backbones, regression_files, out, **strategy))
     for key in ("eval_rmse", "eval_mae", "eval_r2", "eval_pearson", "eval_spearman", "test_rmse"):
         assert math.isfinite(result.metrics[key]) or "pearson" in key or "spearman" in key, key
+    for name in ("metrics.json", "training_report.json"):  # strict JSON: an undefined metric is null, never NaN
+        json.loads((out / name).read_text(), parse_constant=lambda c, name=name: pytest.fail(f"{name} holds {c}"))
     report = json.loads((out / "training_report.json").read_text())
     assert any("target score: mean" in n for n in report["data_notes"])
     card = (out / "README.md").read_text()
@@ -248,3 +250,11 @@ def test_error_metrics_rank_lower_first():
 
     assert lower_is_better("rmse") and lower_is_better("eval_mae_score") and lower_is_better("hamming_loss")
     assert not lower_is_better("r2") and not lower_is_better("accuracy") and not lower_is_better("rmse2")
+
+
+def test_files_hold_strict_json_an_undefined_metric_is_null():
+    from hf_transfer.outputs import strict_json
+
+    value = {"eval_pearson": float("nan"), "x": [1.0, float("inf"), {"y": float("-inf")}], "n": 3, "s": "nan"}
+    assert strict_json(value) == {"eval_pearson": None, "x": [1.0, None, {"y": None}], "n": 3, "s": "nan"}
+    json.dumps(strict_json(value), allow_nan=False)
