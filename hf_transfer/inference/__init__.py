@@ -70,6 +70,7 @@ class PredictSummary:
     precision: str
     counts: dict[str, int] = field(default_factory=dict)  # the task's counts over the rows (e.g. words cut)
     real_token_fraction: float | None = None  # text models: real tokens / tokens computed (padding included)
+    precision_note: str | None = None  # why ``precision`` is not what auto picks on this hardware (the task's needs)
 
     @property
     def rows_per_second(self) -> float:
@@ -149,18 +150,19 @@ def open_model(path: str | Path, text_column: str | None = None, image_column: s
 
 def predict(
     model: str | Path | LoadedModel,
-    inputs: str,
+    inputs: str | Path,
     output: str | Path | None = None,
     *,
     text_column: str | None = None,
     image_column: str | None = None,
     top_k: int | str | None = "auto",
-    keep_columns: list[str] | None = None,
+    keep_columns: list[str] | str | None = None,
     batch_size: int | None = None,
     on_error: str = "skip",
     precision: str = "auto",
     overwrite: bool = False,
     num_workers: int | None = None,
+    workers: int | None = None,
     progress: bool = True,
 ) -> PredictSummary:
     """Predict every row of ``inputs`` and write them to ``output`` (JSONL on standard output when None).
@@ -170,13 +172,30 @@ def predict(
     rows hold the predicted label set, thresholds applied, and each label's sigmoid probability).
 
     ``batch_size``: rows per model call; None (the default) batches texts of similar length by tokens (up to
-    :data:`BATCH_TOKENS` per batch, at least :data:`MIN_BATCH_ROWS` rows) and images by :data:`MIN_BATCH_ROWS`."""
+    :data:`BATCH_TOKENS` per batch, at least :data:`MIN_BATCH_ROWS` rows) and images by :data:`MIN_BATCH_ROWS`.
+
+    ``keep_columns``: a list of column names, or one string of comma-separated names (as ``--keep-columns``).
+    ``workers`` (``--workers``) and ``num_workers`` are one argument: image decoding processes."""
+    if not isinstance(model, LoadedModel):
+        model = path_argument("model", model, "a model folder")
+    inputs = path_argument("inputs", inputs, "an input file, folder, 'hub:<dataset>:<split>' or '-'")
+    output = path_argument("output", output, "an output file, or None for JSON lines on standard output", True)
     if on_error not in ("skip", "fail"):
-        raise HfTransferError(f"on_error must be 'skip' or 'fail', found {on_error!r}")
-    if top_k is not None and top_k != "auto" and (not isinstance(top_k, int) or top_k < 1):
-        raise HfTransferError(f"top_k must be 1 or more, None (every label) or 'auto', found {top_k!r}")
+        raise ArgumentError(f"on_error must be 'skip' or 'fail', found {on_error!r}")
+    if top_k is not None and top_k != "auto" and (isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1):
+        raise ArgumentError(
+            f"top_k must be a whole number of 1 or more, None (every label) or 'auto', found "
+            f"{type(top_k).__name__} {top_k!r}"
+        )
+    text_column = optional_text("text_column", text_column)
+    image_column = optional_text("image_column", image_column)
+    keep_columns = column_list("keep_columns", keep_columns)
     check_batch_size(batch_size)
-    out = check_output(output, overwrite)
+    precision = check_precision(precision)
+    num_workers = worker_count(num_workers, workers)
+    check_flag("overwrite", overwrite)
+    check_flag("progress", progress)
+    out = check_output(output, overwrite, input_files(inputs))
     loaded = model if isinstance(model, LoadedModel) else open_model(model, text_column, image_column)
     if top_k == "auto":
         top_k = loaded.task.default_top_k
@@ -222,8 +241,93 @@ def predict(
     sink.close(ok=True)
     seconds = time.perf_counter() - start
     return PredictSummary(
-        rows, errors, seconds, out, runner.device, runner.precision, counts, runner.real_token_fraction
+        rows,
+        errors,
+        seconds,
+        out,
+        runner.device,
+        runner.precision,
+        counts,
+        runner.real_token_fraction,
+        None if runner.precision == "onnx" else runner.precision_note,
     )
+
+
+class ArgumentError(HfTransferError):
+    """An argument of the Python API of the wrong type or value (the command line's parser checks its own)."""
+
+
+def _found(value: Any) -> str:
+    shown = repr(value)
+    return f"{type(value).__name__} {shown if len(shown) <= 60 else shown[:57] + '...'}"
+
+
+def path_argument(name: str, value: Any, expected: str, optional: bool = False) -> str | None:
+    """A path argument as text: a str or any os.PathLike (pathlib.Path); None only where ``optional``."""
+    import os
+
+    if value is None and optional:
+        return None
+    if isinstance(value, os.PathLike):
+        value = os.fspath(value)
+    if not isinstance(value, str) or not value:
+        raise ArgumentError(
+            f"{name} must be {expected}, given as a str or pathlib.Path{' (or None)' if optional else ''}; "
+            f"found {_found(value)}"
+        )
+    return value
+
+
+def optional_text(name: str, value: Any) -> str | None:
+    if value is not None and (not isinstance(value, str) or not value):
+        raise ArgumentError(f"{name} must be a column name (a non-empty str) or None; found {_found(value)}")
+    return value
+
+
+def column_list(name: str, value: Any) -> list[str] | None:
+    """Column names: a list (or tuple) of names, or one str of comma-separated names as the command line takes."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return [v.strip() for v in value.split(",") if v.strip()] or None
+    if isinstance(value, (list, tuple)) and all(isinstance(v, str) and v for v in value):
+        return list(value)
+    raise ArgumentError(
+        f"{name} must be a list of column names (str), or one str of comma-separated names; found {_found(value)}"
+    )
+
+
+def check_precision(precision: Any) -> str:
+    from ..precision import PRECISIONS
+
+    if not isinstance(precision, str) or precision not in PRECISIONS:
+        raise ArgumentError(f"precision must be one of {', '.join(PRECISIONS)}; found {_found(precision)}")
+    return precision
+
+
+def worker_count(num_workers: Any, workers: Any) -> int | None:
+    """``num_workers`` or its alias ``workers`` (the command line's ``--workers``): None or a count of 0 or more."""
+    if num_workers is not None and workers is not None and num_workers != workers:
+        raise ArgumentError(f"workers={workers!r} and num_workers={num_workers!r} are one argument; give one of them")
+    value = num_workers if num_workers is not None else workers
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+        raise ArgumentError(
+            f"workers must be a number of processes (0 or more; 0 decodes images in this process) or None; "
+            f"found {_found(value)}"
+        )
+    return value
+
+
+def check_flag(name: str, value: Any) -> None:
+    if not isinstance(value, bool):
+        raise ArgumentError(f"{name} must be True or False; found {_found(value)}")
+
+
+def input_files(spec: str) -> tuple[str, ...]:
+    """The file an input spec reads, when it is one (not '-', a Hub split or a folder): an output must not be it."""
+    if spec == "-" or spec.startswith("hub:") or not Path(spec).is_file():
+        return ()
+    return (spec,)
 
 
 def check_batch_size(batch_size: Any) -> None:
@@ -233,7 +337,7 @@ def check_batch_size(batch_size: Any) -> None:
     if batch_size is not None and (
         isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or batch_size < 1
     ):
-        raise HfTransferError(
+        raise ArgumentError(
             f"batch_size must be 1 or more (rows per batch), or None for batches of similar-length texts up to "
             f"{BATCH_TOKENS} tokens; found {batch_size!r}"
         )
@@ -269,7 +373,13 @@ class Runner:
 
         hardware = detect_hardware()
         self.loaded, self.batch_size, self.device = loaded, batch_size, hardware.device
-        self.precision, _ = resolve_precision(precision, hardware)
+        self.precision, self.precision_reason = resolve_precision(precision, hardware)
+        # a note for the summary when the task, not the hardware, decided (auto → fp32 for exact outputs)
+        self.precision_note: str | None = None
+        needs = getattr(loaded.task, "fp32_outputs", None)
+        if precision == "auto" and needs and self.precision != "fp32":
+            self.precision_note = f"auto: {needs}; {self.precision} would have been used ({self.precision_reason})"
+            self.precision, self.precision_reason = "fp32", needs
         if getattr(loaded.model, "onnx", False):  # an export: onnxruntime on the CPU, in the export's precision
             self.device, self.precision = "cpu", "onnx"
         self.dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(self.precision)

@@ -23,7 +23,21 @@ from typing import Any
 from ..cpu_heap import kept_heap
 from ..errors import DataError, HfTransferError, OutputError
 from ..outputs import RECIPE_FILE
-from . import LoadedModel, Runner, _progress, check_batch_size, open_model
+from . import (
+    ArgumentError,
+    LoadedModel,
+    Runner,
+    _found,
+    _progress,
+    check_batch_size,
+    check_flag,
+    check_precision,
+    open_model,
+    optional_text,
+    path_argument,
+    worker_count,
+)
+from .sinks import is_same_file
 from .sources import IMAGE_SUFFIXES, open_rows, open_source
 
 logger = logging.getLogger("hf_transfer")
@@ -195,10 +209,20 @@ def _recipe_source(loaded: LoadedModel, path: Path, split: str | None):
 
 
 def _run_model(
-    loaded: LoadedModel, source, truth, precision: str, batch_size: int | None, workers: int | None, progress: bool
+    loaded: LoadedModel,
+    source,
+    truth,
+    precision: str,
+    batch_size: int | None,
+    workers: int | None,
+    progress: bool,
+    notes: list[str],
 ) -> tuple[list[str], list[Any], list[Any], list[str | None], list[Any]]:
-    """ids, true labels, outputs (None for unreadable rows), errors and input payloads, in input order."""
+    """ids, true labels, outputs (None for unreadable rows), errors and input payloads, in input order; a line
+    on the precision goes to ``notes`` when the task, not the hardware, chose it."""
     runner = Runner(loaded, precision, batch_size, workers)
+    if runner.precision_note and runner.precision != "onnx":
+        notes.append(f"Ran in {runner.precision} ({runner.precision_note}).")
     ids, labels, logits, errors, payloads = [], [], [], [], []
     bar = _progress(progress, source.total)
     with kept_heap(runner.device):  # freed CPU memory is reused, not returned to the kernel (hf_transfer.cpu_heap)
@@ -269,14 +293,39 @@ def _default_folder(model: Path, data: str, split: str | None) -> Path:
     return Path("evaluations") / f"{model.name}__{name}{'-' + split if split else ''}"
 
 
-def _check_folder(folder: Path, overwrite: bool, model: Path) -> None:
-    if folder.resolve() == model.resolve():
-        raise OutputError(
-            f"evaluate writes into a folder of its own, not into the model folder '{model}'; choose "
-            "another --output-dir"
-        )
+def _inside(folder: Path, other: Path) -> bool:
+    """Whether ``folder`` is ``other`` or lies under it (symbolic links followed)."""
+    folder, other = folder.resolve(), other.resolve()
+    return folder == other or other in folder.parents
+
+
+def _check_folder(folder: Path, overwrite: bool, model: Path, data: str, others: tuple[Path, ...] = ()) -> None:
+    """Refuse an output folder before any work: a model folder or a folder inside one (``others``: the
+    ``--against`` model), a file, an earlier evaluation without ``overwrite``, a folder of images being scored
+    (the chart would become one of its images), or a folder where a file evaluate writes is the data itself
+    (refused even with ``overwrite``)."""
+    for owner in (model, *others):
+        if owner.is_dir() and _inside(folder, owner):
+            raise OutputError(
+                f"evaluate writes into a folder of its own, not into the model folder '{owner}' nor a folder inside "
+                f"it; --output-dir '{folder}' is {'that folder' if folder.resolve() == owner.resolve() else 'inside it'}"
+                "; fix: choose another --output-dir (the default is evaluations/<model>__<data>)"
+            )
     if folder.is_file():
         raise OutputError(f"--output-dir '{folder}' is a file; give a folder")
+    source = Path(data)
+    if not data.startswith("hub:") and source.is_dir() and _inside(folder, source):
+        raise OutputError(
+            f"--output-dir '{folder}' is inside the data folder '{data}', whose images are scored; fix: choose an "
+            "--output-dir outside it"
+        )
+    for name in WRITTEN:
+        if not data.startswith("hub:") and source.is_file() and is_same_file(folder / name, source):
+            raise OutputError(
+                f"--output-dir '{folder}' would get the evaluation's {name}, which is the data file '{data}' being "
+                "scored; writing it would replace that data, so it is refused even with --overwrite; fix: choose "
+                "another --output-dir, or give the data another name"
+            )
     ours = [folder / name for name in WRITTEN if (folder / name).exists()]
     if ours and not overwrite:
         raise OutputError(
@@ -287,7 +336,7 @@ def _check_folder(folder: Path, overwrite: bool, model: Path) -> None:
 
 def evaluate(
     model: str | Path,
-    data: str,
+    data: str | Path,
     *,
     split: str | None = None,
     label_column: str | list[str] | None = None,
@@ -299,6 +348,7 @@ def evaluate(
     batch_size: int | None = None,
     precision: str = "auto",
     num_workers: int | None = None,
+    workers: int | None = None,
     overwrite: bool = False,
     resamples: int = 1000,
     progress: bool = True,
@@ -306,12 +356,40 @@ def evaluate(
     """Score ``model`` on the labelled ``data``; see the module docstring. Returns an :class:`Evaluation`.
 
     ``label_separator``: for a model that predicts label sets, the character between labels in a delimited
-    label cell (default: the training recipe's ``data.label_separator``; list-valued columns need none)."""
-
+    label cell (default: the training recipe's ``data.label_separator``; list-valued columns need none).
+    ``workers`` (``--workers``) and ``num_workers`` are one argument: image decoding processes."""
+    model = path_argument("model", model, "a model folder")
+    data = path_argument("data", data, "a labelled table file, a folder of images, a recipe YAML or a Hub split")
+    output_dir = path_argument("output_dir", output_dir, "a folder", True)
+    against = path_argument("against", against, "a second model folder", True)
+    split = optional_text("split", split)
+    label_separator = optional_text("label_separator", label_separator)
+    text_column = optional_text("text_column", text_column)
+    image_column = optional_text("image_column", image_column)
+    if label_column is not None and not (
+        (isinstance(label_column, str) and label_column)
+        or (
+            isinstance(label_column, (list, tuple))
+            and label_column
+            and all(isinstance(c, str) and c for c in label_column)
+        )
+    ):
+        raise ArgumentError(
+            "label_column must be a column name (str), a list of column names (regression targets) or None; "
+            f"found {_found(label_column)}"
+        )
+    if isinstance(label_column, tuple):
+        label_column = list(label_column)
+    if isinstance(resamples, bool) or not isinstance(resamples, int) or resamples < 1:
+        raise ArgumentError(f"resamples must be a whole number of 1 or more; found {_found(resamples)}")
     check_batch_size(batch_size)
+    precision = check_precision(precision)
+    num_workers = worker_count(num_workers, workers)
+    check_flag("overwrite", overwrite)
+    check_flag("progress", progress)
     model_dir = Path(model)
     folder = Path(output_dir) if output_dir else _default_folder(model_dir, data, split)
-    _check_folder(folder, overwrite, model_dir)
+    _check_folder(folder, overwrite, model_dir, data, (Path(against),) if against else ())
     loaded = open_model(model_dir, text_column, image_column)
     task = loaded.task
     labels = [loaded.id2label[i] for i in sorted(loaded.id2label)]
@@ -338,6 +416,10 @@ def evaluate(
             values.append(None)
             continue
         values.append(truth(item))
+        missing = task.label_problem(values[-1])
+        if missing:
+            bad.append(f"row {item.id} {missing}")
+            continue
         problem = task.check_labelled_row(item.payload, values[-1]) if item.error is None else None
         if problem:
             bad.append(f"row {item.id}: {problem}")
@@ -348,8 +430,9 @@ def evaluate(
         )
     task.evaluation_targets(values, labels, str(model), **where)
     start = time.perf_counter()
+    run_notes: list[str] = []
     ids, values, logits, errors, payloads = _run_model(
-        loaded, source, truth, precision, batch_size, num_workers, progress
+        loaded, source, truth, precision, batch_size, num_workers, progress, run_notes
     )
     good = [i for i, lg in enumerate(logits) if lg is not None]
     if not good:
@@ -361,7 +444,7 @@ def evaluate(
     compared = None
     if other is not None:
         _, _, other_logits, other_errors, _ = _run_model(
-            other, source, truth, precision, batch_size, num_workers, progress
+            other, source, truth, precision, batch_size, num_workers, progress, []
         )
         both = [i for i in good if other_logits[i] is not None]
         logits_a = task.stack_outputs([logits[i].numpy() for i in both])
@@ -394,7 +477,7 @@ def evaluate(
         folder,
         time.perf_counter() - start,
         compared,
-        notes=task.evaluation_notes(report["per_class"], report["confusion_matrix"]),
+        notes=task.evaluation_notes(report["per_class"], report["confusion_matrix"]) + run_notes,
     )
     _write(result, ids, truth_rows, logits, errors, payloads, labels, loaded)
     return result

@@ -88,8 +88,30 @@ def remove_stale_partials(path: Path) -> list[Path]:
     return removed
 
 
-def check_output(path: str | Path | None, overwrite: bool) -> Path | None:
-    """Refuse an output before any work: unknown format, an existing file without ``overwrite``, a folder."""
+def is_same_file(a: str | Path, b: str | Path) -> bool:
+    """Whether two paths name one file: the same resolved path, or (both existing) the same inode, so a symlink
+    or a hard link to a file counts as that file."""
+    a, b = Path(a), Path(b)
+    try:
+        if a.exists() and b.exists():
+            return os.path.samefile(a, b)
+        return a.resolve() == b.resolve()
+    except (OSError, ValueError):
+        return False
+
+
+def _via(a: Path, b: str | Path) -> str:
+    """How two paths that name one file are linked, for a message."""
+    if Path(a).is_symlink() or Path(b).is_symlink():
+        return " (through a symbolic link)"
+    if Path(a).resolve() != Path(b).resolve():
+        return " (a hard link to it)"
+    return ""
+
+
+def check_output(path: str | Path | None, overwrite: bool, inputs: tuple[str | Path, ...] = ()) -> Path | None:
+    """Refuse an output before any work: unknown format, an existing file without ``overwrite``, a folder, or a
+    file among ``inputs`` (the files the job reads), which is refused even with ``overwrite``."""
     if path is None or str(path) == "-":
         return None
     path = Path(path)
@@ -101,6 +123,12 @@ def check_output(path: str | Path | None, overwrite: bool) -> Path | None:
             f"suffix), found {path.suffix or 'no suffix'!r}; fix: rename it, or omit --output for JSONL "
             "on standard output"
         )
+    for source in inputs:
+        if is_same_file(path, source):
+            raise OutputError(
+                f"output '{path}' is the input file '{source}'{_via(path, source)}; writing it would replace the "
+                "data being read, so it is refused even with --overwrite; fix: choose another output name"
+            )
     if path.exists() and not overwrite:
         raise OutputError(f"output '{path}' already exists; pass --overwrite to replace it, or choose another name")
     if not path.parent.is_dir():

@@ -7,8 +7,10 @@ through. A row that cannot be read (an empty text, an image that does not decode
 
 from __future__ import annotations
 
+import logging
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -109,12 +111,16 @@ def open_source(
             return _table_source(spec, lambda: _json_lines(path), columns, modality, keep, path.parent, words, 1000)
         except _NotJsonLines:
             pass  # e.g. a JSON array or pretty-printed objects under a .jsonl name: datasets' JSON reader takes them
+    if kind == "csv":
+        delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
+        header = csv_header(path, delimiter)
+        return _table_source(
+            spec, lambda: _csv_rows(path, delimiter, header), columns, modality, keep, path.parent, words, header=header
+        )
     import datasets
 
-    kwargs = {"delimiter": "\t"} if path.suffix.lower() == ".tsv" else {}
-
     def load():
-        return datasets.load_dataset(kind, data_files=str(path), split="train", streaming=True, **kwargs)
+        return datasets.load_dataset(kind, data_files=str(path), split="train", streaming=True)
 
     return _table_source(spec, load, columns, modality, keep, path.parent, words)
 
@@ -185,6 +191,80 @@ def _json_lines(path: Path) -> Iterator[dict[str, Any] | _BadLine]:
             yield value
 
 
+def csv_header(path: Path, delimiter: str) -> list[str]:
+    """The column names of a CSV/TSV file; a header that names a column twice, or that has the other delimiter
+    and not this one (a tab-separated file named .csv), is a DataError."""
+    import csv
+
+    name = "tab" if delimiter == "\t" else "comma"
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            header = next(csv.reader(f, delimiter=delimiter), None)
+    except UnicodeDecodeError as e:
+        raise DataError(
+            f"'{path}' is not UTF-8 text ({e.reason} at byte {e.start} of its header); re-encode it as UTF-8"
+        ) from None
+    except csv.Error as e:
+        raise DataError(f"could not read the header of '{path}': {e}") from None
+    if not header:
+        raise DataError(f"'{path}' has no header line (the column names); its first line is empty")
+    other = "," if delimiter == "\t" else "\t"
+    if len(header) == 1 and other in header[0]:
+        raise DataError(
+            f"'{path}' is read as {name}-separated (its suffix is {path.suffix}), but its header has "
+            f"{'commas' if other == ',' else 'tabs'} and no {name}: {header[0][:80]!r}; fix: rename it to "
+            f"{'.csv' if other == ',' else '.tsv'}"
+        )
+    seen: set[str] = set()
+    twice = [c for c in header if c and (c in seen or seen.add(c))]
+    if twice:
+        raise DataError(
+            f"'{path}' names the column{'s' if len(set(twice)) > 1 else ''} {', '.join(map(repr, dict.fromkeys(twice)))} "
+            f"more than once in its header ({delimiter.join(header)[:120]!r}); which one holds the data is "
+            "ambiguous; fix: rename the columns so that each name is used once"
+        )
+    return header
+
+
+def _csv_rows(path: Path, delimiter: str, header: list[str]) -> Iterator[dict[str, Any] | _BadLine]:
+    """The rows of a CSV/TSV file, every cell the text it is, as training reads a CSV (no number parsing: ``007``
+    stays ``007``; ``NA``/``null``/``None`` stay text; an empty cell is the empty text: an empty text or image
+    cell is a row's error, an empty cell of delimited labels the empty set); a cell a short row lacks is missing
+    (None). Blank lines are not rows. A row with more cells than the header is a bad row (a field with the
+    delimiter in it that is not quoted), never shifted into other columns.
+
+    Why not datasets' CSV loader (pandas): it guesses types per block (``5`` → 5.0, ``NA`` → missing), reads a
+    first row with one field too many as an index column (every column shifts), and stops the whole file at a
+    bad row further on."""
+    import csv
+
+    csv.field_size_limit(max(csv.field_size_limit(), 2**31 - 1))  # long texts in one cell
+    width = len(header)
+    with open(path, newline="", encoding="utf-8-sig") as f:
+        reader = csv.reader(f, delimiter=delimiter)
+        next(reader, None)
+        start = reader.line_num + 1
+        for cells in reader:
+            first, start = start, reader.line_num + 1
+            if not cells:
+                continue
+            if len(cells) > width:
+                extra = delimiter.join(cells[width:])
+                yield _BadLine(
+                    f"line {first} has {len(cells)} fields and the header {width} (one too many: "
+                    f"{extra[:40]!r}{'...' if len(extra) > 40 else ''} past the last column); a field holding the "
+                    "delimiter must be quoted"
+                    if len(cells) == width + 1
+                    else f"line {first} has {len(cells)} fields and the header {width}; a field holding the "
+                    "delimiter must be quoted"
+                )
+                continue
+            row: dict[str, Any] = dict(zip(header, cells))
+            for column in header[len(cells) :]:
+                row.setdefault(column, None)
+            yield row
+
+
 def _table_source(
     spec: str,
     load: Any,
@@ -194,23 +274,28 @@ def _table_source(
     base: Path | None,
     words: bool = False,
     scan: int = 1,
+    header: list[str] | None = None,
 ) -> Source:
     """``scan``: the rows whose columns together are the table's (1 where the reader has a schema, as datasets'
-    readers do; more for JSON Lines, whose rows may each name other columns)."""
-    found: dict[str, None] = {}
+    readers do; more for JSON Lines, whose rows may each name other columns). ``header``: the columns, where the
+    file names them (CSV/TSV): a bad row counts as a row then."""
+    found: dict[str, None] = dict.fromkeys(header or [])
     rows_seen = 0
     bad: _BadLine | None = None
     try:
-        table = load()
-        features = getattr(table, "features", None)
-        for row in table:
-            if isinstance(row, _BadLine):
-                bad = bad or row
-                continue
-            found.update(dict.fromkeys(row))
-            rows_seen += 1
-            if rows_seen >= scan:
-                break
+        with quiet_readers():
+            table = load()
+            features = getattr(table, "features", None)
+            for row in table:
+                if isinstance(row, _BadLine):
+                    bad = bad or row
+                    if header is None:
+                        continue
+                else:
+                    found.update(dict.fromkeys(row))
+                rows_seen += 1
+                if rows_seen >= scan:
+                    break
     except DataError:
         raise
     except Exception as e:  # a malformed file: the reader's first line says what is wrong
@@ -258,19 +343,41 @@ def _read_on(table: Any, spec: str) -> Iterator[Any]:
     parse) is one clear error that names the row, not a traceback."""
     rows = iter(table)
     done = 0
-    while True:
-        try:
-            row = next(rows)
-        except StopIteration:
-            return
-        except Exception as e:
-            text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            raise DataError(
-                f"could not read '{spec}' after its first {done} rows: {text}; fix that part of the file "
-                "(for a row-by-row error field instead of a stop, give the rows as JSON Lines, .jsonl)"
-            ) from None
-        done += 1
-        yield row
+    with quiet_readers():
+        while True:
+            try:
+                row = next(rows)
+            except StopIteration:
+                return
+            except Exception as e:
+                text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+                raise DataError(
+                    f"could not read '{spec}' after its first {done} rows: {text}; fix that part of the file "
+                    "(for a row-by-row error field instead of a stop, give the rows as JSON Lines, .jsonl)"
+                ) from None
+            done += 1
+            yield row
+
+
+_QUIET = logging.getLogger("datasets.packaged_modules")
+_quiet_depth = [0, logging.NOTSET]  # readers open now, and the level to restore when none is
+
+
+@contextmanager
+def quiet_readers() -> Iterator[None]:
+    """Silence ``datasets``' file readers while a table is read: they log "Failed to read file ..." (with the
+    exception) before they raise, and the caller turns the exception into the tool's one message. Counted, so
+    readers that are open at the same time (a generator not yet finished) restore the level once, at the end."""
+    if _quiet_depth[0] == 0:
+        _quiet_depth[1] = _QUIET.level
+        _QUIET.setLevel(logging.CRITICAL)
+    _quiet_depth[0] += 1
+    try:
+        yield
+    finally:
+        _quiet_depth[0] -= 1
+        if _quiet_depth[0] == 0:
+            _QUIET.setLevel(_quiet_depth[1])
 
 
 def _text_item(id_: str, values: dict[str, Any], extra: dict[str, Any] | None = None, words: bool = False) -> Item:
@@ -320,7 +427,7 @@ def _image_item(id_: str, role: str, value: Any, base: Path | None = None) -> It
     """An image as PIL (decoded lazily later): a path, a datasets Image dict, bytes or a PIL image."""
     if isinstance(value, dict):
         value = value.get("bytes") or value.get("path")
-    if value is None:
+    if value is None or (isinstance(value, str) and not value.strip()):  # (an empty CSV cell: "")
         return Item(id_, None, "no image")
     if isinstance(value, str) and base is not None and not Path(value).is_absolute():
         value = base / value

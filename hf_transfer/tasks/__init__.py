@@ -278,6 +278,10 @@ class Task(abc.ABC):
     bootstrap_metrics: ClassVar[tuple[str, ...]] = ("accuracy", "macro_f1")
     # What the share of examples predicted exactly right is called (the ONNX export's parity table).
     accuracy_name: ClassVar[str] = "accuracy"
+    # Why the task's outputs need fp32 (None: they do not): predict and evaluate then resolve ``precision: auto`` to
+    # fp32 for its models instead of bf16/fp16, e.g. regression, whose outputs are the values themselves (bf16
+    # keeps 8 significant bits: 252,608 comes out as 251,904).
+    fp32_outputs: ClassVar[str | None] = None
     # predict's top_k when the caller gives none: 1 (the best label and its score); None: every label's score.
     default_top_k: ClassVar[int | None] = 1
     # Whether an input row is a list of words (a word-list column, or a text split at whitespace) rather than a text.
@@ -498,6 +502,12 @@ class Task(abc.ABC):
         """Why one labelled row cannot be scored (e.g. a tag count that is not the word count); None: it can."""
         return None
 
+    def label_problem(self, value: Any) -> str | None:
+        """Why a row's true label, as read from the data, is no label at all (evaluate says "row N <this>" and
+        refuses the file before the model runs), e.g. "has no label"; None: it is one (it may still be unknown
+        to the model, which :meth:`evaluation_targets` reports with the model's labels)."""
+        return None
+
     def prediction_counts(self, row: dict[str, Any]) -> dict[str, int]:
         """Counts predict adds up over its rows and reports in its summary (e.g. words cut by truncation)."""
         return {}
@@ -588,6 +598,20 @@ class ClassificationTask(Task):
 
     def validate(self, prefix: str) -> list[str]:
         return class_weights.problems(self.class_weights, f"{prefix}.class_weights")
+
+    def label_problem(self, value: Any) -> str | None:
+        """One class per row: a missing label (null, a missing key, an empty cell), a bool, a list or an
+        object is no class name (``str(value)`` would read None as the label "None")."""
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return "has no label (null, a missing key or an empty cell)"
+        if isinstance(value, bool):
+            return f"has a bool label ({value}), not a class name"
+        if isinstance(value, float) and value != value:
+            return "has no label (NaN)"
+        if isinstance(value, (list, tuple, dict)):
+            shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
+            return f"has a {type(value).__name__} label ({shown}), not one class name"
+        return None
 
     def resolve_class_weights(self, data: PreparedData) -> dict[str, Any] | None:
         """The weights of ``data.labels`` (see :mod:`hf_transfer.class_weights`); a label the data lacks is a

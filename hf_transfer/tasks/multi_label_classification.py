@@ -333,6 +333,19 @@ class MultiLabelClassification(FollowsBackbone, ClassificationTask):
     def prepared_label(self, value: Any, labels: list[str]) -> Any:
         return [name for name, v in zip(labels, value) if v >= 0.5]  # the multi-hot vector's label set
 
+    def label_problem(self, value: Any) -> str | None:
+        """A label set per row: a missing one (null, a missing key, a cell a short CSV row lacks) is not the empty
+        set, which is written ``[]`` (an empty list) or, in a column of delimited labels, as an empty string (an
+        empty CSV cell), as training reads it."""
+        if value is None or (isinstance(value, float) and value != value):
+            return (
+                "has no labels value (null or a missing key); a row with no labels holds an empty list, [], or an "
+                "empty string where the labels are delimited"
+            )
+        if isinstance(value, bool):
+            return f"has a bool label ({value}), not a list of labels"
+        return None
+
     def evaluation_targets(self, values, labels, model, separator=None, column="label", data="the data"):
         """Each row's label set (a list, or a string split at ``separator``) as a multi-hot vector; the truth
         written per row is ``true_labels``, the list."""
@@ -340,6 +353,8 @@ class MultiLabelClassification(FollowsBackbone, ClassificationTask):
 
         from . import unknown_labels_error
 
+        # "[]" in a CSV cell (as predict writes lists into CSV): the explicit empty set
+        values = [[] if isinstance(v, str) and v.strip() == "[]" else v for v in values]
         try:
             sets = _label_sets(list(values), data, column, separator, None, "files")
         except DataError as e:  # the same parsing as training, but evaluate takes the separator as an option

@@ -59,6 +59,7 @@ class Regression(FollowsBackbone, Task):
 
     problem_type = "regression"
     pipeline_call_arguments = ', function_to_apply="none", top_k=None'  # raw values, one per target
+    fp32_outputs = "regression values keep fp32 precision (bf16 rounds them to 3 significant digits)"
     # classification keys a regression recipe may carry over: one message each, not "unknown key"
     refused_keys = {
         "class_weights": "regression predicts numbers, there are no classes to weight (task.loss: huber or l1 "
