@@ -186,19 +186,13 @@ def cmd_rank(args: argparse.Namespace) -> int:
 
 
 def cmd_merge(args: argparse.Namespace) -> int:
-    from .errors import OutputError
+    from .loading import check_merge_folders
 
     adapter, out = Path(args.adapter_dir), Path(args.out_dir)
-    if not (adapter / "adapter_config.json").is_file():
-        raise HfTransferError(
-            f"'{adapter}' is not a LoRA adapter folder (no adapter_config.json); give the output folder of a "
-            "strategy.name=lora run"
-        )
-    if out.exists() and any(out.iterdir()) and not args.overwrite:
-        raise OutputError(f"'{out}' is not empty; choose a new folder or pass --overwrite")
+    check_merge_folders(adapter, out, args.overwrite)  # before torch is imported
     from .loading import merge_adapter
 
-    merge_adapter(adapter, out)
+    merge_adapter(adapter, out, overwrite=args.overwrite)
     _say(f"merged model written to {out.resolve()}")
     _say(f'  load it with: from transformers import pipeline; clf = pipeline(model="{out}")')
     return 0
@@ -229,8 +223,10 @@ def cmd_push(args: argparse.Namespace) -> int:
 
 
 def cmd_cache(args: argparse.Namespace) -> int:
+    from .feature_store import not_entries
     from .features import cache_dir, list_entries, remove_entries
 
+    others = not_entries()
     if args.action == "ls":
         items = list_entries(verify=True)  # reads every data file: a damaged entry shows here, not mid-run
         entries = [e for e in items if e["kind"] == "entry"]
@@ -253,10 +249,18 @@ def cmd_cache(args: argparse.Namespace) -> int:
                 _say(
                     f"    DAMAGED: {e['damage']} (recomputed when next used; `hf-transfer cache rm {e['key']}` removes it)"
                 )
+        _say_not_entries(others)
         return 0
     if not args.keys and not args.all:
         raise HfTransferError("hf-transfer cache rm needs entry keys (see `hf-transfer cache ls`) or --all")
     items = {e["key"]: e for e in list_entries()}
+    foreign = {o["name"]: o["why"] for o in others}
+    named = [f"{k} ({foreign[k]})" for k in args.keys if k in foreign]
+    if named:
+        raise HfTransferError(
+            f"not a cache entry, left alone: {'; '.join(named)}; hf-transfer removes only what its feature cache "
+            f"wrote in {cache_dir()} (`hf-transfer cache ls` lists it)"
+        )
     unknown = [k for k in args.keys if k not in items]
     if unknown:
         raise HfTransferError(f"no cache entry {', '.join(unknown)}; `hf-transfer cache ls` lists the entries")
@@ -270,7 +274,16 @@ def cmd_cache(args: argparse.Namespace) -> int:
         f"removed {entries} cache entr{'y' if entries == 1 else 'ies'}"
         + (f" and {leftovers} left by unfinished builds" if leftovers else "")
     )
+    if args.all:
+        _say_not_entries(others)
     return 0
+
+
+def _say_not_entries(others: list[dict[str, str]]) -> None:
+    if others:
+        _say(f"{len(others)} not cache entries, left alone:")
+        for o in others:
+            _say(f"  {o['name']}  ({o['why']})")
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
@@ -300,9 +313,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
     )
     skipped += "".join(f", {n} {name}" for name, n in summary.counts.items() if n)
     tokens = "" if summary.real_token_fraction is None else f", {summary.real_token_fraction:.0%} real tokens"
+    precision = summary.precision + (f" ({summary.precision_note})" if summary.precision_note else "")
     print(
         f"hf-transfer: predicted {summary.rows} rows{skipped} in {summary.seconds:.1f}s "
-        f"({summary.rows_per_second:.1f} rows/s, {summary.device}, {summary.precision}{tokens}) → {where}",
+        f"({summary.rows_per_second:.1f} rows/s, {summary.device}, {precision}{tokens}) → {where}",
         file=sys.stderr,
     )
     return 0
@@ -440,7 +454,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--metric",
-        help="validation metric to rank by (default: the task's: accuracy for single-label, micro_f1 for multi-label)",
+        help="validation metric to rank by (default: the task's: accuracy for single-label, micro_f1 for "
+        "multi-label); a name the task does not report is refused before anything trains",
     )
     p.add_argument("--dry-run", action="store_true", help="validate every cell and print the plan; train nothing")
     p.set_defaults(func=cmd_compare)
@@ -534,10 +549,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="also write model.int8.onnx (int8 weights) and report its agreement with PyTorch",
     )
     p.add_argument(
-        "--opset", type=int, help="ONNX opset (default: torch.onnx's own; an older one, e.g. 17, is converted down)"
+        "--opset",
+        type=int,
+        help="ONNX opset (default: torch.onnx's own; an older one, e.g. 17, is converted down; one the model's graph "
+        "does not convert to is an error)",
     )
     p.add_argument("--output-dir", help="where the export goes (default: <model>-onnx next to the model folder)")
-    p.add_argument("--overwrite", action="store_true", help="replace an earlier export in --output-dir")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an earlier export in --output-dir (only its files; any other file there means refusal)",
+    )
     p.add_argument(
         "--max-examples", type=int, default=64, help="validation examples the parity check runs (default 64)"
     )
@@ -545,7 +567,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--tolerance",
         type=float,
         default=1e-4,
-        help="largest allowed |logit difference| per max(1, |logit|) (default 1e-4)",
+        help="largest allowed |logit difference| per max(1, |logit|): a finite number, 0 or more (default 1e-4)",
     )
     p.set_defaults(func=cmd_export)
 
@@ -567,7 +589,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("merge", help="fold a LoRA adapter into its base model and save a plain model folder")
     p.add_argument("adapter_dir", help="output folder of a strategy.name=lora run")
     p.add_argument("out_dir", help="where to write the merged model")
-    p.add_argument("--overwrite", action="store_true", help="write into a non-empty out_dir")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an earlier merge in out_dir (only the files it wrote; any other file there means refusal)",
+    )
     p.set_defaults(func=cmd_merge)
 
     p = sub.add_parser("card", help="render the model card (README.md and its images) of an output folder again")

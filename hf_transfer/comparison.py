@@ -254,24 +254,35 @@ def compare(
         dry_run,
     )
     folder = cells[0].output_dir.parent
-    if metric is None:
-        metric = cells[0].recipe.task.options.primary_metric
+    metric = check_metric(metric, cells[0].recipe)
+    from .leaderboard import check_leaderboard_folder
+
+    check_leaderboard_folder(folder)  # before anything trains: a user's leaderboard.md is never replaced
     board = Leaderboard(metric, [], folder)
     if dry_run:
         board.rows = [_row(c, None, c.state, metric) for c in cells]
         return board
     from .pipeline import train
 
+    reported: set[str] = set()  # the validation metrics the cells report, for a --metric none of them has
     for i, cell in enumerate(cells, 1):
         if cell.state == "finished":
             logger.info(
                 "compare: cell %d/%d %s already finished; reading %s", i, len(cells), cell.name, cell.output_dir
             )
-            board.rows.append(_row(cell, _read_json(cell.output_dir / METRICS_FILE), "finished", metric))
-            continue
-        logger.info("compare: cell %d/%d %s (%s)", i, len(cells), cell.name, cell.state)
-        result = train(cell.recipe, dataset=dataset, resume=cell.state == "resume")
-        board.rows.append(_row(cell, result.metrics, "resumed" if cell.state == "resume" else "trained", metric))
+            metrics, state = _read_json(cell.output_dir / METRICS_FILE), "finished"
+        else:
+            logger.info("compare: cell %d/%d %s (%s)", i, len(cells), cell.name, cell.state)
+            metrics = train(cell.recipe, dataset=dataset, resume=cell.state == "resume").metrics
+            state = "resumed" if cell.state == "resume" else "trained"
+        reported |= _validation_metrics(metrics)
+        board.rows.append(_row(cell, metrics, state, metric))
+    if all(r.metric is None for r in board.rows):
+        raise HfTransferError(
+            f"no cell reports the validation metric '{metric}', so nothing can be ranked (no leaderboard was "
+            f"written); the cells report: {', '.join(sorted(reported)) or 'no validation metrics'}. Run the same "
+            "command with --metric NAME: the finished cells are read back, not trained again"
+        )
     board.rows = ranked(board.rows, metric)
     if board.best is not None:
         best = next(c for c in cells if c.name == board.best.cell)
@@ -286,6 +297,39 @@ def compare(
         board.files = write_leaderboard(board, folder)
     logger.info("compare: leaderboard by validation %s written to %s", metric, folder)
     return board
+
+
+def check_metric(metric: str | None, recipe: Recipe) -> str:
+    """The validation metric to rank by (``eval_`` dropped), refused before anything trains when the task's
+    metrics are known without its data and do not include it. Per-target forms (``rmse_<target>``) pass: the
+    targets are known once the data is read."""
+    import inspect
+
+    from .registry import did_you_mean
+
+    task = recipe.task.options
+    if metric is None:
+        return task.primary_metric
+    name = metric.removeprefix("eval_")
+    if isinstance(inspect.getattr_static(type(task), "summary_metrics", None), property):
+        return name  # the metrics depend on the data (e.g. tags with or without a scheme): checked at the end
+    known = sorted({task.primary_metric, "loss", *task.summary_metrics})
+    if name in known or any(name.startswith(f"{m}_") for m in task.summary_metrics):
+        return name
+    raise HfTransferError(
+        f"--metric '{metric}' is not a validation metric of the {recipe.task.name} task; expected one of "
+        f"{', '.join(known)}{did_you_mean(name, known)}"
+    )
+
+
+def _validation_metrics(metrics: dict[str, Any]) -> set[str]:
+    """The metric names (without ``eval_``) a run's metrics hold for the validation split; timings left out."""
+    timings = ("runtime", "samples_per_second", "steps_per_second", "epoch")
+    return {
+        k.removeprefix("eval_")
+        for k, v in metrics.items()
+        if k.startswith("eval_") and isinstance(v, (int, float)) and not k.endswith(timings)
+    }
 
 
 def ranked(rows: list[Row], metric: str) -> list[Row]:

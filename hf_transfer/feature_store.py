@@ -3,7 +3,8 @@
 An entry is ``<key>/`` holding ``features.arrow`` and ``meta.json``. A build writes into
 ``<key>.tmp-<host>-<pid>/`` and renames it into place once complete. meta.json records the data
 file's size and SHA-256 when it is written, so a truncated or altered file (a full disk, a copy cut
-short, bit rot) is found before its rows reach training, and the entry is recomputed.
+short, bit rot) is found before its rows reach training, and the entry is recomputed. Only folders of
+those names holding only those files are the cache's: anything else there is listed and never removed.
 """
 
 from __future__ import annotations
@@ -88,7 +89,7 @@ def check_entry(entry: Path, checksum: bool = True) -> tuple[Any | None, str | N
 
 
 def list_entries(verify: bool = False) -> list[dict[str, Any]]:
-    """Every folder in the cache, by name: entries and what unfinished builds left.
+    """Every entry in the cache and what unfinished builds left (folders of other names: :func:`not_entries`).
 
     An entry is its meta.json plus ``key`` (the folder name, what ``cache rm`` takes), ``path``, ``bytes``,
     ``kind: "entry"`` and ``damage`` (None, or what is wrong). Without ``verify`` only what a stat shows
@@ -99,9 +100,10 @@ def list_entries(verify: bool = False) -> list[dict[str, Any]]:
     another machine sharing this disk, or this one under an earlier hostname, as a container gets a new
     one each start; removed, since otherwise nothing would ever remove a killed container's leftovers).
     """
-    root = cache_dir()
     out = []
-    for folder in sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []:
+    for folder in _folders():
+        if _foreign(folder) is not None:
+            continue
         size = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
         leftover = _LEFTOVER.fullmatch(folder.name)
         if leftover:
@@ -124,12 +126,46 @@ def list_entries(verify: bool = False) -> list[dict[str, Any]]:
             meta = json.loads((folder / META).read_text())
         except (OSError, ValueError):
             meta = {}
+        meta = meta if isinstance(meta, dict) else {}
         damage = check_entry(folder)[1] if verify else _visible_damage(folder, meta)
         out.append({**meta, "key": folder.name, "path": str(folder), "bytes": size, "kind": "entry", "damage": damage})
     return out
 
 
-_LEFTOVER = re.compile(r"(?P<key>[0-9a-f]+)\.tmp-(?P<host>.+)-(?P<pid>\d+)")
+def not_entries() -> list[dict[str, str]]:
+    """What lies in the cache folder that hf_transfer did not write there (``name``, ``path``, ``why``): never
+    listed as an entry, never removed (a folder put there by hand, or by another tool sharing the path)."""
+    root = cache_dir()
+    items = sorted(root.iterdir()) if root.is_dir() else []
+    out = []
+    for p in items:
+        why = _foreign(p)
+        if why is not None:
+            out.append({"name": p.name, "path": str(p), "why": why})
+    return out
+
+
+def _folders() -> list[Path]:
+    root = cache_dir()
+    return sorted(p for p in root.iterdir() if p.is_dir() and not p.is_symlink()) if root.is_dir() else []
+
+
+_KEY = re.compile(r"[0-9a-f]{24}")  # features.CacheKey.digest
+_LEFTOVER = re.compile(r"(?P<key>[0-9a-f]{24})\.tmp-(?P<host>.+)-(?P<pid>\d+)")  # features.cached_split's build
+_OWN_FILES = {META, DATA}  # all an entry, or a build of one, ever holds
+
+
+def _foreign(path: Path) -> str | None:
+    """Why ``path`` is not a cache entry or a leftover build of one; None when it is one."""
+    if path.is_symlink() or not path.is_dir():
+        return "not a folder"
+    if not (_KEY.fullmatch(path.name) or _LEFTOVER.fullmatch(path.name)):
+        return "its name is not a cache key (24 hexadecimal digits)"
+    other = sorted(p.name for p in path.iterdir() if p.name not in _OWN_FILES or not p.is_file() or p.is_symlink())
+    if other:
+        shown = ", ".join(other[:5]) + (f" and {len(other) - 5} more" if len(other) > 5 else "")
+        return f"holds files a cache entry never has ({shown})"
+    return None
 
 
 _BUILD_WORDS = {
@@ -155,9 +191,10 @@ def _visible_damage(entry: Path, meta: dict) -> str | None:
 
 
 def remove_entries(keys: list[str] | None) -> list[str]:
-    """Remove the named entries and leftovers of unfinished builds (everything when ``keys`` is None); return
-    the names removed. A leftover of a build still running on this host is kept: removing it would fail that
-    build (:func:`list_entries` says which)."""
+    """Remove the named entries and leftovers of unfinished builds (every one when ``keys`` is None); return
+    the names removed. Only what :func:`list_entries` lists is touched: a folder the cache did not write
+    (:func:`not_entries`) is left alone. A leftover of a build still running on this host is kept: removing it
+    would fail that build (:func:`list_entries` says which)."""
     removed = []
     for item in list_entries():
         if (keys is not None and item["key"] not in keys) or item.get("build") == "running":

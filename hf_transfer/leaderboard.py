@@ -81,13 +81,82 @@ def scatter_png(board: Any, path: Path, size: tuple[int, int] = (560, 380)) -> b
     return True
 
 
+FILES = ("leaderboard.md", "leaderboard.json", "leaderboard.png")
+RECORD = "leaderboard.json"  # records what compare wrote ("written_by", "files"): the rest is never replaced
+WRITTEN_BY = "hf-transfer compare"
+_LEGACY_KEYS = {"metric", "best", "command", "rows"}  # a leaderboard.json written before it recorded its files
+
+
+def _ours(folder: Path) -> set[str]:
+    """The leaderboard files an earlier compare wrote into ``folder``, as its leaderboard.json records them."""
+    try:
+        data = json.loads((folder / RECORD).read_text())
+    except (OSError, ValueError):
+        return set()
+    if not isinstance(data, dict):
+        return set()
+    if data.get("written_by") == WRITTEN_BY and isinstance(data.get("files"), list):
+        return {RECORD} | {n for n in data["files"] if n in FILES}
+    if set(data) == _LEGACY_KEYS and isinstance(data.get("rows"), list):
+        return set(FILES)
+    return set()
+
+
+def check_leaderboard_folder(folder: Path) -> list[str]:
+    """Refuse a comparison folder whose leaderboard files an earlier compare did not write (checked before the
+    first cell trains, and again before writing); return the earlier compare's files, which are replaced."""
+    from .errors import OutputError
+    from .runlock import RUN_DIR
+
+    if folder.exists() and not folder.is_dir():
+        raise OutputError(
+            f"the comparison folder '{folder}' is a file; compare writes its cells and leaderboard into a folder: "
+            "choose another --output-dir"
+        )
+    if (folder / RUN_DIR).exists():
+        raise OutputError(
+            f"the comparison folder '{folder}' holds a training run ({RUN_DIR}/); compare writes its cells and "
+            "leaderboard into a folder of its own: choose another --output-dir"
+        )
+    present = [n for n in FILES if (folder / n).exists() or (folder / n).is_symlink()]
+    ours = _ours(folder)
+    foreign = [n for n in present if n not in ours or (folder / n).is_symlink() or not (folder / n).is_file()]
+    if foreign:
+        raise OutputError(
+            f"the comparison folder '{folder}' holds {', '.join(foreign)}, which no earlier hf-transfer compare "
+            f"wrote (its {RECORD} records what it wrote); compare writes its leaderboard there and never replaces "
+            "files it did not write: move them away, or choose another --output-dir"
+        )
+    return present
+
+
 def write_leaderboard(board: Any, folder: Path) -> list[Path]:
-    """leaderboard.md, leaderboard.json and leaderboard.png in ``folder``; the paths written."""
+    """leaderboard.md, leaderboard.json and leaderboard.png in ``folder``; the paths written. Each file is written
+    under a temporary name and renamed; only an earlier compare's leaderboard files are replaced."""
     folder.mkdir(parents=True, exist_ok=True)
-    md, js, png = folder / "leaderboard.md", folder / "leaderboard.json", folder / "leaderboard.png"
-    md.write_text(markdown(board))
-    js.write_text(json.dumps(board.to_dict(), indent=2, default=str) + "\n")
-    written = [md, js]
-    if scatter_png(board, png):
+    earlier = check_leaderboard_folder(folder)
+    md, js, png = (folder / n for n in FILES)
+    written = [md]
+    _replace(md, lambda tmp: tmp.write_text(markdown(board)))
+    drawn = _replace(png, lambda tmp: scatter_png(board, tmp))
+    if drawn:
         written.append(png)
-    return written
+    elif png.name in earlier:  # an earlier compare's chart of other cells would be mistaken for this one's
+        png.unlink()
+    record = {**board.to_dict(), "written_by": WRITTEN_BY, "files": [p.name for p in (md, js, *written[1:])]}
+    _replace(js, lambda tmp: tmp.write_text(json.dumps(record, indent=2, default=str) + "\n"))
+    return [md, js, *written[1:]]
+
+
+def _replace(path: Path, write: Any) -> Any:
+    """``write(tmp)`` a sibling temporary file, then rename it to ``path`` (unless ``write`` returned False)."""
+    import os
+
+    tmp = path.with_name(f".{path.name}.partial-{os.getpid()}")
+    try:
+        done = write(tmp)
+        if done is not False:
+            os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return done

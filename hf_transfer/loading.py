@@ -5,19 +5,28 @@
 Plain folders also load with ``AutoModelFor*.from_pretrained`` and ``pipeline()``;
 folders with ``model_type: hf_transfer`` do after ``import hf_transfer.modeling``;
 adapters with a native head load with ``AutoPeftModelFor*`` (see the README).
+
+It also holds the rule for output folders a command writes whole (merge, ONNX export):
+:func:`check_output_folder` and :func:`write_output_folder`.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
+import re
+import shutil
+import socket
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from .errors import HfTransferError
-from .outputs import ADAPTER_CONFIG, RECIPE_FILE
+from .errors import HfTransferError, OutputError
+from .outputs import ADAPTER_CONFIG, MERGED_DIR, RECIPE_FILE
 
 logger = logging.getLogger("hf_transfer")
+T = TypeVar("T")
 
 
 def auto_class_for(config: Any, path: Path) -> type:
@@ -96,31 +105,229 @@ def load_model(path: str | Path) -> Any:
     return auto_class_for(config, path).from_pretrained(str(path)).eval()
 
 
-def merge_adapter(adapter_dir: Path, out_dir: Path) -> Path:
-    """Fold a saved peft adapter into its base model and save a plain model folder (with the processor)."""
-    model = load_model(adapter_dir).merge_and_unload()
-    out_dir.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(str(out_dir))
-    _copy_processor(adapter_dir, out_dir)
-    logger.info("merged adapter %s into %s", adapter_dir, out_dir)
-    return out_dir
+MERGE_RECORD = ".hf_transfer_merge.json"  # hidden: a push of the merged folder leaves it out
+PROCESSOR_FILES = (
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "vocab.txt",
+    "vocab.json",
+    "merges.txt",
+    "preprocessor_config.json",
+    "spiece.model",
+    "sentencepiece.bpe.model",
+    "added_tokens.json",
+)
+
+
+def merge_adapter(adapter_dir: str | Path, out_dir: str | Path, *, overwrite: bool = False) -> Path:
+    """Fold a saved peft adapter into its base model and save a plain model folder (with the processor).
+
+    The folder is written whole (:func:`write_output_folder`): under a temporary name, renamed into place at the
+    end. ``out_dir`` must not exist, be empty, or (with ``overwrite``) hold only an earlier merge's files; it must
+    not be the adapter folder, inside it (except ``<adapter>/merged``, a run's own layout) or hold it."""
+    adapter, out = Path(adapter_dir), Path(out_dir)
+    check_merge_folders(adapter, out, overwrite)
+    from . import __version__
+
+    def build(tmp: Path) -> None:
+        model = load_model(adapter).merge_and_unload()
+        model.save_pretrained(str(tmp))
+        _copy_processor(adapter, tmp)
+        record = {
+            "written_by": "hf-transfer merge",
+            "hf_transfer_version": __version__,
+            "adapter": str(adapter.resolve()),
+        }
+        (tmp / MERGE_RECORD).write_text(json.dumps(record, indent=2) + "\n")
+
+    write_output_folder(out, build, record=MERGE_RECORD, what="hf-transfer merge output", overwrite=overwrite)
+    logger.info("merged adapter %s into %s", adapter, out)
+    return out
+
+
+def check_merge_folders(adapter: Path, out: Path, overwrite: bool) -> None:
+    """Every refusal a merge can make before it loads anything (one clear message each)."""
+    if not (adapter / ADAPTER_CONFIG).is_file():
+        raise HfTransferError(
+            f"'{adapter}' is not a LoRA adapter folder (no {ADAPTER_CONFIG}); give the output folder of a "
+            "strategy.name=lora run"
+        )
+    a, o = adapter.resolve(), out.resolve()
+    if o == a:
+        raise OutputError(
+            f"the merged model's folder '{out}' is the adapter folder itself; give another folder "
+            f"(e.g. {adapter / MERGED_DIR})"
+        )
+    if a in o.parents and o != a / MERGED_DIR:
+        raise OutputError(
+            f"the merged model's folder '{out}' is inside the adapter folder '{adapter}'; the one place there for it "
+            f"is '{adapter / MERGED_DIR}': give that, or a folder outside the adapter folder"
+        )
+    if o in a.parents:
+        raise OutputError(
+            f"the merged model's folder '{out}' holds the adapter folder '{adapter}'; give a folder of its own "
+            f"(e.g. {adapter / MERGED_DIR})"
+        )
+    check_output_folder(out, record=MERGE_RECORD, what="hf-transfer merge output", overwrite=overwrite)
 
 
 def _copy_processor(src: Path, dst: Path) -> None:
     import shutil
 
-    names = (
-        "tokenizer.json",
-        "tokenizer_config.json",
-        "special_tokens_map.json",
-        "vocab.txt",
-        "vocab.json",
-        "merges.txt",
-        "preprocessor_config.json",
-        "spiece.model",
-        "sentencepiece.bpe.model",
-        "added_tokens.json",
-    )
-    for name in names:
+    for name in PROCESSOR_FILES:
         if (src / name).is_file():
             shutil.copy2(src / name, dst / name)
+
+
+# --- output folders a command writes whole (merge, ONNX export) ----------------------------------------------
+# One place for the rule: such a folder is written under a temporary name and renamed into place, and replaces
+# only an earlier output of the same command, whose record file lists what it wrote; anything else in the folder
+# (a user's files, a training run) means refusal, never removal.
+
+RECORD_KEY = "written"  # in the record file: the top-level names the command wrote next to it
+
+
+def check_output_folder(
+    out: Path, *, record: str, what: str, overwrite: bool, legacy: frozenset[str] | None = None
+) -> list[str]:
+    """Refuse ``out`` unless ``what`` may be written there whole; return the earlier output's entries that it
+    replaces (none: a new or empty folder).
+
+    ``record`` is the file the command writes into its folder; its ``written`` list names the rest of what it
+    wrote. A record without that list (written by an older version) owns the names in ``legacy``."""
+    from .runlock import RUN_DIR
+
+    if out.is_symlink():
+        raise OutputError(f"'{out}' is a symbolic link; give the folder it points to, or another folder")
+    if not out.exists():
+        return []
+    if not out.is_dir():
+        raise OutputError(
+            f"'{out}' is a file, not a folder: the {what} is a folder of files; give a folder path that does not "
+            "exist yet (the file is left as it is)"
+        )
+    entries = sorted(p.name for p in out.iterdir())
+    if not entries:
+        return []
+    if RUN_DIR in entries:
+        raise OutputError(
+            f"'{out}' holds an hf_transfer training run ({RUN_DIR}/); an {what} never writes into a run's folder: "
+            "give a folder of its own"
+        )
+    owned = _recorded(out / record, legacy)
+    if owned is None:
+        raise OutputError(
+            f"'{out}' already exists and is not an {what} (no {record} in it): nothing there is removed or "
+            f"replaced (--overwrite replaces only an earlier {what}); give another folder"
+        )
+    foreign = [e for e in entries if e != record and e not in owned]
+    if foreign:
+        shown = ", ".join(foreign[:10]) + (f" and {len(foreign) - 10} more" if len(foreign) > 10 else "")
+        raise OutputError(
+            f"'{out}' already exists and holds an earlier {what} and {len(foreign)} "
+            f"entr{'y' if len(foreign) == 1 else 'ies'} it did not write ({shown}); those are never removed or "
+            "moved (--overwrite replaces only the earlier output's own files): move them out, or give another folder"
+        )
+    if not overwrite:
+        raise OutputError(
+            f"'{out}' already exists and holds an earlier {what}; pass --overwrite to replace it, or give another "
+            "folder"
+        )
+    return entries
+
+
+def _recorded(path: Path, legacy: frozenset[str] | None) -> set[str] | None:
+    """The names a record file says its command wrote; None when it is missing or is no such record."""
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict):
+        return None
+    names = data.get(RECORD_KEY)
+    if isinstance(names, list) and all(isinstance(n, str) and n and "/" not in n for n in names):
+        return set(names)
+    return set(legacy) if legacy is not None and RECORD_KEY not in data else None
+
+
+def write_output_folder(
+    out: Path,
+    build: Callable[[Path], T],
+    *,
+    record: str,
+    what: str,
+    overwrite: bool,
+    legacy: frozenset[str] | None = None,
+) -> T:
+    """``build(tmp)`` writes the output into a temporary sibling folder (its ``record`` file included, or it is
+    created); the names written are added to the record, and the folder is renamed into place, replacing an
+    earlier output's entries only (checked again at that moment). A failure leaves nothing that looks complete."""
+    _remove_leftovers(out)
+    tmp = _sibling(out, "building")
+    tmp.mkdir(parents=True)
+    try:
+        result = build(tmp)
+        path = tmp / record
+        data = json.loads(path.read_text()) if path.is_file() else {}
+        data[RECORD_KEY] = sorted(p.name for p in tmp.iterdir() if p.name != record)
+        path.write_text(json.dumps(data, indent=2) + "\n")
+        earlier = check_output_folder(out, record=record, what=what, overwrite=overwrite, legacy=legacy)
+        _swap(tmp, out, earlier)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return result
+
+
+def _sibling(out: Path, kind: str) -> Path:
+    return out.parent / f".{out.name}.{kind}-{socket.gethostname()}-{os.getpid()}"
+
+
+def _remove_leftovers(out: Path) -> None:
+    """Temporary folders of this command for ``out`` whose process (on this host) is gone: a killed merge or
+    export leaves them. Another host's are kept: it may still run."""
+    from .runlock import process_runs
+
+    if not out.parent.is_dir():
+        return
+    pattern = re.compile(rf"\.{re.escape(out.name)}\.(building|old)-{re.escape(socket.gethostname())}-(\d+)")
+    for p in out.parent.iterdir():
+        m = pattern.fullmatch(p.name)
+        if m and p.is_dir() and not p.is_symlink() and not process_runs(int(m[2])):
+            shutil.rmtree(p, ignore_errors=True)
+
+
+def _swap(tmp: Path, out: Path, earlier: list[str]) -> None:
+    """Rename ``tmp`` to ``out``; the earlier output's entries go only once the new folder is in place."""
+    if not out.exists():
+        tmp.rename(out)
+        return
+    if not earlier:  # an empty folder
+        out.rmdir()
+        tmp.rename(out)
+        return
+    old = _sibling(out, "old")
+    out.rename(old)
+    try:
+        tmp.rename(out)
+    except BaseException:
+        old.rename(out)
+        raise
+    for name in earlier:
+        p = old / name
+        if p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p)
+        elif p.exists() or p.is_symlink():
+            p.unlink()
+    try:
+        old.rmdir()
+    except OSError:  # something was added while the output was written: kept, and said where
+        logger.warning(
+            "'%s' got new entries while it was replaced; they are kept in '%s': %s",
+            out,
+            old,
+            ", ".join(sorted(p.name for p in old.iterdir())),
+        )

@@ -7,14 +7,16 @@ base model in memory first. The export is made by ``torch.onnx.export(dynamo=Tru
 exporter; the TorchScript one mis-traces transformers' attention masks) and is proven before the folder is
 complete: PyTorch and onnxruntime logits on the run's own validation examples (from its ``recipe.yaml``;
 synthetic inputs when the data cannot be read) must agree within ``tolerance``. Everything is written to a
-temporary folder that is renamed into place at the end, so a failed export leaves nothing that looks done.
+temporary folder that is renamed into place at the end, so a failed export leaves nothing that looks done;
+``overwrite`` replaces only an earlier export's files (``written`` in its record), never anything else
+(:func:`hf_transfer.loading.check_output_folder`).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import shutil
+import math
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -22,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import HfTransferError, OutputError
+from .loading import PROCESSOR_FILES, check_output_folder, write_output_folder
 from .outputs import RECIPE_FILE
 
 logger = logging.getLogger("hf_transfer")
@@ -96,6 +99,18 @@ def export(
         raise HfTransferError(f"quantize must be one of {', '.join(QUANTIZATIONS)}, found {quantize!r}")
     if max_examples < 1:
         raise HfTransferError(f"max_examples must be 1 or more, found {max_examples}")
+    if isinstance(tolerance, bool) or not isinstance(tolerance, (int, float)) or not math.isfinite(tolerance):
+        raise HfTransferError(
+            f"tolerance (--tolerance) must be a finite number of 0 or more (the largest allowed |logit difference| "
+            f"per max(1, |logit|)), found {tolerance!r}; e.g. --tolerance 1e-4, the default"
+        )
+    if tolerance < 0:
+        raise HfTransferError(
+            f"tolerance (--tolerance) must be 0 or more (the largest allowed |logit difference| per max(1, |logit|)), "
+            f"found {tolerance:g}; e.g. --tolerance 1e-4, the default"
+        )
+    if opset is not None and (isinstance(opset, bool) or not isinstance(opset, int) or opset < 1):
+        raise HfTransferError(f"opset (--opset) must be a whole number such as 17 or 18, found {opset!r}")
     source = Path(model_dir)
     out = Path(output_dir) if output_dir is not None else default_output_dir(source)
     if (source / EXPORT_FILE).is_file():
@@ -107,36 +122,53 @@ def export(
         raise OutputError(
             f"the export folder '{out}' must not be the model folder or inside it; choose another --output-dir"
         )
-    if out.exists() and (out.is_file() or any(out.iterdir())):
-        if not overwrite:
-            raise OutputError(f"'{out}' already exists; choose another --output-dir or pass --overwrite to replace it")
-        if not (out / EXPORT_FILE).is_file():  # --overwrite replaces an earlier export, never other files
-            raise OutputError(
-                f"'{out}' exists and is not an hf-transfer export (no {EXPORT_FILE}); --overwrite replaces "
-                "only an earlier export: choose another --output-dir"
-            )
+    if out.resolve() in source.resolve().parents:
+        raise OutputError(f"the export folder '{out}' holds the model folder '{source}'; choose another --output-dir")
+    check_output_folder(out, **_folder_rule(overwrite))
     require_onnx()
+    _check_opset_range(opset)
     from .inference import open_model
 
     start = time.perf_counter()
     loaded = open_model(source)  # the same errors as predict for a folder that is not a model
     model = _plain_module(loaded.model)
     batches, labels, examples_source = _example_batches(loaded, max_examples)
-    tmp = out.parent / f".{out.name}.partial"
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir(parents=True)
-    try:
+
+    def build(tmp: Path) -> ExportResult:
         with _quiet_libraries():
-            result = _export_into(
+            return _export_into(
                 tmp, out.name, loaded, model, batches, labels, examples_source, quantize, opset, tolerance
             )
-        _finish(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+
+    result = write_output_folder(out, build, **_folder_rule(overwrite))
     result.folder, result.seconds = out, time.perf_counter() - start
     return result
+
+
+# An export's files, for a record written before it listed them (hf_transfer_export.json without "written").
+LEGACY_EXPORT_FILES = frozenset(
+    {MODEL_FILE, f"{MODEL_FILE}.data", INT8_FILE, "config.json", "README.md", "processor_config.json", *PROCESSOR_FILES}
+)
+
+
+def _folder_rule(overwrite: bool) -> dict[str, Any]:
+    """How an export folder is checked and replaced (:func:`hf_transfer.loading.check_output_folder`)."""
+    return {"record": EXPORT_FILE, "what": "hf-transfer export", "overwrite": overwrite, "legacy": LEGACY_EXPORT_FILES}
+
+
+def _check_opset_range(opset: int | None) -> None:
+    """An opset newer than the installed onnx knows is refused before the export runs (torch would quietly write
+    its own default instead); one too old to convert to is found after it (:func:`_export_into`)."""
+    if opset is None:
+        return
+    import onnx
+
+    newest = onnx.defs.onnx_opset_version()
+    if opset > newest:
+        raise HfTransferError(
+            f"--opset {opset} is newer than the installed onnx supports (at most {newest}); choose {newest} or less, "
+            "or leave --opset out for torch.onnx's default"
+        )
 
 
 @contextmanager
@@ -166,6 +198,12 @@ def _export_into(
         for o in onnx.load(str(tmp / MODEL_FILE), load_external_data=False).opset_import
         if o.domain in ("", "ai.onnx")
     )
+    if opset is not None and opset_used != opset:
+        raise HfTransferError(
+            f"--opset {opset} was asked for, but torch.onnx wrote opset {opset_used} (it converts its own graph to "
+            f"the opset asked for, and this model's graph does not convert to {opset}); nothing was written. "
+            f"Choose another --opset (e.g. {opset_used}), or leave --opset out for torch.onnx's default"
+        )
     with torch.inference_mode():
         reference_batches = [model(**b).logits.float().numpy() for b in batches]
     fp32_batches = _onnx_logits(tmp / MODEL_FILE, batches)
@@ -431,16 +469,3 @@ def _recipe_subset(folder: Path) -> dict[str, Any]:
     if columns:
         out["data"] = {"columns": columns}
     return out
-
-
-def _finish(tmp: Path, out: Path) -> None:
-    """Rename the finished folder into place; a replaced export is removed only after that succeeds."""
-    old = None
-    if out.exists():
-        old = out.parent / f".{out.name}.old"
-        if old.exists():
-            shutil.rmtree(old)
-        out.rename(old) if out.is_dir() else out.unlink()
-    tmp.rename(out)
-    if old is not None and old.exists():
-        shutil.rmtree(old, ignore_errors=True)

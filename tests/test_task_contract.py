@@ -86,15 +86,16 @@ def test_single_modality_tasks_declare_their_loading_and_card():
         assert task_class_for_architectures([f"SomeModel{suffix}"]).auto_class_name == cls.auto_class_name
 
 
-def test_strategies_declare_whether_they_use_the_feature_cache():
+def test_strategies_declare_whether_they_use_the_feature_cache(tmp_path):
     from hf_transfer.config import load_recipe
     from hf_transfer.strategies import Strategy
 
     assert all(callable(STRATEGIES.get(n).uses_feature_cache) for n in STRATEGIES.names())
     assert not Strategy.uses_feature_cache(None)  # the default: no feature cache
+    (tmp_path / "train.csv").write_text("text,label\na,x\n")  # a recipe's data files must exist
     raw = {
         "backbone": {"name_or_path": "some/backbone"},
-        "data": {"source": "files", "train_file": "train.csv"},
+        "data": {"source": "files", "train_file": str(tmp_path / "train.csv")},
         "task": {"name": "text-classification"},
     }
     assert load_recipe({**raw, "strategy": {"name": "frozen"}}).strategy.options.uses_feature_cache()
@@ -145,10 +146,11 @@ def toy_task():
 def test_a_new_task_is_found_by_name_and_by_its_declarations(toy_task, tmp_path):
     from hf_transfer.config import load_recipe
 
+    (tmp_path / "train.csv").write_text("text,label\na,x\n")  # a recipe's data files must exist
     recipe = load_recipe(
         {
             "backbone": {"name_or_path": "some/backbone"},
-            "data": {"source": "files", "train_file": "train.csv"},
+            "data": {"source": "files", "train_file": str(tmp_path / "train.csv")},
             "task": {"name": TOY, "max_length": 16},
         }
     )
