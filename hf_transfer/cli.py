@@ -143,7 +143,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def _split_list(text: str | None) -> list[str] | None:
-    return [v.strip() for v in text.split(",") if v.strip()] if text else None
+    return [v.strip() for v in text.split(",") if v.strip()] if text is not None else None
 
 
 def cmd_compare(args: argparse.Namespace) -> int:

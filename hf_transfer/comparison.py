@@ -88,6 +88,12 @@ def parse_grid(items: list[str] | None) -> dict[str, list[str]]:
                 f"--grid '{item}' must look like section.key=value1,value2, e.g. training.learning_rate=1e-4,3e-4"
             )
             continue
+        if key.strip() in grid:
+            problems.append(
+                f"--grid names '{key.strip()}' twice; give all its values once: --grid "
+                f"{key.strip()}={','.join([*grid[key.strip()], *parts])}"
+            )
+            continue
         grid[key.strip()] = parts
     if problems:
         raise ConfigError(problems)
@@ -134,15 +140,27 @@ def plan_cells(
 ) -> list[Cell]:
     """Every cell of the grid with its validated recipe; one ConfigError lists the problems of all cells."""
     axes: dict[str, list[Any]] = {}
-    if strategies:
-        axes["strategy.name"] = list(strategies)
-    if backbones:
-        axes["backbone.name_or_path"] = list(backbones)
-    axes.update(grid or {})
-    problems = [
+    problems = []
+    options = {"strategy.name": ("--strategies", strategies), "backbone.name_or_path": ("--backbones", backbones)}
+    for key, (option, values) in options.items():
+        if values is not None and not values:
+            problems.append(f"{option} lists nothing; give at least one name, or leave {option} out")
+        elif values:
+            axes[key] = list(values)
+            if key in (grid or {}):
+                problems.append(f"{key} is given both by {option} and by --grid; give its values in one of them")
+    axes.update({k: v for k, v in (grid or {}).items() if k not in axes})
+    problems += [
         f"--grid key '{k}' sets where each cell writes; use --output-dir" for k in axes if k == "training.output_dir"
     ]
     problems += [f"--grid key '{k}' has no values" for k, v in axes.items() if not v]
+    labels = {k: options[k][0] if k in options else f"--grid {k}" for k in axes}
+    for key, values in axes.items():
+        twice = [v for i, v in enumerate(values) if str(v) in map(str, values[:i])]
+        if twice:  # the same cell trained twice
+            problems.append(
+                f"{labels[key]} lists {', '.join(repr(str(v)) for v in dict.fromkeys(twice))} more than once"
+            )
     if problems:
         raise ConfigError(problems)
     base = load_recipe(recipe, overrides)

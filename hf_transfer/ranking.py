@@ -61,6 +61,9 @@ def rank(
     Every recipe and backbone is checked before the first forward pass."""
     if not backbones:
         raise ConfigError(["rank needs candidate backbones: --backbones A,B,… (Hub ids, folders or pkg:// references)"])
+    twice = [b for i, b in enumerate(backbones) if b in backbones[:i]]
+    if twice:
+        raise ConfigError([f"--backbones lists {', '.join(map(repr, dict.fromkeys(twice)))} more than once"])
     if max_examples < 2:
         raise ConfigError([f"--max-examples must be at least 2, found {max_examples}"])
     problems, recipes = [], {}

@@ -147,3 +147,25 @@ def test_help_does_not_import_torch():
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert "--max-examples" in proc.stdout and "--strategies" in proc.stdout
+
+
+def test_duplicate_conflicting_or_empty_axes_are_refused_together(recipe_file, tmp_path, capsys):
+    args = ["compare", str(recipe_file), "--strategies", "full,full", "--grid", "strategy.name=frozen", "--dry-run"]
+    assert cli.main(args + ["--grid", "training.seed=1,2", "--grid", "training.seed=3"]) != 0
+    err = capsys.readouterr().err
+    assert "--grid names 'training.seed' twice; give all its values once: --grid training.seed=1,2,3" in err
+    assert cli.main(args + ["--grid", "training.learning_rate=1e-4,1e-4"]) != 0
+    err = capsys.readouterr().err
+    assert "strategy.name is given both by --strategies and by --grid" in err
+    assert "--strategies lists 'full' more than once" in err
+    assert "--grid training.learning_rate lists '1e-4' more than once" in err
+    assert "Traceback" not in err
+    assert cli.main(["compare", str(recipe_file), "--strategies", ",", "--dry-run"]) != 0
+    assert "--strategies lists nothing" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_rank_refuses_a_backbone_listed_twice(recipe_file, backbones, capsys):
+    bert = str(backbones["bert"])
+    assert cli.main(["rank", str(recipe_file), "--backbones", f"{bert},{bert}"]) != 0
+    assert "--backbones lists" in capsys.readouterr().err
