@@ -407,11 +407,28 @@ class Task(abc.ABC):
 
     def evaluation_notes(self, per_class: dict[str, Any], confusion_matrix: Any) -> list[str]:
         """Lines of the evaluation summary after the metrics: the weakest classes (labels) by F1."""
+        import numpy as np
+
         kind = "labels" if confusion_matrix is None else "classes"
-        weakest = sorted(per_class.items(), key=lambda kv: kv[1]["f1"])[:5]
-        return [
-            f"Weakest {kind} by F1: " + ", ".join(f"{n} {v['f1']:.3f} (support {v['support']})" for n, v in weakest)
-        ]
+        absent = [n for n, v in per_class.items() if not v.get("support")]
+        if confusion_matrix is not None:  # a class the data lacks but the model predicted has an F1 of 0: weak
+            predicted = np.asarray(confusion_matrix).sum(axis=0)
+            names = list(per_class)
+            absent = [n for n in absent if n in names and not predicted[names.index(n)]]
+        scored = [(n, v) for n, v in per_class.items() if n not in absent]
+        weakest = sorted(scored, key=lambda kv: kv[1]["f1"])[:5]
+        lines = (
+            [f"Weakest {kind} by F1: " + ", ".join(f"{n} {v['f1']:.3f} (support {v['support']})" for n, v in weakest)]
+            if weakest
+            else []
+        )
+        if absent:
+            shown = ", ".join(absent[:10]) + (", …" if len(absent) > 10 else "")
+            lines.append(
+                f"{len(absent)} {kind if len(absent) > 1 else {'classes': 'class', 'labels': 'label'}[kind]} neither "
+                f"in this data nor predicted, left out of the macro averages: {shown}"
+            )
+        return lines
 
     def decision_code(self, id2label: dict[int, str], config: Any) -> list[str]:
         """Python lines that turn a numpy ``logits`` array into label names (the ONNX export's model card)."""

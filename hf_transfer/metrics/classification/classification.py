@@ -52,11 +52,17 @@ def scores(predictions, references, num_labels=None) -> dict:
     recall = np.divide(tp, support, out=np.zeros(n), where=support > 0)
     denom = precision + recall
     f1 = np.divide(2 * precision * recall, denom, out=np.zeros(n), where=denom > 0)
+    # Macro averages over the classes the data or the predictions hold, as scikit-learn's: a class absent from
+    # both has no precision, recall or F1 to average (a 0 there would pull macro F1 down on a small test set
+    # that lacks some classes: one row, right, scored 1/6 for 6 classes).
+    present = (support > 0) | (predicted > 0)
+    if not present.any():
+        present = np.ones(n, dtype=bool)
     return {
         "accuracy": float(tp.sum() / max(len(ref), 1)),
-        "macro_precision": float(precision.mean()),
-        "macro_recall": float(recall.mean()),
-        "macro_f1": float(f1.mean()),
+        "macro_precision": float(precision[present].mean()) if n else 0.0,
+        "macro_recall": float(recall[present].mean()) if n else 0.0,
+        "macro_f1": float(f1[present].mean()) if n else 0.0,
         "per_class_precision": precision.tolist(),
         "per_class_recall": recall.tolist(),
         "per_class_f1": f1.tolist(),
