@@ -238,12 +238,15 @@ def cmd_cache(args: argparse.Namespace) -> int:
             if e["kind"] == "leftover":
                 _say(f"  {e['key']}  incomplete ({e['status']})  {mib}")
                 continue
-            parts = e.get("parts", {})
-            backbone = parts.get("backbone", {}).get("reference", "?")
-            rows, dim = e.get("rows"), e.get("feature_dim", "?")
+            # meta.json is read as written: a hand-edited or damaged one may hold any types
+            parts = e.get("parts") if isinstance(e.get("parts"), dict) else {}
+            backbone = parts.get("backbone") if isinstance(parts.get("backbone"), dict) else {}
+            rows, dim = e.get("rows"), e.get("feature_dim")
             rows = f"{rows:>8,}" if isinstance(rows, int) else f"{'?':>8}"
+            dim = dim if isinstance(dim, int) else "?"
             _say(
-                f"  {e['key']}  {parts.get('split', '?'):10s} {rows} x {dim:<5} {mib}  {e.get('created', '?')}  {backbone}"
+                f"  {e['key']}  {str(parts.get('split', '?')):10s} {rows} x {dim!s:<5} {mib}  "
+                f"{e.get('created', '?')}  {backbone.get('reference', '?')}"
             )
             if e["damage"]:
                 _say(

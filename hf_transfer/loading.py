@@ -73,15 +73,39 @@ def _config(path: Path) -> Any:
     return AutoConfig.from_pretrained(str(path))
 
 
+def read_adapter_config(path: Path) -> dict[str, Any]:
+    """A LoRA adapter's ``adapter_config.json``, checked: one clear error for a damaged or hand-broken file."""
+    file = path / ADAPTER_CONFIG
+    try:
+        adapter = json.loads(file.read_text())
+    except (OSError, ValueError) as e:
+        raise HfTransferError(
+            f"'{file}' cannot be read as JSON ({type(e).__name__}: {e}); restore it from the run"
+        ) from None
+    if not isinstance(adapter, dict) or not isinstance(adapter.get("base_model_name_or_path"), str):
+        raise HfTransferError(
+            f"'{file}' names no base model (a JSON object with base_model_name_or_path is expected); restore it "
+            "from the run"
+        )
+    return adapter
+
+
 def base_model_for_adapter(path: Path) -> Any:
     """The un-adapted model an adapter in ``path`` applies to, with the run's labels and head shape."""
     from transformers import AutoModel
 
     from .modeling import HfTransferConfig
 
-    adapter = json.loads((path / ADAPTER_CONFIG).read_text())
+    adapter = read_adapter_config(path)
     base_path = adapter["base_model_name_or_path"]
     revision = adapter.get("revision")
+    looks_local = base_path.startswith(("/", ".", "~")) or base_path.count("/") > 1  # a Hub id is org/name
+    if "://" not in base_path and looks_local and not Path(base_path).expanduser().exists():
+        raise HfTransferError(
+            f"the LoRA adapter in '{path}' applies to the base model '{base_path}' (base_model_name_or_path in its "
+            f"{ADAPTER_CONFIG}), which is neither a folder here nor a Hub id; copy the base model there, or set "
+            f"base_model_name_or_path to where it is now"
+        )
     config = _config(path)
     cls = auto_class_for(config, path)
     if isinstance(config, HfTransferConfig):
@@ -186,6 +210,7 @@ def _copy_processor(src: Path, dst: Path) -> None:
 # (a user's files, a training run) means refusal, never removal.
 
 RECORD_KEY = "written"  # in the record file: the top-level names the command wrote next to it
+FINGERPRINTS_KEY = "fingerprints"  # and each one's [size, mtime_ns] (None: a folder), as written
 
 
 def check_output_folder(
@@ -200,7 +225,19 @@ def check_output_folder(
 
     if out.is_symlink():
         raise OutputError(f"'{out}' is a symbolic link; give the folder it points to, or another folder")
+    if any(p.name == RUN_DIR for p in (out.absolute(), *out.absolute().parents)):
+        raise OutputError(
+            f"'{out}' is inside a training run's own {RUN_DIR}/ folder, which hf_transfer manages; give a folder of "
+            "its own"
+        )
     if not out.exists():
+        parent = next((p for p in out.absolute().parents if p.exists()), None)
+        if parent is not None and not parent.is_dir():
+            raise OutputError(f"'{out}' cannot be created: '{parent}' is a file; give another folder")
+        if parent is not None and not os.access(parent, os.W_OK | os.X_OK):
+            raise OutputError(
+                f"'{out}' cannot be created: '{parent}' is not writable by this user; give another folder"
+            )
         return []
     if not out.is_dir():
         raise OutputError(
@@ -221,7 +258,8 @@ def check_output_folder(
             f"'{out}' already exists and is not an {what} (no {record} in it): nothing there is removed or "
             f"replaced (--overwrite replaces only an earlier {what}); give another folder"
         )
-    foreign = [e for e in entries if e != record and e not in owned]
+    changed = [e for e in entries if e in owned and not _unchanged(out / e, owned[e])]
+    foreign = [e for e in entries if e != record and e not in owned] + changed
     if foreign:
         shown = ", ".join(foreign[:10]) + (f" and {len(foreign) - 10} more" if len(foreign) > 10 else "")
         raise OutputError(
@@ -237,8 +275,24 @@ def check_output_folder(
     return entries
 
 
-def _recorded(path: Path, legacy: frozenset[str] | None) -> set[str] | None:
-    """The names a record file says its command wrote; None when it is missing or is no such record."""
+def _fingerprint(path: Path) -> list[int] | None:
+    """A written file's size and modification time (a folder: None): a file changed since, or put there under
+    the same name by someone else, no longer matches, and is then not replaced."""
+    st = path.lstat()
+    return None if path.is_dir() and not path.is_symlink() else [st.st_size, st.st_mtime_ns]
+
+
+def _unchanged(path: Path, fingerprint: list[int] | None) -> bool:
+    try:
+        return fingerprint is None and path.is_dir() or _fingerprint(path) == fingerprint
+    except OSError:
+        return False
+
+
+def _recorded(path: Path, legacy: frozenset[str] | None) -> dict[str, list[int] | None] | None:
+    """The entries a record file says its command wrote, with their fingerprints; None when it is missing or is
+    no such record. A name without its fingerprint (a hand-edited record, or one of an older version: ``legacy``
+    is accepted for compatibility but owns nothing) is not trusted: that entry is the user's."""
     if not path.is_file():
         return None
     try:
@@ -248,9 +302,11 @@ def _recorded(path: Path, legacy: frozenset[str] | None) -> set[str] | None:
     if not isinstance(data, dict):
         return None
     names = data.get(RECORD_KEY)
+    prints = data.get(FINGERPRINTS_KEY)
     if isinstance(names, list) and all(isinstance(n, str) and n and "/" not in n for n in names):
-        return set(names)
-    return set(legacy) if legacy is not None and RECORD_KEY not in data else None
+        prints = prints if isinstance(prints, dict) else {}
+        return {n: prints[n] for n in names if n in prints}
+    return {} if legacy is not None and RECORD_KEY not in data else None
 
 
 def write_output_folder(
@@ -273,6 +329,7 @@ def write_output_folder(
         path = tmp / record
         data = json.loads(path.read_text()) if path.is_file() else {}
         data[RECORD_KEY] = sorted(p.name for p in tmp.iterdir() if p.name != record)
+        data[FINGERPRINTS_KEY] = {n: _fingerprint(tmp / n) for n in data[RECORD_KEY]}
         path.write_text(json.dumps(data, indent=2) + "\n")
         earlier = check_output_folder(out, record=record, what=what, overwrite=overwrite, legacy=legacy)
         _swap(tmp, out, earlier)
@@ -293,10 +350,11 @@ def _remove_leftovers(out: Path) -> None:
 
     if not out.parent.is_dir():
         return
-    pattern = re.compile(rf"\.{re.escape(out.name)}\.(building|old)-{re.escape(socket.gethostname())}-(\d+)")
+    # Only half-built folders: an ".old-" folder is kept, as its warning said (files added while it was replaced).
+    pattern = re.compile(rf"\.{re.escape(out.name)}\.building-{re.escape(socket.gethostname())}-(\d+)")
     for p in out.parent.iterdir():
         m = pattern.fullmatch(p.name)
-        if m and p.is_dir() and not p.is_symlink() and not process_runs(int(m[2])):
+        if m and p.is_dir() and not p.is_symlink() and not process_runs(int(m[1])):
             shutil.rmtree(p, ignore_errors=True)
 
 

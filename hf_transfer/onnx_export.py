@@ -114,9 +114,13 @@ def export(
     source = Path(model_dir)
     out = Path(output_dir) if output_dir is not None else default_output_dir(source)
     if (source / EXPORT_FILE).is_file():
+        try:
+            came_from = json.loads((source / EXPORT_FILE).read_text()).get("source")
+        except (OSError, ValueError, AttributeError):  # a damaged record: the folder is an export all the same
+            came_from = None
         raise HfTransferError(
             f"'{source}' is already an ONNX export; export the model folder it came from "
-            f"({json.loads((source / EXPORT_FILE).read_text()).get('source', 'see ' + EXPORT_FILE)})"
+            f"({came_from or 'see ' + EXPORT_FILE})"
         )
     if out.resolve() == source.resolve() or source.resolve() in out.resolve().parents:
         raise OutputError(

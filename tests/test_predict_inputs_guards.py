@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -371,3 +372,53 @@ def test_a_corrupt_parquet_is_one_message_without_a_library_log_line(models, tmp
     assert "Failed to read file" not in err
     assert not [r for r in caplog.records if r.name.startswith("datasets") and r.levelno >= logging.ERROR]
     assert logging.getLogger("datasets.packaged_modules").level == logging.NOTSET  # restored afterwards
+
+
+# --- evaluate's files replace links instead of writing through them; other outputs' folders are refused --------
+
+
+def test_evaluate_overwrite_replaces_links_and_never_writes_through_them(models, tmp_path):
+    data = _jsonl(tmp_path / "t.jsonl", [{"text": "hello", "label": "5"}, {"text": "world", "label": "7"}])
+    mine, thesis, picture = tmp_path / "keep.txt", tmp_path / "thesis.txt", tmp_path / "keep.png"
+    for f, text in ((mine, "my notes"), (thesis, "my thesis"), (picture, "png")):
+        f.write_text(text)
+    out = tmp_path / "ev"
+    out.mkdir()
+    (out / "report.md").symlink_to(mine)
+    (out / "confusion_matrix.png").symlink_to(picture)
+    os.link(thesis, out / "metrics.json")
+    hf_transfer.evaluate(models["cls"], str(data), output_dir=out, overwrite=True, progress=False, precision="fp32")
+    assert (mine.read_text(), thesis.read_text(), picture.read_text()) == ("my notes", "my thesis", "png")
+    assert not (out / "report.md").is_symlink() and json.loads((out / "metrics.json").read_text())["rows"] == 2
+
+
+def test_evaluate_refuses_another_models_run_or_export_folder_as_output(models, tmp_path):
+
+    data = _jsonl(tmp_path / "t.jsonl", [{"text": "hello", "label": "5"}])
+    for name, holds in (("reg", "a model (config.json and its weights)"),):
+        with pytest.raises(OutputError, match=re.escape(holds)):
+            hf_transfer.evaluate(models["cls"], str(data), output_dir=models[name], overwrite=True, progress=False)
+    run = tmp_path / "run"
+    (run / ".hf_transfer").mkdir(parents=True)
+    (run / "metrics.json").write_text('{"train": 1}')
+    with pytest.raises(OutputError, match="an hf_transfer training run"):
+        hf_transfer.evaluate(models["cls"], str(data), output_dir=run, overwrite=True, progress=False)
+    assert (run / "metrics.json").read_text() == '{"train": 1}'
+
+
+def test_evaluate_of_a_recipe_refuses_an_output_that_is_one_of_its_data_files(models, tmp_path):
+
+    folder = tmp_path / "ev"
+    folder.mkdir()
+    rows = [{"text": f"t{i}", "label": "5" if i % 2 else "7"} for i in range(8)]
+    data = _jsonl(folder / "predictions.jsonl", rows)
+    recipe = folder / "recipe.yaml"
+    recipe.write_text(
+        "backbone: {name_or_path: some/backbone}\n"
+        f"data: {{source: files, train_file: {data}, test_file: {data}}}\n"
+        "task: {name: text-classification}\n"
+    )
+    before = data.read_text()
+    with pytest.raises(OutputError, match="which is the data file"):
+        hf_transfer.evaluate(models["cls"], str(recipe), output_dir=folder, overwrite=True, progress=False)
+    assert data.read_text() == before

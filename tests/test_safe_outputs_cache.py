@@ -87,3 +87,12 @@ def test_rm_of_a_folder_that_is_not_an_entry_is_refused(cache, capsys):
     assert "not a cache entry, left alone: my_features" in err and "Traceback" not in err
     assert (users / "notes.txt").read_text() == "mine" and entry.exists()  # nothing removed
     assert feature_store.remove_entries(["my_features"]) == [] and users.exists()
+
+
+def test_ls_lists_an_entry_whose_meta_holds_odd_types(cache, capsys):
+    entry = _entry(cache / ("f" * 24))
+    (entry / feature_store.META).write_text(json.dumps({"key": entry.name, "feature_dim": None, "parts": "x"}))
+    capsys.readouterr()
+    assert cli.main(["cache", "ls"]) == 0
+    captured = capsys.readouterr()
+    assert "f" * 24 in captured.out + captured.err and "Traceback" not in captured.err

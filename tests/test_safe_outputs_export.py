@@ -99,6 +99,8 @@ def test_overwrite_replaces_only_the_files_the_earlier_export_wrote(model, tmp_p
     # a file of the earlier export's that the new one does not write is removed; the user's are a refusal
     (out / "model.int8.onnx").write_bytes(b"earlier int8")
     record["written"].append("model.int8.onnx")
+    st = (out / "model.int8.onnx").stat()
+    record["fingerprints"]["model.int8.onnx"] = [st.st_size, st.st_mtime_ns]  # as the export records its files
     (out / "hf_transfer_export.json").write_text(json.dumps(record))
     (out / "my_notes.txt").write_text("my notes")
     before = snapshot(out)
@@ -110,3 +112,24 @@ def test_overwrite_replaces_only_the_files_the_earlier_export_wrote(model, tmp_p
     assert _export(capsys, str(model), "--output-dir", str(out), "--overwrite", "--max-examples", "2")[0] == 0
     assert not (out / "model.int8.onnx").exists() and (out / "model.onnx").is_file()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # no temporary or old folder left
+
+
+def test_a_recorded_name_without_its_fingerprint_or_a_file_changed_since_is_the_users(model, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert _export(capsys, str(model), "--output-dir", str(out), "--max-examples", "2")[0] == 0
+    record = json.loads((out / "hf_transfer_export.json").read_text())
+    (out / "my_notes.txt").write_text("my notes")
+    record["written"].append("my_notes.txt")  # a hand-edited record claims a user's file
+    (out / "hf_transfer_export.json").write_text(json.dumps(record))
+    (out / "README.md").write_text("# my edited card")  # changed since the export wrote it
+    before = snapshot(out)
+    code, err = _export(capsys, str(model), "--output-dir", str(out), "--overwrite", "--max-examples", "2")
+    assert code == 1 and "my_notes.txt" in err and "README.md" in err
+    assert snapshot(out) == before
+
+    legacy = tmp_path / "legacy"  # a record without the list of what it wrote owns nothing
+    legacy.mkdir()
+    (legacy / "README.md").write_text("# my project readme")
+    (legacy / "hf_transfer_export.json").write_text("{}")
+    code, err = _export(capsys, str(model), "--output-dir", str(legacy), "--overwrite", "--max-examples", "2")
+    assert code == 1 and "README.md" in err and (legacy / "README.md").read_text() == "# my project readme"

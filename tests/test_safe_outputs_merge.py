@@ -147,3 +147,39 @@ def test_the_runs_own_merged_folder_is_allowed(adapter, tmp_path, capsys):
     after = snapshot(copy)
     assert {k: v for k, v in after.items() if not k.startswith("merged")} == before
     _no_temporary_folders(copy)
+
+
+def test_inside_a_runs_own_folder_or_under_a_file_is_refused_and_a_kept_old_folder_survives(adapter, tmp_path, capsys):
+    run = tmp_path / "run"
+    (run / ".hf_transfer").mkdir(parents=True)
+    code, err = _merge(capsys, str(adapter), str(run / ".hf_transfer" / "merged"))
+    assert code != 0 and "inside a training run's own .hf_transfer/ folder" in err
+    (tmp_path / "afile").write_text("mine")
+    code, err = _merge(capsys, str(adapter), str(tmp_path / "afile" / "sub"))
+    assert code != 0 and "'afile' is a file" in err.replace(str(tmp_path) + "/", "")
+    assert (tmp_path / "afile").read_text() == "mine"
+    # files someone added while an output was replaced were kept in ".NAME.old-HOST-PID", as the warning said:
+    # a later merge does not remove them, even when that process is gone
+    import socket
+
+    old = tmp_path / f".m.old-{socket.gethostname()}-999999"
+    old.mkdir()
+    (old / "user_log.txt").write_text("kept")
+    assert _merge(capsys, str(adapter), str(tmp_path / "m"))[0] == 0
+    assert (old / "user_log.txt").read_text() == "kept"
+
+
+def test_a_damaged_adapter_config_is_one_message(adapter, tmp_path, capsys):
+    import shutil
+
+    broken = tmp_path / "broken"
+    shutil.copytree(adapter, broken)
+    for text in ("{not json", "[1]", '{"r": 8}'):
+        (broken / "adapter_config.json").write_text(text)
+        code, err = _merge(capsys, str(broken), str(tmp_path / "out"))
+        assert code != 0 and "Traceback" not in err and "adapter_config.json" in err, err
+    config = json.loads((adapter / "adapter_config.json").read_text())
+    config["base_model_name_or_path"] = str(tmp_path / "moved" / "backbone")
+    (broken / "adapter_config.json").write_text(json.dumps(config))
+    code, err = _merge(capsys, str(broken), str(tmp_path / "out"))
+    assert code != 0 and "neither a folder here nor a Hub id" in err

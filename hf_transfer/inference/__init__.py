@@ -325,7 +325,9 @@ def check_flag(name: str, value: Any) -> None:
 
 def input_files(spec: str) -> tuple[str, ...]:
     """The file an input spec reads, when it is one (not '-', a Hub split or a folder): an output must not be it."""
-    if spec == "-" or spec.startswith("hub:") or not Path(spec).is_file():
+    if spec == "-":  # standard input redirected from a file (`< FILE`): that file
+        return ("/dev/stdin",) if Path("/dev/stdin").is_file() else ()
+    if spec.startswith("hub:") or not Path(spec).is_file():
         return ()
     return (spec,)
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +23,7 @@ from typing import Any
 
 from ..cpu_heap import kept_heap
 from ..errors import DataError, HfTransferError, OutputError
-from ..outputs import RECIPE_FILE
+from ..outputs import RECIPE_FILE, strict_json
 from . import (
     ArgumentError,
     LoadedModel,
@@ -313,6 +314,15 @@ def _check_folder(folder: Path, overwrite: bool, model: Path, data: str, others:
             )
     if folder.is_file():
         raise OutputError(f"--output-dir '{folder}' is a file; give a folder")
+    parent = next((p for p in folder.absolute().parents if p.exists()), None)
+    if parent is not None and not parent.is_dir():
+        raise OutputError(f"--output-dir '{folder}' cannot be created: '{parent}' is a file; give another folder")
+    holds = _holds_other_output(folder)
+    if holds:
+        raise OutputError(
+            f"--output-dir '{folder}' holds {holds}: evaluate writes into a folder of its own, never into a model, "
+            "a training run or an export; fix: choose another --output-dir (the default is evaluations/<model>__<data>)"
+        )
     source = Path(data)
     if not data.startswith("hub:") and source.is_dir() and _inside(folder, source):
         raise OutputError(
@@ -320,18 +330,69 @@ def _check_folder(folder: Path, overwrite: bool, model: Path, data: str, others:
             "--output-dir outside it"
         )
     for name in WRITTEN:
-        if not data.startswith("hub:") and source.is_file() and is_same_file(folder / name, source):
+        if any(is_same_file(folder / name, f) for f in _data_files(data)):
             raise OutputError(
                 f"--output-dir '{folder}' would get the evaluation's {name}, which is the data file '{data}' being "
                 "scored; writing it would replace that data, so it is refused even with --overwrite; fix: choose "
                 "another --output-dir, or give the data another name"
             )
-    ours = [folder / name for name in WRITTEN if (folder / name).exists()]
+    odd = [name for name in WRITTEN if (folder / name).is_dir() and not (folder / name).is_symlink()]
+    if odd:
+        raise OutputError(
+            f"'{folder}' holds a folder named {odd[0]}, where evaluate writes a file; choose --output-dir"
+        )
+    ours = [folder / name for name in WRITTEN if (folder / name).exists() or (folder / name).is_symlink()]
     if ours and not overwrite:
         raise OutputError(
             f"'{folder}' already holds an evaluation ({', '.join(p.name for p in ours)}); pass "
             "--overwrite to replace those files (nothing else there is touched), or choose --output-dir"
         )
+
+
+def _holds_other_output(folder: Path) -> str | None:
+    """What ``folder`` holds that is another command's output (a model, a run, an export), or None."""
+    from ..runlock import RUN_DIR
+
+    if not folder.is_dir():
+        return None
+    if (folder / RUN_DIR).exists() or any(p.name == RUN_DIR for p in folder.absolute().parents):
+        return f"an hf_transfer training run ({RUN_DIR})"
+    if (folder / "hf_transfer_export.json").exists():
+        return "an ONNX export (hf_transfer_export.json)"
+    weights = ("model.safetensors", "pytorch_model.bin", "adapter_config.json", "model.safetensors.index.json")
+    if (folder / "config.json").is_file() and any((folder / w).exists() for w in weights):
+        return "a model (config.json and its weights)"
+    return None
+
+
+def _data_files(data: str) -> list[Path]:
+    """The files an evaluation reads: the data file, or a recipe's data files as well (its splits)."""
+    if data.startswith("hub:"):
+        return []
+    source = Path(data)
+    if not source.is_file():
+        return []
+    files = [source]
+    if source.suffix.lower() in (".yaml", ".yml"):
+        try:
+            from ..config import load_recipe
+
+            options = load_recipe(source).data.options
+            files += [Path(f) for f in getattr(options, "files", lambda: {})().values() if "://" not in str(f)]
+        except Exception:  # a recipe that cannot be read is reported where it is read, with its own message
+            pass
+    return [f for f in files if f.is_file()]
+
+
+def _replace_file(path: Path, write: Any) -> None:
+    """Write ``path`` through a temporary file renamed over it: a symbolic or hard link at ``path`` is replaced,
+    never written through (the file it points to stays as it is), and an interrupted write leaves the old file."""
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def evaluate(
@@ -499,18 +560,25 @@ def _write(
         "labels": labels,
         "against": result.against,
     }
-    (folder / "metrics.json").write_text(json.dumps(record, indent=2) + "\n")
+    _replace_file(folder / "metrics.json", lambda p: p.write_text(json.dumps(strict_json(record), indent=2) + "\n"))
     top_k = loaded.task.default_top_k
-    with open(folder / "predictions.jsonl", "w", encoding="utf-8") as sink:
-        for i, lg in enumerate(logits):
-            row = {"id": ids[i], **truth_rows[i], "error": errors[i]}
-            if lg is not None:
-                stacked = loaded.task.stack_outputs([lg])
-                row.update(loaded.task.prediction_rows(stacked, [payloads[i]], loaded.id2label, top_k)[0])
-            sink.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
+
+    def predictions(path: Path) -> None:
+        with open(path, "w", encoding="utf-8") as sink:
+            for i, lg in enumerate(logits):
+                row = {"id": ids[i], **truth_rows[i], "error": errors[i]}
+                if lg is not None:
+                    stacked = loaded.task.stack_outputs([lg])
+                    row.update(loaded.task.prediction_rows(stacked, [payloads[i]], loaded.id2label, top_k)[0])
+                sink.write(json.dumps(strict_json(row), ensure_ascii=False, default=str) + "\n")
+
+    _replace_file(folder / "predictions.jsonl", predictions)
     title = f"{Path(result.model).name} on {result.data}"
+    for name in WRITTEN:  # the chart is drawn by the task: a link where it goes is removed, not written through
+        if (folder / name).is_symlink() or ((folder / name).is_file() and (folder / name).stat().st_nlink > 1):
+            (folder / name).unlink()
     chart = loaded.task.evaluation_chart(result.per_class, result.confusion_matrix, labels, title, folder)
-    (folder / "report.md").write_text(summary(result) + "\n")
+    _replace_file(folder / "report.md", lambda p: p.write_text(summary(result) + "\n"))
     result.files = [folder / "metrics.json", folder / "predictions.jsonl", chart, folder / "report.md"]
 
 
