@@ -235,6 +235,9 @@ def _folder_state(cell: Cell) -> str | None:
     from .pipeline import recipe_record
     from .rundir import read_manifest, recipe_differences
 
+    blocker = next((p for p in (cell.output_dir, *cell.output_dir.parents) if p.exists()), None)
+    if blocker is not None and not blocker.is_dir():
+        return f"'{cell.output_dir}' cannot be a folder: '{blocker}' is a file; move it away or choose --output-dir"
     manifest = read_manifest(cell.output_dir)
     if manifest is None:
         if cell.output_dir.is_dir() and any(cell.output_dir.iterdir()):

@@ -169,3 +169,12 @@ def test_rank_refuses_a_backbone_listed_twice(recipe_file, backbones, capsys):
     bert = str(backbones["bert"])
     assert cli.main(["rank", str(recipe_file), "--backbones", f"{bert},{bert}"]) != 0
     assert "--backbones lists" in capsys.readouterr().err
+
+
+def test_a_cell_folder_that_is_a_file_is_refused_by_the_dry_run(recipe_file, tmp_path, capsys):
+    out = tmp_path / "grid"
+    out.mkdir()
+    (out / "frozen").write_text("mine")
+    assert cli.main(["compare", str(recipe_file), "--strategies", "frozen", "--output-dir", str(out), "--dry-run"]) != 0
+    err = capsys.readouterr().err
+    assert "cell frozen" in err and "is a file" in err and (out / "frozen").read_text() == "mine"
