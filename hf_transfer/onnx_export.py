@@ -77,7 +77,7 @@ def require_onnx() -> None:
 
 
 def default_output_dir(model_dir: Path) -> Path:
-    if not model_dir.name:  # "." or "..": the folder's own name, next to it
+    if model_dir.name in ("", ".."):  # "." or "..": the folder's own name, next to it
         model_dir = model_dir.resolve()
     return model_dir.parent / f"{model_dir.name}-onnx"
 
