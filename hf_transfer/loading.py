@@ -165,7 +165,14 @@ def merge_adapter(adapter_dir: str | Path, out_dir: str | Path, *, overwrite: bo
         }
         (tmp / MERGE_RECORD).write_text(json.dumps(record, indent=2) + "\n")
 
-    write_output_folder(out, build, record=MERGE_RECORD, what="hf-transfer merge output", overwrite=overwrite)
+    write_output_folder(
+        out,
+        build,
+        record=MERGE_RECORD,
+        what="hf-transfer merge output",
+        overwrite=overwrite,
+        in_run_dir=_own_merged_folder(adapter, out),
+    )
     logger.info("merged adapter %s into %s", adapter, out)
     return out
 
@@ -193,7 +200,18 @@ def check_merge_folders(adapter: Path, out: Path, overwrite: bool) -> None:
             f"the merged model's folder '{out}' holds the adapter folder '{adapter}'; give a folder of its own "
             f"(e.g. {adapter / MERGED_DIR})"
         )
-    check_output_folder(out, record=MERGE_RECORD, what="hf-transfer merge output", overwrite=overwrite)
+    check_output_folder(
+        out,
+        record=MERGE_RECORD,
+        what="hf-transfer merge output",
+        overwrite=overwrite,
+        in_run_dir=_own_merged_folder(adapter, out),
+    )
+
+
+def _own_merged_folder(adapter: Path, out: Path) -> bool:
+    """``<adapter>/merged``: a LoRA run's own layout, also while the run stages its files in its ``.hf_transfer/``."""
+    return out.resolve() == adapter.resolve() / MERGED_DIR
 
 
 def _copy_processor(src: Path, dst: Path) -> None:
@@ -214,7 +232,13 @@ FINGERPRINTS_KEY = "fingerprints"  # and each one's [size, mtime_ns] (None: a fo
 
 
 def check_output_folder(
-    out: Path, *, record: str, what: str, overwrite: bool, legacy: frozenset[str] | None = None
+    out: Path,
+    *,
+    record: str,
+    what: str,
+    overwrite: bool,
+    legacy: frozenset[str] | None = None,
+    in_run_dir: bool = False,
 ) -> list[str]:
     """Refuse ``out`` unless ``what`` may be written there whole; return the earlier output's entries that it
     replaces (none: a new or empty folder).
@@ -225,7 +249,7 @@ def check_output_folder(
 
     if out.is_symlink():
         raise OutputError(f"'{out}' is a symbolic link; give the folder it points to, or another folder")
-    if any(p.name == RUN_DIR for p in (out.absolute(), *out.absolute().parents)):
+    if not in_run_dir and any(p.name == RUN_DIR for p in (out.absolute(), *out.absolute().parents)):
         raise OutputError(
             f"'{out}' is inside a training run's own {RUN_DIR}/ folder, which hf_transfer manages; give a folder of "
             "its own"
@@ -317,6 +341,7 @@ def write_output_folder(
     what: str,
     overwrite: bool,
     legacy: frozenset[str] | None = None,
+    in_run_dir: bool = False,
 ) -> T:
     """``build(tmp)`` writes the output into a temporary sibling folder (its ``record`` file included, or it is
     created); the names written are added to the record, and the folder is renamed into place, replacing an
@@ -331,7 +356,9 @@ def write_output_folder(
         data[RECORD_KEY] = sorted(p.name for p in tmp.iterdir() if p.name != record)
         data[FINGERPRINTS_KEY] = {n: _fingerprint(tmp / n) for n in data[RECORD_KEY]}
         path.write_text(json.dumps(data, indent=2) + "\n")
-        earlier = check_output_folder(out, record=record, what=what, overwrite=overwrite, legacy=legacy)
+        earlier = check_output_folder(
+            out, record=record, what=what, overwrite=overwrite, legacy=legacy, in_run_dir=in_run_dir
+        )
         _swap(tmp, out, earlier)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
