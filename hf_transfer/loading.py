@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from .errors import HfTransferError, OutputError
-from .outputs import ADAPTER_CONFIG, MERGED_DIR, RECIPE_FILE
+from .outputs import ADAPTER_CONFIG, MERGED_DIR, PROCESSOR_FILES, RECIPE_FILE
 
 logger = logging.getLogger("hf_transfer")
 T = TypeVar("T")
@@ -130,18 +130,6 @@ def load_model(path: str | Path) -> Any:
 
 
 MERGE_RECORD = ".hf_transfer_merge.json"  # hidden: a push of the merged folder leaves it out
-PROCESSOR_FILES = (
-    "tokenizer.json",
-    "tokenizer_config.json",
-    "special_tokens_map.json",
-    "vocab.txt",
-    "vocab.json",
-    "merges.txt",
-    "preprocessor_config.json",
-    "spiece.model",
-    "sentencepiece.bpe.model",
-    "added_tokens.json",
-)
 
 
 def merge_adapter(adapter_dir: str | Path, out_dir: str | Path, *, overwrite: bool = False) -> Path:

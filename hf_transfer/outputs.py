@@ -14,6 +14,19 @@ CARD_FILE = "README.md"  # the model card
 CURVES_FILE = "training_curves.png"  # the card's loss and metric curves (written when pushing)
 ADAPTER_CONFIG = "adapter_config.json"  # a LoRA run's adapter, next to adapter_model.safetensors
 MERGED_DIR = "merged"  # a LoRA run's adapters merged into the backbone (hub.artifacts merged/both)
+# A tokenizer's or image processor's files, as save_pretrained writes them next to a model
+PROCESSOR_FILES = (
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "vocab.txt",
+    "vocab.json",
+    "merges.txt",
+    "preprocessor_config.json",
+    "spiece.model",
+    "sentencepiece.bpe.model",
+    "added_tokens.json",
+)
 
 
 def strict_json(value):

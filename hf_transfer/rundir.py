@@ -28,7 +28,15 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError, OutputError
-from .outputs import ADAPTER_CONFIG, CARD_FILE, MERGED_DIR, METRICS_FILE, RECIPE_FILE, REPORT_FILE
+from .outputs import (
+    ADAPTER_CONFIG,
+    CARD_FILE,
+    MERGED_DIR,
+    METRICS_FILE,
+    PROCESSOR_FILES,
+    RECIPE_FILE,
+    REPORT_FILE,
+)
 from .runlock import RUN_DIR, RunLock, in_use_error, lock_is_live, now, read_lock
 
 logger = logging.getLogger("hf_transfer")
@@ -74,13 +82,7 @@ ARTIFACT_NAMES = {
     "adapter_model.safetensors",
     ADAPTER_CONFIG,
     MERGED_DIR,
-    "tokenizer.json",
-    "tokenizer_config.json",
-    "special_tokens_map.json",
-    "vocab.txt",
-    "vocab.json",
-    "merges.txt",
-    "preprocessor_config.json",
+    *PROCESSOR_FILES,
     "processor_config.json",
     "training_args.bin",
 }
